@@ -1,0 +1,44 @@
+# nen-bayes: `make run` (set up, then the main job on the bundled cohort) and `make test`.
+# PYTHON=/path/to/python3.12 overrides the interpreter search (tools/find-python.sh).
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BUNDLED := nen_bayes/data/synthetic_cohort.csv
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: run test test-slow lint venv clean help
+help:
+	@echo "make run        set up, then describe the bundled (synthetic) cohort"
+	@echo "make test       set up, then run the fast test tier"
+	@echo "make test-slow  set up, then run the seeded statistical tier"
+	@echo "make lint       ruff over the project"
+
+$(PY):
+	@py="$$(PYTHON='$(PYTHON)' tools/find-python.sh)" || exit 1; \
+	echo "creating $(VENV) with $$py ($$($$py -V))"; \
+	"$$py" -m venv $(VENV)
+
+# Re-install only when the project's metadata changes (the package itself is installed editable).
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) scripts/describe.py --data $(BUNDLED)
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check nen_bayes scripts tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,163 @@
+"""Shared command-line plumbing: column options, schema building, error handling.
+
+Scripts in ``scripts/`` are thin: they parse arguments with the helpers here and call the
+package. Any :class:`~nen_bayes.errors.CohortError` (or an existing output without ``--force``)
+ends the script with exit code 2, a one-paragraph message on stderr and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+
+from .errors import CalibrationError, CohortError, OutputExistsError
+from .schema import EVENT_CODINGS, RE_NEN, CohortSchema, Factor
+from .validate import MISSING_POLICIES, ZERO_TIME_POLICIES
+
+__all__ = ["add_cohort_options", "main_guard", "schema_from_args"]
+
+EXIT_BAD_INPUT = 2
+
+
+def add_cohort_options(parser: argparse.ArgumentParser) -> None:
+    """The options every script that reads a cohort shares."""
+    g = parser.add_argument_group(
+        "cohort columns",
+        "Default: the RE/NEN contract (patient_id, centre, os/hpfs/pfs months+event, line, "
+        "grade, tumour_burden, extrahepatic, vascularisation, recist_3m/12m). For another "
+        "cohort, name its columns with --endpoint or --time/--event (and --centre, --id, "
+        "--factor, --numeric); then only the named columns are required.",
+    )
+    g.add_argument("--data", required=True, metavar="FILE",
+                   help="cohort file: .csv (comma/semicolon/tab; decimal comma accepted with "
+                        "semicolons), .xlsx or .parquet")
+    g.add_argument("--sep", choices=[",", ";", "\\t"], help="CSV delimiter (default: detected)")
+    g.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
+    g.add_argument("--endpoint", action="append", default=[], metavar="NAME=TIME:EVENT",
+                   help="a right-censored endpoint and its columns, e.g. os=time:status "
+                        "(repeatable); for the RE/NEN contract, a contract endpoint name "
+                        "(os, hpfs, pfs) restricts the analysis to it")
+    g.add_argument("--time", help="time column of a single endpoint (with --event)")
+    g.add_argument("--event", help="event column of a single endpoint (with --time)")
+    g.add_argument("--centre", metavar="COL", help="centre column (default: 'centre')")
+    g.add_argument("--no-centre", action="store_true", help="single-centre cohort")
+    g.add_argument("--id", metavar="COL", help="unit id column (default: 'patient_id')")
+    g.add_argument("--row-ids", action="store_true",
+                   help="no id column: identify units by their row number")
+    g.add_argument("--factor", action="append", default=[], metavar="COL",
+                   help="categorical covariate (repeatable)")
+    g.add_argument("--numeric", action="append", default=[], metavar="COL",
+                   help="numeric covariate (repeatable)")
+    g.add_argument("--levels", action="append", default=[], metavar="COL=A,B,C",
+                   help="declare the allowed levels of a factor, reference first (repeatable)")
+    g.add_argument("--event-coding", choices=sorted(EVENT_CODINGS), default="0/1",
+                   help="event indicator coding: 0/1 (1 = event) or 1/2 (R survival: "
+                        "2 = event). Default 0/1")
+    g.add_argument("--time-unit", help="unit of the time columns (default: months)")
+    g.add_argument("--missing", choices=MISSING_POLICIES, default="error",
+                   help="missing covariate values: error (default), keep as level 'unknown', "
+                        "or drop the rows (reported)")
+    g.add_argument("--zero-time", choices=ZERO_TIME_POLICIES, default="error",
+                   help="zero times: error (default) or shift to half the smallest positive "
+                        "time (reported)")
+
+
+def _parse_assignments(items: list[str], what: str, parser) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            parser.error(f"{what} {item!r}: expected NAME=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def schema_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
+                     ) -> tuple[CohortSchema, bool]:
+    """Build the schema the options describe. Returns ``(schema, lenient)``.
+
+    ``lenient`` is True when no part was named explicitly: the RE/NEN contract's optional parts
+    are then used where their columns exist.
+    """
+    if bool(args.time) != bool(args.event):
+        parser.error("--time and --event go together")
+    custom_eps = {}
+    contract_eps = []
+    for item in args.endpoint:
+        if "=" in item:
+            name, cols = item.split("=", 1)
+            if ":" not in cols:
+                parser.error(f"--endpoint {item!r}: expected NAME=TIME:EVENT")
+            t, e = cols.split(":", 1)
+            custom_eps[name.strip()] = (t.strip(), e.strip())
+        else:
+            contract_eps.append(item.strip())
+    if args.time:
+        custom_eps[args.time] = (args.time, args.event)
+    levels = _parse_assignments(args.levels, "--levels", parser)
+
+    if custom_eps:
+        if contract_eps:
+            parser.error("mix of contract endpoints and NAME=TIME:EVENT endpoints")
+        factors = [Factor(f, tuple(levels[f].split(",")) if f in levels else None)
+                   for f in args.factor]
+        unknown = set(levels) - set(args.factor)
+        if unknown:
+            parser.error(f"--levels for columns not named with --factor: {sorted(unknown)}")
+        schema = CohortSchema.custom(
+            custom_eps,
+            id_column=None if args.row_ids else args.id,
+            centre_column=None if args.no_centre else args.centre,
+            factors=factors, numerics=args.numeric, event_coding=args.event_coding,
+            time_unit=args.time_unit or "time units",
+        )
+        if args.id is None and not args.row_ids:
+            schema = replace(schema, id_column=None)
+        return schema, False
+
+    schema = RE_NEN
+    named = bool(contract_eps or args.factor or args.numeric)
+    try:
+        if named:
+            known_factors = {f.name for f in RE_NEN.factors}
+            factors = [f for f in args.factor if f in known_factors]
+            extra = [f for f in args.factor if f not in known_factors]
+            schema = schema.select(endpoints=contract_eps or None, factors=factors or None,
+                                   responses=[] if (contract_eps or factors) else None)
+            if extra or args.numeric:
+                schema = replace(schema, factors=schema.factors + tuple(Factor(f) for f in extra),
+                                 numerics=tuple(args.numeric))
+        for name, lv in levels.items():
+            schema = schema.with_levels(name, lv.split(","))
+    except KeyError as exc:
+        parser.error(str(exc.args[0]))
+    schema = replace(
+        schema,
+        id_column=None if args.row_ids else (args.id or schema.id_column),
+        centre_column=None if args.no_centre else (args.centre or schema.centre_column),
+        event_coding=args.event_coding,
+        time_unit=args.time_unit or schema.time_unit,
+    )
+    return schema, not named
+
+
+def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """Run a script's ``main``: bad input -> message on stderr and exit code 2."""
+
+    def run(argv: list[str] | None = None) -> int:
+        def show(message, category, filename, lineno, file=None, line=None):
+            print(f"warning: {message}", file=sys.stderr)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = show
+            try:
+                return main(argv)
+            except (CohortError, CalibrationError, OutputExistsError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+
+    return run

@@ -1,0 +1,97 @@
+"""Exception and warning types raised at the data boundary.
+
+Every problem with a user's cohort file raises a subclass of :class:`CohortError` (itself a
+``ValueError``), one type per kind of problem, so callers can catch precisely what they handle.
+Messages name the file, the column, the first offending rows (row number, id and value) and what
+is allowed. Scripts turn any ``CohortError`` into exit code 2 without writing anything.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CalibrationError",
+    "CohortError",
+    "CohortFileError",
+    "ConsistencyWarning",
+    "DelimiterError",
+    "DuplicateIdError",
+    "EmptyCohortError",
+    "IncompleteEndpointError",
+    "InvalidEventError",
+    "InvalidTimeError",
+    "InvalidValueError",
+    "MissingColumnError",
+    "MissingValueError",
+    "OutputExistsError",
+    "SingletonCentreWarning",
+    "UnknownLevelError",
+    "ZeroTimeError",
+]
+
+
+class CohortError(ValueError):
+    """Base class: the cohort data break the contract."""
+
+
+class CohortFileError(CohortError):
+    """The file cannot be read as a table (missing, unsupported format, unreadable)."""
+
+
+class EmptyCohortError(CohortFileError):
+    """The file holds no data rows (empty, or a header only)."""
+
+
+class DelimiterError(CohortFileError):
+    """The delimiter leaves a single column: the file was split on the wrong character."""
+
+
+class MissingColumnError(CohortError):
+    """A column the analysis needs is absent."""
+
+
+class InvalidTimeError(CohortError):
+    """A time is non-numeric, negative or infinite."""
+
+
+class ZeroTimeError(InvalidTimeError):
+    """A time equals zero (rejected by default; see ``zero_time='shift'``)."""
+
+
+class InvalidEventError(CohortError):
+    """An event indicator is not one of the allowed codes."""
+
+
+class IncompleteEndpointError(CohortError):
+    """A time is given without its event indicator, or the other way round."""
+
+
+class DuplicateIdError(CohortError):
+    """The unit identifier is not unique."""
+
+
+class UnknownLevelError(CohortError):
+    """A categorical value is not one of the declared levels."""
+
+
+class MissingValueError(CohortError):
+    """Covariate or endpoint values are missing and the policy is ``missing='error'``."""
+
+
+class CalibrationError(ValueError):
+    """The calibration file of the synthetic cohort is malformed."""
+
+
+class OutputExistsError(FileExistsError):
+    """An output exists already and ``force`` was not given."""
+
+
+class SingletonCentreWarning(UserWarning):
+    """A centre contributes a single unit: its random effect is informed by one observation."""
+
+
+class ConsistencyWarning(UserWarning):
+    """Endpoints disagree (e.g. progression-free time longer than overall survival)."""
+
+
+class InvalidValueError(CohortError):
+    """A numeric covariate holds a value that is not a finite number."""

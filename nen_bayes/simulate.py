@@ -259,13 +259,15 @@ def simulate_cohort(calibration: dict | str | Path | None = None, seed: int | No
     hp_t, hp_e = observe(np.minimum(hep, death))
     pf_t, pf_e = observe(np.minimum(prog, death))
 
+    prog_seen = np.isfinite(prog) & (prog <= cens)  # progression (not death) observed
     rec = cal["recist"]
     recist = {}
     for months in (3, 12):
         probs = rec[f"non_progressor_{months}m"]
         draw = _categorical(rng.random(N), probs, ("CR", "PR", "SD"))
-        progressed = (prog <= months) & (prog <= cens)
-        under_follow_up = (death > months) & (cens > months)
+        # from the recorded (rounded) times, so that the file is self-consistent
+        progressed = prog_seen & (pf_t <= months)
+        under_follow_up = os_t > months
         cat = np.where(progressed, "PD", np.where(under_follow_up, draw, None))
         recist[months] = cat
 

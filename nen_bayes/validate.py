@@ -111,18 +111,18 @@ def _as_text(v) -> str:
 
 # -- messages ------------------------------------------------------------------------------------
 class _Rows:
-    """Formats offending rows as 'row 7 (patient_id=P006): -2'."""
+    """Formats offending rows as 'row 7 (patient_id=P006): -2' (or 'row 7: -2' without ids)."""
 
-    def __init__(self, raw: RawTable, ids: np.ndarray, id_label: str):
+    def __init__(self, raw: RawTable, ids: np.ndarray, id_label: str | None):
         self.raw, self.ids, self.id_label = raw, ids, id_label
 
     def show(self, mask: np.ndarray, values) -> str:
         idx = np.flatnonzero(mask)
         vals = np.asarray(values, dtype=object)
-        parts = [
-            f"row {self.raw.first_row + i} ({self.id_label}={self.ids[i]}): {vals[i]!r}"
-            for i in idx[:_SHOW]
-        ]
+        def who(i):
+            return "" if self.id_label is None else f" ({self.id_label}={self.ids[i]})"
+
+        parts = [f"row {self.raw.first_row + i}{who(i)}: {vals[i]!r}" for i in idx[:_SHOW]]
         more = f"; ... and {len(idx) - _SHOW} more" if len(idx) > _SHOW else ""
         return "; ".join(parts) + more
 
@@ -223,8 +223,8 @@ def _endpoint(raw, schema, rows, ep, zero_time, notes):
     if half.any():
         only_t = ~t_miss & e_miss
         which = only_t if only_t.any() else (t_miss & ~e_miss)
-        col, other, vals = ((ep.event, ep.time, cells_t) if only_t.any()
-                            else (ep.time, ep.event, cells_e))
+        col, other, vals = ((ep.event, ep.time, cells_e) if only_t.any()
+                            else (ep.time, ep.event, cells_t))
         raise IncompleteEndpointError(rows.where(
             col, f"missing value(s) where {other!r} is given", which, vals,
             f"both {ep.time!r} and {ep.event!r} given, or both empty"))
@@ -295,7 +295,7 @@ def validate_table(raw: RawTable, schema: CohortSchema, *, missing: str = "error
     n = len(frame)
     notes: list[str] = []
     ids = _ids(raw, schema)
-    rows = _Rows(raw, ids, schema.id_column or "row")
+    rows = _Rows(raw, ids, schema.id_column)
     out: dict[str, object] = {}
     if schema.id_column:
         out[schema.id_column] = ids
@@ -344,7 +344,7 @@ def validate_table(raw: RawTable, schema: CohortSchema, *, missing: str = "error
         if missing == "error" or (missing == "unknown" and cannot):
             bad = with_missing if missing == "error" else cannot
             lines = [
-                f"  {k!r}: {int(m.sum())} missing: " + rows.show(m, np.full(n, ""))
+                f"  {k!r}: {int(m.sum())} missing: " + rows.show(m, np.full(n, "(empty)"))
                 for k, m in bad.items()
             ]
             extra = ("" if missing == "error" else

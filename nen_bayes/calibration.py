@@ -15,6 +15,7 @@ from lifelines.statistics import logrank_test, multivariate_logrank_test
 
 __all__ = [
     "calibration_distance",
+    "calibration_markdown",
     "calibration_summary",
     "calibration_table",
     "km_mean",
@@ -117,7 +118,7 @@ def calibration_table(summary: dict[str, float], targets: dict) -> pd.DataFrame:
         if not isinstance(target, dict):
             continue
         goal = target["value"]
-        shown = f"< {goal}" if target.get("bound") == "upper" else goal
+        shown = f"< {_fmt(key, goal)}" if target.get("bound") == "upper" else goal
         rows.append({"quantity": key, "statistic": target["statistic"], "published": shown,
                      "synthetic": summary[key]})
     return pd.DataFrame(rows)
@@ -153,3 +154,28 @@ def pattern_ok(summary: dict[str, float], targets: dict) -> bool:
         t["accept"][0] <= summary[k] <= t["accept"][1]
         for k, t in targets.items() if isinstance(t, dict) and "accept" in t
     )
+
+
+def _fmt(key: str, v) -> str:
+    if isinstance(v, str):
+        return v
+    if key.startswith("p_"):
+        return f"{v:.3g}" if v >= 0.001 else f"{v:.1e}"
+    if key.startswith("dcr"):
+        return f"{100 * v:.1f}%"
+    if key == "n":
+        return f"{v:.0f}"
+    return f"{v:.1f}"
+
+
+def calibration_markdown(summary: dict[str, float], targets: dict) -> str:
+    """The published-vs-synthetic table as Markdown (the README's table)."""
+    table = calibration_table(summary, targets)
+    lines = ["| quantity | statistic | published | synthetic |", "|---|---|---|---|"]
+    for row in table.itertuples():
+        pub = row.published
+        if not isinstance(pub, str):
+            pub = f"{pub:.3f}" if row.quantity.startswith("p_") else _fmt(row.quantity, pub)
+        lines.append(f"| {row.quantity} | {row.statistic} | {pub} | "
+                     f"{_fmt(row.quantity, row.synthetic)} |")
+    return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ Examples
   scripts/simulate.py --out cohort.csv                      # the bundled cohort's seed
   scripts/simulate.py --out big.csv --n 30000 --seed 7      # a large cohort, same model
   scripts/simulate.py --search-seeds 400                    # how the bundled seed was chosen
+  scripts/simulate.py --report                              # published vs bundled (Markdown)
 
 Exit codes: 0 written, 2 bad input or existing output without --force.
 """
@@ -43,8 +44,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-seeds", type=int, metavar="K",
                         help="instead of writing, rank seeds 1..K by closeness to the published "
                              "figures and print the best ten")
+    parser.add_argument("--report", action="store_true",
+                        help="instead of writing, print the published-vs-bundled table")
     args = parser.parse_args(argv)
     cal = load_calibration(args.calibration)
+
+    if args.report:
+        from nen_bayes.calibration import calibration_markdown, calibration_summary
+        from nen_bayes.cohort import SYNTHETIC_NOTICE, load_cohort
+        from nen_bayes.data import BUNDLED_COHORT
+
+        summary = calibration_summary(load_cohort(BUNDLED_COHORT).data)
+        print(calibration_markdown(summary, cal["targets"]), end="")
+        print(f"\n{SYNTHETIC_NOTICE}")
+        return 0
 
     if args.search_seeds:
         from nen_bayes.calibration import search_seeds

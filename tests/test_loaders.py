@@ -105,7 +105,8 @@ def test_public_dataset_with_named_columns(tmp_path):
     schema = CohortSchema.custom({"os": ("time", "status")}, centre_column="inst",
                                  factors=["sex", "ph.ecog"], numerics=["age"],
                                  event_coding="1/2", time_unit="days")
-    with pytest.raises(MissingValueError, match=r"(?s)'inst': 1 missing: row 157: .*'ph\.ecog': 1 missing"):
+    with pytest.raises(MissingValueError,
+                       match=r"(?s)'inst': 1 missing: row 157: .*'ph\.ecog': 1 missing"):
         load_cohort(p, schema)
     c = load_cohort(p, schema, missing="drop")
     assert len(c) == 226

@@ -42,7 +42,7 @@ def _load(tmp_path, frame, schema=OS_ONLY, name="cohort.csv", **kw):
 
 
 def test_valid_small_cohort_loads_with_types(tmp_path, small):
-    path, load = _load(tmp_path, small, RE_NEN)
+    _, load = _load(tmp_path, small, RE_NEN)
     c = load()
     assert len(c) == 12
     assert c.data["os_months"].dtype == float
@@ -53,7 +53,7 @@ def test_valid_small_cohort_loads_with_types(tmp_path, small):
 
 
 def test_missing_required_column_names_file_column_and_hint(tmp_path, small):
-    path, load = _load(tmp_path, small.drop(columns=["os_event"]).rename(
+    _, load = _load(tmp_path, small.drop(columns=["os_event"]).rename(
         columns={"os_months": "os_month"}))
     with pytest.raises(MissingColumnError, match=r"cohort\.csv.*'os_months'.*'os_event'") as e:
         load()
@@ -151,12 +151,14 @@ def test_time_without_event_and_event_without_time(tmp_path, small):
     frame = small.copy()
     frame.loc[4, "os_event"] = ""
     _, load = _load(tmp_path, frame)
-    with pytest.raises(IncompleteEndpointError, match=r"'os_event'.*where 'os_months' is given: row 6.*''"):
+    with pytest.raises(IncompleteEndpointError,
+                       match=r"'os_event'.*where 'os_months' is given: row 6.*''"):
         load()
     frame = small.copy()
     frame.loc[5, "os_months"] = "NA"
     _, load = _load(tmp_path, frame)
-    with pytest.raises(IncompleteEndpointError, match=r"'os_months'.*where 'os_event' is given: row 7.*'NA'"):
+    with pytest.raises(IncompleteEndpointError,
+                       match=r"'os_months'.*where 'os_event' is given: row 7.*'NA'"):
         load()
 
 

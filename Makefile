@@ -38,7 +38,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check nen_bayes scripts tests benchmarks
+	$(PY) -m ruff check nen_bayes scripts tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

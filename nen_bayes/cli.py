@@ -114,8 +114,6 @@ def schema_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
             factors=factors, numerics=args.numeric, event_coding=args.event_coding,
             time_unit=args.time_unit or "time units",
         )
-        if args.id is None and not args.row_ids:
-            schema = replace(schema, id_column=None)
         return schema, False
 
     schema = RE_NEN

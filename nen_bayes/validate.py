@@ -376,10 +376,7 @@ def validate_table(raw: RawTable, schema: CohortSchema, *, missing: str = "error
                                         "used column; nothing is left after missing='drop'.")
 
     schema2 = replace(schema, factors=tuple(new_factors), responses=tuple(new_responses))
-    data = {}
-    for k, v in out.items():
-        data[k] = np.asarray(v)[keep] if not isinstance(v, np.ndarray) else v[keep]
-    typed = pd.DataFrame(data)
+    typed = pd.DataFrame({k: np.asarray(v)[keep] for k, v in out.items()})
     if schema.centre_column:
         typed[schema.centre_column] = pd.Categorical(
             typed[schema.centre_column].astype(str),
@@ -403,11 +400,11 @@ def validate_table(raw: RawTable, schema: CohortSchema, *, missing: str = "error
                 f"single unit: {single[:10]}. Allowed, but their centre effects rest on one "
                 "observation each (a hierarchical model shrinks them to the mean).",
                 SingletonCentreWarning, stacklevel=2)
-    _consistency(raw, schema2, typed, file_rows)
+    _consistency(raw, schema2, typed, file_rows, ids[keep])
     return typed, schema2, file_rows, tuple(notes)
 
 
-def _consistency(raw, schema, typed, file_rows) -> None:
+def _consistency(raw, schema, typed, file_rows, ids) -> None:
     """Warn where progression-free times exceed overall survival (contract endpoints only)."""
     names = {e.name: e for e in schema.endpoints}
     pairs = [("pfs", "os"), ("hpfs", "os"), ("pfs", "hpfs")]
@@ -417,9 +414,9 @@ def _consistency(raw, schema, typed, file_rows) -> None:
             bad = np.nan_to_num(a, nan=-np.inf) > np.nan_to_num(b, nan=np.inf) + 1e-9
             if bad.any():
                 idx = np.flatnonzero(bad)[:_SHOW]
-                ids = typed.iloc[idx, 0].tolist()
                 warnings.warn(
                     f"{raw.source}: {int(bad.sum())} row(s) with {names[short].time} > "
-                    f"{names[long].time} (rows {list(file_rows[idx])}, ids {ids}); by "
-                    "definition global PFS <= hepatic PFS <= OS.", ConsistencyWarning,
+                    f"{names[long].time} (rows {file_rows[idx].tolist()}, ids "
+                    f"{ids[idx].tolist()}); by definition global PFS <= hepatic PFS <= OS.",
+                    ConsistencyWarning,
                     stacklevel=3)

@@ -17,10 +17,6 @@ def reference(tmp_path, small):
     return load_cohort(write_csv(tmp_path / "ref.csv", small), RE_NEN)
 
 
-def _same(a, b):
-    pd.testing.assert_frame_equal(a.data, b.data)
-
-
 @pytest.mark.parametrize(
     ("sep", "decimal_comma", "bom"),
     [(";", True, False), (";", True, True), ("\t", False, False), (",", False, True),
@@ -30,7 +26,7 @@ def test_csv_variants_read_identically(tmp_path, small, reference, sep, decimal_
     p = write_csv(tmp_path / "v.csv", small, sep=sep, decimal_comma=decimal_comma, bom=bom)
     if decimal_comma:
         assert "," in p.read_text(encoding="utf-8-sig").splitlines()[1]
-    _same(load_cohort(p, RE_NEN), reference)
+    pd.testing.assert_frame_equal(load_cohort(p, RE_NEN).data, reference.data)
 
 
 def test_decimal_comma_is_not_guessed_in_comma_separated_files(tmp_path, small):
@@ -50,11 +46,11 @@ def test_excel_and_parquet_and_dataframe(tmp_path, small, reference):
     typed = typed.replace({"": None})
     xlsx = tmp_path / "c.xlsx"
     typed.to_excel(xlsx, index=False)
-    _same(load_cohort(xlsx, RE_NEN), reference)
+    pd.testing.assert_frame_equal(load_cohort(xlsx, RE_NEN).data, reference.data)
     pq = tmp_path / "c.parquet"
     typed.to_parquet(pq)
-    _same(load_cohort(pq, RE_NEN), reference)
-    _same(load_cohort(typed, RE_NEN), reference)
+    pd.testing.assert_frame_equal(load_cohort(pq, RE_NEN).data, reference.data)
+    pd.testing.assert_frame_equal(load_cohort(typed, RE_NEN).data, reference.data)
 
 
 def test_excel_numeric_ids_and_centres_read_as_text(tmp_path, small):

@@ -22,6 +22,9 @@ $(PY):
 
 # Re-install only when the project's metadata changes (the package itself is installed editable).
 $(STAMP): pyproject.toml | $(PY)
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { \
+	  echo "error: $(VENV) was made with $$($(PY) -V); nen-bayes needs Python >= 3.12." \
+	       "Remove it (make clean) and run again." >&2; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)

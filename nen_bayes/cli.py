@@ -17,7 +17,7 @@ from .errors import CalibrationError, CohortError, OutputExistsError
 from .schema import EVENT_CODINGS, RE_NEN, CohortSchema, Factor
 from .validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 
-__all__ = ["add_cohort_options", "main_guard", "schema_from_args"]
+__all__ = ["add_cohort_options", "load_options", "main_guard", "schema_from_args"]
 
 EXIT_BAD_INPUT = 2
 
@@ -140,6 +140,16 @@ def schema_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         time_unit=args.time_unit or schema.time_unit,
     )
     return schema, not named
+
+
+def load_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`nen_bayes.cohort.load_cohort` given by the cohort options."""
+    return {
+        "missing": args.missing,
+        "zero_time": args.zero_time,
+        "sep": "\t" if args.sep == "\\t" else args.sep,
+        "sheet": args.sheet,
+    }
 
 
 def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .io import RawTable, read_table, table_from_frame
 from .schema import RE_NEN, CohortSchema
-from .validate import validate_table
+from .validate import row_ids, validate_table
 
 __all__ = ["SYNTHETIC_NOTICE", "Cohort", "load_cohort", "truth_path_for"]
 
@@ -78,7 +78,7 @@ class Cohort:
     def ids(self) -> np.ndarray:
         col = self.schema.id_column
         if col is None:
-            return np.array([f"row-{r}" for r in self.rows], dtype=object)
+            return row_ids(self.rows)
         return self.data[col].to_numpy(dtype=object)
 
     @property

@@ -49,7 +49,13 @@ from .errors import (
 from .io import RawTable
 from .schema import EVENT_CODINGS, CohortSchema, Factor
 
-__all__ = ["MISSING_POLICIES", "NA_TOKENS", "ZERO_TIME_POLICIES", "validate_table"]
+__all__ = [
+    "MISSING_POLICIES",
+    "NA_TOKENS",
+    "ZERO_TIME_POLICIES",
+    "row_ids",
+    "validate_table",
+]
 
 #: Cell contents read as missing (case-insensitive, after stripping spaces).
 NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "."})
@@ -158,10 +164,15 @@ def _check_columns(raw: RawTable, schema: CohortSchema) -> None:
         )
 
 
+def row_ids(rows) -> np.ndarray:
+    """Ids of units in a cohort without an id column: ``row-<spreadsheet row>``."""
+    return np.array([f"row-{r}" for r in rows], dtype=object)
+
+
 def _ids(raw: RawTable, schema: CohortSchema) -> np.ndarray:
     n = len(raw.frame)
     if schema.id_column is None:
-        return np.array([f"row-{raw.first_row + i}" for i in range(n)], dtype=object)
+        return row_ids(raw.first_row + np.arange(n))
     col = raw.frame[schema.id_column]
     miss = missing_mask(col)
     ids = np.array([_as_text(v) if not m else "" for v, m in zip(col, miss, strict=True)],

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 
-from nen_bayes.cli import add_cohort_options, main_guard, schema_from_args
+from nen_bayes.cli import add_cohort_options, load_options, main_guard, schema_from_args
 from nen_bayes.cohort import load_cohort
 from nen_bayes.describe import describe_cohort
 
@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
     args = parser.parse_args(argv)
     schema, lenient = schema_from_args(args, parser)
-    sep = "\t" if args.sep == "\\t" else args.sep
-    cohort = load_cohort(args.data, schema, missing=args.missing, zero_time=args.zero_time,
-                         sep=sep, sheet=args.sheet, lenient=lenient)
+    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
     description = describe_cohort(cohort)
     if args.json:
         print(json.dumps(description.to_dict(), indent=2))

@@ -80,3 +80,12 @@ def test_simulate_bad_calibration_exits_2_and_writes_nothing(tmp_path):
     r = run(ROOT / "scripts/simulate.py", "--out", tmp_path / "x.csv", "--calibration", cal)
     assert r.returncode == 2 and "not valid TOML" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.toml"]
+
+
+def test_describe_named_tab_delimiter(tmp_path, small):
+    p = write_csv(tmp_path / "tabs.csv", small, sep="\t")
+    r = run(ROOT / "scripts/describe.py", "--data", p, "--sep", "\\t")
+    assert r.returncode == 0, r.stderr
+    assert "units       12" in r.stdout
+    r = run(ROOT / "scripts/describe.py", "--data", p, "--sep", ";")
+    assert r.returncode == 2 and "semicolon delimiter leaves a single column" in r.stderr

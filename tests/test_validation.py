@@ -147,18 +147,17 @@ def test_boolean_events_from_a_dataframe_are_read_as_1_0(small):
     np.testing.assert_array_equal(c.event("os"), pd.to_numeric(small["os_event"]).to_numpy())
 
 
-def test_time_without_event_and_event_without_time(tmp_path, small):
+@pytest.mark.parametrize(
+    ("index", "column", "value", "match"),
+    [(4, "os_event", "", r"'os_event'.*where 'os_months' is given: row 6.*''"),
+     (5, "os_months", "NA", r"'os_months'.*where 'os_event' is given: row 7.*'NA'")],
+)
+def test_time_without_event_and_event_without_time(tmp_path, small, index, column, value,
+                                                   match):
     frame = small.copy()
-    frame.loc[4, "os_event"] = ""
+    frame.loc[index, column] = value
     _, load = _load(tmp_path, frame)
-    with pytest.raises(IncompleteEndpointError,
-                       match=r"'os_event'.*where 'os_months' is given: row 6.*''"):
-        load()
-    frame = small.copy()
-    frame.loc[5, "os_months"] = "NA"
-    _, load = _load(tmp_path, frame)
-    with pytest.raises(IncompleteEndpointError,
-                       match=r"'os_months'.*where 'os_event' is given: row 7.*'NA'"):
+    with pytest.raises(IncompleteEndpointError, match=match):
         load()
 
 

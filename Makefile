@@ -33,6 +33,7 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	$(PY) scripts/describe.py --data $(BUNDLED)
+	$(PY) scripts/baseline.py --data $(BUNDLED) --out results/baseline --force
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

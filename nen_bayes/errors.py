@@ -95,3 +95,11 @@ class ConsistencyWarning(UserWarning):
 
 class InvalidValueError(CohortError):
     """A numeric covariate holds a value that is not a finite number."""
+
+
+class BaselineError(CohortError):
+    """A frequentist baseline cannot be computed on these data (e.g. a factor with one level)."""
+
+
+class BaselineWarning(UserWarning):
+    """A baseline quantity is not estimable and is reported as NaN (the message says why)."""

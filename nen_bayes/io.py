@@ -15,7 +15,10 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +30,10 @@ __all__ = [
     "RawTable",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_output_directory",
     "content_hash",
     "frame_hash",
+    "output_directory",
     "read_table",
     "table_from_frame",
 ]
@@ -235,3 +240,38 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, force: bool = Fa
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, force: bool = False) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), force=force)
+
+
+def check_output_directory(path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Refuse early (before any computation) when ``path`` exists and ``force`` is not given."""
+    p = Path(path)
+    if p.exists() and not force:
+        raise OutputExistsError(f"{p} exists; pass --force to replace it (nothing was written).")
+    if p.exists() and not p.is_dir():
+        raise OutputExistsError(f"{p} exists and is not a directory.")
+    return p
+
+
+@contextmanager
+def output_directory(path: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
+    """A results directory that appears whole or not at all.
+
+    Yields a temporary sibling directory to write into; on success it is renamed to ``path``
+    (an existing ``path`` is replaced only with ``force``, and removed only after the new one is
+    in place). On any error the temporary directory is deleted and ``path`` is left untouched.
+    """
+    p = check_output_directory(path, force=force)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=p.parent, prefix=f".{p.name}.", suffix=".partial"))
+    try:
+        yield tmp
+        old = None
+        if p.exists():
+            old = p.with_name(f".{p.name}.{os.getpid()}.old")
+            os.replace(p, old)
+        os.replace(tmp, p)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from lifelines.statistics import logrank_test, multivariate_logrank_test
 
+from .rmst import rmst
+
 __all__ = [
     "calibration_distance",
     "calibration_markdown",
@@ -28,22 +30,12 @@ def km_mean(time: np.ndarray, event: np.ndarray) -> float:
     """Area under the Kaplan-Meier curve up to the largest observed time.
 
     The 'mean survival time' that SPSS and R's ``print(survfit(...), rmean = "common")``-style
-    summaries report when the median is not the quantity of interest; restricted to the largest
-    observed time, so it underestimates the true mean when the last time is censored.
+    summaries report when the median is not the quantity of interest: the RMST at the largest
+    observed time (:func:`nen_bayes.rmst.rmst`), so it underestimates the true mean when the last
+    time is censored.
     """
     t = np.asarray(time, float)
-    e = np.asarray(event, int)
-    order = np.argsort(t, kind="stable")
-    t, e = t[order], e[order]
-    uniq = np.unique(t)
-    surv, area, last_t = 1.0, 0.0, 0.0
-    for u in uniq:
-        area += surv * (u - last_t)
-        at_risk = np.sum(t >= u)
-        d = np.sum((t == u) & (e == 1))
-        surv *= 1 - d / at_risk
-        last_t = u
-    return float(area)
+    return rmst(t, event, float(t.max())).estimate
 
 
 def _logrank_p(df: pd.DataFrame, endpoint: str, factor: str) -> float:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter
 
 from .cohort import SYNTHETIC_NOTICE, Cohort
+from .km import kaplan_meier
 
 __all__ = ["CohortDescription", "describe_cohort"]
 
@@ -81,11 +81,10 @@ class CohortDescription:
 
 
 def _km_median(t: np.ndarray, e: np.ndarray) -> float:
+    """Kaplan-Meier median with R's conventions (see :mod:`nen_bayes.km`); NaN if not reached."""
     if len(t) == 0:
         return float("nan")
-    kmf = KaplanMeierFitter().fit(t, e)
-    m = kmf.median_survival_time_
-    return float(m) if np.isfinite(m) else float("nan")
+    return kaplan_meier(t, e).median()[0]
 
 
 def describe_cohort(cohort: Cohort) -> CohortDescription:

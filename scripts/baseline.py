@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                 p = f"log-rank p = {lr.p_value:.3g}"
                 if lr.trend_p_value is not None:
                     p += f"; trend p = {lr.trend_p_value:.3g}"
+                flabel = cohort.schema.factor(f).label or f
                 figures.append((f"km_{_safe(rep.endpoint)}_{_safe(f)}",
-                                plot_km(rep.curves[f], title=f"{label} by {f}", p_text=p,
+                                plot_km(rep.curves[f], title=f"{label} by {flabel}", p_text=p,
                                         time_unit=rep.time_unit, synthetic=rep.synthetic)))
     formats = [x.strip() for x in args.formats.split(",") if x.strip()]
     with output_directory(args.out, force=args.force) as tmp:

@@ -23,7 +23,7 @@ from .errors import BaselineError, BaselineWarning
 from .km import KaplanMeier, kaplan_meier
 from .logrank import LogrankResult, logrank_test
 from .response import disease_control
-from .rmst import rmst, rmst_difference
+from .rmst import rmst_difference, rmst_from_km
 
 __all__ = ["DEFAULT_HORIZONS", "BaselineReport", "run_baselines"]
 
@@ -182,10 +182,6 @@ def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = Non
         horizons = DEFAULT_HORIZONS if schema.time_unit == "months" else ()
     horizons = tuple(float(h) for h in horizons)
     notes: list[str] = []
-
-    def note(msg: str) -> None:
-        notes.append(msg)
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BaselineWarning)
         report = _compute(cohort, endpoint, ep, factors, numerics, t, e, horizons, tau,
@@ -193,11 +189,11 @@ def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = Non
     for w in caught:
         msg = str(w.message)
         if msg not in notes:
-            note(msg)
+            notes.append(msg)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for msg in report.pop("extra_notes"):
         if msg not in notes:
-            note(msg)
+            notes.append(msg)
     return BaselineReport(**report, notes=tuple(notes))
 
 
@@ -237,7 +233,7 @@ def _compute(cohort, endpoint, ep, factors, numerics, t, e, horizons, tau, conf_
                 f"follow-up of group(s) {short}; the Kaplan-Meier curve is not estimated there. "
                 f"Allowed: tau <= {limit:g}.")
 
-    def km_rows(km: KaplanMeier, term: str, group: str, mask) -> None:
+    def km_rows(km: KaplanMeier, term: str, group: str) -> None:
         m, lo, hi = km.median()
         if not np.isfinite(m):
             warnings.warn(f"{ep.name}, {term}={group}: median not reached (the curve stays above "
@@ -252,13 +248,13 @@ def _compute(cohort, endpoint, ep, factors, numerics, t, e, horizons, tau, conf_
                              "horizon": r["time"], "estimate": r["surv"], "lower": r["lower"],
                              "upper": r["upper"], "interval": "CI", "method": km_method,
                              "n": km.n, "events": km.events})
-        r = rmst(t[mask], e[mask], tau, conf_level=conf_level)
+        r = rmst_from_km(km, tau, conf_level=conf_level)
         rows.append({**base, "quantity": "rmst", "term": term, "group": group, "horizon": tau,
                      "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
                      "interval": "CI", "method": "RMST (area under KM), Greenwood-type SE",
                      "n": r.n, "events": r.events})
 
-    km_rows(overall, "all", "all", np.ones(len(t), bool))
+    km_rows(overall, "all", "all")
     curves: dict[str, dict[str, KaplanMeier]] = {}
     lr_all: dict[str, LogrankResult] = {}
     lr_strat: dict[str, LogrankResult] = {}
@@ -276,7 +272,7 @@ def _compute(cohort, endpoint, ep, factors, numerics, t, e, horizons, tau, conf_
             if km.events == 0:
                 warnings.warn(f"{ep.name}: group {f}={lv} has no events.", BaselineWarning,
                               stacklevel=2)
-            km_rows(km, f, lv, m)
+            km_rows(km, f, lv)
         ref = fac.reference if fac.reference in levels[f] else levels[f][0]
         for lv in levels[f]:
             if lv == ref:

@@ -17,9 +17,18 @@ from .errors import CalibrationError, CohortError, OutputExistsError
 from .schema import EVENT_CODINGS, RE_NEN, CohortSchema, Factor
 from .validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 
-__all__ = ["add_cohort_options", "load_options", "main_guard", "schema_from_args"]
+__all__ = ["add_cohort_options", "load_options", "main_guard", "schema_from_args",
+           "script_parser"]
 
 EXIT_BAD_INPUT = 2
+
+
+def script_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A script's parser: the first paragraph of its docstring as description, the rest
+    (examples, outputs, exit codes) as the ``--help`` epilog."""
+    head, _, rest = doc.partition("\n\n")
+    return argparse.ArgumentParser(prog=prog, description=head, epilog=rest,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def add_cohort_options(parser: argparse.ArgumentParser) -> None:

@@ -57,8 +57,7 @@ def effects_frame(rows: list[dict]) -> pd.DataFrame:
         if unknown:
             raise KeyError(f"effects row has unknown column(s) {sorted(unknown)}; "
                            f"allowed: {list(EFFECT_COLUMNS)}")
-    frame = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
-    return frame
+    return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
 
 
 def _clean(v):

@@ -33,7 +33,7 @@ from scipy.stats import norm
 
 from .errors import BaselineWarning
 
-__all__ = ["CONF_TYPES", "KaplanMeier", "kaplan_meier", "number_at_risk"]
+__all__ = ["CONF_TYPES", "KaplanMeier", "kaplan_meier"]
 
 CONF_TYPES = ("log", "log-log", "plain")
 _TOL = np.sqrt(np.finfo(float).eps)  # R: sqrt(.Machine$double.eps)
@@ -191,8 +191,3 @@ def kaplan_meier(time, event, *, conf_type: str = "log", conf_level: float = 0.9
     })
     return KaplanMeier(table, len(time), int(event.sum()), conf_type, conf_level, label)
 
-
-def number_at_risk(time, times) -> np.ndarray:
-    """How many units are still under observation (time >= t) at each of ``times``."""
-    time = np.sort(np.asarray(time, float))
-    return len(time) - np.searchsorted(time, np.asarray(times, float), side="left")

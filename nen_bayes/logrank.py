@@ -106,8 +106,7 @@ def logrank_test(time, event, group, *, strata=None, levels=None, trend: bool = 
     time = np.asarray(time, float)
     event = np.asarray(event, np.int64)
     group = pd.Series(np.asarray(group, dtype=object)).astype(str).to_numpy()
-    present = list(dict.fromkeys(sorted(set(group))))
-    levels = tuple(str(lv) for lv in (levels if levels is not None else present))
+    levels = tuple(str(lv) for lv in (levels if levels is not None else sorted(set(group))))
     levels = tuple(lv for lv in levels if lv in set(group))
     if len(levels) < 2:
         raise BaselineError(

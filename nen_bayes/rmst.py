@@ -24,9 +24,9 @@ import numpy as np
 from scipy.stats import norm
 
 from .errors import BaselineError
-from .km import kaplan_meier
+from .km import KaplanMeier, kaplan_meier
 
-__all__ = ["RMST", "RMSTDifference", "rmst", "rmst_difference"]
+__all__ = ["RMST", "RMSTDifference", "rmst", "rmst_difference", "rmst_from_km"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,17 @@ def rmst(time, event, tau: float, *, conf_level: float = 0.95, label: str = "") 
         raise BaselineError(f"RMST horizon must be a positive number, got {tau}")
     if len(time) == 0:
         raise BaselineError(f"RMST {label}: no observations")
-    if tau > time.max():
+    return rmst_from_km(kaplan_meier(time, event, label=label), tau, conf_level=conf_level)
+
+
+def rmst_from_km(km: KaplanMeier, tau: float, *, conf_level: float = 0.95) -> RMST:
+    """RMST at ``tau`` from a Kaplan-Meier fit (``tau`` must not exceed its last time)."""
+    if tau > km.max_time:
         raise BaselineError(
-            f"RMST{' ' + label if label else ''}: horizon tau = {tau:g} lies beyond the last "
-            f"follow-up time {time.max():g}; the Kaplan-Meier curve is not estimated there. "
-            f"Allowed: tau <= {time.max():g}.")
-    tab = kaplan_meier(time, event).table
-    tab = tab[tab["time"] <= tau]
+            f"RMST{' ' + km.label if km.label else ''}: horizon tau = {tau:g} lies beyond the "
+            f"last follow-up time {km.max_time:g}; the Kaplan-Meier curve is not estimated there. "
+            f"Allowed: tau <= {km.max_time:g}.")
+    tab = km.table[km.table["time"] <= tau]
     t = tab["time"].to_numpy()
     s = tab["surv"].to_numpy()
     d = tab["n_event"].to_numpy()
@@ -85,8 +89,7 @@ def rmst(time, event, tau: float, *, conf_level: float = 0.95, label: str = "") 
     tail = np.cumsum(areas[::-1])[::-1][1:]  # A_j: area from t_j to tau
     se = float(np.sqrt(np.sum(tail**2 * w)))
     z = float(norm.ppf(1 - (1 - conf_level) / 2))
-    return RMST(float(tau), estimate, se, estimate - z * se, estimate + z * se,
-                len(time), int(event.sum()))
+    return RMST(float(tau), estimate, se, estimate - z * se, estimate + z * se, km.n, km.events)
 
 
 def rmst_difference(time, event, group, tau: float, *, reference, level,

@@ -25,12 +25,17 @@ Exit codes: 0 done, 2 bad input or an existing --out without --force (nothing is
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 
 from nen_bayes.baselines import run_baselines
-from nen_bayes.cli import add_cohort_options, load_options, main_guard, schema_from_args
+from nen_bayes.cli import (
+    add_cohort_options,
+    load_options,
+    main_guard,
+    schema_from_args,
+    script_parser,
+)
 from nen_bayes.cohort import SYNTHETIC_NOTICE, load_cohort
 from nen_bayes.effects import write_effects
 from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
@@ -43,10 +48,7 @@ def _safe(name: str) -> str:
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="baseline.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1])
+    parser = script_parser("baseline.py", __doc__)
     add_cohort_options(parser)
     a = parser.add_argument_group("analysis")
     a.add_argument("--out", required=True, metavar="DIR", help="results directory")

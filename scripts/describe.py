@@ -12,21 +12,23 @@ Exit codes: 0 described, 2 bad input (the message names the file, column and row
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from nen_bayes.cli import add_cohort_options, load_options, main_guard, schema_from_args
+from nen_bayes.cli import (
+    add_cohort_options,
+    load_options,
+    main_guard,
+    schema_from_args,
+    script_parser,
+)
 from nen_bayes.cohort import load_cohort
 from nen_bayes.describe import describe_cohort
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="describe.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1])
+    parser = script_parser("describe.py", __doc__)
     add_cohort_options(parser)
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
     args = parser.parse_args(argv)

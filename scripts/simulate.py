@@ -18,11 +18,10 @@ Exit codes: 0 written, 2 bad input or existing output without --force.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from nen_bayes.cli import main_guard
+from nen_bayes.cli import main_guard, script_parser
 from nen_bayes.cohort import truth_path_for
 from nen_bayes.errors import OutputExistsError
 from nen_bayes.io import atomic_write_bytes, atomic_write_text, content_hash
@@ -31,10 +30,7 @@ from nen_bayes.simulate import load_calibration, simulate_cohort, truth_json
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="simulate.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1])
+    parser = script_parser("simulate.py", __doc__)
     parser.add_argument("--out", metavar="FILE", help="CSV to write")
     parser.add_argument("--seed", type=int, help="RNG seed (default: the calibration's)")
     parser.add_argument("--n", type=int, help="number of units (default: the calibration's)")

@@ -8,7 +8,6 @@ from lifelines import KaplanMeierFitter
 from lifelines.datasets import load_lung
 
 from nen_bayes import BaselineWarning, kaplan_meier
-from nen_bayes.km import number_at_risk
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +84,8 @@ def test_horizon_beyond_follow_up_is_nan_with_warning():
 
 
 def test_number_at_risk_counts_units_still_observed():
-    assert number_at_risk([1, 2, 2, 5], [0, 2, 3, 6]).tolist() == [4, 3, 1, 0]
+    km = kaplan_meier([1, 2, 2, 5], [1, 0, 1, 0])
+    assert [km.n_at(t) for t in (0, 2, 3, 6)] == [4, 3, 1, 0]
 
 
 def test_bad_conf_type_is_rejected():

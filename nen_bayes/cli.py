@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
-from .errors import CalibrationError, CohortError, OutputExistsError
+from .errors import CalibrationError, CohortError, OutputExistsError, SpecError
 from .schema import EVENT_CODINGS, RE_NEN, CohortSchema, Factor
 from .validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 
@@ -173,7 +173,7 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
             warnings.showwarning = show
             try:
                 return main(argv)
-            except (CohortError, CalibrationError, OutputExistsError) as exc:
+            except (CohortError, CalibrationError, OutputExistsError, SpecError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
 

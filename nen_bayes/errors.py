@@ -22,8 +22,10 @@ __all__ = [
     "InvalidValueError",
     "MissingColumnError",
     "MissingValueError",
+    "ModelDataError",
     "OutputExistsError",
     "SingletonCentreWarning",
+    "SpecError",
     "UnknownLevelError",
     "ZeroTimeError",
 ]
@@ -103,3 +105,12 @@ class BaselineError(CohortError):
 
 class BaselineWarning(UserWarning):
     """A baseline quantity is not estimable and is reported as NaN (the message says why)."""
+
+
+class SpecError(ValueError):
+    """A model specification file is malformed: unknown key, bad value, impossible prior."""
+
+
+class ModelDataError(CohortError):
+    """The cohort cannot be modelled as the specification asks (e.g. a covariate level that
+    never occurs, a grouping column that is not nested)."""

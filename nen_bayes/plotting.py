@@ -7,7 +7,7 @@ import numpy as np
 
 from .km import KaplanMeier
 
-__all__ = ["plot_km", "save_figure"]
+__all__ = ["plot_km", "plot_prior_predictive", "save_figure"]
 
 _COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f")
 
@@ -93,10 +93,59 @@ def plot_km(curves: dict[str, KaplanMeier], *, title: str = "", p_text: str = ""
         tab_ax.spines[side].set_visible(False)
     tab_ax.tick_params(axis="y", length=0, pad=10)
     if synthetic:
-        fig.text(0.5, 0.5, "SYNTHETIC DATA", ha="center", va="center", fontsize=38,
-                 color="grey", alpha=0.15, rotation=25)
-        fig.suptitle("Synthetic data: not patient data, not the published results",
-                     fontsize=8, color="dimgrey")
+        _synthetic_mark(fig)
+    return fig
+
+
+def _synthetic_mark(fig) -> None:
+    fig.text(0.5, 0.5, "SYNTHETIC DATA", ha="center", va="center", fontsize=38,
+             color="grey", alpha=0.15, rotation=25)
+    fig.suptitle("Synthetic data: not patient data, not the published results",
+                 fontsize=8, color="dimgrey")
+
+
+def plot_prior_predictive(draws: dict, *, time_unit: str = "months", title: str = "",
+                          synthetic: bool = False, figsize=(10.0, 4.2)):
+    """What the prior implies: median survival (left) and hazard ratios (right), log scales.
+
+    ``draws`` is :func:`nen_bayes.posterior.prior_predictive_draws`' output.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (ax_t, ax_h) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    time_keys = [k for k in draws if k.startswith("median")]
+    hr_keys = [k for k in draws if k.startswith("hr_")]
+    labels = {"median_reference": "reference unit, typical group",
+              "median_cohort": "median of predicted cohort times",
+              "hr_coefficient": "covariate HRs"}
+    bins_t = np.logspace(-1, 4, 60)
+    for i, k in enumerate(time_keys):
+        x = draws[k][np.isfinite(draws[k]) & (draws[k] > 0)]
+        ax_t.hist(np.clip(x, bins_t[0], bins_t[-1]), bins=bins_t, alpha=0.55,
+                  color=_COLOURS[i], label=labels.get(k, k))
+    ax_t.axvspan(1, 240, color="grey", alpha=0.08, label=f"1-240 {time_unit}")
+    ax_t.set_xscale("log")
+    ax_t.set_xlabel(f"Implied median survival ({time_unit})")
+    ax_t.set_ylabel("Prior draws")
+    ax_t.legend(fontsize=8)
+    bins_h = np.logspace(-2, 2, 60)
+    for i, k in enumerate(hr_keys):
+        x = draws[k][np.isfinite(draws[k])]
+        ax_h.hist(np.clip(x, bins_h[0], bins_h[-1]), bins=bins_h, alpha=0.55, density=True,
+                  color=_COLOURS[(i + 2) % len(_COLOURS)],
+                  label=labels.get(k, f"{k[3:]} HRs exp(u)"))
+    ax_h.axvline(1.0, color="black", lw=0.8)
+    ax_h.set_xscale("log")
+    ax_h.set_xlabel("Implied hazard ratio")
+    ax_h.set_ylabel("Density")
+    ax_h.legend(fontsize=8)
+    for ax in (ax_t, ax_h):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.get_layout_engine().set(rect=(0, 0, 1, 0.93))
+        fig.text(0.5, 0.965, title, ha="center", fontsize=11)
+    if synthetic:
+        _synthetic_mark(fig)
     return fig
 
 

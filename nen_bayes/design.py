@@ -1,0 +1,201 @@
+"""From a validated cohort and a model specification to the arrays a model needs.
+
+The design matrix has one column per coefficient, named ``column[level]`` for a factor level
+against its reference, ``column[step]`` for an ordered factor coded linearly (one coefficient per
+step between adjacent levels) and ``column`` for a numeric covariate (centred and scaled as the
+spec says; the centre and scale are recorded so that HRs are read per the stated unit).
+Grouping columns become integer indexes with their levels as coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .cohort import Cohort
+from .errors import MissingColumnError, ModelDataError
+from .spec import ModelSpec
+
+__all__ = ["Design", "GroupIndex", "make_design"]
+
+
+@dataclass(frozen=True)
+class GroupIndex:
+    """One grouping level: its dim name, column, levels and each unit's level index."""
+
+    name: str
+    column: str
+    levels: tuple[str, ...]
+    index: np.ndarray
+    centered: bool = False
+    varying: tuple[int, ...] = ()  # design-matrix columns whose coefficients vary by group
+    parent: str | None = None
+
+    @property
+    def varying_dim(self) -> str:
+        return f"{self.name}_varying"
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the model builder needs, as arrays."""
+
+    endpoint: str
+    time: np.ndarray
+    event: np.ndarray
+    X: np.ndarray
+    coefficients: tuple[str, ...]
+    terms: tuple[str, ...]          # covariate column of each coefficient
+    contrasts: tuple[str, ...]      # "salvage vs second_line", "per step", "per 10 years"
+    groups: tuple[GroupIndex, ...]
+    ids: np.ndarray
+    cuts: np.ndarray | None = None
+    time_unit: str = "months"
+    transforms: dict = field(default_factory=dict)  # numeric covariate -> (centre, scale)
+    levels: dict = field(default_factory=dict)  # factor column -> (levels..., reference)
+
+    @property
+    def n(self) -> int:
+        return len(self.time)
+
+    def coords(self) -> dict[str, list]:
+        c: dict[str, list] = {"patient": [str(i) for i in self.ids],
+                              "covariate": list(self.coefficients)}
+        for g in self.groups:
+            c[g.name] = list(g.levels)
+            if g.varying:
+                c[g.varying_dim] = [self.coefficients[j] for j in g.varying]
+        if self.cuts is not None:
+            edges = np.concatenate([[0.0], self.cuts])
+            c["interval"] = [f"[{a:g}, {b:g})" for a, b in
+                             zip(edges, np.concatenate([self.cuts, [np.inf]]), strict=True)]
+        return c
+
+
+def _resolve_cuts(spec: ModelSpec, time, event) -> np.ndarray | None:
+    if spec.family != "piecewise":
+        return None
+    if isinstance(spec.cuts, str):
+        k = int(spec.cuts.split(":")[1])
+        ev = np.sort(time[event == 1])
+        if len(ev) < 2 * k:
+            raise ModelDataError(f"{spec.source}: cuts {spec.cuts!r} need at least {2 * k} "
+                                 f"events; the data have {len(ev)}")
+        cuts = np.unique(np.quantile(ev, np.arange(1, k) / k))
+        return cuts
+    cuts = np.asarray(spec.cuts, float)
+    last = cuts[-1]
+    if not (time > last).any():
+        raise ModelDataError(f"{spec.source}: the last cut point {last:g} is at or beyond the "
+                             f"longest follow-up ({time.max():g}); its interval holds no data")
+    return cuts
+
+
+def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
+    """Arrays for ``spec`` on ``cohort``'s ``endpoint``.
+
+    Raises
+    ------
+    MissingColumnError
+        A covariate or grouping column is not in the data.
+    ModelDataError
+        A factor level named in the spec is absent, a factor has a single observed level, a
+        numeric covariate is constant, or a ``within`` grouping is not nested.
+    """
+    data = cohort.data
+    src = cohort.source
+    time = cohort.time(endpoint)
+    event = cohort.event(endpoint).astype(np.int8)
+    cols, names, terms, contrasts = [], [], [], []
+    transforms, levels_out = {}, {}
+    for cov in spec.covariates:
+        if cov.column not in data.columns:
+            raise MissingColumnError(
+                f"{src}: the model {spec.name!r} ({spec.source}) uses covariate column "
+                f"{cov.column!r}, which the data do not have; columns: {list(data.columns)}")
+        x = data[cov.column]
+        if cov.type == "numeric":
+            v = pd.to_numeric(x, errors="coerce").to_numpy(float)
+            bad = np.flatnonzero(~np.isfinite(v))
+            if len(bad):
+                raise ModelDataError(f"{src}: numeric covariate {cov.column!r} has non-numeric "
+                                     f"values in rows {cohort.rows[bad[:5]].tolist()}")
+            centre = float(v.mean()) if cov.center else 0.0
+            scale = float(v.std(ddof=1)) if cov.scale == "sd" else float(cov.scale or 1.0)
+            if scale <= 0 or not np.isfinite(scale):
+                raise ModelDataError(f"{src}: numeric covariate {cov.column!r} is constant; "
+                                     "it cannot be scaled by its SD or estimated")
+            cols.append((v - centre) / scale)
+            names.append(cov.column)
+            terms.append(cov.column)
+            contrasts.append(f"per {scale:g} {cov.column}" if scale != 1 else "per unit")
+            transforms[cov.column] = (centre, scale)
+            continue
+        cat = x.astype("category") if not isinstance(x.dtype, pd.CategoricalDtype) else x
+        declared = [str(c) for c in cat.cat.categories]
+        observed = [lv for lv in declared if (cat == lv).any()]
+        if cov.reference is not None and cov.reference not in declared:
+            raise ModelDataError(f"{spec.source}: reference {cov.reference!r} of {cov.column!r}"
+                                 f" is not a level of the data; levels: {declared}")
+        try:
+            schema_ref = cohort.schema.factor(cov.column).reference
+        except KeyError:
+            schema_ref = None
+        ref = cov.reference or schema_ref or observed[0] if observed else None
+        if len(observed) < 2:
+            raise ModelDataError(f"{src}: factor {cov.column!r} has a single observed level "
+                                 f"{observed}; its effect cannot be estimated")
+        if ref not in observed:
+            raise ModelDataError(f"{src}: reference level {ref!r} of {cov.column!r} never "
+                                 f"occurs in the data; observed levels: {observed}")
+        if cov.type == "ordered" and cov.coding == "linear":
+            score = {lv: i for i, lv in enumerate(observed)}
+            cols.append(cat.map(score).to_numpy(float) - score[ref])
+            names.append(f"{cov.column}[step]")
+            terms.append(cov.column)
+            contrasts.append(f"per step ({' < '.join(observed)})")
+            levels_out[cov.column] = (tuple(observed), ref)
+            continue
+        others = [lv for lv in observed if lv != ref]
+        for lv in others:
+            cols.append((cat == lv).to_numpy(float))
+            names.append(f"{cov.column}[{lv}]")
+            terms.append(cov.column)
+            contrasts.append(f"{lv} vs {ref}")
+        levels_out[cov.column] = (tuple(observed), ref)
+    X = np.column_stack(cols) if cols else np.zeros((len(time), 0))
+
+    groups: list[GroupIndex] = []
+    by_name = {}
+    for g in spec.groups:
+        column = g.column or cohort.schema.centre_column
+        if column is None:
+            raise ModelDataError(f"{spec.source}: the model has a '{g.name}' grouping but the "
+                                 "cohort has no centre column (single-centre analysis); use a "
+                                 "model without groups")
+        if column not in data.columns:
+            raise MissingColumnError(f"{src}: grouping column {column!r} (group '{g.name}' of "
+                                     f"{spec.source}) is not in the data; columns: "
+                                     f"{list(data.columns)}")
+        codes, uniques = pd.factorize(data[column].astype(str), sort=True)
+        varying = tuple(j for j, t in enumerate(terms) if t in g.varying)
+        gi = GroupIndex(g.name, column, tuple(str(u) for u in uniques), codes.astype(np.int64),
+                        g.centered, varying, g.within)
+        if g.within is not None:
+            parent = by_name[g.within]
+            pairs = pd.DataFrame({"child": codes, "parent": parent.index})
+            n_par = pairs.groupby("child")["parent"].nunique()
+            crossed = n_par[n_par > 1].index.to_numpy()
+            if len(crossed):
+                bad = [gi.levels[c] for c in crossed[:5]]
+                raise ModelDataError(f"{src}: group '{g.name}' ({column}) is declared within "
+                                     f"'{g.within}' ({parent.column}) but level(s) {bad} occur "
+                                     f"in more than one {g.within}")
+        groups.append(gi)
+        by_name[g.name] = gi
+    return Design(endpoint=endpoint, time=time, event=event, X=X, coefficients=tuple(names),
+                  terms=tuple(terms), contrasts=tuple(contrasts), groups=tuple(groups),
+                  ids=cohort.ids, cuts=_resolve_cuts(spec, time, event),
+                  time_unit=cohort.schema.time_unit, transforms=transforms, levels=levels_out)

@@ -1,0 +1,137 @@
+"""Posterior and prior summaries of a fit, in the tidy effects table shared with the baselines.
+
+Hazard ratios are summarised by their posterior median and equal-tailed credible interval (the
+interval of exp(beta) is exp of the interval of beta, so the HR scale and the log scale agree),
+and by the posterior probability of benefit P(HR < 1). Rows:
+
+=====================  ============================================================
+quantity               content
+=====================  ============================================================
+``hazard_ratio``       exp(beta) per coefficient; ``group`` is the contrast
+``prob_hr_below_1``    P(HR < 1 | data) per coefficient (estimate column)
+``weibull_shape``      Weibull shape (Weibull family)
+``baseline_scale``     baseline scale in time units (Weibull, exponential)
+``median_survival``    median survival of a reference unit in a typical group
+``group_sd``           between-group SD of the log hazard (per group)
+``varying_sd``         between-group SD of a varying coefficient
+=====================  ============================================================
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .effects import effects_frame
+
+__all__ = ["posterior_effects", "prior_predictive_check", "prior_predictive_draws"]
+
+
+def _flat(da) -> np.ndarray:
+    a = np.asarray(da)
+    return a.reshape((-1,) + a.shape[2:])
+
+
+def _interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
+    lo, mid, hi = np.quantile(x, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    return float(mid), float(lo), float(hi)
+
+
+def posterior_effects(tree, *, conf_level: float = 0.95, group: str = "posterior"
+                      ) -> pd.DataFrame:
+    """The effects table of a fit (``group="prior"`` summarises the prior the same way)."""
+    ds = tree[group].dataset
+    a = tree.attrs
+    contrasts = json.loads(a["contrasts"])
+    terms = json.loads(a["terms"])
+    synthetic = bool(int(a.get("synthetic", 0)))
+    label = "posterior" if group == "posterior" else "prior"
+    base = {"endpoint": a["endpoint"], "interval": "CrI", "conf_level": conf_level,
+            "n": int(a["n_units"]), "events": int(a["n_events"]),
+            "data_hash": a["data_hash"], "synthetic": synthetic}
+    method = (f"Bayesian {a['model']} ({a['family']} PH), {label} median and equal-tailed "
+              f"{conf_level:.0%} CrI")
+    rows = []
+    if "beta" in ds:
+        beta = _flat(ds["beta"])
+        for j, name in enumerate(ds["covariate"].to_numpy()):
+            est, lo, hi = _interval(np.exp(beta[:, j]), conf_level)
+            rows.append({**base, "quantity": "hazard_ratio", "term": terms[name],
+                         "group": contrasts[name], "estimate": est, "lower": lo, "upper": hi,
+                         "method": method})
+            rows.append({**base, "quantity": "prob_hr_below_1", "term": terms[name],
+                         "group": contrasts[name], "estimate": float(np.mean(beta[:, j] < 0)),
+                         "interval": "", "conf_level": np.nan,
+                         "method": f"Bayesian {a['model']}, {label} probability P(HR < 1)"})
+    for var, quantity, term, grp in (
+            ("shape", "weibull_shape", "baseline", "shape"),
+            ("scale", "baseline_scale", "baseline", f"reference unit ({a['time_unit']})"),
+            ("median_baseline", "median_survival", "baseline",
+             f"reference unit, typical group ({a['time_unit']})")):
+        if var in ds:
+            est, lo, hi = _interval(_flat(ds[var]), conf_level)
+            rows.append({**base, "quantity": quantity, "term": term, "group": grp,
+                         "estimate": est, "lower": lo, "upper": hi, "method": method})
+    for name in ds.data_vars:
+        if name.startswith("sd_") and not name.endswith("_varying"):
+            est, lo, hi = _interval(_flat(ds[name]), conf_level)
+            rows.append({**base, "quantity": "group_sd", "term": name[3:],
+                         "group": "SD of log hazard", "estimate": est, "lower": lo,
+                         "upper": hi, "method": method})
+        elif name.startswith("sd_") and name.endswith("_varying"):
+            arr = _flat(ds[name])
+            gname = name[3:-len("_varying")]
+            for j, cov in enumerate(ds[name].coords[f"{gname}_varying"].to_numpy()):
+                est, lo, hi = _interval(arr[:, j], conf_level)
+                rows.append({**base, "quantity": "varying_sd", "term": gname,
+                             "group": f"SD of log-HR {cov}", "estimate": est, "lower": lo,
+                             "upper": hi, "method": method})
+    return effects_frame(rows)
+
+
+def prior_predictive_draws(tree) -> dict[str, np.ndarray]:
+    """Draws of what the prior implies: the median survival of a reference unit, the median of
+    the predicted times of the cohort (per draw), and every group's hazard ratios exp(u)."""
+    prior = tree["prior"].dataset
+    out = {"median_reference": _flat(prior["median_baseline"])}
+    if "prior_predictive" in tree.children:
+        t = _flat(tree["prior_predictive"].dataset["time"])
+        out["median_cohort"] = np.median(t, axis=1)
+    for name in prior.data_vars:
+        if name.startswith("u_") and not name.endswith("_varying"):
+            out[f"hr_{name[2:]}"] = np.exp(_flat(prior[name])).ravel()
+    if "beta" in prior:
+        out["hr_coefficient"] = np.exp(_flat(prior["beta"])).ravel()
+    return out
+
+
+_LABELS = {
+    "median_reference": "median survival, reference unit in a typical group",
+    "median_cohort": "median of the predicted times of the cohort",
+    "hr_coefficient": "covariate hazard ratios (all coefficients pooled)",
+}
+
+
+def prior_predictive_check(tree, *, probs=(0.025, 0.25, 0.5, 0.75, 0.975)) -> pd.DataFrame:
+    """Quantiles of the prior-implied median survival and group hazard ratios, with the share
+    of draws outside a plausible range (median below 1 or above 240 time units; HR outside
+    0.1-10) so that an over-wide or over-narrow prior shows at a glance."""
+    unit = tree.attrs["time_unit"]
+    rows = []
+    for key, x in prior_predictive_draws(tree).items():
+        x = x[np.isfinite(x)]
+        is_time = key.startswith("median")
+        label = _LABELS.get(key, f"{key[3:]} hazard ratios exp(u) (all levels pooled)")
+        row = {"quantity": label, "unit": unit if is_time else "HR", "draws": len(x)}
+        for p, q in zip(probs, np.quantile(x, probs), strict=True):
+            row[f"q{p * 100:g}".replace(".", "_")] = float(q)
+        if is_time:
+            row["outside"] = "below 1 or above 240"
+            row["share_outside"] = float(np.mean((x < 1) | (x > 240)))
+        else:
+            row["outside"] = "below 0.1 or above 10"
+            row["share_outside"] = float(np.mean((x < 0.1) | (x > 10)))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Fit a Bayesian survival model declared in models/ to a cohort and store the result.
+
+Writes to --out DIR (created whole or not at all; an existing DIR needs --force):
+  fit.nc                      DataTree (NetCDF-4): posterior, sample_stats, prior,
+                              prior_predictive, log_likelihood (every unit, censored ones
+                              included), posterior_predictive, observed_data, constant_data;
+                              attrs: spec, spec hash, data hash, versions, seed, sampler settings.
+                              Open with xarray.open_datatree(path) or nen_bayes.read_fit(path).
+  effects.csv / effects.json  hazard ratios (posterior median, 95% CrI, P(HR < 1)), shape,
+                              scale, median survival of a reference unit, between-centre SD
+  prior_predictive.csv        what the prior implies: median survival and centre HRs (quantiles)
+  prior_predictive.png/.svg   the same as a figure
+  run.json                    settings, provenance, timings and sampler checks
+  summary.txt                 the printed summary
+
+Examples
+--------
+  scripts/fit.py --data nen_bayes/data/synthetic_cohort.csv --model models/weibull_ph_centre \\
+      --endpoint os --out results/fit_os
+  scripts/fit.py --data nen_bayes/data/synthetic_cohort.csv --model models/piecewise_ph_centre \\
+      --endpoint hpfs --draws 2000 --seed 7 --sampler pymc --out results/pw_hpfs
+  scripts/fit.py --data lung.csv --time time --event status --event-coding 1/2 --centre inst \\
+      --row-ids --missing drop --time-unit days --model my_models/lung.toml --out results/lung
+
+Samplers: nutpie (default; fastest on 2 cores, see benchmarks/bench_fit.py) or pymc (PyMC's own
+NUTS). The same --seed, data and settings give identical posteriors.
+
+Exit codes: 0 done, 2 bad input (cohort, model file) or an existing --out without --force
+(nothing is written).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+
+from nen_bayes.cli import (
+    add_cohort_options,
+    load_options,
+    main_guard,
+    schema_from_args,
+    script_parser,
+)
+from nen_bayes.cohort import SYNTHETIC_NOTICE, load_cohort
+from nen_bayes.effects import write_effects
+from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.schema import Factor
+from nen_bayes.spec import load_spec
+
+
+def _extend_schema(schema, spec, group_columns):
+    """Add the spec's covariate and grouping columns the schema does not declare yet."""
+    have = {f.name for f in schema.factors} | set(schema.numerics)
+    factors, numerics = list(schema.factors), list(schema.numerics)
+    for c in spec.covariates:
+        if c.column in have:
+            continue
+        if c.type == "numeric":
+            numerics.append(c.column)
+        else:
+            factors.append(Factor(c.column, ordered=c.type == "ordered"))
+        have.add(c.column)
+    for col in group_columns:
+        if col and col not in have and col not in (schema.centre_column, schema.id_column):
+            factors.append(Factor(col))
+            have.add(col)
+    return replace(schema, factors=tuple(factors), numerics=tuple(numerics))
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = script_parser("fit.py", __doc__)
+    add_cohort_options(parser)
+    m = parser.add_argument_group("model and sampling")
+    m.add_argument("--model", required=True, metavar="SPEC",
+                   help="model specification file, e.g. models/weibull_ph_centre(.toml)")
+    m.add_argument("--group", action="append", default=[], metavar="NAME=COL",
+                   help="column of a grouping level of the model (e.g. subject=patient_no)")
+    m.add_argument("--out", required=True, metavar="DIR", help="results directory")
+    m.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    m.add_argument("--draws", type=int, default=1000, help="draws per chain after tuning (1000)")
+    m.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (1000)")
+    m.add_argument("--chains", type=int, default=4, help="chains (4)")
+    m.add_argument("--cores", type=int, help="parallel chains (default: min(chains, CPUs))")
+    m.add_argument("--seed", type=int, default=20261123, help="random seed (20261123)")
+    m.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie",
+                   help="NUTS implementation (default nutpie)")
+    m.add_argument("--target-accept", type=float, default=0.9,
+                   help="NUTS target acceptance (0.9)")
+    m.add_argument("--prior-draws", type=int, default=1000, help="prior draws (1000)")
+    m.add_argument("--conf-level", type=float, default=0.95, help="credible level (0.95)")
+    m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    for name in ("draws", "tune", "chains", "prior_draws"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < args.target_accept < 1 or not 0 < args.conf_level < 1:
+        parser.error("--target-accept and --conf-level must lie in (0, 1)")
+    spec = load_spec(args.model)
+    groups = {}
+    for item in args.group:
+        if "=" not in item:
+            parser.error(f"--group {item!r}: expected NAME=COL")
+        k, v = item.split("=", 1)
+        groups[k.strip()] = v.strip()
+    unknown = set(groups) - {g.name for g in spec.groups}
+    if unknown:
+        parser.error(f"--group names {sorted(unknown)}, which are not groups of {spec.source}; "
+                     f"its groups: {[g.name for g in spec.groups]}")
+    if groups:
+        spec = replace(spec, groups=tuple(replace(g, column=groups.get(g.name, g.column))
+                                          for g in spec.groups))
+    schema, lenient = schema_from_args(args, parser)
+    endpoints = [e.name for e in schema.endpoints]
+    if len(endpoints) > 1:
+        wanted = spec.endpoint if spec.endpoint in endpoints else None
+        if wanted is None:
+            parser.error(f"fit one endpoint at a time: give --endpoint (one of {endpoints})")
+        schema = schema.select(endpoints=[wanted], responses=[])
+    schema = _extend_schema(schema, spec, [g.column for g in spec.groups])
+    check_output_directory(args.out, force=args.force)
+    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+
+    from nen_bayes.inference import fit, write_fit
+    from nen_bayes.plotting import plot_prior_predictive, save_figure
+    from nen_bayes.posterior import (
+        posterior_effects,
+        prior_predictive_check,
+        prior_predictive_draws,
+    )
+
+    if cohort.synthetic:
+        print(SYNTHETIC_NOTICE)
+    t0 = time.perf_counter()
+    result = fit(spec, cohort, draws=args.draws, tune=args.tune, chains=args.chains,
+                 cores=args.cores, seed=args.seed, sampler=args.sampler,
+                 target_accept=args.target_accept, prior_draws=args.prior_draws,
+                 progressbar=not args.quiet)
+    t_fit = time.perf_counter() - t0
+    tree = result.tree
+    effects = posterior_effects(tree, conf_level=args.conf_level)
+    ppc = prior_predictive_check(tree)
+    stats = tree["sample_stats"].dataset
+    divergences = int(stats["diverging"].sum())
+    run = {
+        "command": "fit.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "model": spec.name, "spec_source": spec.source, "spec_hash": spec.hash,
+        "endpoint": tree.attrs["endpoint"], **cohort.provenance(),
+        "sampler": args.sampler, "draws": args.draws, "tune": args.tune,
+        "chains": args.chains, "seed": args.seed, "target_accept": args.target_accept,
+        "wall_seconds_fit": round(t_fit, 2), "divergences": divergences,
+        "versions": json.loads(tree.attrs["versions"]),
+    }
+    lines = [f"Model {spec.name} ({spec.title}) on {cohort.source}, endpoint "
+             f"{tree.attrs['endpoint']}: {tree.attrs['n_units']} units, "
+             f"{tree.attrs['n_events']} events",
+             f"{args.chains} chains x {args.draws} draws ({args.sampler}, seed {args.seed}): "
+             f"{t_fit:.1f} s, {divergences} divergent transitions", ""]
+    show = effects[effects["quantity"] != "prob_hr_below_1"]
+    prob = effects[effects["quantity"] == "prob_hr_below_1"].set_index("group")["estimate"]
+    for r in show.itertuples():
+        extra = f"   P(HR < 1) = {prob[r.group]:.3f}" if r.quantity == "hazard_ratio" else ""
+        lines.append(f"  {r.quantity:<16} {r.term:<14} {r.group:<38} {r.estimate:8.3f} "
+                     f"({r.lower:.3f}-{r.upper:.3f}){extra}")
+    lines += ["", "Prior predictive check (what the priors imply):"]
+    for r in ppc.itertuples():
+        lines.append(f"  {r.quantity:<58} median {r.q50:8.2f} {r.unit:<7} 95% "
+                     f"{r.q2_5:.2f}-{r.q97_5:.2f}; {r.share_outside:.1%} {r.outside}")
+    if cohort.synthetic:
+        lines = [SYNTHETIC_NOTICE, *lines, SYNTHETIC_NOTICE]
+    text = "\n".join(lines) + "\n"
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    with output_directory(args.out, force=args.force) as out:
+        write_fit(result, out / "fit.nc")
+        write_effects(effects, out / "effects", metadata={**run, "spec": spec.to_dict()})
+        atomic_write_text(out / "prior_predictive.csv", ppc.to_csv(index=False))
+        fig = plot_prior_predictive(prior_predictive_draws(tree),
+                                    time_unit=tree.attrs["time_unit"],
+                                    title=f"Prior predictive check: {spec.name}",
+                                    synthetic=cohort.synthetic)
+        save_figure(fig, out / "prior_predictive", formats)
+        atomic_write_text(out / "run.json", json.dumps(run, indent=1, default=str) + "\n")
+        atomic_write_text(out / "summary.txt", text)
+    print(text, end="")
+    print(f"written: {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

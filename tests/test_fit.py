@@ -1,0 +1,128 @@
+"""Few-draw fits: the stored DataTree has ArviZ's groups and survival convention, is read by
+xarray and ArviZ directly, carries its provenance, and the same seed gives the same draws."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import ROOT
+
+from nen_bayes import load_cohort
+from nen_bayes.data import BUNDLED_COHORT
+from nen_bayes.inference import fit, read_fit, write_fit
+from nen_bayes.posterior import posterior_effects, prior_predictive_check
+from nen_bayes.spec import load_spec
+
+SPEC = ROOT / "models/weibull_ph_centre.toml"
+
+
+@pytest.fixture(scope="module")
+def small_fit(tmp_path_factory):
+    cohort = load_cohort(BUNDLED_COHORT)
+    spec = load_spec(SPEC)
+    result = fit(spec, cohort, draws=100, tune=100, chains=2, seed=11, prior_draws=200,
+                 progressbar=False)
+    path = write_fit(result, tmp_path_factory.mktemp("fit") / "fit.nc")
+    return cohort, spec, result, path
+
+
+def test_stored_tree_has_the_standard_groups(small_fit):
+    cohort, spec, result, path = small_fit
+    dt = xr.open_datatree(path, engine="h5netcdf")
+    assert set(dt.children) == {"posterior", "sample_stats", "prior", "prior_predictive",
+                                "posterior_predictive", "log_likelihood", "observed_data",
+                                "constant_data"}
+    ll = dt["log_likelihood"]["time"]
+    assert ll.dims == ("chain", "draw", "patient") and ll.shape == (2, 100, 297)
+    assert ll.dtype == np.float32 and np.isfinite(ll.to_numpy()).all()
+    # survival convention: observed times, event indicator under the same name
+    np.testing.assert_array_equal(dt["observed_data"]["time"].to_numpy(), cohort.time("os"))
+    np.testing.assert_array_equal(dt["constant_data"]["time"].to_numpy(), cohort.event("os"))
+    pp = dt["posterior_predictive"]["time"].to_numpy()
+    assert pp.shape == (2, 100, 297) and (pp > 0).all()
+    assert dt.attrs["spec_hash"] == spec.hash and dt.attrs["data_hash"] == cohort.data_hash
+    assert json.loads(dt.attrs["spec"]) == spec.to_dict()
+    assert dt.attrs["seed"] == 11 and dt.attrs["sampler"] == "nutpie"
+    assert "pymc" in json.loads(dt.attrs["versions"])
+    assert dt.attrs["synthetic"] == 1 and "SYNTHETIC" in dt.attrs["notice"]
+    dt.close()
+
+
+# 200 draws are too few for a stable Pareto-k estimate of every unit; the warning is not the test
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
+def test_arviz_reads_the_file_directly(small_fit):
+    import arviz as az
+
+    dt = read_fit(small_fit[3])
+    loo = az.loo(dt)
+    assert np.isfinite(loo.elpd) and loo.n_data_points == 297
+    s = az.summary(dt, var_names=["hr", "shape", "sd_centre"])
+    assert len(s) == 8
+
+
+def test_same_seed_same_posterior_other_seed_not(small_fit):
+    cohort, spec, result, _ = small_fit
+    again = fit(spec, cohort, draws=100, tune=100, chains=2, seed=11, prior_draws=200,
+                progressbar=False, log_lik=False, predictive=False)
+    other = fit(spec, cohort, draws=100, tune=100, chains=2, seed=12, prior_draws=200,
+                progressbar=False, log_lik=False, predictive=False)
+    a = result.posterior["beta"].to_numpy()
+    assert np.array_equal(a, again.posterior["beta"].to_numpy())
+    assert not np.array_equal(a, other.posterior["beta"].to_numpy())
+    assert np.array_equal(result.tree["prior"]["beta"].to_numpy(),
+                          again.tree["prior"]["beta"].to_numpy())
+
+
+def test_effects_and_prior_predictive_tables(small_fit):
+    _, _, result, _ = small_fit
+    eff = posterior_effects(result.tree)
+    hr = eff[eff["quantity"] == "hazard_ratio"].set_index("group")
+    assert list(hr.index)[0] == "salvage vs second_line"
+    assert (hr["lower"] < hr["estimate"]).all() and (hr["estimate"] < hr["upper"]).all()
+    assert set(eff["interval"].unique()) == {"CrI", ""}
+    beta = result.posterior["beta"].sel(covariate="line[salvage]").to_numpy()
+    p = eff[(eff["quantity"] == "prob_hr_below_1") & (eff["term"] == "line")]["estimate"]
+    assert p.iloc[0] == pytest.approx(np.mean(beta < 0))
+    assert {"weibull_shape", "baseline_scale", "median_survival", "group_sd"} <= set(
+        eff["quantity"])
+    ppc = prior_predictive_check(result.tree)
+    assert {"q2_5", "q50", "q97_5", "share_outside"} <= set(ppc.columns)
+    assert (ppc["q2_5"] <= ppc["q50"]).all() and (ppc["q50"] <= ppc["q97_5"]).all()
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(ROOT / "scripts/fit.py"), *map(str, args)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_fit_script_writes_everything_and_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "run"
+    args = ["--data", BUNDLED_COHORT, "--model", ROOT / "models/weibull_ph_pooled",
+            "--endpoint", "hpfs", "--draws", "40", "--tune", "40", "--chains", "2",
+            "--prior-draws", "100", "--quiet", "--formats", "png", "--out", out]
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("SYNTHETIC DATA") >= 2 and "hazard_ratio" in r.stdout
+    assert {p.name for p in out.iterdir()} == {
+        "fit.nc", "effects.csv", "effects.json", "prior_predictive.csv",
+        "prior_predictive.png", "run.json", "summary.txt"}
+    assert json.loads((out / "run.json").read_text())["endpoint"] == "hpfs"
+    before = (out / "fit.nc").read_bytes()
+    r = run(*args)
+    assert r.returncode == 2 and "exists" in r.stderr and "--force" in r.stderr
+    assert (out / "fit.nc").read_bytes() == before
+
+
+def test_fit_script_bad_model_file_exits_2_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text((ROOT / "models/weibull_ph_pooled.toml").read_text()
+                   .replace("[outcome]", "[outcome]\nendpiont = \"os\""))
+    r = run("--data", BUNDLED_COHORT, "--model", bad, "--out", tmp_path / "o")
+    assert r.returncode == 2
+    assert "bad.toml [outcome]: unknown key(s) ['endpiont']" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o").exists()

@@ -1,0 +1,194 @@
+"""The model graph: well-posed at the initial point, exact names and dims, and a pointwise
+log-likelihood equal to hand-computed values (censored units included)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from conftest import ROOT
+
+from nen_bayes import load_cohort
+from nen_bayes.data import BUNDLED_COHORT
+from nen_bayes.design import make_design
+from nen_bayes.errors import MissingColumnError, ModelDataError
+from nen_bayes.families import loglik_numpy, median_baseline, survival
+from nen_bayes.inference import log_likelihood
+from nen_bayes.model import build_model
+from nen_bayes.schema import CohortSchema, Factor
+from nen_bayes.spec import load_spec, spec_from_dict
+
+MODELS = sorted(p.stem for p in (ROOT / "models").glob("*.toml"))
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return load_cohort(BUNDLED_COHORT)
+
+
+def with_subjects(cohort_frame: pd.DataFrame) -> pd.DataFrame:
+    """Pair consecutive units of the same centre into one subject (two evaluations each)."""
+    f = cohort_frame.copy()
+    f["subject_id"] = [f"{c}-{i // 2}" for c, i in
+                       zip(f["centre"], f.groupby("centre").cumcount(), strict=True)]
+    return f
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_logp_and_gradient_finite_at_initial_point(name, cohort, bundled_frame):
+    spec = load_spec(ROOT / "models" / name)
+    if name.endswith("subject"):
+        schema = CohortSchema.custom({"os": ("os_months", "os_event")}, centre_column="centre", factors=[
+            Factor("line"), Factor("grade"), Factor("tumour_burden"), Factor("extrahepatic"),
+            Factor("subject_id")])
+        c = load_cohort(with_subjects(bundled_frame), schema)
+    else:
+        c = cohort
+    design = make_design(spec, c, "os")
+    model = build_model(spec, design)
+    ip = model.initial_point()
+    logp = model.compile_logp()(ip)
+    grad = model.compile_dlogp()(ip)
+    assert np.isfinite(logp) and np.all(np.isfinite(grad)) and grad.size == sum(
+        np.size(v) for v in ip.values())
+
+
+def test_headline_model_names_and_dims(cohort):
+    spec = load_spec(ROOT / "models/weibull_ph_centre.toml")
+    design = make_design(spec, cohort, "os")
+    model = build_model(spec, design)
+    assert {v.name for v in model.free_RVs} == {"beta", "shape", "scale", "sd_centre",
+                                                  "z_centre"}
+    assert {v.name for v in model.deterministics} == {"u_centre"}
+    assert [v.name for v in model.observed_RVs] == ["time"]
+    dims = model.named_vars_to_dims
+    assert dims["beta"] == ("covariate",) and dims["z_centre"] == ("centre",)
+    assert dims["u_centre"] == ("centre",) and dims["time"] == ("patient",)
+    assert list(model.coords["covariate"]) == [
+        "line[salvage]", "grade[G2]", "grade[G3]", "tumour_burden[intermediate]",
+        "tumour_burden[high]", "extrahepatic[yes]"]
+    assert list(model.coords["centre"]) == [f"C{i}" for i in range(1, 8)]
+    assert len(model.coords["patient"]) == 297
+    prior_only = build_model(spec, design, prior_only=True)
+    assert prior_only.observed_RVs == []
+
+
+def test_varying_and_piecewise_models_have_their_dims(cohort):
+    spec = load_spec(ROOT / "models/weibull_ph_centre_line.toml")
+    model = build_model(spec, make_design(spec, cohort, "os"))
+    assert model.named_vars_to_dims["u_centre_varying"] == ("centre", "centre_varying")
+    assert list(model.coords["centre_varying"]) == ["line[salvage]"]
+    spec = load_spec(ROOT / "models/piecewise_ph_centre.toml")
+    model = build_model(spec, make_design(spec, cohort, "os"))
+    assert list(model.coords["interval"]) == ["[0, 6)", "[6, 12)", "[12, 24)", "[24, 36)",
+                                              "[36, 60)", "[60, inf)"]
+    assert model.named_vars_to_dims["log_hazard"] == ("interval",)
+
+
+# Hand-computed example: two units, x = 1 for the first (HR 2), 0 for the second.
+#   Weibull shape 2, scale 10: unit 1 event at t = 5: log h = log(2/10) + log(5/10) + log 2
+#     = log 0.2 = -1.6094379; H = (5/10)^2 * 2 = 0.5 -> -2.1094379.
+#     unit 2 censored at t = 10: H = 1 -> -1.
+#   Exponential scale 10: unit 1: log h = log(2/10) = -1.6094379; H = 5 * 2 / 10 = 1
+#     -> -2.6094379; unit 2: H = 10 / 10 = 1 -> -1.
+#   Piecewise, cut at 4, hazards 0.1 then 0.2: unit 1 event at 5: log h = log(0.2 * 2)
+#     = -0.9162907; H = (4 * 0.1 + 1 * 0.2) * 2 = 1.2 -> -2.1162907;
+#     unit 2 censored at 2: H = 0.2 -> -0.2.
+HAND = {
+    "weibull": ({"shape": 2.0, "scale": 10.0}, [5.0, 10.0], [-2.1094379, -1.0], None),
+    "exponential": ({"scale": 10.0}, [5.0, 10.0], [-2.6094379, -1.0], None),
+    "piecewise": ({"log_hazard": np.log([0.1, 0.2])}, [5.0, 2.0], [-2.1162907, -0.2], [4.0]),
+}
+PRIORS = {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
+          "shape": {"dist": "LogNormal", "mu": 0, "sigma": 0.5},
+          "scale": {"dist": "LogNormal", "mu": 3, "sigma": 1},
+          "log_hazard": {"dist": "Normal", "mu": -3, "sigma": 1.5}}
+
+
+@pytest.mark.parametrize("family", list(HAND))
+def test_pointwise_log_likelihood_equals_hand_computation(family):
+    params, times, expected, cuts = HAND[family]
+    frame = pd.DataFrame({"t": times, "e": [1, 0], "x": ["b", "a"]})
+    schema = CohortSchema.custom({"ep": ("t", "e")}, id_column=None, centre_column=None,
+                                 factors=[Factor("x", ("a", "b"))])
+    cohort = load_cohort(frame, schema)
+    need = {"weibull": ["shape", "scale"], "exponential": ["scale"],
+            "piecewise": ["log_hazard"]}[family]
+    d = {"model": {"name": "hand", "family": family},
+         "covariates": [{"column": "x", "reference": "a"}],
+         "priors": {k: PRIORS[k] for k in ["coefficient", *need]}}
+    if cuts:
+        d["baseline"] = {"cuts": cuts}
+    spec = spec_from_dict(d)
+    design = make_design(spec, cohort, "ep")
+    model = build_model(spec, design)
+    post = {"beta": (("chain", "draw", "covariate"), [[[math.log(2.0)]]])}
+    for k, v in params.items():
+        post[k] = (("chain", "draw", "interval") if k == "log_hazard" else ("chain", "draw"),
+                   np.asarray(v)[None, None])
+    ll = log_likelihood(model, xr.Dataset(post), design)["time"].to_numpy()[0, 0]
+    np.testing.assert_allclose(ll, expected, atol=1e-6)
+    assert ll.dtype == np.float32
+    # the NumPy formulas used for predictive draws and summaries agree too
+    np.testing.assert_allclose(
+        loglik_numpy(family, times, [1, 0], np.array([math.log(2), 0.0]), params,
+                     np.asarray(cuts) if cuts else None), expected, atol=1e-6)
+
+
+def test_median_and_survival_closed_forms():
+    # Weibull: S(median) = 1/2 with median = scale * ln2^(1/shape) (shape 1.5, scale 30)
+    p = {"shape": 1.5, "scale": 30.0}
+    m = median_baseline("weibull", p)
+    assert m == pytest.approx(30 * math.log(2) ** (1 / 1.5))
+    assert survival("weibull", m, p) == pytest.approx(0.5)
+    # Piecewise: hazard 0.05 on [0, 10) then 0.1: H(10) = 0.5 < ln 2, so the median is
+    # 10 + (ln 2 - 0.5) / 0.1 = 11.931472
+    pw = {"log_hazard": np.log([[0.05, 0.1]])}
+    assert median_baseline("piecewise", pw, np.array([10.0]))[0] == pytest.approx(11.931472)
+
+
+def test_design_errors_name_column_and_levels(cohort, bundled_frame):
+    spec = spec_from_dict({
+        "model": {"name": "m", "family": "exponential"},
+        "covariates": [{"column": "age", "type": "numeric"}],
+        "priors": {"coefficient": PRIORS["coefficient"], "scale": PRIORS["scale"]}})
+    with pytest.raises(MissingColumnError, match="covariate column 'age'"):
+        make_design(spec, cohort, "os")
+    spec = spec_from_dict({
+        "model": {"name": "m", "family": "exponential"},
+        "covariates": [{"column": "line", "reference": "third_line"}],
+        "priors": {"coefficient": PRIORS["coefficient"], "scale": PRIORS["scale"]}})
+    with pytest.raises(ModelDataError, match="reference 'third_line' of 'line' is not a level"):
+        make_design(spec, cohort, "os")
+    # a subject seen in two centres is not nested
+    frame = with_subjects(bundled_frame)
+    frame.loc[0, "subject_id"] = frame.loc[200, "subject_id"]
+    schema = CohortSchema.custom({"os": ("os_months", "os_event")}, centre_column="centre", factors=[
+        Factor("line"), Factor("grade"), Factor("tumour_burden"), Factor("extrahepatic"),
+        Factor("subject_id")])
+    spec = load_spec(ROOT / "models/weibull_ph_centre_subject.toml")
+    with pytest.raises(ModelDataError, match=r"declared within 'centre' .* more than one"):
+        make_design(spec, load_cohort(frame, schema), "os")
+
+
+def test_numeric_and_linear_coding():
+    frame = pd.DataFrame({"t": [1.0, 2, 3, 4, 5, 6], "e": [1, 1, 0, 1, 1, 0],
+                          "age": [50.0, 60, 70, 40, 55, 65],
+                          "g": ["G1", "G2", "G3", "G1", "G2", "G3"]})
+    schema = CohortSchema.custom({"ep": ("t", "e")}, id_column=None, centre_column=None,
+                                 factors=[Factor("g", ("G1", "G2", "G3"), ordered=True)],
+                                 numerics=["age"])
+    cohort = load_cohort(frame, schema)
+    spec = spec_from_dict({
+        "model": {"name": "m", "family": "exponential"},
+        "covariates": [{"column": "age", "type": "numeric", "center": True, "scale": 10},
+                       {"column": "g", "type": "ordered", "coding": "linear"}],
+        "priors": {"coefficient": PRIORS["coefficient"], "scale": PRIORS["scale"]}})
+    d = make_design(spec, cohort, "ep")
+    assert d.coefficients == ("age", "g[step]")
+    np.testing.assert_allclose(d.X[:, 0], (frame["age"] - 56.666667) / 10, atol=1e-6)
+    np.testing.assert_allclose(d.X[:, 1], [0, 1, 2, 0, 1, 2])
+    assert d.contrasts == ("per 10 age", "per step (G1 < G2 < G3)")

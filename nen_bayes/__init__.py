@@ -4,6 +4,10 @@ Public API::
 
     from nen_bayes import load_cohort, RE_NEN, CohortSchema, describe_cohort, simulate_cohort
     from nen_bayes import run_baselines, kaplan_meier, logrank_test, cox_fit, rmst_difference
+    from nen_bayes import load_spec, make_design, build_model, fit, read_fit, posterior_effects
+
+PyMC, PyTensor and xarray are imported only when a model is built or fitted, so the
+frequentist layer starts fast.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -12,6 +16,7 @@ from .baselines import BaselineReport, run_baselines
 from .cohort import SYNTHETIC_NOTICE, Cohort, load_cohort
 from .cox import Term, cox_fit, cox_zph
 from .describe import describe_cohort
+from .design import Design, make_design
 from .effects import EFFECT_COLUMNS, effects_frame, read_effects, write_effects
 from .errors import (
     BaselineError,
@@ -27,16 +32,23 @@ from .errors import (
     InvalidValueError,
     MissingColumnError,
     MissingValueError,
+    ModelDataError,
     SingletonCentreWarning,
+    SpecError,
     UnknownLevelError,
     ZeroTimeError,
 )
+from .inference import Fit, fit, read_fit, write_fit
 from .km import KaplanMeier, kaplan_meier
 from .logrank import LogrankResult, logrank_test
+from .model import build_model
+from .posterior import posterior_effects, prior_predictive_check
+from .priors import Prior
 from .response import disease_control, wilson_interval
 from .rmst import rmst, rmst_difference
 from .schema import RE_NEN, CohortSchema, Endpoint, Factor
 from .simulate import SimulatedCohort, load_calibration, simulate_cohort
+from .spec import ModelSpec, load_spec
 
 try:
     __version__ = version("nen-bayes")
@@ -55,10 +67,12 @@ __all__ = [
     "CohortFileError",
     "CohortSchema",
     "DelimiterError",
+    "Design",
     "DuplicateIdError",
     "EmptyCohortError",
     "Endpoint",
     "Factor",
+    "Fit",
     "IncompleteEndpointError",
     "InvalidEventError",
     "InvalidTimeError",
@@ -67,26 +81,38 @@ __all__ = [
     "LogrankResult",
     "MissingColumnError",
     "MissingValueError",
+    "ModelDataError",
+    "ModelSpec",
+    "Prior",
     "SimulatedCohort",
     "SingletonCentreWarning",
+    "SpecError",
     "Term",
     "UnknownLevelError",
     "ZeroTimeError",
     "__version__",
+    "build_model",
     "cox_fit",
     "cox_zph",
     "describe_cohort",
     "disease_control",
     "effects_frame",
+    "fit",
     "kaplan_meier",
     "load_calibration",
     "load_cohort",
+    "load_spec",
     "logrank_test",
+    "make_design",
+    "posterior_effects",
+    "prior_predictive_check",
     "read_effects",
+    "read_fit",
     "rmst",
     "rmst_difference",
     "run_baselines",
     "simulate_cohort",
     "wilson_interval",
     "write_effects",
+    "write_fit",
 ]

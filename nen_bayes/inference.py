@@ -80,7 +80,7 @@ def _param_draws(ds, family: str) -> dict[str, np.ndarray]:
     """Baseline parameters as flat (S,) / (S, K) arrays."""
     def flat(name):
         a = ds[name].to_numpy()
-        return a.reshape((-1,) + a.shape[2:])
+        return a.reshape((-1, *a.shape[2:]))
 
     if family == "weibull":
         return {"shape": flat("shape"), "scale": flat("scale")}
@@ -89,19 +89,21 @@ def _param_draws(ds, family: str) -> dict[str, np.ndarray]:
     return {"log_hazard": flat("log_hazard")}
 
 
-def _eta_draws(ds, design: Design, rows: slice = slice(None)) -> np.ndarray:
-    """Linear predictor of every unit for every draw: (S, n)."""
+def _eta_draws(ds, design: Design, draws: slice = slice(None)) -> np.ndarray:
+    """Linear predictor of every unit for the flat draws ``draws``: (S, n)."""
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
-    eta = np.zeros((n_draws, design.n))
+    idx = np.arange(n_draws)[draws]
+    eta = np.zeros((len(idx), design.n))
     if design.X.shape[1]:
-        beta = ds["beta"].to_numpy().reshape(n_draws, -1)
+        beta = ds["beta"].to_numpy().reshape(n_draws, -1)[idx]
         eta += beta @ design.X.T
     for g in design.groups:
         v = group_var_names(g.name)
-        u = ds[v["u"]].to_numpy().reshape(n_draws, -1)
+        u = ds[v["u"]].to_numpy().reshape(n_draws, -1)[idx]
         eta += u[:, g.index]
         if g.varying:
-            uv = ds[v["u_varying"]].to_numpy().reshape(n_draws, len(g.levels), len(g.varying))
+            uv = ds[v["u_varying"]].to_numpy().reshape(n_draws, len(g.levels),
+                                                       len(g.varying))[idx]
             xv = design.X[:, list(g.varying)]
             eta += np.einsum("snk,nk->sn", uv[:, g.index, :], xv)
     return eta
@@ -120,13 +122,25 @@ def _add_derived(ds, spec: ModelSpec, design: Design):
     return ds.assign(new)
 
 
+#: Draws per block when drawing predictive times: bounds the float64 temporaries to
+#: block x units x 8 bytes (about 60 MB for 30,000 units).
+_BLOCK = 250
+
+
 def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
+    """Uncensored predictive times, float32, computed in blocks of draws (bounded memory)."""
     import xarray as xr
 
     params = _param_draws(ds, spec.family)
-    eta = _eta_draws(ds, design)
-    t = families.random_times(spec.family, params, eta, rng, design.cuts).astype(np.float32)
-    t = t.reshape(ds.sizes["chain"], ds.sizes["draw"], design.n)
+    n_draws = ds.sizes["chain"] * ds.sizes["draw"]
+    out = np.empty((n_draws, design.n), dtype=np.float32)
+    for start in range(0, n_draws, _BLOCK):
+        block = slice(start, min(start + _BLOCK, n_draws))
+        eta = _eta_draws(ds, design, block)
+        out[block] = families.random_times(spec.family, {k: v[block] for k, v in
+                                                         params.items()},
+                                           eta, rng, design.cuts)
+    t = out.reshape(ds.sizes["chain"], ds.sizes["draw"], design.n)
     return xr.Dataset({OBSERVED: (("chain", "draw", "patient"), t)},
                       coords={"chain": ds["chain"], "draw": ds["draw"],
                               "patient": design.coords()["patient"]})

@@ -31,7 +31,7 @@ __all__ = ["posterior_effects", "prior_predictive_check", "prior_predictive_draw
 
 def _flat(da) -> np.ndarray:
     a = np.asarray(da)
-    return a.reshape((-1,) + a.shape[2:])
+    return a.reshape((-1, *a.shape[2:]))
 
 
 def _interval(x: np.ndarray, level: float) -> tuple[float, float, float]:

@@ -36,6 +36,7 @@ silently change a model.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import tomllib
@@ -240,7 +241,8 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
                                   center, scale, str(c.get("label", ""))))
     cols = [c.column for c in covs]
     if len(set(cols)) != len(cols):
-        raise SpecError(f"{source}: covariates repeat: {sorted({c for c in cols if cols.count(c) > 1})}")
+        dupes = sorted({c for c in cols if cols.count(c) > 1})
+        raise SpecError(f"{source}: covariates repeat: {dupes}")
 
     groups = []
     raw_groups = data.get("groups", [])
@@ -304,7 +306,7 @@ def _parse_cuts(cuts, where):
     if (not isinstance(cuts, list) or not cuts
             or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in cuts)):
         raise SpecError(f"{where}: cuts must be a non-empty list of numbers or \"quantiles:K\"")
-    if any(c <= 0 for c in cuts) or any(b <= a for a, b in zip(cuts, cuts[1:], strict=False)):
+    if any(c <= 0 for c in cuts) or any(b <= a for a, b in itertools.pairwise(cuts)):
         raise SpecError(f"{where}: cuts {cuts} must be positive and strictly increasing")
     return tuple(float(c) for c in cuts)
 
@@ -350,7 +352,7 @@ def _check_priors(spec: ModelSpec, source: str) -> None:
             roles[f"varying-effect SD of {g.name}"] = (
                 spec.varying_sd_prior(g.name), "positive",
                 f"'varying_sd' or 'varying_sd_{g.name}'")
-    for role, (prior, support, keys) in roles.items():
+    for role, (prior, _support, keys) in roles.items():
         if prior is None:
             raise SpecError(f"{source} [priors]: no prior for the {role}; give {keys}")
     for role, support in need.items():

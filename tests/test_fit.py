@@ -32,7 +32,7 @@ def small_fit(tmp_path_factory):
 
 
 def test_stored_tree_has_the_standard_groups(small_fit):
-    cohort, spec, result, path = small_fit
+    cohort, spec, _, path = small_fit
     dt = xr.open_datatree(path, engine="h5netcdf")
     assert set(dt.children) == {"posterior", "sample_stats", "prior", "prior_predictive",
                                 "posterior_predictive", "log_likelihood", "observed_data",
@@ -82,7 +82,7 @@ def test_effects_and_prior_predictive_tables(small_fit):
     _, _, result, _ = small_fit
     eff = posterior_effects(result.tree)
     hr = eff[eff["quantity"] == "hazard_ratio"].set_index("group")
-    assert list(hr.index)[0] == "salvage vs second_line"
+    assert hr.index[0] == "salvage vs second_line"
     assert (hr["lower"] < hr["estimate"]).all() and (hr["estimate"] < hr["upper"]).all()
     assert set(eff["interval"].unique()) == {"CrI", ""}
     beta = result.posterior["beta"].sel(covariate="line[salvage]").to_numpy()

@@ -37,13 +37,18 @@ def with_subjects(cohort_frame: pd.DataFrame) -> pd.DataFrame:
     return f
 
 
+def subject_schema() -> CohortSchema:
+    return CohortSchema.custom(
+        {"os": ("os_months", "os_event")}, centre_column="centre",
+        factors=[Factor("line"), Factor("grade"), Factor("tumour_burden"),
+                 Factor("extrahepatic"), Factor("subject_id")])
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_logp_and_gradient_finite_at_initial_point(name, cohort, bundled_frame):
     spec = load_spec(ROOT / "models" / name)
     if name.endswith("subject"):
-        schema = CohortSchema.custom({"os": ("os_months", "os_event")}, centre_column="centre", factors=[
-            Factor("line"), Factor("grade"), Factor("tumour_burden"), Factor("extrahepatic"),
-            Factor("subject_id")])
+        schema = subject_schema()
         c = load_cohort(with_subjects(bundled_frame), schema)
     else:
         c = cohort
@@ -166,9 +171,7 @@ def test_design_errors_name_column_and_levels(cohort, bundled_frame):
     # a subject seen in two centres is not nested
     frame = with_subjects(bundled_frame)
     frame.loc[0, "subject_id"] = frame.loc[200, "subject_id"]
-    schema = CohortSchema.custom({"os": ("os_months", "os_event")}, centre_column="centre", factors=[
-        Factor("line"), Factor("grade"), Factor("tumour_burden"), Factor("extrahepatic"),
-        Factor("subject_id")])
+    schema = subject_schema()
     spec = load_spec(ROOT / "models/weibull_ph_centre_subject.toml")
     with pytest.raises(ModelDataError, match=r"declared within 'centre' .* more than one"):
         make_design(spec, load_cohort(frame, schema), "os")

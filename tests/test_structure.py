@@ -14,7 +14,8 @@ def test_public_api_is_importable():
         assert hasattr(nen_bayes, name), name
     for mod in ("cohort", "describe", "errors", "io", "schema", "simulate", "validate",
                 "calibration", "cli", "km", "rmst", "logrank", "cox", "response", "effects",
-                "baselines", "study", "plotting"):
+                "baselines", "study", "plotting", "priors", "spec", "design", "families",
+                "model", "inference", "posterior"):
         m = importlib.import_module(f"nen_bayes.{mod}")
         for name in m.__all__:
             assert hasattr(m, name), f"{mod}.{name}"

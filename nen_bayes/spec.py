@@ -156,6 +156,19 @@ def _unknown(keys, allowed, where):
         raise SpecError(f"{where}: unknown key(s) {bad}; allowed: {sorted(allowed)}")
 
 
+def _array_of_tables(data, key, allowed, source):
+    """``(where, table)`` for each table of ``[[key]]``, its keys checked against ``allowed``."""
+    raw = data.get(key, [])
+    if not isinstance(raw, list):
+        raise SpecError(f"{source}: {key} must be an array of tables ([[{key}]])")
+    for i, table in enumerate(raw, 1):
+        where = f"{source} [[{key}]] #{i}"
+        if not isinstance(table, dict):
+            raise SpecError(f"{where}: must be a table")
+        _unknown(table, allowed, where)
+        yield where, table
+
+
 def _text(v, where, key):
     if not isinstance(v, str) or not v.strip():
         raise SpecError(f"{where}: '{key}' must be non-empty text, got {v!r}")
@@ -208,14 +221,7 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
         raise SpecError(f"{source} [baseline]: 'cuts' applies to the piecewise family only")
 
     covs = []
-    raw_covs = data.get("covariates", [])
-    if not isinstance(raw_covs, list):
-        raise SpecError(f"{source}: covariates must be an array of tables ([[covariates]])")
-    for i, c in enumerate(raw_covs, 1):
-        where = f"{source} [[covariates]] #{i}"
-        if not isinstance(c, dict):
-            raise SpecError(f"{where}: must be a table")
-        _unknown(c, _COVARIATE_KEYS, where)
+    for where, c in _array_of_tables(data, "covariates", _COVARIATE_KEYS, source):
         col = _text(c.get("column"), where, "column")
         ctype = c.get("type", "categorical")
         if ctype not in COVARIATE_TYPES:
@@ -245,14 +251,7 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
         raise SpecError(f"{source}: covariates repeat: {dupes}")
 
     groups = []
-    raw_groups = data.get("groups", [])
-    if not isinstance(raw_groups, list):
-        raise SpecError(f"{source}: groups must be an array of tables ([[groups]])")
-    for i, g in enumerate(raw_groups, 1):
-        where = f"{source} [[groups]] #{i}"
-        if not isinstance(g, dict):
-            raise SpecError(f"{where}: must be a table")
-        _unknown(g, _GROUP_KEYS, where)
+    for where, g in _array_of_tables(data, "groups", _GROUP_KEYS, source):
         gname = _text(g.get("name"), where, "name")
         if gname in _RESERVED_DIMS or not gname.isidentifier():
             raise SpecError(f"{where}: group name {gname!r} is reserved or not an identifier "

@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         save_figure(fig, out / "prior_predictive", formats)
         atomic_write_text(out / "run.json", json.dumps(run, indent=1, default=str) + "\n")
         atomic_write_text(out / "summary.txt", text)
-    print(text, end="")
+    print(text.removeprefix(SYNTHETIC_NOTICE + "\n"), end="")  # notice printed before sampling
     print(f"written: {args.out}/")
     return 0
 

@@ -31,7 +31,6 @@ class GroupIndex:
     index: np.ndarray
     centered: bool = False
     varying: tuple[int, ...] = ()  # design-matrix columns whose coefficients vary by group
-    parent: str | None = None
 
     @property
     def varying_dim(self) -> str:
@@ -54,7 +53,6 @@ class Design:
     cuts: np.ndarray | None = None
     time_unit: str = "months"
     transforms: dict = field(default_factory=dict)  # numeric covariate -> (centre, scale)
-    levels: dict = field(default_factory=dict)  # factor column -> (levels..., reference)
 
     @property
     def n(self) -> int:
@@ -109,7 +107,7 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
     time = cohort.time(endpoint)
     event = cohort.event(endpoint).astype(np.int8)
     cols, names, terms, contrasts = [], [], [], []
-    transforms, levels_out = {}, {}
+    transforms = {}
     for cov in spec.covariates:
         if cov.column not in data.columns:
             raise MissingColumnError(
@@ -143,7 +141,7 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
             schema_ref = cohort.schema.factor(cov.column).reference
         except KeyError:
             schema_ref = None
-        ref = cov.reference or schema_ref or observed[0] if observed else None
+        ref = cov.reference or schema_ref or (observed[0] if observed else None)
         if len(observed) < 2:
             raise ModelDataError(f"{src}: factor {cov.column!r} has a single observed level "
                                  f"{observed}; its effect cannot be estimated")
@@ -156,7 +154,6 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
             names.append(f"{cov.column}[step]")
             terms.append(cov.column)
             contrasts.append(f"per step ({' < '.join(observed)})")
-            levels_out[cov.column] = (tuple(observed), ref)
             continue
         others = [lv for lv in observed if lv != ref]
         for lv in others:
@@ -164,7 +161,6 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
             names.append(f"{cov.column}[{lv}]")
             terms.append(cov.column)
             contrasts.append(f"{lv} vs {ref}")
-        levels_out[cov.column] = (tuple(observed), ref)
     X = np.column_stack(cols) if cols else np.zeros((len(time), 0))
 
     groups: list[GroupIndex] = []
@@ -182,7 +178,7 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
         codes, uniques = pd.factorize(data[column].astype(str), sort=True)
         varying = tuple(j for j, t in enumerate(terms) if t in g.varying)
         gi = GroupIndex(g.name, column, tuple(str(u) for u in uniques), codes.astype(np.int64),
-                        g.centered, varying, g.within)
+                        g.centered, varying)
         if g.within is not None:
             parent = by_name[g.within]
             pairs = pd.DataFrame({"child": codes, "parent": parent.index})
@@ -198,4 +194,4 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
     return Design(endpoint=endpoint, time=time, event=event, X=X, coefficients=tuple(names),
                   terms=tuple(terms), contrasts=tuple(contrasts), groups=tuple(groups),
                   ids=cohort.ids, cuts=_resolve_cuts(spec, time, event),
-                  time_unit=cohort.schema.time_unit, transforms=transforms, levels=levels_out)
+                  time_unit=cohort.schema.time_unit, transforms=transforms)

@@ -69,7 +69,10 @@ class Fit:
     tree: object  # xarray.DataTree
     spec: ModelSpec
     design: Design
-    synthetic: bool = False
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.tree.attrs["synthetic"])
 
     @property
     def posterior(self):
@@ -254,7 +257,7 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None, draws: 
         "draws": draws, "tune": tune, "chains": chains, "cores": cores,
         "target_accept": target_accept, "prior_draws": prior_draws,
     })
-    return Fit(dt, spec, design, cohort.synthetic)
+    return Fit(dt, spec, design)
 
 
 def resolve_endpoint(spec: ModelSpec, cohort: Cohort, endpoint: str | None) -> str:

@@ -10,7 +10,7 @@ export MPLBACKEND := Agg
 
 .PHONY: run test test-slow lint venv clean help
 help:
-	@echo "make run        set up, then describe the bundled (synthetic) cohort"
+	@echo "make run        set up, then run the whole reanalysis of the bundled (synthetic) cohort"
 	@echo "make test       set up, then run the fast test tier"
 	@echo "make test-slow  set up, then run the seeded statistical tier"
 	@echo "make lint       ruff over the project"
@@ -31,9 +31,10 @@ $(STAMP): pyproject.toml | $(PY)
 
 venv: $(STAMP)
 
+# The main job: the whole reanalysis of the bundled (synthetic) cohort into results/
+# (report.html, summary.txt, fits, comparisons). It replaces the previous results/.
 run: $(STAMP)
-	$(PY) scripts/describe.py --data $(BUNDLED)
-	$(PY) scripts/baseline.py --data $(BUNDLED) --out results/baseline --force
+	$(PY) scripts/reanalyse.py --data $(BUNDLED) --out results --force
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

@@ -5,6 +5,7 @@ Public API::
     from nen_bayes import load_cohort, RE_NEN, CohortSchema, describe_cohort, simulate_cohort
     from nen_bayes import run_baselines, kaplan_meier, logrank_test, cox_fit, rmst_difference
     from nen_bayes import load_spec, make_design, build_model, fit, read_fit, posterior_effects
+    from nen_bayes import diagnose_fit, compare_report, contrast_effects, reanalyse
 
 PyMC, PyTensor and xarray are imported only when a model is built or fitted, so the
 frequentist layer starts fast.
@@ -14,15 +15,19 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .baselines import BaselineReport, run_baselines
 from .cohort import SYNTHETIC_NOTICE, Cohort, load_cohort
+from .compare import CompareReport, compare_report
+from .contrast import ContrastResult, contrast_effects
 from .cox import Term, cox_fit, cox_zph
 from .describe import describe_cohort
 from .design import Design, make_design
+from .diagnostics import RunCard, diagnose_fit
 from .effects import EFFECT_COLUMNS, effects_frame, read_effects, write_effects
 from .errors import (
     BaselineError,
     BaselineWarning,
     CohortError,
     CohortFileError,
+    ComparisonError,
     DelimiterError,
     DuplicateIdError,
     EmptyCohortError,
@@ -33,17 +38,19 @@ from .errors import (
     MissingColumnError,
     MissingValueError,
     ModelDataError,
+    ResultError,
     SingletonCentreWarning,
     SpecError,
     UnknownLevelError,
     ZeroTimeError,
 )
-from .inference import Fit, fit, read_fit, write_fit
+from .inference import Fit, fit, read_fit, read_run, write_fit
 from .km import KaplanMeier, kaplan_meier
 from .logrank import LogrankResult, logrank_test
 from .model import build_model
 from .posterior import posterior_effects, prior_predictive_check
 from .priors import Prior
+from .reanalysis import ReanalysisSettings, reanalyse
 from .response import disease_control, wilson_interval
 from .rmst import rmst, rmst_difference
 from .schema import RE_NEN, CohortSchema, Endpoint, Factor
@@ -66,6 +73,9 @@ __all__ = [
     "CohortError",
     "CohortFileError",
     "CohortSchema",
+    "CompareReport",
+    "ComparisonError",
+    "ContrastResult",
     "DelimiterError",
     "Design",
     "DuplicateIdError",
@@ -84,6 +94,9 @@ __all__ = [
     "ModelDataError",
     "ModelSpec",
     "Prior",
+    "ReanalysisSettings",
+    "ResultError",
+    "RunCard",
     "SimulatedCohort",
     "SingletonCentreWarning",
     "SpecError",
@@ -92,9 +105,12 @@ __all__ = [
     "ZeroTimeError",
     "__version__",
     "build_model",
+    "compare_report",
+    "contrast_effects",
     "cox_fit",
     "cox_zph",
     "describe_cohort",
+    "diagnose_fit",
     "disease_control",
     "effects_frame",
     "fit",
@@ -108,6 +124,8 @@ __all__ = [
     "prior_predictive_check",
     "read_effects",
     "read_fit",
+    "read_run",
+    "reanalyse",
     "rmst",
     "rmst_difference",
     "run_baselines",

@@ -13,12 +13,12 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
-from .errors import CalibrationError, CohortError, OutputExistsError, SpecError
+from .errors import CalibrationError, CohortError, OutputExistsError, ResultError, SpecError
 from .schema import EVENT_CODINGS, RE_NEN, CohortSchema, Factor
 from .validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 
-__all__ = ["add_cohort_options", "load_options", "main_guard", "schema_from_args",
-           "script_parser"]
+__all__ = ["add_cohort_options", "add_contrast_options", "contrast_kwargs", "extend_schema",
+           "load_options", "main_guard", "schema_from_args", "script_parser"]
 
 EXIT_BAD_INPUT = 2
 
@@ -151,6 +151,63 @@ def schema_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     return schema, not named
 
 
+def extend_schema(schema: CohortSchema, specs) -> CohortSchema:
+    """Add the covariate and grouping columns of model specifications that the schema does not
+    declare yet (so that a user's cohort is validated for what the models need)."""
+    have = {f.name for f in schema.factors} | set(schema.numerics)
+    factors, numerics = list(schema.factors), list(schema.numerics)
+    for spec in specs:
+        for c in spec.covariates:
+            if c.column in have:
+                continue
+            if c.type == "numeric":
+                numerics.append(c.column)
+            else:
+                factors.append(Factor(c.column, ordered=c.type == "ordered"))
+            have.add(c.column)
+        for col in (g.column for g in spec.groups):
+            if col and col not in have and col not in (schema.centre_column, schema.id_column):
+                factors.append(Factor(col))
+                have.add(col)
+    return replace(schema, factors=tuple(factors), numerics=tuple(numerics))
+
+
+def add_contrast_options(parser) -> None:
+    """Options of the treatment-line contrast (line_effects.py, reanalyse.py)."""
+    g = parser.add_argument_group("contrast and thresholds")
+    g.add_argument("--term", default="line", help="categorical covariate (default line)")
+    g.add_argument("--level", default=None,
+                   help="level whose effect is reported (default second_line for line, else "
+                        "the model's first non-reference level)")
+    g.add_argument("--versus", default=None,
+                   help="comparator level (default salvage for line, else the model's "
+                        "reference)")
+    g.add_argument("--benefit", type=float, default=0.8,
+                   help="clinically important benefit: P(HR < this) (0.8)")
+    g.add_argument("--harm", type=float, default=1.25, help="harm: P(HR > this) (1.25)")
+    g.add_argument("--rope", default="0.91,1.10",
+                   help="region of practical equivalence LOW,HIGH (0.91,1.10)")
+    g.add_argument("--horizon", action="append", type=float, default=None, metavar="T",
+                   help="RMST horizon (repeatable; default 24 and 60)")
+    g.add_argument("--max-draws", type=int, default=1000,
+                   help="posterior draws used for the curves, medians and RMSTs (1000)")
+
+
+def contrast_kwargs(args, parser) -> dict:
+    """Keyword arguments of :func:`nen_bayes.contrast.contrast_effects` from the options."""
+    try:
+        lo, hi = (float(x) for x in args.rope.split(","))
+    except ValueError:
+        parser.error(f"--rope {args.rope!r}: expected LOW,HIGH, e.g. 0.91,1.10")
+    level, versus = args.level, args.versus
+    if args.term == "line":
+        level = level or "second_line"
+        versus = versus or "salvage"
+    return {"term": args.term, "level": level, "reference": versus, "benefit": args.benefit,
+            "harm": args.harm, "rope": (lo, hi),
+            "horizons": tuple(args.horizon or (24.0, 60.0)), "max_draws": args.max_draws}
+
+
 def load_options(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`nen_bayes.cohort.load_cohort` given by the cohort options."""
     return {
@@ -173,7 +230,8 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
             warnings.showwarning = show
             try:
                 return main(argv)
-            except (CohortError, CalibrationError, OutputExistsError, SpecError) as exc:
+            except (CohortError, CalibrationError, OutputExistsError, SpecError,
+                    ResultError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
 

@@ -12,6 +12,7 @@ __all__ = [
     "CalibrationError",
     "CohortError",
     "CohortFileError",
+    "ComparisonError",
     "ConsistencyWarning",
     "DelimiterError",
     "DuplicateIdError",
@@ -24,6 +25,7 @@ __all__ = [
     "MissingValueError",
     "ModelDataError",
     "OutputExistsError",
+    "ResultError",
     "SingletonCentreWarning",
     "SpecError",
     "UnknownLevelError",
@@ -114,3 +116,12 @@ class SpecError(ValueError):
 class ModelDataError(CohortError):
     """The cohort cannot be modelled as the specification asks (e.g. a covariate level that
     never occurs, a grouping column that is not nested)."""
+
+
+class ResultError(ValueError):
+    """A results directory cannot be used: no fit in it, an unreadable file, or a request the
+    stored fit cannot answer (a term or level the model does not have)."""
+
+
+class ComparisonError(ResultError):
+    """Fits that cannot be compared: different data (content hash), endpoints or units."""

@@ -42,10 +42,12 @@ import numpy as np
 from . import families
 from .cohort import SYNTHETIC_NOTICE, Cohort
 from .design import Design, make_design
-from .model import OBSERVED, build_model, group_var_names
+from .model import OBSERVED, build_model
+from .predict import linear_predictor
 from .spec import ModelSpec
 
-__all__ = ["SAMPLERS", "Fit", "fit", "log_likelihood", "read_fit", "versions"]
+__all__ = ["SAMPLERS", "Fit", "fit", "log_likelihood", "read_fit", "read_run", "versions",
+           "write_fit"]
 
 SAMPLERS = ("nutpie", "pymc")
 _PACKAGES = ("nen-bayes", "pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats",
@@ -95,21 +97,8 @@ def _param_draws(ds, family: str) -> dict[str, np.ndarray]:
 def _eta_draws(ds, design: Design, draws: slice = slice(None)) -> np.ndarray:
     """Linear predictor of every unit for the flat draws ``draws``: (S, n)."""
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
-    idx = np.arange(n_draws)[draws]
-    eta = np.zeros((len(idx), design.n))
-    if design.X.shape[1]:
-        beta = ds["beta"].to_numpy().reshape(n_draws, -1)[idx]
-        eta += beta @ design.X.T
-    for g in design.groups:
-        v = group_var_names(g.name)
-        u = ds[v["u"]].to_numpy().reshape(n_draws, -1)[idx]
-        eta += u[:, g.index]
-        if g.varying:
-            uv = ds[v["u_varying"]].to_numpy().reshape(n_draws, len(g.levels),
-                                                       len(g.varying))[idx]
-            xv = design.X[:, list(g.varying)]
-            eta += np.einsum("snk,nk->sn", uv[:, g.index, :], xv)
-    return eta
+    return linear_predictor(ds, design.X, {g.name: g.index for g in design.groups},
+                            np.arange(n_draws)[draws], covariates=design.coefficients)
 
 
 def _add_derived(ds, spec: ModelSpec, design: Design):
@@ -297,3 +286,26 @@ def read_fit(path: str | os.PathLike):
 
     with xr.open_datatree(path, engine="h5netcdf") as dt:
         return dt.load()
+
+
+def read_run(path: str | os.PathLike):
+    """The fit of a results directory written by ``fit.py`` (or the ``fit.nc`` itself).
+
+    Raises :class:`~nen_bayes.errors.ResultError` naming the path when there is no readable fit.
+    """
+    from .errors import ResultError
+
+    p = Path(path)
+    nc = p / "fit.nc" if p.is_dir() else p
+    if not nc.exists():
+        what = "directory has no fit.nc" if p.is_dir() else "does not exist"
+        raise ResultError(f"{p}: {what}; expected a results directory written by fit.py "
+                          "(or reanalyse.py's fits/<endpoint>/<model>/).")
+    try:
+        tree = read_fit(nc)
+    except Exception as exc:  # any reader failure means the same to the user
+        raise ResultError(f"{nc}: not a readable fit ({type(exc).__name__}: {exc})") from None
+    missing = [k for k in ("model", "endpoint", "data_hash", "family") if k not in tree.attrs]
+    if missing or "posterior" not in tree.children:
+        raise ResultError(f"{nc}: not a nen-bayes fit (missing {missing or ['posterior']}).")
+    return tree

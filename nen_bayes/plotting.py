@@ -7,7 +7,9 @@ import numpy as np
 
 from .km import KaplanMeier
 
-__all__ = ["plot_km", "plot_prior_predictive", "save_figure"]
+__all__ = ["plot_caterpillar", "plot_elpd", "plot_energy", "plot_hr_posterior", "plot_km",
+           "plot_pair_sd", "plot_ppc_km", "plot_prior_posterior", "plot_prior_predictive",
+           "plot_rank", "plot_standardised_survival", "save_figure"]
 
 _COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f")
 
@@ -97,6 +99,16 @@ def plot_km(curves: dict[str, KaplanMeier], *, title: str = "", p_text: str = ""
     return fig
 
 
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize, layout="constrained",
+              squeeze: bool = True):
+    """Like ``pyplot.subplots`` but without pyplot's global figure registry, so figures are
+    freed when no longer referenced (a long job draws dozens)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
+
+
 def _synthetic_mark(fig) -> None:
     fig.text(0.5, 0.5, "SYNTHETIC DATA", ha="center", va="center", fontsize=38,
              color="grey", alpha=0.15, rotation=25)
@@ -110,9 +122,8 @@ def plot_prior_predictive(draws: dict, *, time_unit: str = "months", title: str 
 
     ``draws`` is :func:`nen_bayes.posterior.prior_predictive_draws`' output.
     """
-    import matplotlib.pyplot as plt
 
-    fig, (ax_t, ax_h) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    fig, (ax_t, ax_h) = _subplots(1, 2, figsize=figsize, layout="constrained")
     time_keys = [k for k in draws if k.startswith("median")]
     hr_keys = [k for k in draws if k.startswith("hr_")]
     labels = {"median_reference": "reference unit, typical group",
@@ -173,3 +184,304 @@ def save_figure(fig, stem, formats=("png", "svg"), *, force: bool = False, dpi: 
         fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
         paths.append(atomic_write_bytes(stem.with_suffix(f".{fmt}"), buf.getvalue(), force=force))
     return paths
+
+
+# --------------------------------------------------------------------------------------------
+# Diagnostics
+# --------------------------------------------------------------------------------------------
+def _scalar_series(ds, names, max_panels: int = 16):
+    """(label, chain x draw array) for every element of the named variables."""
+    out = []
+    for name in names:
+        da = ds[name]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        a = da.transpose("chain", "draw", *extra).values
+        if not extra:
+            out.append((name, a))
+            continue
+        flat = a.reshape(a.shape[0], a.shape[1], -1)
+        labels = [", ".join(map(str, c)) for c in np.ndindex(*a.shape[2:])]
+        if len(extra) == 1:
+            labels = [str(v) for v in da.coords[extra[0]].values] if extra[0] in da.coords \
+                else labels
+        for j, lab in enumerate(labels):
+            out.append((f"{name}[{lab}]", flat[:, :, j]))
+    return out[:max_panels]
+
+
+def _grid(n: int, ncols: int = 4, size=(3.0, 2.2)):
+
+    ncols = min(ncols, max(n, 1))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = _subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows + 0.6),
+                             layout="constrained", squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()[:n]
+
+
+def _titled(fig, title: str, synthetic: bool):
+    if title:
+        fig.suptitle(title, fontsize=11)
+    if synthetic:
+        fig.get_layout_engine().set(rect=(0, 0.035, 1, 0.965))
+        fig.text(0.5, 0.5, "SYNTHETIC DATA", ha="center", va="center", fontsize=38,
+                 color="grey", alpha=0.15, rotation=25)
+        fig.text(0.5, 0.001, "Synthetic data: not patient data, not the published results",
+                 ha="center", va="bottom", fontsize=8, color="dimgrey")
+    return fig
+
+
+def plot_rank(ds, names, *, title: str = "", synthetic: bool = False, bins: int = 20):
+    """Rank plots: per chain, the histogram of the ranks of its draws among all draws. Uniform
+    (flat, inside the grey band) when the chains sample the same distribution."""
+    from scipy.stats import binom, rankdata
+
+    series = _scalar_series(ds, names)
+    fig, axes = _grid(len(series))
+    for ax, (label, a) in zip(axes, series, strict=True):
+        n_chain, n_draw = a.shape
+        r = rankdata(a.ravel()).reshape(a.shape)
+        edges = np.linspace(0, a.size, bins + 1)
+        expect = n_draw / bins
+        lo, hi = binom.ppf([0.005, 0.995], n_draw, 1 / bins)
+        ax.axhspan(lo, hi, color="grey", alpha=0.2, lw=0)
+        ax.axhline(expect, color="black", lw=0.6, ls="--")
+        for c in range(n_chain):
+            h, _ = np.histogram(r[c], bins=edges)
+            ax.step(np.arange(bins + 1), np.r_[h, h[-1]], where="post", lw=1.1,
+                    color=_COLOURS[c % len(_COLOURS)], label=f"chain {c}")
+        ax.set_title(label, fontsize=8)
+        ax.set_xticks([])
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6)
+    return _titled(fig, title or "Rank plots (flat = chains agree; band: 99% under uniformity)",
+                   synthetic)
+
+
+def plot_energy(energy, bfmi, *, title: str = "", synthetic: bool = False):
+    """Marginal energy distribution against the energy transition distribution (both centred).
+    Similar widths mean the momentum resampling explores the energy levels well."""
+
+    e = np.asarray(energy, float)
+    fig, ax = _subplots(figsize=(6.4, 4.0), layout="constrained")
+    marg = (e - e.mean(axis=1, keepdims=True)).ravel()
+    trans = np.diff(e, axis=1).ravel()
+    bins = np.linspace(min(marg.min(), trans.min()), max(marg.max(), trans.max()), 60)
+    ax.hist(marg, bins=bins, density=True, alpha=0.5, color=_COLOURS[0],
+            label="marginal energy (centred)")
+    ax.hist(trans, bins=bins, density=True, alpha=0.5, color=_COLOURS[1],
+            label="energy transition")
+    ax.set_xlabel("Energy")
+    ax.set_yticks([])
+    ax.legend(title="E-BFMI per chain: " + ", ".join(f"{b:.2f}" for b in np.ravel(bfmi)),
+              fontsize=8, title_fontsize=8)
+    return _titled(fig, title or "Energy", synthetic)
+
+
+def plot_pair_sd(ds, group: str, *, diverging=None, title: str = "", synthetic: bool = False):
+    """log between-group SD against each group's standardised (z) or raw effect: a funnel (the
+    effects collapsing as the SD shrinks, divergences at its neck) signals a geometry NUTS
+    cannot sample; the non-centred parameterisation removes it."""
+    sd = np.log(ds[f"sd_{group}"].values.ravel())
+    name = f"z_{group}" if f"z_{group}" in ds else f"u_{group}"
+    eff = ds[name].transpose("chain", "draw", group).values.reshape(len(sd), -1)
+    levels = [str(v) for v in ds[group].values]
+    fig, axes = _grid(len(levels), ncols=4, size=(2.6, 2.3))
+    div = None if diverging is None else np.asarray(diverging, bool).ravel()
+    for j, ax in enumerate(axes):
+        ax.scatter(eff[:, j], sd, s=2, alpha=0.25, color=_COLOURS[0], lw=0)
+        if div is not None and div.any():
+            ax.scatter(eff[div, j], sd[div], s=8, color="#d1495b", label="divergent")
+        ax.set_title(f"{name}[{levels[j]}]", fontsize=8)
+        ax.set_ylabel(f"log sd_{group}", fontsize=7)
+        ax.tick_params(labelsize=7)
+    return _titled(fig, title or f"Between-{group} SD against {group} effects", synthetic)
+
+
+def plot_prior_posterior(prior, posterior, names, *, title: str = "",
+                         synthetic: bool = False):
+    """Prior (grey) and posterior (colour) densities of every parameter element: how much the
+    data moved each one, and whether a prior constrains where it should not."""
+    pr = dict(_scalar_series(prior, names))
+    po = _scalar_series(posterior, names)
+    fig, axes = _grid(len(po))
+    for ax, (label, a) in zip(axes, po, strict=True):
+        x = a.ravel()
+        lo, hi = np.quantile(x, [0.001, 0.999])
+        if label in pr:
+            p = pr[label].ravel()
+            plo, phi = np.quantile(p, [0.01, 0.99])
+            lo, hi = min(lo, plo), max(hi, phi)
+            ax.hist(np.clip(p, lo, hi), bins=50, range=(lo, hi), density=True, color="grey",
+                    alpha=0.45, label="prior")
+        ax.hist(x, bins=50, range=(lo, hi), density=True, color=_COLOURS[0], alpha=0.7,
+                label="posterior")
+        ax.set_title(label, fontsize=8)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6)
+    return _titled(fig, title or "Prior and posterior", synthetic)
+
+
+def plot_ppc_km(curves, *, title: str = "", time_unit: str = "months",
+                synthetic: bool = False):
+    """Observed Kaplan-Meier curves over the 95% band of the posterior predictive survival
+    curves (one panel per set of units)."""
+
+    n = len(curves)
+    fig, axes = _subplots(1, n, figsize=(5.2 * n, 4.2), layout="constrained",
+                             squeeze=False)
+    for i, (ax, c) in enumerate(zip(axes.ravel(), curves, strict=True)):
+        colour = _COLOURS[i % len(_COLOURS)]
+        ax.fill_between(c.grid, c.lower, c.upper, color=colour, alpha=0.2, lw=0,
+                        label="posterior predictive 95% band")
+        ax.plot(c.grid, c.median, color=colour, lw=1, ls="--", label="predictive median")
+        t, s, _, _ = _step(c.km)
+        ax.step(t, s, where="post", color="black", lw=1.5,
+                label=f"observed KM (n={c.km.n}, {c.km.events} events)")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(f"Time ({time_unit})")
+        ax.set_ylabel("Survival probability")
+        ax.set_title(c.label, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _titled(fig, title or "Posterior predictive check: Kaplan-Meier", synthetic)
+
+
+# --------------------------------------------------------------------------------------------
+# Contrasts and comparison
+# --------------------------------------------------------------------------------------------
+def _hr_axis(ax, axis: str = "x") -> None:
+    """Log scale with plain hazard-ratio tick labels (0.5, 1, 2 rather than 10^x)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    getattr(ax, f"set_{axis}scale")("log")
+    lo, hi = getattr(ax, f"get_{axis}lim")()
+    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1, 1.25, 1.5, 2, 3, 5, 10)
+             if lo <= t <= hi]
+    a = getattr(ax, f"{axis}axis")
+    a.set_major_locator(FixedLocator(ticks))
+    a.set_minor_locator(NullLocator())
+    a.set_minor_formatter(NullFormatter())
+    getattr(ax, f"set_{axis}ticklabels")([f"{t:g}" for t in ticks])
+
+
+def plot_standardised_survival(result, *, observed=None, title: str = "",
+                               synthetic: bool = False):
+    """Covariate-adjusted (g-computation) survival curves by level with their 95% bands;
+    ``observed`` (level -> KaplanMeier) overlays the unadjusted Kaplan-Meier curves."""
+
+    fig, ax = _subplots(figsize=(7.6, 5.0), layout="constrained")
+    for i, lv in enumerate((result.reference, result.level)):
+        c = result.curves[result.curves["level"] == lv]
+        colour = _COLOURS[i]
+        ax.fill_between(c["time"], c["lower"], c["upper"], color=colour, alpha=0.18, lw=0)
+        ax.plot(c["time"], c["estimate"], color=colour, lw=2,
+                label=f"{lv}: standardised (posterior median, {result.conf_level:.0%} band)")
+        if observed and lv in observed:
+            t, s, _, _ = _step(observed[lv])
+            ax.step(t, s, where="post", color=colour, lw=0.9, ls="--",
+                    label=f"{lv}: Kaplan-Meier (unadjusted)")
+    for h in result.rmst["horizon"].unique():
+        ax.axvline(h, color="grey", lw=0.6, ls=":")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"Time ({result.time_unit})")
+    ax.set_ylabel("Survival probability")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title=f"HR {result.contrast} {result.hr[0]:.2f} "
+                                f"({result.hr[1]:.2f}-{result.hr[2]:.2f})", title_fontsize=8)
+    return _titled(fig, title or f"Standardised survival by {result.term}", synthetic)
+
+
+def plot_hr_posterior(result, *, benefit: float = 0.8, harm: float = 1.25, rope=(0.91, 1.10),
+                      title: str = "", synthetic: bool = False):
+    """Posterior density of the hazard ratio (log axis) with the decision thresholds and the
+    region of practical equivalence shaded."""
+
+    x = result.hr_draws
+    fig, ax = _subplots(figsize=(7.0, 3.8), layout="constrained")
+    lo, hi = np.quantile(x, [0.0005, 0.9995])
+    lo, hi = min(lo, benefit * 0.9), max(hi, harm * 1.1)
+    bins = np.logspace(np.log10(lo), np.log10(hi), 70)
+    ax.hist(x, bins=bins, density=True, color=_COLOURS[0], alpha=0.6)
+    ax.axvspan(*rope, color="grey", alpha=0.15, label=f"ROPE {rope[0]:g}-{rope[1]:g}")
+    ax.axvline(1, color="black", lw=1)
+    ax.axvline(benefit, color=_COLOURS[2], lw=1, ls="--", label=f"HR = {benefit:g}")
+    ax.axvline(harm, color=_COLOURS[1], lw=1, ls="--", label=f"HR = {harm:g}")
+    _hr_axis(ax)
+    ax.set_xlabel(f"Hazard ratio, {result.contrast}")
+    ax.set_yticks([])
+    p = result.probabilities.set_index("event")["probability"]
+    ax.set_title("; ".join(f"{k} = {v:.3f}" for k, v in p.items()), fontsize=8)
+    ax.legend(fontsize=7, loc="upper right")
+    return _titled(fig, title or f"Posterior of the {result.term} hazard ratio", synthetic)
+
+
+def plot_caterpillar(result, *, title: str = "", synthetic: bool = False):
+    """Each centre's hazard ratio against the typical centre (posterior median and CrI), with
+    the prediction interval of a new centre; a second panel shows the centre-specific line
+    hazard ratios when the model lets the line effect vary by centre."""
+
+    c = result.centres
+    varies = c["line_hr"].notna().any()
+    ncols = 2 if varies else 1
+    fig, axes = _subplots(1, ncols, figsize=(5.6 * ncols, 0.45 * len(c) + 1.8),
+                             layout="constrained", squeeze=False)
+    order = c.sort_values("hr")
+    y = np.arange(len(order))
+    ax = axes[0, 0]
+    ax.errorbar(order["hr"], y, xerr=[order["hr"] - order["lower"],
+                                      order["upper"] - order["hr"]],
+                fmt="o", color=_COLOURS[0], capsize=2)
+    new = result.new_centre[result.new_centre["quantity"] == "new_group_hr"]
+    labels = [f"{r.level} (n={r.n})" for r in order.itertuples()]
+    if len(new):
+        n = new.iloc[0]
+        ax.errorbar([n["estimate"]], [len(order)], xerr=[[n["estimate"] - n["lower"]],
+                                                         [n["upper"] - n["estimate"]]],
+                    fmt="D", color=_COLOURS[1], capsize=2)
+        labels.append("new centre (prediction)")
+    ax.set_yticks(np.arange(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.axvline(1, color="black", lw=0.8)
+    _hr_axis(ax)
+    ax.set_xlabel("HR against the typical centre")
+    sd = next(iter(result.group_sd.values()), None)
+    if sd:
+        ax.set_title(f"between-centre SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})", fontsize=9)
+    ax.grid(alpha=0.3)
+    if varies:
+        ax2 = axes[0, 1]
+        ax2.errorbar(order["line_hr"], y, xerr=[order["line_hr"] - order["line_lower"],
+                                                order["line_upper"] - order["line_hr"]],
+                     fmt="o", color=_COLOURS[2], capsize=2)
+        ax2.axvline(result.hr[0], color=_COLOURS[0], lw=1, ls="--", label="population HR")
+        ax2.axvline(1, color="black", lw=0.8)
+        ax2.set_yticks(y)
+        ax2.set_yticklabels(labels[:len(order)], fontsize=8)
+        _hr_axis(ax2)
+        ax2.set_xlabel(f"{result.term} HR {result.contrast} in each centre")
+        ax2.legend(fontsize=7)
+        ax2.grid(alpha=0.3)
+    return _titled(fig, title or "Centre effects", synthetic)
+
+
+def plot_elpd(table, *, title: str = "", synthetic: bool = False):
+    """PSIS-LOO ELPD of each model (point, +/- SE) and its difference to the best (+/- dSE)."""
+
+    fig, ax = _subplots(figsize=(7.0, 0.5 * len(table) + 1.6), layout="constrained")
+    y = np.arange(len(table))[::-1]
+    ax.errorbar(table["elpd_loo"], y, xerr=table["se"], fmt="o", color="black", capsize=2,
+                label="ELPD (LOO) +/- SE")
+    best = table["elpd_loo"].max()
+    ax.errorbar(best + table["elpd_diff"], y - 0.2, xerr=table["dse"], fmt="^",
+                color=_COLOURS[1], capsize=2, label="difference to the best +/- SE")
+    ax.axvline(best, color="grey", lw=0.7, ls="--")
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{m} (w={w:.2f})" for m, w in zip(table["model"], table["weight"],
+                                                           strict=True)], fontsize=8)
+    ax.set_xlabel("ELPD (higher is better); w = stacking weight")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _titled(fig, title or "Model comparison (PSIS-LOO)", synthetic)

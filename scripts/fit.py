@@ -39,6 +39,7 @@ from dataclasses import replace
 
 from nen_bayes.cli import (
     add_cohort_options,
+    extend_schema,
     load_options,
     main_guard,
     schema_from_args,
@@ -47,27 +48,7 @@ from nen_bayes.cli import (
 from nen_bayes.cohort import SYNTHETIC_NOTICE, load_cohort
 from nen_bayes.effects import write_effects
 from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.schema import Factor
 from nen_bayes.spec import load_spec
-
-
-def _extend_schema(schema, spec, group_columns):
-    """Add the spec's covariate and grouping columns the schema does not declare yet."""
-    have = {f.name for f in schema.factors} | set(schema.numerics)
-    factors, numerics = list(schema.factors), list(schema.numerics)
-    for c in spec.covariates:
-        if c.column in have:
-            continue
-        if c.type == "numeric":
-            numerics.append(c.column)
-        else:
-            factors.append(Factor(c.column, ordered=c.type == "ordered"))
-        have.add(c.column)
-    for col in group_columns:
-        if col and col not in have and col not in (schema.centre_column, schema.id_column):
-            factors.append(Factor(col))
-            have.add(col)
-    return replace(schema, factors=tuple(factors), numerics=tuple(numerics))
 
 
 @main_guard
@@ -121,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if wanted is None:
             parser.error(f"fit one endpoint at a time: give --endpoint (one of {endpoints})")
         schema = schema.select(endpoints=[wanted], responses=[])
-    schema = _extend_schema(schema, spec, [g.column for g in spec.groups])
+    schema = extend_schema(schema, [spec])
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
 

@@ -15,7 +15,8 @@ def test_public_api_is_importable():
     for mod in ("cohort", "describe", "errors", "io", "schema", "simulate", "validate",
                 "calibration", "cli", "km", "rmst", "logrank", "cox", "response", "effects",
                 "baselines", "study", "plotting", "priors", "spec", "design", "families",
-                "model", "inference", "posterior"):
+                "model", "inference", "posterior", "predict", "diagnostics", "compare",
+                "contrast", "report", "reanalysis"):
         m = importlib.import_module(f"nen_bayes.{mod}")
         for name in m.__all__:
             assert hasattr(m, name), f"{mod}.{name}"

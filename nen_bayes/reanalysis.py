@@ -131,6 +131,7 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
 
     out = Path(out)
     s = settings
+    _check_contrast(cohort, s)
     endpoints = list(s.endpoints or [e.name for e in cohort.schema.endpoints])
     factors = list(s.factors) if s.factors is not None else \
         [f.name for f in cohort.schema.factors]
@@ -322,6 +323,27 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
     atomic_write_text(out / "report.html", html_text)
     run["summary_text"] = summary
     return run
+
+
+def _check_contrast(cohort: Cohort, s: ReanalysisSettings) -> None:
+    """Refuse before any sampling when the headline model cannot answer the contrast."""
+    from .errors import ModelDataError
+
+    c = s.contrast
+    head = s.specs[0]
+    cov = {cv.column: cv for cv in head.covariates}
+    term = c["term"]
+    if term not in cov or cov[term].type != "categorical":
+        raise ModelDataError(
+            f"the headline model {head.name!r} ({head.source}) has no categorical covariate "
+            f"{term!r} to contrast; its covariates: {sorted(cov)}. Name one with --term, or "
+            "put a model with it first (--model).")
+    present = set(cohort.data[term].dropna().astype(str))
+    for lv in (c.get("level"), c.get("reference")):
+        if lv is not None and lv not in present:
+            raise ModelDataError(
+                f"{cohort.source}: column {term!r} has no level {lv!r}; levels present: "
+                f"{sorted(present)} (--level/--versus)")
 
 
 def _fmt_p(v) -> str:

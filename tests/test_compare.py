@@ -1,0 +1,119 @@
+"""Model comparison: refusal of incomparable fits, the LOO table against closed forms, the Cox
+side of the side-by-side table against the baselines' own Cox fits, and compare.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from fakes import fake_tree, write_run
+
+from nen_bayes import load_cohort, run_baselines
+from nen_bayes.compare import check_comparable, cox_effects, loo_table, side_by_side
+from nen_bayes.data import BUNDLED_COHORT
+from nen_bayes.errors import ComparisonError
+from nen_bayes.inference import fit, write_fit
+from nen_bayes.spec import load_spec
+
+SCRIPT = ROOT / "scripts/compare.py"
+
+
+def test_fits_to_different_data_or_endpoints_are_refused():
+    a = fake_tree(seed=1)
+    b = fake_tree(seed=2, data_hash="sha256:" + "1" * 64)
+    with pytest.raises(ComparisonError, match=r"data \(content hash\).*a: sha256:0+.*b: "):
+        check_comparable({"a": a, "b": b})
+    c = fake_tree(seed=3, endpoint="pfs")
+    with pytest.raises(ComparisonError, match=r"endpoint.*a: os; c: pfs"):
+        check_comparable({"a": a, "c": c})
+    check_comparable({"a": a, "d": fake_tree(seed=4)})  # same data and endpoint: fine
+
+
+def test_loo_table_matches_closed_forms():
+    """Log-likelihoods almost constant over draws (SD 1e-3): PSIS-LOO's elpd_i is the
+    constant itself. Model B is model A minus 0.5 per unit: elpd_diff = -0.5 n with SE ~ 0, and
+    stacking puts (almost) all weight on A."""
+    rng = np.random.default_rng(1)
+    n = 60
+    a_i = rng.normal(-3, 0.5, n)
+    ll_a = a_i + rng.normal(0, 1e-3, (4, 500, n))
+    ll_b = ll_a - 0.5
+    table = loo_table({"A": fake_tree(log_lik=ll_a, seed=1),
+                       "B": fake_tree(log_lik=ll_b, seed=1)})
+    t = table.set_index("model")
+    assert list(table["model"]) == ["A", "B"] and list(table["rank"]) == [0, 1]
+    assert t.loc["A", "elpd_loo"] == pytest.approx(a_i.sum(), abs=0.01)
+    assert t.loc["B", "elpd_diff"] == pytest.approx(-0.5 * n, abs=0.01)
+    assert t.loc["B", "dse"] < 0.01
+    assert t.loc["A", "weight"] > 0.99 and t.loc["A", "weight"] + t.loc["B", "weight"] == \
+        pytest.approx(1.0)
+    assert t.loc["A", "p_loo"] == pytest.approx(0.0, abs=0.01)
+    assert (table["n_high_k"] == 0).all() and (table["warning"] == "").all()
+
+
+@pytest.fixture(scope="module")
+def two_fits(tmp_path_factory):
+    cohort = load_cohort(BUNDLED_COHORT)
+    out = {}
+    for name in ("weibull_ph_centre", "weibull_ph_pooled"):
+        res = fit(load_spec(ROOT / f"models/{name}.toml"), cohort, draws=100, tune=100,
+                  chains=2, seed=3, prior_draws=50, progressbar=False)
+        d = tmp_path_factory.mktemp(name)
+        write_fit(res, d / "fit.nc")
+        out[name] = (res.tree, d)
+    return cohort, out
+
+
+def test_cox_side_equals_the_baselines_multivariable_cox(two_fits):
+    """The comparison refits Cox on the stored design matrix; the baselines fit it from the raw
+    columns. Same covariates, same references: identical hazard ratios and p-values."""
+    cohort, fits = two_fits
+    tree = fits["weibull_ph_centre"][0]
+    cox = cox_effects(tree)
+    rep = run_baselines(cohort, "os", ["line", "grade", "tumour_burden", "extrahepatic"],
+                        numerics=[], dcr=False)
+    for variant, tag in (("plain", "same covariates as the model"),
+                         ("centre_strata", "stratified by centre")):
+        ref = rep.cox_multivariable[variant].table
+        mine = cox[cox["method"].str.contains(tag)]
+        assert len(mine) == len(ref) == 6
+        for _, r in ref.iterrows():
+            m = mine[mine["group"] == f"{r['level']} vs {r['reference']}"]
+            assert float(m["estimate"].iloc[0]) == pytest.approx(r["hr"], rel=1e-6)
+            assert float(m["p_value"].iloc[0]) == pytest.approx(r["p"], rel=1e-5)
+
+
+def test_side_by_side_has_cox_and_every_model(two_fits):
+    _, fits = two_fits
+    wide, long = side_by_side({k: v[0] for k, v in fits.items()})
+    row = wide[wide["contrast"] == "salvage vs second_line"].iloc[0]
+    for col in ("cox_hr", "cox_p", "cox_strat_hr", "weibull_ph_centre_hr",
+                "weibull_ph_centre_p_hr_below_1", "weibull_ph_pooled_lower"):
+        assert np.isfinite(row[col]), col
+    assert set(long["interval"]) == {"CI", "CrI", ""}
+
+
+def test_compare_script_writes_tables_and_refuses_other_data(two_fits, tmp_path):
+    _, fits = two_fits
+    dirs = [str(v[1]) for v in fits.values()]
+    out = tmp_path / "cmp"
+    r = subprocess.run([sys.executable, str(SCRIPT), *dirs, "--out", str(out)],
+                       capture_output=True, text=True, check=False, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "preferred (highest ELPD)" in r.stdout and "SYNTHETIC DATA" in r.stdout
+    for name in ("loo.csv", "side_by_side.csv", "effects.csv", "effects.json", "elpd.png",
+                 "compare.txt"):
+        assert (out / name).exists(), name
+    meta = json.loads((out / "effects.json").read_text())["metadata"]
+    assert meta["endpoint"] == "os" and meta["data_hash"].startswith("sha256:")
+
+    other = write_run(fake_tree(seed=9), tmp_path / "other")
+    r = subprocess.run([sys.executable, str(SCRIPT), dirs[0], str(other), "--out",
+                        str(tmp_path / "no")], capture_output=True, text=True, check=False,
+                       cwd=ROOT)
+    assert r.returncode == 2 and "differ in data" in r.stderr
+    assert not (tmp_path / "no").exists()

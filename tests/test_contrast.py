@@ -1,0 +1,167 @@
+"""Treatment-line contrasts against closed forms: probabilities of a normal log-HR, exponential
+survival, medians and RMSTs, g-computation over centre effects, a new centre, and
+line_effects.py."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from fakes import fake_tree, write_run
+from scipy.stats import norm
+
+from nen_bayes.contrast import contrast_effects
+from nen_bayes.errors import ResultError
+
+SHAPE = (4, 10_000)
+
+
+def test_probabilities_match_the_normal_distribution_of_the_log_hr():
+    """log HR(salvage vs second_line) ~ N(0.25, 0.15^2): P(HR < x) = Phi((ln x - 0.25)/0.15).
+    40,000 draws: Monte Carlo SE <= 0.0025, tolerance 0.01."""
+    rng = np.random.default_rng(1)
+    mu, sd = 0.25, 0.15
+    tree = fake_tree(beta=rng.normal(mu, sd, SHAPE), chains=4, draws=SHAPE[1], seed=1)
+    r = contrast_effects(tree, level="salvage", reference="second_line", max_draws=50)
+    p = r.probabilities.set_index("event")["probability"]
+
+    def cdf(x):
+        return norm.cdf((math.log(x) - mu) / sd)
+
+    assert p["P(HR < 1)"] == pytest.approx(cdf(1), abs=0.01)
+    assert p["P(HR < 0.8)"] == pytest.approx(cdf(0.8), abs=0.01)
+    assert p["P(HR > 1.25)"] == pytest.approx(1 - cdf(1.25), abs=0.01)
+    assert p["P(0.91 < HR < 1.1)"] == pytest.approx(cdf(1.10) - cdf(0.91), abs=0.01)
+    assert r.hr[0] == pytest.approx(math.exp(mu), rel=0.01)
+    assert r.hr[1] == pytest.approx(math.exp(mu - 1.959964 * sd), rel=0.02)
+    # the reverse contrast is the reciprocal, and its probabilities mirror
+    rev = contrast_effects(tree, level="second_line", reference="salvage", max_draws=50)
+    assert rev.hr[0] == pytest.approx(1 / r.hr[0], rel=1e-6)
+    q = rev.probabilities.set_index("event")["probability"]
+    assert q["P(HR < 1)"] == pytest.approx(1 - p["P(HR < 1)"], abs=1e-9)
+    assert q["P(HR < 0.8)"] == pytest.approx(p["P(HR > 1.25)"], abs=1e-9)  # 1/1.25 = 0.8
+
+
+def test_thresholds_are_options():
+    tree = fake_tree(seed=2)
+    r = contrast_effects(tree, benefit=0.7, harm=1.4, rope=(0.95, 1.05), max_draws=20)
+    assert list(r.probabilities["event"]) == ["P(HR < 1)", "P(HR < 0.7)", "P(HR > 1.4)",
+                                              "P(0.95 < HR < 1.05)"]
+    with pytest.raises(ResultError, match="benefit < 1 < harm"):
+        contrast_effects(tree, benefit=1.2)
+    with pytest.raises(ResultError, match="not a level of 'line'"):
+        contrast_effects(tree, level="first_line")
+    with pytest.raises(ResultError, match="not a covariate"):
+        contrast_effects(tree, term="grade")
+
+
+def test_exponential_curves_medians_and_rmst_match_closed_forms():
+    """Fixed parameters (every draw equal): scale 40, log HR(salvage) = ln 1.5, no centre
+    effects. Standardised S(t) = exp(-t h), h = exp(b)/40; median ln 2 / h;
+    RMST(tau) = (1 - exp(-tau h)) / h."""
+    b = math.log(1.5)
+    shp = (2, 50)
+    tree = fake_tree(beta=np.full(shp, b), scale=np.full(shp, 40.0), chains=2, draws=50)
+    r = contrast_effects(tree, level="salvage", reference="second_line",
+                         horizons=(24.0, 60.0), grid_points=400)
+    h = {"second_line": 1 / 40, "salvage": 1.5 / 40}
+    for lv, rate in h.items():
+        c = r.curves[r.curves["level"] == lv]
+        np.testing.assert_allclose(c["estimate"], np.exp(-c["time"] * rate), atol=1e-10)
+        med = r.medians.set_index("group").loc[lv, "estimate"]
+        assert med == pytest.approx(math.log(2) / rate, rel=1e-6)
+        for tau in (24.0, 60.0):
+            rm = r.rmst[(r.rmst["group"] == lv) & (r.rmst["horizon"] == tau)]["estimate"]
+            assert float(rm.iloc[0]) == pytest.approx((1 - math.exp(-tau * rate)) / rate,
+                                                      rel=1e-4)
+    d = r.medians[r.medians["what"] == "difference"].iloc[0]
+    assert d["estimate"] == pytest.approx(math.log(2) * 40 * (1 / 1.5 - 1), rel=1e-6)
+    assert d["prob_positive"] == 0.0  # salvage is worse in every draw
+
+
+def test_g_computation_averages_unit_curves_over_centre_effects():
+    """Weibull, shape 1.3, scale 30, centre effects u = (-0.5, 0, 0.7) on thirds of the units,
+    no line effect: the standardised curve is the mean of exp(-(t/30)^1.3 exp(u_c)) over the
+    units (written out here), not the curve of the average unit."""
+    shp = (2, 20)
+    u = np.broadcast_to(np.array([-0.5, 0.0, 0.7]), (*shp, 3))
+    tree = fake_tree(family="weibull", beta=np.zeros(shp), scale=np.full(shp, 30.0),
+                     shape=np.full(shp, 1.3), sd_centre=np.full(shp, 0.5), u_centre=u,
+                     chains=2, draws=20, n_units=60)
+    r = contrast_effects(tree, level="salvage", reference="second_line", grid_points=50)
+    c = r.curves[r.curves["level"] == "second_line"]
+    t = c["time"].to_numpy()
+    expected = np.mean([np.exp(-(t / 30) ** 1.3 * math.exp(v)) for v in (-0.5, 0.0, 0.7)],
+                       axis=0)
+    np.testing.assert_allclose(c["estimate"], expected, atol=1e-12)
+    assert r.hr == pytest.approx((1.0, 1.0, 1.0))
+    cen = r.centres.set_index("level")
+    assert cen.loc["C3", "hr"] == pytest.approx(math.exp(0.7))
+    assert list(cen["n"]) == [20, 20, 20]
+
+
+def test_a_new_centre_has_the_lognormal_prediction_interval_of_its_sd():
+    """sd_centre = 0.5 in every draw: a new centre's HR against the typical one is
+    exp(N(0, 0.25)), whose 95% interval is exp(+/-1.96 x 0.5) = 0.375-2.66."""
+    shp = (4, 10_000)
+    rng = np.random.default_rng(3)
+    tree = fake_tree(sd_centre=np.full(shp, 0.5), u_centre=rng.normal(0, 0.5, (*shp, 3)),
+                     chains=4, draws=shp[1], seed=3)
+    r = contrast_effects(tree, max_draws=20)
+    new = r.new_centre.set_index("quantity")
+    assert new.loc["new_group_hr", "lower"] == pytest.approx(math.exp(-1.959964 * 0.5),
+                                                             rel=0.03)
+    assert new.loc["new_group_hr", "upper"] == pytest.approx(math.exp(1.959964 * 0.5),
+                                                             rel=0.03)
+    # no centre-varying line effect: the line HR in a new centre is the population HR
+    assert new.loc["new_group_contrast_hr", "estimate"] == pytest.approx(r.hr[0])
+    assert r.group_sd["centre"][0] == pytest.approx(0.5)
+
+
+def test_a_centre_varying_line_effect_gives_centre_line_hrs_and_a_wider_new_centre():
+    """Line log-HR 0.2 plus centre deviations v = (-0.3, 0, 0.3) with sd_varying 0.3: centre
+    c's line HR is exp(0.2 + v_c); a new centre's line HR is exp(0.2 + N(0, 0.09))."""
+    shp = (4, 5_000)
+    uv = np.broadcast_to(np.array([-0.3, 0.0, 0.3]), (*shp, 3))
+    tree = fake_tree(beta=np.full(shp, 0.2), sd_centre=np.full(shp, 0.1),
+                     u_centre=np.zeros((*shp, 3)), u_varying=uv, sd_varying=np.full(shp, 0.3),
+                     chains=4, draws=shp[1])
+    r = contrast_effects(tree, level="salvage", reference="second_line", max_draws=20)
+    cen = r.centres.set_index("level")
+    for lv, v in zip(("C1", "C2", "C3"), (-0.3, 0.0, 0.3), strict=True):
+        assert cen.loc[lv, "line_hr"] == pytest.approx(math.exp(0.2 + v))
+    new = r.new_centre.set_index("quantity").loc["new_group_contrast_hr"]
+    assert new["lower"] == pytest.approx(math.exp(0.2 - 1.959964 * 0.3), rel=0.03)
+    assert new["upper"] == pytest.approx(math.exp(0.2 + 1.959964 * 0.3), rel=0.03)
+
+
+def test_effects_rows_use_the_shared_table():
+    from nen_bayes.effects import EFFECT_COLUMNS
+
+    r = contrast_effects(fake_tree(seed=4), max_draws=50)
+    e = r.effects()
+    assert tuple(e.columns) == EFFECT_COLUMNS
+    assert {"hazard_ratio", "prob_hr_below_1", "prob_hr_below_0.8", "prob_hr_above_1.25",
+            "prob_rope_0.91_1.1", "standardised_median_difference",
+            "standardised_rmst_difference"} <= set(e["quantity"])
+
+
+def test_line_effects_script(tmp_path):
+    run_dir = write_run(fake_tree(seed=5, synthetic=True), tmp_path / "fit_os")
+    out = tmp_path / "line"
+    cmd = [sys.executable, str(ROOT / "scripts/line_effects.py"), str(run_dir), "--out",
+           str(out), "--max-draws", "100"]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "line: second_line vs salvage" in r.stdout
+    for name in ("effects.csv", "effects.json", "curves_os.csv", "standardised_os.png",
+                 "hr_os.png", "line_effects.txt"):
+        assert (out / name).exists(), name
+    r = subprocess.run([*cmd[:-4], "--out", str(tmp_path / "x"), "--level", "third_line"],
+                       capture_output=True, text=True, check=False, cwd=ROOT)
+    assert r.returncode == 2 and "third_line" in r.stderr
+    assert not (tmp_path / "x").exists()

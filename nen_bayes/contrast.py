@@ -48,6 +48,8 @@ __all__ = ["ContrastResult", "contrast_effects"]
 def _summ(x, level: float) -> tuple[float, float, float]:
     x = np.asarray(x, float)
     x = x[~np.isnan(x)]
+    if x.size == 0:  # e.g. a median not reached in any draw
+        return np.nan, np.nan, np.nan
     lo, mid, hi = np.quantile(x, [(1 - level) / 2, 0.5, (1 + level) / 2])
     return float(mid), float(lo), float(hi)
 

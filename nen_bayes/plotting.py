@@ -482,6 +482,7 @@ def plot_elpd(table, *, title: str = "", synthetic: bool = False):
     ax.set_yticklabels([f"{m} (w={w:.2f})" for m, w in zip(table["model"], table["weight"],
                                                            strict=True)], fontsize=8)
     ax.set_xlabel("ELPD (higher is better); w = stacking weight")
-    ax.legend(fontsize=7)
+    ax.set_ylim(-0.7, len(table) + 0.3)  # blank band at the top for the legend
+    ax.legend(fontsize=7, loc="upper center", ncols=2)
     ax.grid(alpha=0.3)
     return _titled(fig, title or "Model comparison (PSIS-LOO)", synthetic)

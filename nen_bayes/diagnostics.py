@@ -77,6 +77,9 @@ class RunCard:
     synthetic: bool
     checks: tuple[Check, ...]
     thresholds: dict = field(default_factory=dict)
+    #: power-scaling sensitivity per top-level parameter (reported, not a pass/fail check):
+    #: dicts with parameter, prior, likelihood, diagnosis; empty when the fit has no log_prior
+    power_scaling: tuple = ()
 
     @property
     def passed(self) -> bool:
@@ -91,7 +94,8 @@ class RunCard:
                 "data_hash": self.data_hash, "synthetic": self.synthetic,
                 "passed": self.passed, "failed": [c.name for c in self.failures],
                 "thresholds": self.thresholds,
-                "checks": [asdict(c) for c in self.checks]}
+                "checks": [asdict(c) for c in self.checks],
+                "power_scaling": list(self.power_scaling)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, default=_json_default) + "\n"
@@ -106,6 +110,11 @@ class RunCard:
                          f"{'  worst: ' + c.worst if c.worst else ''}")
         for c in self.failures:
             lines.append(f"  reason: {c.reason}")
+        if self.power_scaling:
+            lines.append("  power-scaling sensitivity (reported, not a check; > 0.05 flags):")
+            for r in self.power_scaling:
+                lines.append(f"    {r['parameter']:<34} prior {r['prior']:.3f}  likelihood "
+                             f"{r['likelihood']:.3f}  {r['diagnosis']}")
         return "\n".join(lines) + "\n"
 
 
@@ -223,11 +232,16 @@ def diagnose_fit(tree, *, run: str = "", thresholds: dict | None = None,
     else:
         checks.append(Check("pareto_k", "PSIS-LOO Pareto k", None, th["pareto_k_bad"], "<=",
                             None, detail="no log_likelihood group"))
+    psense = ()
+    if "log_prior" in tree.children and "log_likelihood" in tree.children:
+        from .sensitivity import power_scaling
+
+        psense = tuple(power_scaling(tree).to_dict(orient="records"))
     a = tree.attrs
     return RunCard(run=run, model=str(a.get("model", "")), endpoint=str(a.get("endpoint", "")),
                    data_hash=str(a.get("data_hash", "")),
                    synthetic=bool(int(a.get("synthetic", 0))), checks=tuple(checks),
-                   thresholds=th)
+                   thresholds=th, power_scaling=psense)
 
 
 def psis_loo(tree):

@@ -8,6 +8,9 @@ standard groups:
     reference unit in a typical group), and the sampler's statistics;
 ``prior``, ``prior_predictive``
     forward draws from the prior and the uncensored times they imply;
+``log_prior``
+    the log prior density of each free parameter at each posterior draw (for power-scaling
+    sensitivity);
 ``log_likelihood``
     ``time``: the pointwise log-likelihood of *every* unit, censored ones included, as float32
     (chain, draw, patient). Half the memory of float64, and far more precision than PSIS-LOO
@@ -46,7 +49,8 @@ from .model import OBSERVED, build_model
 from .predict import linear_predictor
 from .spec import ModelSpec
 
-__all__ = ["SAMPLERS", "Fit", "fit", "log_likelihood", "read_fit", "read_run", "versions",
+__all__ = ["SAMPLERS", "Fit", "fit", "log_likelihood", "log_prior", "read_fit", "read_run",
+           "versions",
            "write_fit"]
 
 SAMPLERS = ("nutpie", "pymc")
@@ -161,6 +165,16 @@ def log_likelihood(model, posterior, design: Design):
                               "patient": design.coords()["patient"]})
 
 
+def log_prior(model, tree):
+    """Log prior density of every free parameter at each posterior draw (chain x draw [x
+    element]), for power-scaling sensitivity (ArviZ's ``psense``)."""
+    import pymc as pm
+
+    lp = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=False,
+                                    progressbar=False)
+    return lp.to_dataset() if hasattr(lp, "to_dataset") else lp
+
+
 def _data_groups(design: Design):
     import xarray as xr
 
@@ -221,6 +235,7 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None, draws: 
                                                      np.random.default_rng(seeds[3]))
     if log_lik:
         groups["log_likelihood"] = log_likelihood(model, post, design)
+        groups["log_prior"] = log_prior(model, tree)
     dt = xr.DataTree.from_dict({k: v for k, v in groups.items()})
     dt.attrs.update({
         "model": spec.name,

@@ -27,9 +27,10 @@ import numpy as np
 
 from . import families
 from .design import Design
+from .errors import SpecError
 from .spec import ModelSpec
 
-__all__ = ["OBSERVED", "build_model", "group_var_names"]
+__all__ = ["OBSERVED", "PRIOR_DATA", "build_model", "group_var_names"]
 
 #: Name of the observed variable (and, in ``constant_data``, of the event indicator).
 OBSERVED = "time"
@@ -41,14 +42,32 @@ def group_var_names(name: str) -> dict[str, str]:
             "u_varying": f"u_{name}_varying"}
 
 
-def _coefficients(spec: ModelSpec, design: Design):
+#: Names of the data containers holding the coefficient prior's location and scale when a model
+#: is built with ``prior_data=True`` (so that refits under other priors reuse one compilation).
+PRIOR_DATA = ("beta_prior_mu", "beta_prior_sigma")
+
+
+def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False):
     """``beta`` with one prior per covariate column; one vector RV when the priors share a
-    distribution (the usual case), else one RV per column stacked into a Deterministic."""
+    distribution (the usual case), else one RV per column stacked into a Deterministic.
+
+    ``prior_data``: the priors must all be Normal; their means and SDs become data containers
+    (:data:`PRIOR_DATA`, one value per coefficient) that can be changed without recompiling.
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
     priors = [spec.coefficient_prior(t) for t in design.terms]
     dists = {p.dist for p in priors}
+    if prior_data:
+        if dists != {"Normal"}:
+            raise SpecError(f"{spec.source}: prior hyper-parameters as data need Normal "
+                            f"coefficient priors; this model has {sorted(dists)}")
+        mu = pm.Data(PRIOR_DATA[0], np.array([p.params["mu"] for p in priors], float),
+                     dims="covariate")
+        sigma = pm.Data(PRIOR_DATA[1], np.array([p.params["sigma"] for p in priors], float),
+                        dims="covariate")
+        return pm.Normal("beta", mu=mu, sigma=sigma, dims="covariate")
     if len(dists) == 1:
         dist = priors[0].dist
         params = {k: np.array([p.params[k] for p in priors]) for k in priors[0].params}
@@ -64,9 +83,13 @@ def _coefficients(spec: ModelSpec, design: Design):
     return pm.Deterministic("beta", pt.concatenate(parts), dims="covariate")
 
 
-def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False):
+def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
+                prior_data: bool = False):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
-    group, ``interval`` for the piecewise family)."""
+    group, ``interval`` for the piecewise family).
+
+    ``prior_data=True`` holds the (Normal) coefficient priors' means and SDs in data containers
+    (:data:`PRIOR_DATA`) so that a prior-sensitivity grid reuses one compiled model."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -74,7 +97,7 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False):
     with pm.Model(coords=coords, name="") as model:
         eta = pt.zeros(design.n)
         if design.X.shape[1]:
-            beta = _coefficients(spec, design)
+            beta = _coefficients(spec, design, prior_data)
             eta = eta + pt.dot(design.X, beta)
         for g in design.groups:
             v = group_var_names(g.name)

@@ -7,9 +7,23 @@ import numpy as np
 
 from .km import KaplanMeier
 
-__all__ = ["plot_caterpillar", "plot_elpd", "plot_energy", "plot_hr_posterior", "plot_km",
-           "plot_pair_sd", "plot_ppc_km", "plot_prior_posterior", "plot_prior_predictive",
-           "plot_rank", "plot_standardised_survival", "save_figure"]
+__all__ = [
+    "plot_assumption_sweep",
+    "plot_caterpillar",
+    "plot_elpd",
+    "plot_energy",
+    "plot_hr_posterior",
+    "plot_km",
+    "plot_pair_sd",
+    "plot_ppc_km",
+    "plot_prior_grid",
+    "plot_prior_posterior",
+    "plot_prior_predictive",
+    "plot_rank",
+    "plot_standardised_survival",
+    "plot_summary_reanalysis",
+    "save_figure",
+]
 
 _COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f")
 
@@ -358,8 +372,9 @@ def _hr_axis(ax, axis: str = "x") -> None:
 
     getattr(ax, f"set_{axis}scale")("log")
     lo, hi = getattr(ax, f"get_{axis}lim")()
-    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1, 1.25, 1.5, 2, 3, 5, 10)
-             if lo <= t <= hi]
+    grid = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1, 1.25, 1.5, 2, 3, 5, 10) if hi / lo < 5 else \
+        (0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10)
+    ticks = [t for t in grid if lo <= t <= hi]
     a = getattr(ax, f"{axis}axis")
     a.set_major_locator(FixedLocator(ticks))
     a.set_minor_locator(NullLocator())
@@ -486,3 +501,94 @@ def plot_elpd(table, *, title: str = "", synthetic: bool = False):
     ax.legend(fontsize=7, loc="upper center", ncols=2)
     ax.grid(alpha=0.3)
     return _titled(fig, title or "Model comparison (PSIS-LOO)", synthetic)
+
+
+# --------------------------------------------------------------------------------------------
+# Prior sensitivity
+# --------------------------------------------------------------------------------------------
+def _normal_hr_density(mu: float, sd: float, x: np.ndarray) -> np.ndarray:
+    """Density of log HR ~ N(mu, sd^2) per unit of log HR, evaluated at HR values x."""
+    z = (np.log(x) - mu) / sd
+    return np.exp(-0.5 * z * z) / (sd * np.sqrt(2 * np.pi))
+
+
+def plot_prior_grid(result, *, title: str = "", synthetic: bool = False):
+    """One panel per prior of the grid: the prior (grey) and posterior (colour) of the HR on a
+    log axis (densities per unit of log HR), with P(HR < 1) in the panel title."""
+    priors = [p for p in result.priors if p.direction != "model"]
+    n = len(priors)
+    ncols = 3
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = _subplots(nrows, ncols, figsize=(4.0 * ncols, 2.7 * nrows + 0.8),
+                          squeeze=False)
+    x = np.exp(np.linspace(np.log(0.3), np.log(3.0), 400))
+    t = result.table.set_index("prior")
+    for ax, pr in zip(axes.ravel(), priors, strict=False):
+        hr = result.draws[pr.name]
+        ax.fill_between(x, _normal_hr_density(pr.mu, pr.sigma, x), color="grey", alpha=0.35,
+                        lw=0, label="prior")
+        edges = np.linspace(np.log(0.3), np.log(3.0), 70)
+        # density per unit of log HR, comparable with the prior curve
+        ax.hist(hr, bins=np.exp(edges), weights=np.full(len(hr), 1 / (len(hr) *
+                                                                     (edges[1] - edges[0]))),
+                color=_COLOURS[0], alpha=0.7, label="posterior")
+        ax.axvline(1, color="black", lw=0.8)
+        _hr_axis(ax)
+        ax.set_yticks([])
+        r = t.loc[pr.name]
+        ax.set_title(f"{pr.label}: HR {r['median']:.2f} ({r['lower']:.2f}-{r['upper']:.2f})\n"
+                     f"P(HR<1) = {r['P(HR < 1)']:.3f}", fontsize=8)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    axes.ravel()[0].legend(fontsize=7)
+    return _titled(fig, title or f"Prior and posterior of the HR {result.contrast}",
+                   synthetic)
+
+
+def plot_summary_reanalysis(estimate, table, priors, *, title: str = ""):
+    """Prior, likelihood (the published estimate) and posterior of the effect for each prior
+    of the grid (one panel per prior; the flat-prior posterior is the likelihood)."""
+    x = np.exp(np.linspace(np.log(0.25), np.log(4.0), 500))
+    n = len(priors)
+    ncols = 3
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = _subplots(nrows, ncols, figsize=(4.0 * ncols, 2.6 * nrows + 0.8),
+                          squeeze=False)
+    t = table.set_index("prior")
+    like = _normal_hr_density(estimate.log_effect, estimate.se, x)
+    for ax, pr in zip(axes.ravel(), priors, strict=False):
+        r = t.loc[pr.name]
+        ax.plot(x, _normal_hr_density(pr.mu, pr.sigma, x), color="grey", lw=1.2, ls="--",
+                label="prior")
+        ax.plot(x, like, color=_COLOURS[1], lw=1.2, label="likelihood")
+        ax.plot(x, _normal_hr_density(r["posterior_mu"], r["posterior_sd"], x),
+                color=_COLOURS[0], lw=2, label="posterior")
+        ax.axvline(1, color="black", lw=0.8)
+        _hr_axis(ax)
+        ax.set_yticks([])
+        ax.set_title(f"{pr.label}: {estimate.measure} {r['median']:.2f} "
+                     f"({r['lower']:.2f}-{r['upper']:.2f}), P(<1) = {r['P(HR < 1)']:.3f}",
+                     fontsize=8)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    axes.ravel()[0].legend(fontsize=7)
+    return _titled(fig, title or "Summary-level reanalysis", False)
+
+
+def plot_assumption_sweep(sweep, *, prior_columns, title: str = ""):
+    """P(HR < 1) against the assumed number of events, one line per assumed share of units in
+    the group of interest, one panel per prior."""
+    n = len(prior_columns)
+    fig, axes = _subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False)
+    shares = sorted(sweep["share_group_1"].unique())
+    for ax, col in zip(axes.ravel(), prior_columns, strict=True):
+        for i, sh in enumerate(shares):
+            d = sweep[sweep["share_group_1"] == sh]
+            ax.plot(d["events"], d[col], marker="o", ms=3, color=_COLOURS[i % len(_COLOURS)],
+                    label=f"share {sh:.0%}")
+        ax.set_title(col.replace("P(HR < 1) ", "prior: "), fontsize=9)
+        ax.set_xlabel("assumed events")
+        ax.set_ylabel("P(HR < 1)")
+        ax.grid(alpha=0.3)
+    axes.ravel()[0].legend(fontsize=7, title="group of interest", title_fontsize=7)
+    return _titled(fig, title or "P(benefit) across assumptions", False)

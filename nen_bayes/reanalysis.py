@@ -10,6 +10,11 @@
    of the models next to the Cox model with the same covariates;
 6. the treatment-line effect (:func:`nen_bayes.contrast.contrast_effects`) from the headline
    model, with the HR and P(HR < 1) of every other model beside it as a sensitivity check;
+7. the prior grid: the headline model refitted under each prior on the line log-HR
+   (:func:`nen_bayes.sensitivity.prior_grid_fit`), and power-scaling sensitivity in the run
+   cards;
+8. for the RE/NEN contract, the published line comparison (P = 0.078) reanalysed from its
+   numbers alone (:mod:`nen_bayes.summary_level`);
 
 then writes a short summary (the frequentist answer next to the Bayesian one, the diagnostics
 status and the preferred model per endpoint) and a self-contained HTML report.
@@ -26,6 +31,8 @@ Layout of the results directory::
     compare/<endpoint>/     loo.csv, side_by_side.csv, effects.csv/.json, elpd.png
     line_effects/           effects.csv/.json, curves_<endpoint>.csv, centres_<endpoint>.csv,
                             standardised_/hr_/centres_<endpoint>.png, across_models.csv
+    sensitivity/<endpoint>/ grid.csv, sensitivity.txt, prior_grid.png
+    summary_level/          posterior.csv, sweep.csv, summary.txt, figures (RE/NEN only)
 """
 
 from __future__ import annotations
@@ -69,6 +76,10 @@ class ReanalysisSettings:
         "harm": 1.25, "rope": (0.91, 1.10), "horizons": (24.0, 60.0)})
     thresholds: dict | None = None
     formats: tuple[str, ...] = ("png",)
+    #: the prior grid on the contrast's log HR (GridPrior objects); empty: no grid refits
+    priors: tuple = ()
+    #: the study's published line comparison as a summary-level reanalysis (RE/NEN contract)
+    study_summary: bool = True
 
 
 class _Progress:
@@ -137,7 +148,8 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
         [f.name for f in cohort.schema.factors]
     headline = s.specs[0].name
     c = s.contrast
-    n_steps = 2 + len(endpoints) * (len(s.specs) + 2)
+    study = s.study_summary and cohort.schema.name == "RE/NEN"
+    n_steps = 2 + len(endpoints) * (len(s.specs) + 2 + bool(s.priors)) + study
     prog = _Progress(n_steps, say)
     notice = SYNTHETIC_NOTICE if cohort.synthetic else ""
     if notice:
@@ -255,6 +267,31 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                                "diagnostics": "pass" if cards[(ep, spec.name)].passed
                                else "FAIL: " + ", ".join(x.name for x in
                                                          cards[(ep, spec.name)].failures)})
+    grids = {}
+    if s.priors:
+        from .sensitivity import prior_grid_fit
+
+        (out / "sensitivity").mkdir()
+        for ep in endpoints:
+            with prog.step(f"{ep}: prior grid ({len(s.priors)} priors, one compilation)"):
+                g = prior_grid_fit(s.specs[0], cohort, list(s.priors), endpoint=ep,
+                                   term=c["term"], level=c["level"], reference=c["reference"],
+                                   draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
+                                   seed=s.seed, target_accept=s.target_accept,
+                                   benefit=c["benefit"], harm=c["harm"], rope=c["rope"],
+                                   conf_level=s.conf_level)
+                grids[ep] = g
+                d = out / "sensitivity" / ep
+                d.mkdir()
+                atomic_write_text(d / "grid.csv", g.table.to_csv(index=False))
+                atomic_write_text(d / "sensitivity.txt", g.to_text())
+                figures[(ep, "grid")] = save(plotting.plot_prior_grid(
+                    g, title=f"{ep}: prior sensitivity of the HR {g.contrast} ({headline})",
+                    synthetic=cohort.synthetic), d / "prior_grid")
+    study_result = None
+    if study:
+        with prog.step("summary-level reanalysis of the published line comparison"):
+            study_result = _study_summary(s, out / "summary_level", save, figures)
     write_effects(pd.concat(line_effects_rows, ignore_index=True),
                   out / "line_effects" / "effects",
                   metadata={**cohort.provenance(), "model": headline,
@@ -289,6 +326,13 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                      f"{con.time_unit} (95% CrI {md['lower']:+.1f} to {md['upper']:+.1f})")
         lines.append(f"  diagnostics  {'all checks pass in all ' + str(len(ep_cards)) + ' fits'
                                         if not failed else 'FAILED: ' + '; '.join(failed)}")
+        if ep in grids:
+            gt = grids[ep].table.iloc[1:]
+            lo_r, hi_r = gt["P(HR < 1)"].idxmin(), gt["P(HR < 1)"].idxmax()
+            lines.append(f"  prior grid   P(HR < 1) from {gt.loc[lo_r, 'P(HR < 1)']:.3f} "
+                         f"({gt.loc[lo_r, 'prior']}) to {gt.loc[hi_r, 'P(HR < 1)']:.3f} "
+                         f"({gt.loc[hi_r, 'prior']}); HR from {gt['median'].min():.2f} to "
+                         f"{gt['median'].max():.2f}")
         best = cmp.loo.iloc[0]
         lines.append(f"  preferred    {best['model']} (highest PSIS-LOO ELPD; stacking weight "
                      f"{best['weight']:.2f})")
@@ -298,6 +342,8 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                                             "group_sd": sd},
             "diagnostics_passed": not failed, "failed": failed,
             "preferred": str(best["model"])}
+    if study_result is not None:
+        lines += ["", study_result["summary"]]
     if notice:
         lines.append(notice)
     summary = "\n".join(lines) + "\n"
@@ -307,7 +353,9 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                         "factors": factors, "draws": s.draws, "tune": s.tune,
                         "chains": s.chains, "seed": s.seed, "sampler": s.sampler,
                         "target_accept": s.target_accept, "conf_level": s.conf_level,
-                        "contrast": c},
+                        "contrast": c, "priors": {q.name: {"mu": q.mu, "sigma": q.sigma,
+                                                           "source": q.source}
+                                                  for q in s.priors}},
            **cohort.provenance(), "versions": versions(), "timings_s": prog.timings,
            "summary": report}
     atomic_write_text(out / "run.json", json.dumps(run, indent=1, default=str) + "\n")
@@ -316,13 +364,58 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
     html_text = render_html(
         "Bayesian reanalysis: " + Path(cohort.source).name,
         _report_sections(cohort, desc, endpoints, baselines, comparisons, contrasts, cards,
-                         across_df, figures, summary, run, s, format_side_by_side),
+                         across_df, figures, summary, run, s, format_side_by_side, grids,
+                         study_result),
         notice=notice,
         subtitle=f"data {cohort.source} ({cohort.data_hash}); seed {s.seed}; "
                  f"nen-bayes {versions()['nen-bayes']}")
     atomic_write_text(out / "report.html", html_text)
     run["summary_text"] = summary
     return run
+
+
+def _study_summary(s: ReanalysisSettings, out: Path, save, figures) -> dict:
+    """The study's published line comparison (OS, P = 0.078, 297 evaluations) as a
+    summary-level reanalysis, with the unpublished events and group sizes as stated
+    assumptions (75% events, even split) and a sweep over plausible values."""
+    from . import plotting
+    from .io import atomic_write_text
+    from .priorgrid import zampieri_grid
+    from .summary_level import assumption_sweep, from_logrank, summary_reanalysis
+
+    c = s.contrast
+    priors = list(s.priors) or zampieri_grid()
+    n, p, events = 297, 0.078, 223
+    est = from_logrank(p, events, n / 2, n / 2, favours="group 1")
+    table = summary_reanalysis(est, priors, benefit=c["benefit"], harm=c["harm"],
+                               rope=c["rope"])
+    chosen = [q for q in priors if q.name in ("neutral_moderate", "pessimistic_moderate")]
+    sweep = assumption_sweep(p, (150, 175, 200, 225, 250, 275, 297), (0.3, 0.4, 0.5, 0.6, 0.7),
+                             n, chosen)
+    out.mkdir()
+    atomic_write_text(out / "posterior.csv", table.to_csv(index=False))
+    atomic_write_text(out / "sweep.csv", sweep.to_csv(index=False))
+    figures[("study", "summary")] = save(plotting.plot_summary_reanalysis(
+        est, table, priors, title="Published P = 0.078 (OS, second line vs salvage)"),
+        out / "summary_reanalysis")
+    cols = [k for k in sweep.columns if k.startswith("P(HR < 1)")]
+    figures[("study", "sweep")] = save(plotting.plot_assumption_sweep(
+        sweep, prior_columns=cols, title="P(HR < 1) from P = 0.078 across assumptions"),
+        out / "sweep")
+    flat = table.iloc[0]
+    nm = table.set_index("prior").loc["neutral_moderate"] if "neutral_moderate" in \
+        set(table["prior"]) else table.iloc[1]
+    text = (f"Likelihood: {est.description}\nASSUMPTIONS (not published): {events} events "
+            f"(75% of {n}), groups {n / 2:g}:{n / 2:g}.\n" + "\n".join(
+                f"  {k}: {sweep[k].min():.3f} to {sweep[k].max():.3f} over events 150-297 and "
+                "30-70% in second line" for k in cols))
+    summary = (f"published line comparison (P = 0.078, summary level, not the bundled data): "
+               f"flat prior HR {flat['median']:.2f} ({flat['lower']:.2f}-{flat['upper']:.2f}), "
+               f"P(HR < 1) = {flat['P(HR < 1)']:.3f}; neutral moderate prior HR "
+               f"{nm['median']:.2f}, P(HR < 1) = {nm['P(HR < 1)']:.3f} (assumed {events} "
+               "events, even split; see the report for the sweep)")
+    atomic_write_text(out / "summary.txt", text + "\n" + summary + "\n")
+    return {"table": table, "sweep": sweep, "text": text, "summary": summary}
 
 
 def _check_contrast(cohort: Cohort, s: ReanalysisSettings) -> None:
@@ -353,7 +446,8 @@ def _fmt_p(v) -> str:
 
 
 def _report_sections(cohort, desc, endpoints, baselines, comparisons, contrasts, cards,
-                     across, figures, summary, run, s, format_side_by_side):
+                     across, figures, summary, run, s, format_side_by_side, grids=None,
+                     study_result=None):
     from .diagnostics import DEFAULT_THRESHOLDS
     from .report import Section
 
@@ -432,6 +526,20 @@ def _report_sections(cohort, desc, endpoints, baselines, comparisons, contrasts,
                   f"The {c['term']} HR across the model set", floatfmt="{:.3f}")
         secs.append(sub)
 
+        if grids and ep in grids:
+            g = grids[ep]
+            sub = Section(f"{ep}: prior sensitivity", level=3)
+            sub.text(f"The headline model refitted under each prior of the grid on the log HR "
+                     f"{g.contrast} (neutral, optimistic, pessimistic x weak, moderate, strong; "
+                     "files in models/priors/line), every other prior as in the model file. "
+                     "One compiled model, the prior's mean and SD as data: compile "
+                     f"{g.timings['compile_s']:.1f} s, {len(g.table)} refits "
+                     f"{g.timings['sampling_s']:.1f} s. The first row is the model file's own "
+                     "prior.")
+            sub.table(g.table.drop(columns=["prior_mu", "prior_sd"]), "Per prior",
+                      floatfmt="{:.3f}")
+            sub.figure(figures[(ep, "grid")], "Prior (grey) and posterior (blue) of the HR")
+            secs.append(sub)
         sub = Section(f"{ep}: diagnostics", level=3)
         rows = []
         for sp in s.specs:
@@ -451,7 +559,27 @@ def _report_sections(cohort, desc, endpoints, baselines, comparisons, contrasts,
                          ("diag_prior_posterior", "Prior and posterior")):
             if (ep, key) in figures:
                 sub.figure(figures[(ep, key)], f"{cap} ({headline})")
+        head_card = cards[(ep, headline)]
+        if head_card.power_scaling:
+            sub.table(pd.DataFrame(list(head_card.power_scaling)),
+                      f"Power-scaling sensitivity of {headline} (cumulative Jensen-Shannon "
+                      "distance when the prior or the likelihood is raised to a power near 1; "
+                      "above 0.05 flags the parameter)", floatfmt="{:.3f}")
         secs.append(sub)
+
+    if study_result is not None:
+        sec = Section("The published line comparison, from its numbers alone")
+        sec.text("Not computed from the bundled cohort: this reanalyses the published "
+                 "P = 0.078 (OS, RE as second line vs salvage, 297 evaluations) with the "
+                 "summary-level method (Parmar/Tierney), under every prior of the grid.")
+        sec.pre(study_result["text"])
+        sec.table(study_result["table"].drop(columns=["prior_mu", "prior_sd", "posterior_mu",
+                                                      "posterior_sd"]),
+                  "Posterior per prior (flat prior first)", floatfmt="{:.3f}")
+        sec.figure(figures[("study", "summary")], "Prior, likelihood and posterior per prior")
+        sec.figure(figures[("study", "sweep")], "P(HR < 1) across assumed events and group "
+                   "sizes")
+        secs.append(sec)
 
     prov = Section("Provenance")
     prov.table(pd.DataFrame([{"item": "data file", "value": cohort.source},

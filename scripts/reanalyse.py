@@ -8,7 +8,9 @@ set in models/, the first one the headline model), checks each fit (run card), c
 (PSIS-LOO, stacking weights, every covariate effect next to the Cox model with the same
 covariates) and reports the treatment-line effect: HR with 95% CrI, P(HR < 1),
 P(HR < --benefit), P(HR > --harm), P(ROPE), standardised survival curves by line, median and
-RMST differences, centre effects and a new centre.
+RMST differences, centre effects and a new centre; it refits the headline model under every
+prior of the grid (--priors), reports power-scaling sensitivity in the run cards and, for the
+RE/NEN contract, reanalyses the published P = 0.078 from its numbers alone.
 
 Writes --out DIR (default results; created whole or not at all, an existing DIR needs --force):
   report.html   self-contained report (tables, figures, provenance); open it in a browser
@@ -16,7 +18,7 @@ Writes --out DIR (default results; created whole or not at all, an existing DIR 
                 diagnostics status and the preferred model (also printed)
   run.json      settings, data hash, package versions, seed, timings
   describe.txt, baseline/, fits/<endpoint>/<model>/ (fit.nc, run_card.json, ...),
-  compare/<endpoint>/, line_effects/
+  compare/<endpoint>/, line_effects/, sensitivity/<endpoint>/, summary_level/
 
 Examples
 --------
@@ -75,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="NUTS target acceptance (0.95: fewer divergences across many models)")
     m.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
     m.add_argument("--formats", default="png", help="figure file formats (default png)")
+    m.add_argument("--priors", default=str(MODELS_DIR / "priors" / "line"), metavar="DIR",
+                   help="prior grid on the line log-HR (default models/priors/line)")
+    m.add_argument("--no-prior-grid", action="store_true", help="skip the prior-grid refits")
+    m.add_argument("--no-study-summary", action="store_true",
+                   help="skip the summary-level reanalysis of the published P = 0.078")
     add_contrast_options(parser)
     args = parser.parse_args(argv)
     for name in ("draws", "tune", "chains"):
@@ -83,11 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.conf_level < 1 or not 0 < args.target_accept < 1:
         parser.error("--conf-level and --target-accept must lie in (0, 1)")
     contrast = contrast_kwargs(args, parser)
+    from nen_bayes.priorgrid import load_prior_grid
     from nen_bayes.reanalysis import DEFAULT_MODELS, ReanalysisSettings, reanalyse
     from nen_bayes.spec import load_spec
 
     paths = args.model or [MODELS_DIR / f"{n}.toml" for n in DEFAULT_MODELS]
     specs = tuple(load_spec(p) for p in paths)
+    priors = () if args.no_prior_grid else tuple(load_prior_grid(args.priors))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         parser.error(f"--model names the same model twice: {names}")
@@ -99,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         specs=specs, draws=args.draws, tune=args.tune, chains=args.chains, cores=args.cores,
         seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
         conf_level=args.conf_level, contrast=contrast,
-        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()))
+        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
+        priors=priors, study_summary=not args.no_study_summary)
     with output_directory(args.out, force=args.force) as out:
         run = reanalyse(cohort, out, settings)
     print()

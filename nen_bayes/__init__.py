@@ -6,6 +6,7 @@ Public API::
     from nen_bayes import run_baselines, kaplan_meier, logrank_test, cox_fit, rmst_difference
     from nen_bayes import load_spec, make_design, build_model, fit, read_fit, posterior_effects
     from nen_bayes import diagnose_fit, compare_report, contrast_effects, reanalyse
+    from nen_bayes import zampieri_grid, prior_grid_fit, power_scaling, summary_reanalysis
 
 PyMC, PyTensor and xarray are imported only when a model is built or fitted, so the
 frequentist layer starts fast.
@@ -49,13 +50,16 @@ from .km import KaplanMeier, kaplan_meier
 from .logrank import LogrankResult, logrank_test
 from .model import build_model
 from .posterior import posterior_effects, prior_predictive_check
+from .priorgrid import GridPrior, load_prior_grid, zampieri_grid
 from .priors import Prior
 from .reanalysis import ReanalysisSettings, reanalyse
 from .response import disease_control, wilson_interval
 from .rmst import rmst, rmst_difference
 from .schema import RE_NEN, CohortSchema, Endpoint, Factor
+from .sensitivity import GridResult, power_scaling, prior_grid_fit
 from .simulate import SimulatedCohort, load_calibration, simulate_cohort
 from .spec import ModelSpec, load_spec
+from .summary_level import SummaryEstimate, from_interval, from_logrank, summary_reanalysis
 
 try:
     __version__ = version("nen-bayes")
@@ -83,6 +87,8 @@ __all__ = [
     "Endpoint",
     "Factor",
     "Fit",
+    "GridPrior",
+    "GridResult",
     "IncompleteEndpointError",
     "InvalidEventError",
     "InvalidTimeError",
@@ -100,6 +106,7 @@ __all__ = [
     "SimulatedCohort",
     "SingletonCentreWarning",
     "SpecError",
+    "SummaryEstimate",
     "Term",
     "UnknownLevelError",
     "ZeroTimeError",
@@ -114,13 +121,18 @@ __all__ = [
     "disease_control",
     "effects_frame",
     "fit",
+    "from_interval",
+    "from_logrank",
     "kaplan_meier",
     "load_calibration",
     "load_cohort",
+    "load_prior_grid",
     "load_spec",
     "logrank_test",
     "make_design",
     "posterior_effects",
+    "power_scaling",
+    "prior_grid_fit",
     "prior_predictive_check",
     "read_effects",
     "read_fit",
@@ -130,7 +142,9 @@ __all__ = [
     "rmst_difference",
     "run_baselines",
     "simulate_cohort",
+    "summary_reanalysis",
     "wilson_interval",
     "write_effects",
     "write_fit",
+    "zampieri_grid",
 ]

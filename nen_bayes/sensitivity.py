@@ -175,6 +175,7 @@ def power_scaling(tree, *, threshold: float = 0.05) -> pd.DataFrame:
     """
     import contextlib
     import io
+    import logging
 
     import arviz_stats as azs
 
@@ -186,10 +187,15 @@ def power_scaling(tree, *, threshold: float = 0.05) -> pd.DataFrame:
                          "version of nen-bayes (fit() stores them)")
     names = key_parameters(tree)
     prior_names = [v for v in tree["log_prior"].dataset.data_vars if v in names]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        # ArviZ prints a pointer to its docs when it flags a parameter
-        out = azs.psense_summary(tree, var_names=names, threshold=threshold,
-                                 prior_var_names=prior_names, round_to=6)
+    log = logging.getLogger("arviz_stats.psense")
+    level = log.level
+    log.setLevel(logging.ERROR)  # ArviZ logs a pointer to its docs when it flags a parameter
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            out = azs.psense_summary(tree, var_names=names, threshold=threshold,
+                                     prior_var_names=prior_names, round_to=6)
+    finally:
+        log.setLevel(level)
     out = out.reset_index().rename(columns={"index": "parameter"})
     out["diagnosis"] = out["diagnosis"].replace({"✓": "-"})
     return out

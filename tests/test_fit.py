@@ -35,8 +35,15 @@ def test_stored_tree_has_the_standard_groups(small_fit):
     cohort, spec, _, path = small_fit
     dt = xr.open_datatree(path, engine="h5netcdf")
     assert set(dt.children) == {"posterior", "sample_stats", "prior", "prior_predictive",
-                                "posterior_predictive", "log_likelihood", "observed_data",
-                                "constant_data"}
+                                "posterior_predictive", "log_likelihood", "log_prior",
+                                "observed_data", "constant_data"}
+    # log prior of every free parameter at every draw (power-scaling sensitivity):
+    # beta ~ Normal(0, 1), so its log density is -0.5 beta^2 - 0.5 log(2 pi), elementwise
+    lp = dt["log_prior"]
+    assert set(lp.data_vars) == {"beta", "shape", "scale", "sd_centre", "z_centre"}
+    beta = dt["posterior"]["beta"].to_numpy()
+    np.testing.assert_allclose(lp["beta"].to_numpy(), -0.5 * beta**2 - 0.5 * np.log(2 * np.pi),
+                               rtol=1e-10)
     ll = dt["log_likelihood"]["time"]
     assert ll.dims == ("chain", "draw", "patient") and ll.shape == (2, 100, 297)
     assert ll.dtype == np.float32 and np.isfinite(ll.to_numpy()).all()

@@ -57,14 +57,17 @@ def test_few_draw_job_writes_everything(tmp_path):
     assert re.search(r"\[ 1/\d+\] describe the cohort", r.stdout)  # progress lines
     summary = (out / "summary.txt").read_text()
     assert summary.startswith("SYNTHETIC DATA") and summary.rstrip().endswith("study's results.")
-    for key in ("frequentist  log-rank p =", "Bayesian     HR", "diagnostics", "preferred"):
+    for key in ("frequentist  log-rank p =", "Bayesian     HR", "diagnostics", "preferred",
+                "prior grid   P(HR < 1) from", "published line comparison (P = 0.078"):
         assert key in summary, key
     for rel in ("describe.txt", "baseline/effects.csv", "fits/os/weibull_ph_centre/fit.nc",
                 "fits/os/weibull_ph_centre/run_card.json",
                 "fits/os/weibull_ph_centre/diagnostics/rank.png",
                 "fits/os/weibull_ph_pooled/run_card.json", "compare/os/loo.csv",
                 "compare/os/side_by_side.csv", "line_effects/effects.csv",
-                "line_effects/curves_os.csv", "line_effects/across_models.csv", "run.json"):
+                "line_effects/curves_os.csv", "line_effects/across_models.csv", "run.json",
+                "sensitivity/os/grid.csv", "sensitivity/os/prior_grid.png",
+                "summary_level/posterior.csv", "summary_level/sweep.png"):
         assert (out / rel).exists(), rel
     run_json = json.loads((out / "run.json").read_text())
     assert run_json["data_hash"] == content_hash(BUNDLED_COHORT.read_bytes())
@@ -72,6 +75,7 @@ def test_few_draw_job_writes_everything(tmp_path):
     html = check_report(out / "report.html")
     assert "SYNTHETIC DATA" in html and run_json["data_hash"] in html
     assert "second_line vs salvage" in html
+    assert "prior sensitivity" in html and "Power-scaling sensitivity" in html
 
     before = (out / "report.html").read_bytes()
     r = run("--endpoint", "os", "--draws", 10, "--out", out)

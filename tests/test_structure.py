@@ -16,7 +16,8 @@ def test_public_api_is_importable():
                 "calibration", "cli", "km", "rmst", "logrank", "cox", "response", "effects",
                 "baselines", "study", "plotting", "priors", "spec", "design", "families",
                 "model", "inference", "posterior", "predict", "diagnostics", "compare",
-                "contrast", "report", "reanalysis"):
+                "contrast", "report", "reanalysis", "priorgrid", "summary_level",
+                "sensitivity"):
         m = importlib.import_module(f"nen_bayes.{mod}")
         for name in m.__all__:
             assert hasattr(m, name), f"{mod}.{name}"

@@ -1,0 +1,98 @@
+"""Prior-grid refits with one compiled model and power-scaling sensitivity."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from nen_bayes import load_cohort
+from nen_bayes.data import BUNDLED_COHORT
+from nen_bayes.design import make_design
+from nen_bayes.inference import fit
+from nen_bayes.model import PRIOR_DATA, build_model
+from nen_bayes.priorgrid import GridPrior
+from nen_bayes.priors import Prior
+from nen_bayes.sensitivity import power_scaling, prior_grid_fit
+from nen_bayes.spec import load_spec
+
+SPEC = ROOT / "models/weibull_ph_centre.toml"
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return load_cohort(BUNDLED_COHORT)
+
+
+def test_prior_as_data_gives_the_same_log_density_as_the_prior_in_the_file(cohort):
+    """Setting the data containers to N(0.3, 0.2) for the line coefficient must give exactly the
+    log density of a model whose file says coefficient_line = Normal(0.3, 0.2)."""
+    spec = load_spec(SPEC)
+    design = make_design(spec, cohort, "os")
+    m_data = build_model(spec, design, prior_data=True)
+    mu = m_data[PRIOR_DATA[0]].get_value().copy()
+    sd = m_data[PRIOR_DATA[1]].get_value().copy()
+    mu[0], sd[0] = 0.3, 0.2
+    m_data[PRIOR_DATA[0]].set_value(mu)
+    m_data[PRIOR_DATA[1]].set_value(sd)
+    changed = spec.with_priors({"coefficient_line": Prior("Normal", {"mu": 0.3, "sigma": 0.2},
+                                                          "test")})
+    m_file = build_model(changed, design)
+    point = m_file.initial_point()
+    point["beta"] = np.array([0.1, -0.2, 0.5, 0.3, 0.7, 0.05])
+    assert float(m_data.compile_logp()(point)) == pytest.approx(
+        float(m_file.compile_logp()(point)), abs=1e-9)
+
+
+def test_grid_refits_follow_each_prior(cohort):
+    """A very strong prior on log HR(second_line vs salvage) = ln 0.5 with SD 0.01 must pull the
+    posterior HR to 0.5; the model's own prior row is the ordinary fit."""
+    strong = GridPrior("strong_half", "custom", "custom", math.log(0.5), 0.01, 0.5, 0.0, "")
+    weak = GridPrior("weak_one", "custom", "custom", 0.0, 10.0, 0.8, 0.0, "")
+    res = prior_grid_fit(load_spec(SPEC), cohort, [strong, weak], endpoint="os", draws=150,
+                         tune=150, chains=2, seed=3)
+    t = res.table.set_index("prior")
+    assert list(t.index) == ["model_prior", "strong_half", "weak_one"]
+    assert t.loc["strong_half", "median"] == pytest.approx(0.5, rel=0.03)
+    assert t.loc["strong_half", "P(HR < 1)"] == 1.0
+    assert 0.6 < t.loc["weak_one", "median"] < 1.05  # the data's HR, about 0.8
+    assert t.loc["model_prior", "prior_median"] == pytest.approx(1.0)
+    assert {"max_rhat", "min_ess_bulk", "divergences"} <= set(t.columns)
+
+
+def test_power_scaling_flags_a_prior_that_conflicts_with_the_data(cohort):
+    """Baseline scale prior LogNormal(ln 5, 0.1): median 5 months where the data say about 70.
+    Power-scaling must flag the scale as prior-sensitive (so tight a prior dominates: ArviZ
+    calls it a strong prior with a weak likelihood), and not flag the line HR."""
+    spec = load_spec(SPEC).with_priors({"scale": Prior("LogNormal", {"mu": math.log(5.0),
+                                                                     "sigma": 0.1}, "test")})
+    f = fit(spec, cohort, endpoint="os", draws=300, tune=300, chains=2, seed=5, prior_draws=20,
+            progressbar=False, predictive=False)
+    ps = power_scaling(f.tree).set_index("parameter")
+    assert ps.loc["scale", "prior"] > 0.05
+    assert ps.loc["scale", "diagnosis"] in ("potential strong prior / weak likelihood",
+                                            "potential prior-data conflict")
+    assert ps.loc["beta[line[salvage]]", "diagnosis"] == "-"
+    assert ps.loc["beta[line[salvage]]", "prior"] < 0.05
+    assert set(ps.index) >= {"shape", "scale", "sd_centre"}
+    tree = f.tree.copy()
+    del tree["log_prior"]
+    with pytest.raises(ValueError, match="log_prior"):
+        power_scaling(tree)
+
+
+def test_sensitivity_script(tmp_path):
+    out = tmp_path / "sens"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts/sensitivity.py"), "--data",
+                        str(BUNDLED_COHORT), "--endpoint", "os", "--draws", "80", "--tune",
+                        "80", "--chains", "2", "--out", str(out)], capture_output=True,
+                       text=True, check=False, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "pessimistic_strong" in r.stdout and "SYNTHETIC DATA" in r.stdout
+    for name in ("grid.csv", "prior_grid.png", "sensitivity.txt", "run.json"):
+        assert (out / name).exists(), name
+    assert len((out / "grid.csv").read_text().splitlines()) == 11  # header + 10 refits

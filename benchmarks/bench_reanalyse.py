@@ -47,8 +47,8 @@ def main() -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print("SYNTHETIC DATA (bundled cohort); 2-core figures are in the README")
     print(f"reference: one headline fit (fit.py, OS)   {single:7.1f} s")
-    print(f"main job (reanalyse.py, 3 endpoints x 5 models, diagnostics, comparison, "
-          f"contrasts, report) {job:7.1f} s")
+    print(f"main job (reanalyse.py: 3 endpoints x 5 models, diagnostics, comparison, "
+          f"contrasts, prior grids, report) {job:7.1f} s")
     print(f"  / 300 s target: {job / TARGET_S:.2f}   / one fit: {job / single:.1f}x   "
           f"peak child RSS {peak_mb:.0f} MB")
     print("step timings (s):")

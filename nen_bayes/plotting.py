@@ -580,12 +580,16 @@ def plot_assumption_sweep(sweep, *, prior_columns, title: str = ""):
     the group of interest, one panel per prior."""
     n = len(prior_columns)
     fig, axes = _subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False)
-    shares = sorted(sweep["share_group_1"].unique())
+    # V = D n1 n2 / n^2 is symmetric in the split: shares s and 1 - s give the same curve
+    shares = sorted({round(min(sh, 1 - sh), 10) for sh in sweep["share_group_1"]})
     for ax, col in zip(axes.ravel(), prior_columns, strict=True):
         for i, sh in enumerate(shares):
-            d = sweep[sweep["share_group_1"] == sh]
+            d = sweep[np.isclose(np.minimum(sweep["share_group_1"],
+                                            1 - sweep["share_group_1"]), sh)]
+            d = d.drop_duplicates("events")
+            label = f"{sh:.0%} or {1 - sh:.0%}" if not np.isclose(sh, 0.5) else "50%"
             ax.plot(d["events"], d[col], marker="o", ms=3, color=_COLOURS[i % len(_COLOURS)],
-                    label=f"share {sh:.0%}")
+                    label=label)
         ax.set_title(col.replace("P(HR < 1) ", "prior: "), fontsize=9)
         ax.set_xlabel("assumed events")
         ax.set_ylabel("P(HR < 1)")

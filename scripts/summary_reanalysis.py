@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(out / "posterior.csv", table.to_csv(index=False))
         atomic_write_text(out / "summary.txt", text)
         save_figure(plot_summary_reanalysis(est, table, priors,
-                                            title=f"Summary-level reanalysis: {est.description}"
-                                            [:120]), out / "summary_reanalysis", formats)
+                                            title=f"Summary-level reanalysis\n{est.description}"),
+                    out / "summary_reanalysis", formats)
         if sweep is not None:
             atomic_write_text(out / "sweep.csv", sweep.to_csv(index=False))
             save_figure(plot_assumption_sweep(

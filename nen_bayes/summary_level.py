@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
@@ -141,9 +140,3 @@ def assumption_sweep(p: float, events, shares, n_total: float, priors: list[Grid
             rows.append(row)
     return pd.DataFrame(rows)
 
-
-def _check_grid(values, what: str) -> np.ndarray:
-    arr = np.asarray(list(values), float)
-    if arr.size == 0 or np.any(~np.isfinite(arr)):
-        raise SpecError(f"{what}: need finite values; got {list(values)}")
-    return arr

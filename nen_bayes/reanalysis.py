@@ -184,6 +184,12 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                     p_text=f"log-rank p = {lr.p_value:.3g}", time_unit=rep.time_unit,
                     synthetic=cohort.synthetic), out / "baseline" / f"km_{ep}_{f}")
 
+    (out / "compare").mkdir()
+    (out / "line_effects").mkdir()
+    line_effects_rows = []
+    across = []
+    comparisons = {}
+    contrasts = {}
     fits: dict = {}
     cards: dict = {}
     (out / "fits").mkdir()
@@ -211,14 +217,6 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                         figures[(ep, f"diag_{stem}")] = save(fig, d / "diagnostics" / stem)
                 fits[(ep, spec.name)] = res.tree
                 cards[(ep, spec.name)] = card
-
-    (out / "compare").mkdir()
-    (out / "line_effects").mkdir()
-    line_effects_rows = []
-    across = []
-    comparisons = {}
-    contrasts = {}
-    for ep in endpoints:
         trees = {spec.name: fits[(ep, spec.name)] for spec in s.specs}
         with prog.step(f"{ep}: compare the model set (PSIS-LOO, Cox side by side)"):
             cmp = compare_report(trees, conf_level=s.conf_level)
@@ -267,6 +265,10 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                                "diagnostics": "pass" if cards[(ep, spec.name)].passed
                                else "FAIL: " + ", ".join(x.name for x in
                                                          cards[(ep, spec.name)].failures)})
+        # the fits of this endpoint are on disk; free their memory before the next one
+        for spec in s.specs:
+            del fits[(ep, spec.name)]
+
     grids = {}
     if s.priors:
         from .sensitivity import prior_grid_fit

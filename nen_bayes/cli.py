@@ -17,8 +17,9 @@ from .errors import CalibrationError, CohortError, OutputExistsError, ResultErro
 from .schema import EVENT_CODINGS, RE_NEN, CohortSchema, Factor
 from .validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 
-__all__ = ["add_cohort_options", "add_contrast_options", "contrast_kwargs", "extend_schema",
-           "load_options", "main_guard", "schema_from_args", "script_parser"]
+__all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
+           "check_sampling_options", "contrast_kwargs", "extend_schema", "load_options",
+           "main_guard", "one_endpoint_schema", "schema_from_args", "script_parser"]
 
 EXIT_BAD_INPUT = 2
 
@@ -206,6 +207,42 @@ def contrast_kwargs(args, parser) -> dict:
     return {"term": args.term, "level": level, "reference": versus, "benefit": args.benefit,
             "harm": args.harm, "rope": (lo, hi),
             "horizons": tuple(args.horizon or (24.0, 60.0)), "max_draws": args.max_draws}
+
+
+def add_sampling_options(group, *, target_accept: float = 0.9, sampler: bool = True) -> None:
+    """Sampling options shared by fit.py, reanalyse.py and sensitivity.py."""
+    group.add_argument("--draws", type=int, default=1000,
+                       help="draws per chain after tuning (1000)")
+    group.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (1000)")
+    group.add_argument("--chains", type=int, default=4, help="chains (4)")
+    group.add_argument("--cores", type=int,
+                       help="parallel chains (default: min(chains, CPUs))")
+    group.add_argument("--seed", type=int, default=20261123, help="random seed (20261123)")
+    if sampler:
+        group.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie",
+                           help="NUTS implementation (default nutpie)")
+    group.add_argument("--target-accept", type=float, default=target_accept,
+                       help=f"NUTS target acceptance ({target_accept:g})")
+
+
+def check_sampling_options(args, parser) -> None:
+    """Refuse draws, tuning steps or chains below 1 and levels outside (0, 1)."""
+    for name in ("draws", "tune", "chains", "prior_draws"):
+        if getattr(args, name, 1) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("target_accept", "conf_level"):
+        if not 0 < getattr(args, name, 0.5) < 1:
+            parser.error(f"--{name.replace('_', '-')} must lie in (0, 1)")
+
+
+def one_endpoint_schema(schema: CohortSchema, spec, parser) -> CohortSchema:
+    """The schema restricted to one endpoint: the one named, else the model's own endpoint."""
+    endpoints = [e.name for e in schema.endpoints]
+    if len(endpoints) > 1:
+        if spec.endpoint not in endpoints:
+            parser.error(f"one endpoint at a time: give --endpoint (one of {endpoints})")
+        schema = schema.select(endpoints=[spec.endpoint], responses=[])
+    return schema
 
 
 def load_options(args: argparse.Namespace) -> dict:

@@ -39,9 +39,12 @@ from dataclasses import replace
 
 from nen_bayes.cli import (
     add_cohort_options,
+    add_sampling_options,
+    check_sampling_options,
     extend_schema,
     load_options,
     main_guard,
+    one_endpoint_schema,
     schema_from_args,
     script_parser,
 )
@@ -62,25 +65,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="column of a grouping level of the model (e.g. subject=patient_no)")
     m.add_argument("--out", required=True, metavar="DIR", help="results directory")
     m.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    m.add_argument("--draws", type=int, default=1000, help="draws per chain after tuning (1000)")
-    m.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (1000)")
-    m.add_argument("--chains", type=int, default=4, help="chains (4)")
-    m.add_argument("--cores", type=int, help="parallel chains (default: min(chains, CPUs))")
-    m.add_argument("--seed", type=int, default=20261123, help="random seed (20261123)")
-    m.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie",
-                   help="NUTS implementation (default nutpie)")
-    m.add_argument("--target-accept", type=float, default=0.9,
-                   help="NUTS target acceptance (0.9)")
+    add_sampling_options(m)
     m.add_argument("--prior-draws", type=int, default=1000, help="prior draws (1000)")
     m.add_argument("--conf-level", type=float, default=0.95, help="credible level (0.95)")
     m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    for name in ("draws", "tune", "chains", "prior_draws"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if not 0 < args.target_accept < 1 or not 0 < args.conf_level < 1:
-        parser.error("--target-accept and --conf-level must lie in (0, 1)")
+    check_sampling_options(args, parser)
     spec = load_spec(args.model)
     groups = {}
     for item in args.group:
@@ -96,12 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = replace(spec, groups=tuple(replace(g, column=groups.get(g.name, g.column))
                                           for g in spec.groups))
     schema, lenient = schema_from_args(args, parser)
-    endpoints = [e.name for e in schema.endpoints]
-    if len(endpoints) > 1:
-        wanted = spec.endpoint if spec.endpoint in endpoints else None
-        if wanted is None:
-            parser.error(f"fit one endpoint at a time: give --endpoint (one of {endpoints})")
-        schema = schema.select(endpoints=[wanted], responses=[])
+    schema = one_endpoint_schema(schema, spec, parser)
     schema = extend_schema(schema, [spec])
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))

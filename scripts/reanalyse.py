@@ -41,6 +41,8 @@ from pathlib import Path
 from nen_bayes.cli import (
     add_cohort_options,
     add_contrast_options,
+    add_sampling_options,
+    check_sampling_options,
     contrast_kwargs,
     extend_schema,
     load_options,
@@ -66,15 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--out", default="results", metavar="DIR",
                    help="results directory (default results)")
     m.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    m.add_argument("--draws", type=int, default=1000, help="draws per chain (1000)")
-    m.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (1000)")
-    m.add_argument("--chains", type=int, default=4, help="chains (4)")
-    m.add_argument("--cores", type=int, help="parallel chains (default: min(chains, CPUs))")
-    m.add_argument("--seed", type=int, default=20261123, help="random seed (20261123)")
-    m.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie",
-                   help="NUTS implementation (default nutpie)")
-    m.add_argument("--target-accept", type=float, default=0.95,
-                   help="NUTS target acceptance (0.95: fewer divergences across many models)")
+    add_sampling_options(m, target_accept=0.95)
     m.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
     m.add_argument("--formats", default="png", help="figure file formats (default png)")
     m.add_argument("--priors", default=str(MODELS_DIR / "priors" / "line"), metavar="DIR",
@@ -84,11 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the summary-level reanalysis of the published P = 0.078")
     add_contrast_options(parser)
     args = parser.parse_args(argv)
-    for name in ("draws", "tune", "chains"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
-    if not 0 < args.conf_level < 1 or not 0 < args.target_accept < 1:
-        parser.error("--conf-level and --target-accept must lie in (0, 1)")
+    check_sampling_options(args, parser)
     contrast = contrast_kwargs(args, parser)
     from nen_bayes.priorgrid import load_prior_grid
     from nen_bayes.reanalysis import DEFAULT_MODELS, ReanalysisSettings, reanalyse

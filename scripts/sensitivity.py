@@ -30,10 +30,13 @@ from pathlib import Path
 from nen_bayes.cli import (
     add_cohort_options,
     add_contrast_options,
+    add_sampling_options,
+    check_sampling_options,
     contrast_kwargs,
     extend_schema,
     load_options,
     main_guard,
+    one_endpoint_schema,
     schema_from_args,
     script_parser,
 )
@@ -54,14 +57,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="directory of prior files (default models/priors/line)")
     m.add_argument("--out", required=True, metavar="DIR", help="results directory")
     m.add_argument("--force", action="store_true", help="replace an existing --out")
-    m.add_argument("--draws", type=int, default=1000, help="draws per chain (1000)")
-    m.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (1000)")
-    m.add_argument("--chains", type=int, default=4, help="chains (4)")
-    m.add_argument("--seed", type=int, default=20261123, help="random seed (20261123)")
-    m.add_argument("--target-accept", type=float, default=0.9, help="NUTS target (0.9)")
+    add_sampling_options(m, sampler=False)
     m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
     add_contrast_options(parser)
     args = parser.parse_args(argv)
+    check_sampling_options(args, parser)
     c = contrast_kwargs(args, parser)
     from nen_bayes.priorgrid import load_prior_grid
     from nen_bayes.spec import load_spec
@@ -69,12 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = load_spec(args.model)
     priors = load_prior_grid(args.priors)
     schema, lenient = schema_from_args(args, parser)
-    endpoints = [e.name for e in schema.endpoints]
-    if len(endpoints) > 1:
-        wanted = spec.endpoint if spec.endpoint in endpoints else None
-        if wanted is None:
-            parser.error(f"one endpoint at a time: give --endpoint (one of {endpoints})")
-        schema = schema.select(endpoints=[wanted], responses=[])
+    schema = one_endpoint_schema(schema, spec, parser)
     schema = extend_schema(schema, [spec])
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
@@ -86,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         print(SYNTHETIC_NOTICE)
     res = prior_grid_fit(spec, cohort, priors, term=c["term"], level=c["level"],
                          reference=c["reference"], draws=args.draws, tune=args.tune,
-                         chains=args.chains, seed=args.seed, target_accept=args.target_accept,
+                         chains=args.chains, cores=args.cores, seed=args.seed,
+                         target_accept=args.target_accept,
                          benefit=c["benefit"], harm=c["harm"], rope=c["rope"],
                          progress=lambda s: print(f"  {s}", flush=True))
     text = res.to_text()

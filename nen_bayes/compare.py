@@ -40,7 +40,8 @@ def check_comparable(trees: dict) -> None:
                 f"compared: {listing}. Compare only fits of one endpoint of one data file.")
 
 
-def loo_table(trees: dict, *, method: str = "stacking") -> pd.DataFrame:
+def loo_table(trees: dict, *, method: str = "stacking", loos: dict | None = None
+              ) -> pd.DataFrame:
     """PSIS-LOO of each fit and their comparison, best first.
 
     Columns: ``model, rank, elpd_loo, se, p_loo, elpd_diff, dse, weight`` (stacking by
@@ -52,7 +53,8 @@ def loo_table(trees: dict, *, method: str = "stacking") -> pd.DataFrame:
     from .diagnostics import psis_loo
 
     check_comparable(trees)
-    loos = {name: psis_loo(t) for name, t in trees.items()}
+    given = loos or {}
+    loos = {name: given[name] if name in given else psis_loo(t) for name, t in trees.items()}
     rows = []
     weights = {name: 1.0 for name in loos}
     if len(loos) > 1:
@@ -235,12 +237,13 @@ class CompareReport:
         return "\n".join(lines) + "\n"
 
 
-def compare_report(trees: dict, *, method: str = "stacking", conf_level: float = 0.95
+def compare_report(trees: dict, *, method: str = "stacking", conf_level: float = 0.95,
+                   loos: dict | None = None
                    ) -> CompareReport:
     """LOO comparison and side-by-side effects of comparable fits (see :func:`check_comparable`).
     """
     check_comparable(trees)
-    loo = loo_table(trees, method=method)
+    loo = loo_table(trees, method=method, loos=loos)
     wide, long = side_by_side(trees, conf_level=conf_level)
     first = next(iter(trees.values())).attrs
     synthetic = bool(int(first.get("synthetic", 0)))

@@ -151,58 +151,16 @@ class ContrastResult:
         return "\n".join(lines) + "\n"
 
 
-def contrast_effects(tree, *, term: str = "line", level: str | None = None,
-                     reference: str | None = None, benefit: float = 0.8, harm: float = 1.25,
-                     rope: tuple[float, float] = (0.91, 1.10), horizons=(24.0, 60.0),
-                     conf_level: float = 0.95, max_draws: int = 1000, grid_points: int = 200,
-                     max_units: int = 3000, seed: int = 20261123) -> ContrastResult:
-    """Hazard ratio, probabilities, standardised curves and their differences for
-    ``level`` vs ``reference`` of ``term`` (default: the model's own contrast)."""
-    if not (0 < benefit < 1 < harm) or not (rope[0] < 1 < rope[1]):
-        raise ResultError(f"thresholds must satisfy benefit < 1 < harm and rope_low < 1 < "
-                          f"rope_high; got benefit {benefit}, harm {harm}, rope {rope}")
-    try:
-        model_ref, levels, level_cols = term_levels(tree, term)
-    except ValueError as exc:
-        raise ResultError(str(exc)) from None
-    if level is None:
-        level = next(iter(level_cols))
-    reference = model_ref if reference is None else reference
-    for name, lv in (("level", level), ("reference", reference)):
-        if lv not in levels:
-            raise ResultError(f"{name} {lv!r} is not a level of {term!r} in "
-                              f"{tree.attrs['model']!r}; levels: {list(levels)}")
-    if level == reference:
-        raise ResultError(f"level and reference are both {level!r}")
+def _standardised(tree, post, *, term, level, reference, horizons, conf_level, max_draws,
+                  grid_points, max_units, rng, seed, notes):
+    """g-computation over the cohort (thinned draws, possibly a subsample of units): the
+    standardised curves by level, their medians and RMSTs and the differences."""
     a = tree.attrs
     family = a["family"]
     cuts = cuts_of(tree)
-    post = tree["posterior"].dataset
-    rng = np.random.default_rng(seed)
-    notes = []
-
-    # --- hazard ratio and probabilities (all draws) -----------------------------------------
-    beta = flat_draws(post, "beta")
-
-    def coef(lv, b):
-        return np.zeros(b.shape[0]) if lv == model_ref else b[:, level_cols[lv]]
-
-    log_hr = coef(level, beta) - coef(reference, beta)
-    hr_draws = np.exp(log_hr)
-    hr = _summ(hr_draws, conf_level)
-    probs = pd.DataFrame([
-        ("prob_hr_below_1", "P(HR < 1)", float(np.mean(hr_draws < 1))),
-        (f"prob_hr_below_{benefit:g}", f"P(HR < {benefit:g})",
-         float(np.mean(hr_draws < benefit))),
-        (f"prob_hr_above_{harm:g}", f"P(HR > {harm:g})", float(np.mean(hr_draws > harm))),
-        (f"prob_rope_{rope[0]:g}_{rope[1]:g}", f"P({rope[0]:g} < HR < {rope[1]:g})",
-         float(np.mean((hr_draws > rope[0]) & (hr_draws < rope[1])))),
-    ], columns=["quantity", "event", "probability"])
-
-    # --- standardised curves (thinned draws, possibly a subsample of units) -----------------
+    groups = group_indexes(tree)
     idx = draw_indices(tree, max_draws)
     X = tree["constant_data"]["X"].values
-    groups = group_indexes(tree)
     covariates = [str(c) for c in tree["constant_data"]["covariate"].values]
     units = np.arange(X.shape[0])
     if len(units) > max_units:
@@ -256,6 +214,72 @@ def contrast_effects(tree, *, term: str = "line", level: str | None = None,
         rmst_rows.append({"horizon": h, "what": "difference",
                           "group": f"{level} minus {reference}", "estimate": est,
                           "lower": lo, "upper": hi, "prob_positive": float(np.mean(dd > 0))})
+    return (pd.concat(curve_rows, ignore_index=True), pd.DataFrame(med_rows),
+            pd.DataFrame(rmst_rows), len(idx))
+
+
+def contrast_effects(tree, *, term: str = "line", level: str | None = None,
+                     reference: str | None = None, benefit: float = 0.8, harm: float = 1.25,
+                     rope: tuple[float, float] = (0.91, 1.10), horizons=(24.0, 60.0),
+                     conf_level: float = 0.95, max_draws: int = 1000, grid_points: int = 200,
+                     max_units: int = 3000, seed: int = 20261123,
+                     standardise: bool = True) -> ContrastResult:
+    """Hazard ratio, probabilities, standardised curves and their differences for
+    ``level`` vs ``reference`` of ``term`` (default: the model's own contrast).
+    ``standardise=False`` skips the curves, medians and RMSTs (empty tables)."""
+    if not (0 < benefit < 1 < harm) or not (rope[0] < 1 < rope[1]):
+        raise ResultError(f"thresholds must satisfy benefit < 1 < harm and rope_low < 1 < "
+                          f"rope_high; got benefit {benefit}, harm {harm}, rope {rope}")
+    try:
+        model_ref, levels, level_cols = term_levels(tree, term)
+    except ValueError as exc:
+        raise ResultError(str(exc)) from None
+    if level is None:
+        level = next(iter(level_cols))
+    reference = model_ref if reference is None else reference
+    for name, lv in (("level", level), ("reference", reference)):
+        if lv not in levels:
+            raise ResultError(f"{name} {lv!r} is not a level of {term!r} in "
+                              f"{tree.attrs['model']!r}; levels: {list(levels)}")
+    if level == reference:
+        raise ResultError(f"level and reference are both {level!r}")
+    a = tree.attrs
+    post = tree["posterior"].dataset
+    rng = np.random.default_rng(seed)
+    notes = []
+
+    # --- hazard ratio and probabilities (all draws) -----------------------------------------
+    beta = flat_draws(post, "beta")
+
+    def coef(lv, b):
+        return np.zeros(b.shape[0]) if lv == model_ref else b[:, level_cols[lv]]
+
+    log_hr = coef(level, beta) - coef(reference, beta)
+    hr_draws = np.exp(log_hr)
+    hr = _summ(hr_draws, conf_level)
+    probs = pd.DataFrame([
+        ("prob_hr_below_1", "P(HR < 1)", float(np.mean(hr_draws < 1))),
+        (f"prob_hr_below_{benefit:g}", f"P(HR < {benefit:g})",
+         float(np.mean(hr_draws < benefit))),
+        (f"prob_hr_above_{harm:g}", f"P(HR > {harm:g})", float(np.mean(hr_draws > harm))),
+        (f"prob_rope_{rope[0]:g}_{rope[1]:g}", f"P({rope[0]:g} < HR < {rope[1]:g})",
+         float(np.mean((hr_draws > rope[0]) & (hr_draws < rope[1])))),
+    ], columns=["quantity", "event", "probability"])
+
+    # --- standardised curves ----------------------------------------------------------------
+    groups = group_indexes(tree)
+    if standardise:
+        curves, medians, rmst, n_curve_draws = _standardised(
+            tree, post, term=term, level=level, reference=reference, horizons=horizons,
+            conf_level=conf_level, max_draws=max_draws, grid_points=grid_points,
+            max_units=max_units, rng=rng, seed=seed, notes=notes)
+    else:
+        curves = pd.DataFrame(columns=["time", "level", "estimate", "lower", "upper"])
+        medians = pd.DataFrame(columns=["what", "group", "estimate", "lower", "upper",
+                                        "prob_positive", "not_reached"])
+        rmst = pd.DataFrame(columns=["horizon", "what", "group", "estimate", "lower", "upper",
+                                     "prob_positive"])
+        n_curve_draws = 0
 
     # --- centres ---------------------------------------------------------------------------
     centre_rows, group_sd, new_rows = [], {}, []
@@ -314,7 +338,6 @@ def contrast_effects(tree, *, term: str = "line", level: str | None = None,
     return ContrastResult(
         model=a["model"], endpoint=a["endpoint"], term=term, level=level, reference=reference,
         time_unit=a.get("time_unit", ""), conf_level=conf_level, hr=hr, probabilities=probs,
-        curves=pd.concat(curve_rows, ignore_index=True), medians=pd.DataFrame(med_rows),
-        rmst=pd.DataFrame(rmst_rows), centres=centres, group_sd=group_sd,
-        new_centre=pd.DataFrame(new_rows), n_draws=len(hr_draws), n_draws_curves=len(idx),
+        curves=curves, medians=medians, rmst=rmst, centres=centres, group_sd=group_sd,
+        new_centre=pd.DataFrame(new_rows), n_draws=len(hr_draws), n_draws_curves=n_curve_draws,
         provenance=prov, notes=tuple(notes), hr_draws=hr_draws)

@@ -151,8 +151,9 @@ def _extreme(ds, pick) -> tuple[float, str]:
 
 
 def diagnose_fit(tree, *, run: str = "", thresholds: dict | None = None,
-                 var_names: list[str] | None = None) -> RunCard:
-    """Run every check on a fit's ``DataTree`` and return the run card."""
+                 var_names: list[str] | None = None, loo=None) -> RunCard:
+    """Run every check on a fit's ``DataTree`` and return the run card. ``loo``: the fit's
+    PSIS-LOO (:func:`psis_loo`) when the caller already has it."""
     import arviz_stats as azs
 
     th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
@@ -218,7 +219,7 @@ def diagnose_fit(tree, *, run: str = "", thresholds: dict | None = None,
         checks.append(Check("ebfmi", "min E-BFMI", None, th["ebfmi"], ">=", None,
                             detail="no sampler energy"))
     if "log_likelihood" in tree.children:
-        loo = psis_loo(tree)
+        loo = loo if loo is not None else psis_loo(tree)
         k = np.asarray(loo.pareto_k.values, float).ravel()
         good = float(loo.good_k)
         bad = int(np.sum(k > good))

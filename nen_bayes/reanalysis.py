@@ -135,7 +135,7 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
     from .compare import compare_report, format_side_by_side
     from .contrast import contrast_effects
     from .describe import describe_cohort
-    from .diagnostics import diagnose_fit, diagnostic_figures
+    from .diagnostics import diagnose_fit, diagnostic_figures, psis_loo
     from .effects import write_effects
     from .inference import fit, versions, write_fit
     from .posterior import posterior_effects
@@ -194,6 +194,7 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
     cards: dict = {}
     (out / "fits").mkdir()
     for ep in endpoints:
+        loos: dict = {}
         for spec in s.specs:
             with prog.step(f"{ep}: fit {spec.name}"):
                 res = fit(spec, cohort, endpoint=ep, draws=s.draws, tune=s.tune,
@@ -205,8 +206,9 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                 eff = posterior_effects(res.tree, conf_level=s.conf_level)
                 write_effects(eff, d / "effects", metadata={**cohort.provenance(),
                                                             "spec": spec.to_dict()})
+                loos[spec.name] = psis_loo(res.tree)  # once: run card and comparison
                 card = diagnose_fit(res.tree, run=str(Path("fits") / ep / spec.name),
-                                    thresholds=s.thresholds)
+                                    thresholds=s.thresholds, loo=loos[spec.name])
                 atomic_write_text(d / "run_card.json", card.to_json())
                 atomic_write_text(d / "summary.txt", card.to_text())
                 if spec.name == headline:
@@ -219,7 +221,7 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                 cards[(ep, spec.name)] = card
         trees = {spec.name: fits[(ep, spec.name)] for spec in s.specs}
         with prog.step(f"{ep}: compare the model set (PSIS-LOO, Cox side by side)"):
-            cmp = compare_report(trees, conf_level=s.conf_level)
+            cmp = compare_report(trees, conf_level=s.conf_level, loos=loos)
             d = out / "compare" / ep
             d.mkdir()
             atomic_write_text(d / "loo.csv", cmp.loo.to_csv(index=False))
@@ -252,10 +254,9 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *, say=pr
                     synthetic=cohort.synthetic), d / f"centres_{ep}")
             for spec in s.specs:
                 tree = fits[(ep, spec.name)]
-                # the other models' HRs and probabilities use all draws; their curves
-                # (not shown) only 200
+                # the other models: HR and probabilities only (their curves are not shown)
                 other = con if spec.name == headline else contrast_effects(
-                    tree, conf_level=s.conf_level, **{**c, "max_draws": 200})
+                    tree, conf_level=s.conf_level, standardise=False, **c)
                 p = other.probabilities.set_index("event")["probability"]
                 w = cmp.loo.set_index("model").loc[spec.name, "weight"]
                 across.append({"endpoint": ep, "model": spec.name,

@@ -165,3 +165,13 @@ def test_line_effects_script(tmp_path):
                        capture_output=True, text=True, check=False, cwd=ROOT)
     assert r.returncode == 2 and "third_line" in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_without_standardisation_the_hr_and_probabilities_are_unchanged():
+    tree = fake_tree(seed=6)
+    full = contrast_effects(tree, max_draws=50)
+    bare = contrast_effects(tree, max_draws=50, standardise=False)
+    assert bare.hr == full.hr
+    assert bare.probabilities.equals(full.probabilities)
+    assert bare.curves.empty and bare.medians.empty and bare.rmst.empty
+    assert bare.n_draws_curves == 0 and full.n_draws_curves == 50

@@ -64,14 +64,23 @@ def _events(lo: int, hi: int, first: bool, s: np.ndarray, nhat: np.ndarray, cen:
 
 
 def reconstruct_arm(t, s, risk_t, risk_n, *, total_events: int | None = None,
-                    arm: str = "arm") -> Reconstruction:
+                    arm: str = "arm", snap: float = 0.0) -> Reconstruction:
     """Guyot's algorithm for one arm. ``t``, ``s``: cleaned digitised points (increasing times,
     non-increasing survival in [0, 1], starting at (0, 1)); ``risk_t``, ``risk_n``: the at-risk
     table (first time 0)."""
-    t = np.asarray(t, float)
+    t = np.asarray(t, float).copy()
     s = np.asarray(s, float)
     risk_t = np.asarray(risk_t, float)
     n_risk = np.asarray(risk_n, float).copy()
+    if snap > 0:
+        # points read within `snap` of an at-risk time are taken to lie at that time: the
+        # published count at tau includes the units that fail at tau, so a drop read just
+        # before tau belongs to the interval that starts at tau
+        for tau in risk_t[1:]:
+            near = np.abs(t - tau) <= snap
+            t[near] = tau
+        order = np.argsort(t, kind="stable")
+        t, s = t[order], np.minimum.accumulate(s[order])
     nint = len(risk_t)
     lower = np.searchsorted(t, risk_t, side="left")
     upper = np.r_[lower[1:] - 1, len(t) - 1]

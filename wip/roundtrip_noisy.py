@@ -22,6 +22,7 @@ def metrics(time, ev, rec, km):
     et=np.sort(np.unique(time[ev==1])); gap=np.median(np.diff(et))
     return rec.event.sum()/ev.sum()-1, np.abs(a-b).max(), (km2.median_survival_time_-km.median_survival_time_)
 
+SNAP=float(sys.argv[1]) if len(sys.argv)>1 else 0.0
 sets = {
  'gbsg2': (load_gbsg2(), 'time','cens','horTh', 250),
  'waltons': (load_waltons(), 'T','E','group', 10),
@@ -36,7 +37,7 @@ for name,(df,tc,ec,gc,step) in sets.items():
             sub=df[df[gc]==arm]; time=sub[tc].values.astype(float); ev=sub[ec].values.astype(int)
             t,s,km = digitise(time, ev, rng, 0.003*time.max(), 0.003)
             rt=np.arange(0, t.max(), step); rn=at_risk(time, rt)
-            r=reconstruct_arm(t,s,rt,rn, arm=str(arm)).data
+            r=reconstruct_arm(t,s,rt,rn, arm=str(arm), snap=SNAP*time.max()).data
             res.append(metrics(time, ev, r, km)); recs.append(r)
         rec=pd.concat(recs); rec['g']=(rec.arm==str(sorted(df[gc].unique())[1])).astype(int)
         orig=pd.DataFrame({'t':df[tc].astype(float),'e':df[ec],'g':(df[gc]==sorted(df[gc].unique())[1]).astype(int)})

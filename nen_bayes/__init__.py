@@ -53,6 +53,7 @@ from .posterior import posterior_effects, prior_predictive_check
 from .priorgrid import GridPrior, load_prior_grid, zampieri_grid
 from .priors import Prior
 from .reanalysis import ReanalysisSettings, reanalyse
+from .reconstruct import Reconstruction, ReconstructionError, reconstruct
 from .response import disease_control, wilson_interval
 from .rmst import rmst, rmst_difference
 from .schema import RE_NEN, CohortSchema, Endpoint, Factor
@@ -101,6 +102,8 @@ __all__ = [
     "ModelSpec",
     "Prior",
     "ReanalysisSettings",
+    "Reconstruction",
+    "ReconstructionError",
     "ResultError",
     "RunCard",
     "SimulatedCohort",
@@ -138,6 +141,7 @@ __all__ = [
     "read_fit",
     "read_run",
     "reanalyse",
+    "reconstruct",
     "rmst",
     "rmst_difference",
     "run_baselines",

@@ -20,6 +20,7 @@ __all__ = [
     "plot_prior_posterior",
     "plot_prior_predictive",
     "plot_rank",
+    "plot_reconstruction",
     "plot_standardised_survival",
     "plot_summary_reanalysis",
     "save_figure",
@@ -143,12 +144,15 @@ def plot_prior_predictive(draws: dict, *, time_unit: str = "months", title: str 
     labels = {"median_reference": "reference unit, typical group",
               "median_cohort": "median of predicted cohort times",
               "hr_coefficient": "covariate HRs"}
-    bins_t = np.logspace(-1, 4, 60)
+    from .posterior import plausible_time_range
+
+    lo, hi = plausible_time_range(time_unit)
+    bins_t = np.logspace(np.log10(lo) - 1, np.log10(hi) + 1.3, 60)
     for i, k in enumerate(time_keys):
         x = draws[k][np.isfinite(draws[k]) & (draws[k] > 0)]
         ax_t.hist(np.clip(x, bins_t[0], bins_t[-1]), bins=bins_t, alpha=0.55,
                   color=_COLOURS[i], label=labels.get(k, k))
-    ax_t.axvspan(1, 240, color="grey", alpha=0.08, label=f"1-240 {time_unit}")
+    ax_t.axvspan(lo, hi, color="grey", alpha=0.08, label=f"{lo:.4g}-{hi:.4g} {time_unit}")
     ax_t.set_xscale("log")
     ax_t.set_xlabel(f"Implied median survival ({time_unit})")
     ax_t.set_ylabel("Prior draws")
@@ -596,3 +600,65 @@ def plot_assumption_sweep(sweep, *, prior_columns, title: str = ""):
         ax.grid(alpha=0.3)
     axes.ravel()[0].legend(fontsize=7, title="group of interest", title_fontsize=7)
     return _titled(fig, title or "P(benefit) across assumptions", False)
+
+
+# --------------------------------------------------------------------------------------------
+# Reconstruction from a published figure
+# --------------------------------------------------------------------------------------------
+def plot_reconstruction(rec, *, time_unit: str = "", title: str = "", figsize=(8.0, 6.4)):
+    """Digitised points over the Kaplan-Meier curves of the reconstructed units, with the
+    published and reconstructed numbers at risk under them."""
+    from matplotlib.figure import Figure
+
+    from .km import kaplan_meier
+
+    arms = rec.arms
+    n = len(arms)
+    fig = Figure(figsize=figsize, layout="constrained")
+    gs = fig.add_gridspec(2, 1, height_ratios=[4.2, 0.5 + 0.55 * n])
+    ax = fig.add_subplot(gs[0])
+    tab_ax = fig.add_subplot(gs[1], sharex=ax)
+    tmax = max(a.curve.time[-1] for a in arms)
+    for i, a in enumerate(arms):
+        colour = _COLOURS[i % len(_COLOURS)]
+        km = kaplan_meier(a.data["time"], a.data["event"])
+        t, s, _, _ = _step(km)
+        ax.step(t, s, where="post", color=colour, lw=1.6,
+                label=f"{a.arm}: reconstructed (n={km.n}, {km.events} events)")
+        ax.plot(a.curve.time, a.curve.surv, ls="none", marker="o", ms=2.6, mfc="none",
+                mew=0.7, color=colour, alpha=0.8, label=f"{a.arm}: digitised points")
+        cens = km.table[km.table["n_censor"] > 0]
+        ax.plot(cens["time"], cens["surv"], ls="none", marker="|", ms=6, mew=1.0,
+                color=colour)
+        y = 2 * (n - 1 - i)
+        for rt, pub in zip(a.risk.time, a.risk.n_risk, strict=True):
+            got = km.n_at(rt)
+            tab_ax.text(rt, y + 0.5, str(int(pub)), ha="center", va="center", fontsize=7.5,
+                        color=colour)
+            tab_ax.text(rt, y - 0.5, str(got), ha="center", va="center", fontsize=7.5,
+                        color=colour if got == pub else "black",
+                        fontweight="normal" if got == pub else "bold")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(-0.04 * tmax, tmax * 1.03)
+    ax.set_ylabel("Survival probability")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=7.5)
+    ax.set_title(title or "Reconstructed patient-level data against the digitised curve",
+                 fontsize=10)
+    for lab in ax.get_xticklabels():
+        lab.set_visible(False)
+    ticks, labels = [], []
+    for i, a in enumerate(arms):
+        y = 2 * (n - 1 - i)
+        ticks += [y + 0.5, y - 0.5]
+        labels += [f"{a.arm} published", f"{a.arm} reconstructed"]
+    tab_ax.set_yticks(ticks)
+    tab_ax.set_yticklabels(labels, fontsize=7.5)
+    tab_ax.set_ylim(-1.2, 2 * n - 0.8)
+    tab_ax.set_xlabel(f"Time ({time_unit})" if time_unit else "Time")
+    tab_ax.set_title("Number at risk (bold: differs from the published count)", fontsize=8.5,
+                     loc="left")
+    for side in ("top", "right", "left"):
+        tab_ax.spines[side].set_visible(False)
+    tab_ax.tick_params(axis="y", length=0, pad=8)
+    return fig

@@ -114,9 +114,22 @@ _LABELS = {
 }
 
 
+# plausible median survival: 1 month to 20 years, in the cohort's time unit
+_PER_MONTH = {"months": 1.0, "month": 1.0, "days": 365.25 / 12, "day": 365.25 / 12,
+              "weeks": 365.25 / 12 / 7, "week": 365.25 / 12 / 7, "years": 1 / 12,
+              "year": 1 / 12}
+
+
+def plausible_time_range(unit: str) -> tuple[float, float]:
+    """1 month to 240 months (20 years) in ``unit`` (months when the unit is not known)."""
+    k = _PER_MONTH.get(str(unit).strip().lower(), 1.0)
+    return 1.0 * k, 240.0 * k
+
+
 def prior_predictive_check(tree, *, probs=(0.025, 0.25, 0.5, 0.75, 0.975)) -> pd.DataFrame:
     """Quantiles of the prior-implied median survival and group hazard ratios, with the share
-    of draws outside a plausible range (median below 1 or above 240 time units; HR outside
+    of draws outside a plausible range (median below 1 or above 240 months, in the cohort's
+    time unit; HR outside
     0.1-10) so that an over-wide or over-narrow prior shows at a glance."""
     unit = tree.attrs["time_unit"]
     rows = []
@@ -128,8 +141,9 @@ def prior_predictive_check(tree, *, probs=(0.025, 0.25, 0.5, 0.75, 0.975)) -> pd
         for p, q in zip(probs, np.quantile(x, probs), strict=True):
             row[f"q{p * 100:g}".replace(".", "_")] = float(q)
         if is_time:
-            row["outside"] = "below 1 or above 240"
-            row["share_outside"] = float(np.mean((x < 1) | (x > 240)))
+            lo, hi = plausible_time_range(unit)
+            row["outside"] = f"below {lo:.4g} or above {hi:.4g}"
+            row["share_outside"] = float(np.mean((x < lo) | (x > hi)))
         else:
             row["outside"] = "below 0.1 or above 10"
             row["share_outside"] = float(np.mean((x < 0.1) | (x > 10)))

@@ -17,7 +17,7 @@ def test_public_api_is_importable():
                 "baselines", "study", "plotting", "priors", "spec", "design", "families",
                 "model", "inference", "posterior", "predict", "diagnostics", "compare",
                 "contrast", "report", "reanalysis", "priorgrid", "summary_level",
-                "sensitivity"):
+                "sensitivity", "reconstruct", "roundtrip"):
         m = importlib.import_module(f"nen_bayes.{mod}")
         for name in m.__all__:
             assert hasattr(m, name), f"{mod}.{name}"

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Round trips of the Kaplan-Meier reconstruction on public datasets shipped with lifelines.
+
+For each dataset and digitiser seed: draw each arm's Kaplan-Meier curve, read its step corners
+with reading noise, print the numbers at risk at regular times, reconstruct, and compare with
+the real patients (events, median, survival where at least 20 are at risk, Cox HR). Prints the
+distribution over seeds per dataset and writes every round trip to --out.
+
+  scripts/validate_reconstruction.py --seeds 50 --out results/reconstruction_validation.csv
+  scripts/validate_reconstruction.py --datasets gbsg2 lung --literal   # the paper's reading
+
+Exit codes: 0 done, 2 an existing --out without --force.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from nen_bayes.cli import main_guard, script_parser
+from nen_bayes.io import atomic_write_text
+from nen_bayes.reconstruct import LAST_INTERVAL_RULES
+from nen_bayes.roundtrip import DATASETS, round_trip_study, summarise_study
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = script_parser("validate_reconstruction.py", __doc__)
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--seeds", type=int, default=50, help="digitiser seeds per dataset (50)")
+    parser.add_argument("--time-sd", type=float, default=0.0025,
+                        help="reading noise in time, share of the axis (0.0025)")
+    parser.add_argument("--surv-sd", type=float, default=0.0025,
+                        help="reading noise in survival (0.0025)")
+    parser.add_argument("--risk-until", type=float, default=1.0,
+                        help="the at-risk table covers this share of the curve (1.0)")
+    parser.add_argument("--last-interval", choices=LAST_INTERVAL_RULES, default="guyot")
+    parser.add_argument("--with-events", action="store_true",
+                        help="give the reconstruction each arm's total of events")
+    parser.add_argument("--literal", action="store_true",
+                        help="no corner swaps and no moved drops (the paper as written)")
+    parser.add_argument("--out", metavar="FILE", help="CSV of every round trip")
+    parser.add_argument("--force", action="store_true", help="overwrite --out")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be >= 1")
+    extra = {"swap_window": 0.0, "snap": 0.0} if args.literal else {}
+    study = round_trip_study(args.datasets, range(args.seeds), time_sd=args.time_sd,
+                             surv_sd=args.surv_sd, risk_until=args.risk_until,
+                             last_interval=args.last_interval, with_events=args.with_events,
+                             **extra)
+    summary = summarise_study(study)
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        print(summary.set_index("dataset").T.to_string(float_format=lambda v: f"{v:.3f}"))
+    print("\nTargets: events within 2%, median within 2 event times, max |dS| <= 0.03 where "
+          ">= 20 at risk, Cox HR within 5% (not checked where ties pile up at an "
+          "administrative cut-off). *_ok: share of round trips meeting the target.")
+    if args.out:
+        atomic_write_text(args.out, study.to_csv(index=False), force=args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -306,7 +306,6 @@ class ArmReconstruction:
     curve: CleanCurve
     risk: RiskTable
     published_events: int | None
-    risk_reconstructed: np.ndarray  # units at risk at each (kept) table time
     corrections: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -453,9 +452,9 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
 
     def run(n_c):
         a.censor(i, n_c, t[lo], t_end, lo, hi)
-        return a.events(lo, hi, n_risk[i], start)
+        a.events(lo, hi, n_risk[i], start)
 
-    last = run(n_c)
+    run(n_c)
     if total_events is not None:
         seen = set()
         while True:
@@ -468,7 +467,7 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
             if new == n_c:
                 break
             n_c = new
-            last = run(n_c)
+            run(n_c)
 
     times, events = [], []
     for k in range(hi + 1):
@@ -485,7 +484,6 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
     data["arm"] = arm
     data = data.sort_values(["time", "event"], ascending=[True, False], kind="stable")
     return ArmReconstruction(arm, data.reset_index(drop=True), curve, risk, total_events,
-                             reached.astype(np.int64),
                              curve.corrections + risk.corrections)
 
 

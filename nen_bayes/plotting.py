@@ -610,8 +610,6 @@ def plot_reconstruction(rec, *, time_unit: str = "", title: str = "", figsize=(8
     published and reconstructed numbers at risk under them."""
     from matplotlib.figure import Figure
 
-    from .km import kaplan_meier
-
     arms = rec.arms
     n = len(arms)
     fig = Figure(figsize=figsize, layout="constrained")
@@ -621,7 +619,7 @@ def plot_reconstruction(rec, *, time_unit: str = "", title: str = "", figsize=(8
     tmax = max(a.curve.time[-1] for a in arms)
     for i, a in enumerate(arms):
         colour = _COLOURS[i % len(_COLOURS)]
-        km = kaplan_meier(a.data["time"], a.data["event"])
+        km = a.km
         t, s, _, _ = _step(km)
         ax.step(t, s, where="post", color=colour, lw=1.6,
                 label=f"{a.arm}: reconstructed (n={km.n}, {km.events} events)")

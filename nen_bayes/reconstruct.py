@@ -37,6 +37,7 @@ rows and what is allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -312,6 +313,11 @@ class ArmReconstruction:
     def events(self) -> int:
         return int(self.data["event"].sum())
 
+    @cached_property
+    def km(self):
+        """Kaplan-Meier fit of the reconstructed units (computed once)."""
+        return kaplan_meier(self.data["time"], self.data["event"])
+
 
 def _drops_before(curve: CleanCurve, tau: float, window: float) -> np.ndarray:
     """Indices of the points in [tau - window, tau) where the digitised curve drops."""
@@ -415,13 +421,14 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
             "time 0; allowed 0 to the number at time 0.")
     snap = 0.005 * curve.time[-1] if snap is None else float(snap)
     moved: dict[int, int] = {}
+    movable = [len(_drops_before(curve, tau, snap)) for tau in risk.time]
     while True:
         a, t, lower, upper, reached, n_risk, n_censored, last = _intervals(
             curve, risk, moved, snap)
         # an interval that ends below the published count even without censoring has a drop
         # read a hair early: move the latest drop before that table time onto it and rerun
         short = [i for i in range(1, len(risk.time)) if reached[i] < risk.n_risk[i]
-                 and moved.get(i, 0) < len(_drops_before(curve, risk.time[i], snap))]
+                 and moved.get(i, 0) < movable[i]]
         if not short:
             break
         moved[short[0]] = moved.get(short[0], 0) + 1
@@ -541,7 +548,7 @@ def accuracy_table(rec: ArmReconstruction) -> dict:
     side of it. Also the events (against the published total), the median (against the
     digitised curve's) and the largest difference in the numbers at risk.
     """
-    km = kaplan_meier(rec.data["time"], rec.data["event"])
+    km = rec.km
     tab = km.table
     kt, ks = tab["time"].to_numpy(), tab["surv"].to_numpy()
     pt, ps = rec.curve.time, rec.curve.surv
@@ -590,7 +597,7 @@ class Reconstruction:
         """Published numbers at risk against those of the reconstructed units."""
         rows = []
         for a in self.arms:
-            km = kaplan_meier(a.data["time"], a.data["event"])
+            km = a.km
             for t, n in zip(a.risk.time, a.risk.n_risk, strict=True):
                 rec = km.n_at(t)
                 rows.append({"arm": a.arm, "time": t, "published": int(n),

@@ -168,7 +168,7 @@ def round_trip(name: str, seed: int, *, time_sd: float = 0.0025, surv_sd: float 
         rec = reconstruct_arm(curve, risk, arm=arm, last_interval=last_interval, snap=snap,
                               total_events=int(sub["event"].sum()) if with_events else None)
         recs.append(rec.data)
-        kr = kaplan_meier(rec.data["time"], rec.data["event"])
+        kr = rec.km
         rows.append({
             "dataset": name, "seed": seed, "arm": arm, "n": len(sub),
             "events": int(sub["event"].sum()), "events_rec": rec.events,

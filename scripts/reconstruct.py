@@ -35,7 +35,7 @@ import sys
 
 from nen_bayes.cli import main_guard, script_parser
 from nen_bayes.io import atomic_write_text, check_output_directory, output_directory, read_table
-from nen_bayes.reconstruct import LAST_INTERVAL_RULES, SCALES, ReconstructionError, reconstruct
+from nen_bayes.reconstruct import LAST_INTERVAL_RULES, SCALES, reconstruct
 
 
 def _events(items, parser) -> dict[str, int]:
@@ -93,8 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     check_output_directory(args.out, force=args.force)
     points = read_table(args.points)
     risk = read_table(args.at_risk)
-    if points.first_row != risk.first_row:
-        raise ReconstructionError("the two inputs number their rows differently")
     rec = reconstruct(points.frame, risk.frame, events=events, scale=args.scale,
                       last_interval=args.last_interval, snap=args.snap,
                       swap_window=args.swap_window, points_source=points.source,

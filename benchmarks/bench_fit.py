@@ -4,8 +4,9 @@ process.
 
 Part 1, bundled cohort (SYNTHETIC), 4 chains x 1000 draws after 1000 tuning steps, wall time
 with compilation included:
-  * the headline model (models/weibull_ph_centre.toml) through nen_bayes.inference.fit with each
-    offered sampler (nutpie, pymc), posterior only (no log-likelihood or predictive draws);
+  * the headline model (models/weibull_ph_centre.toml) through nen_bayes.bayes.inference.fit
+    with each offered sampler (nutpie, pymc), posterior only (no log-likelihood or predictive
+    draws);
   * the naive reference written below: centred random effects, pm.Censored(pm.Weibull) with the
     same priors, sampled by PyMC's own NUTS (named explicitly: PyMC 6 uses nutpie by default
     when it is installed).
@@ -77,12 +78,13 @@ def naive_reference(design, spec):
 
 def part_bundled() -> dict:
     from nen_bayes import load_cohort
+    from nen_bayes.bayes.design import make_design
+    from nen_bayes.bayes.inference import fit
+    from nen_bayes.bayes.spec import load_spec
     from nen_bayes.data import BUNDLED_COHORT
-    from nen_bayes.design import make_design
-    from nen_bayes.inference import fit
-    from nen_bayes.spec import load_spec
+    from nen_bayes.re_nen import RE_NEN
 
-    cohort = load_cohort(BUNDLED_COHORT)
+    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
     spec = load_spec(ROOT / "models/weibull_ph_centre.toml")
     params = ["beta", "shape", "scale", "sd_centre", "z_centre"]
     rows, trees = {}, {}
@@ -143,8 +145,8 @@ def simulate_large(n=30_000, centres=100, seed=7):
 
 def part_scale() -> dict:
     from nen_bayes import RE_NEN, load_cohort
-    from nen_bayes.inference import fit, write_fit
-    from nen_bayes.spec import load_spec
+    from nen_bayes.bayes.inference import fit, write_fit
+    from nen_bayes.bayes.spec import load_spec
 
     frame = simulate_large()
     schema = RE_NEN.select(endpoints=["os"], factors=["line", "grade", "tumour_burden",

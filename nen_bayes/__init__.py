@@ -1,154 +1,102 @@
 """nen-bayes: Bayesian reanalysis of multicentre right-censored survival cohorts.
 
-Public API::
+The public API, by layer (ARCHITECTURE.md draws the layers)::
 
-    from nen_bayes import load_cohort, RE_NEN, CohortSchema, describe_cohort, simulate_cohort
-    from nen_bayes import run_baselines, kaplan_meier, logrank_test, cox_fit, rmst_difference
-    from nen_bayes import load_spec, make_design, build_model, fit, read_fit, posterior_effects
-    from nen_bayes import diagnose_fit, compare_report, contrast_effects, reanalyse
-    from nen_bayes import zampieri_grid, prior_grid_fit, power_scaling, summary_reanalysis
+    from nen_bayes import CohortSchema, Endpoint, Factor, Cohort, load_cohort
+    from nen_bayes import describe_cohort, kaplan_meier, logrank_test, cox_fit, rmst_difference
+    from nen_bayes import run_baselines, BaselineReport
+    from nen_bayes import Prior, ModelSpec, load_spec, fit, Fit, read_fit
+    from nen_bayes import posterior_effects, diagnose_fit, RunCard, compare_report
+    from nen_bayes import contrast_effects, ContrastResult, power_scaling
+    from nen_bayes import zampieri_grid, load_prior_grid, prior_grid_fit
+    from nen_bayes import from_interval, from_logrank, summary_reanalysis, reconstruct
+    from nen_bayes import Sampling, Contrast, Decision, decision_probabilities
+    from nen_bayes import RE_NEN, simulate_cohort, reanalyse, ReanalysisSettings
 
-PyMC, PyTensor and xarray are imported only when a model is built or fitted, so the
-frequentist layer starts fast.
+Everything else is importable from its module (``nen_bayes.<layer>.<module>``); the exception
+types from :mod:`nen_bayes.errors`.
+
+Names are loaded on first use, so ``import nen_bayes`` is cheap and the frequentist layer never
+loads PyMC, PyTensor, xarray or matplotlib.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from .baselines import BaselineReport, run_baselines
-from .cohort import SYNTHETIC_NOTICE, Cohort, load_cohort
-from .compare import CompareReport, compare_report
-from .contrast import ContrastResult, contrast_effects
-from .cox import Term, cox_fit, cox_zph
-from .describe import describe_cohort
-from .design import Design, make_design
-from .diagnostics import RunCard, diagnose_fit
-from .effects import EFFECT_COLUMNS, effects_frame, read_effects, write_effects
-from .errors import (
-    BaselineError,
-    BaselineWarning,
-    CohortError,
-    CohortFileError,
-    ComparisonError,
-    DelimiterError,
-    DuplicateIdError,
-    EmptyCohortError,
-    IncompleteEndpointError,
-    InvalidEventError,
-    InvalidTimeError,
-    InvalidValueError,
-    MissingColumnError,
-    MissingValueError,
-    ModelDataError,
-    ResultError,
-    SingletonCentreWarning,
-    SpecError,
-    UnknownLevelError,
-    ZeroTimeError,
-)
-from .inference import Fit, fit, read_fit, read_run, write_fit
-from .km import KaplanMeier, kaplan_meier
-from .logrank import LogrankResult, logrank_test
-from .model import build_model
-from .posterior import posterior_effects, prior_predictive_check
-from .priorgrid import GridPrior, load_prior_grid, zampieri_grid
-from .priors import Prior
-from .reanalysis import ReanalysisSettings, reanalyse
-from .reconstruct import Reconstruction, ReconstructionError, reconstruct
-from .response import disease_control, wilson_interval
-from .rmst import rmst, rmst_difference
-from .schema import RE_NEN, CohortSchema, Endpoint, Factor
-from .sensitivity import GridResult, power_scaling, prior_grid_fit
-from .simulate import SimulatedCohort, load_calibration, simulate_cohort
-from .spec import ModelSpec, load_spec
-from .summary_level import SummaryEstimate, from_interval, from_logrank, summary_reanalysis
+import importlib
+from importlib.metadata import PackageNotFoundError, version
 
 try:
     __version__ = version("nen-bayes")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = [
-    "EFFECT_COLUMNS",
-    "RE_NEN",
-    "SYNTHETIC_NOTICE",
-    "BaselineError",
-    "BaselineReport",
-    "BaselineWarning",
-    "Cohort",
-    "CohortError",
-    "CohortFileError",
-    "CohortSchema",
-    "CompareReport",
-    "ComparisonError",
-    "ContrastResult",
-    "DelimiterError",
-    "Design",
-    "DuplicateIdError",
-    "EmptyCohortError",
-    "Endpoint",
-    "Factor",
-    "Fit",
-    "GridPrior",
-    "GridResult",
-    "IncompleteEndpointError",
-    "InvalidEventError",
-    "InvalidTimeError",
-    "InvalidValueError",
-    "KaplanMeier",
-    "LogrankResult",
-    "MissingColumnError",
-    "MissingValueError",
-    "ModelDataError",
-    "ModelSpec",
-    "Prior",
-    "ReanalysisSettings",
-    "Reconstruction",
-    "ReconstructionError",
-    "ResultError",
-    "RunCard",
-    "SimulatedCohort",
-    "SingletonCentreWarning",
-    "SpecError",
-    "SummaryEstimate",
-    "Term",
-    "UnknownLevelError",
-    "ZeroTimeError",
-    "__version__",
-    "build_model",
-    "compare_report",
-    "contrast_effects",
-    "cox_fit",
-    "cox_zph",
-    "describe_cohort",
-    "diagnose_fit",
-    "disease_control",
-    "effects_frame",
-    "fit",
-    "from_interval",
-    "from_logrank",
-    "kaplan_meier",
-    "load_calibration",
-    "load_cohort",
-    "load_prior_grid",
-    "load_spec",
-    "logrank_test",
-    "make_design",
-    "posterior_effects",
-    "power_scaling",
-    "prior_grid_fit",
-    "prior_predictive_check",
-    "read_effects",
-    "read_fit",
-    "read_run",
-    "reanalyse",
-    "reconstruct",
-    "rmst",
-    "rmst_difference",
-    "run_baselines",
-    "simulate_cohort",
-    "summary_reanalysis",
-    "wilson_interval",
-    "write_effects",
-    "write_fit",
-    "zampieri_grid",
-]
+#: public name -> module that defines it
+_EXPORTS = {
+    # base
+    "EFFECT_COLUMNS": "nen_bayes.effects",
+    "SYNTHETIC_NOTICE": "nen_bayes.provenance",
+    "Sampling": "nen_bayes.settings",
+    "Contrast": "nen_bayes.settings",
+    "Decision": "nen_bayes.settings",
+    "decision_probabilities": "nen_bayes.settings",
+    # cohorts
+    "CohortSchema": "nen_bayes.cohorts.schema",
+    "Endpoint": "nen_bayes.cohorts.schema",
+    "Factor": "nen_bayes.cohorts.schema",
+    "Cohort": "nen_bayes.cohorts.cohort",
+    "load_cohort": "nen_bayes.cohorts.cohort",
+    # frequentist
+    "describe_cohort": "nen_bayes.frequentist.describe",
+    "kaplan_meier": "nen_bayes.frequentist.km",
+    "logrank_test": "nen_bayes.frequentist.logrank",
+    "cox_fit": "nen_bayes.frequentist.cox",
+    "rmst_difference": "nen_bayes.frequentist.rmst",
+    "run_baselines": "nen_bayes.frequentist.baselines",
+    "BaselineReport": "nen_bayes.frequentist.baselines",
+    # bayes
+    "Prior": "nen_bayes.bayes.priors",
+    "ModelSpec": "nen_bayes.bayes.spec",
+    "load_spec": "nen_bayes.bayes.spec",
+    "fit": "nen_bayes.bayes.inference",
+    "Fit": "nen_bayes.bayes.inference",
+    "read_fit": "nen_bayes.bayes.inference",
+    # posterior
+    "posterior_effects": "nen_bayes.posterior.summary",
+    "diagnose_fit": "nen_bayes.posterior.diagnostics",
+    "RunCard": "nen_bayes.posterior.diagnostics",
+    "compare_report": "nen_bayes.posterior.compare",
+    "contrast_effects": "nen_bayes.posterior.contrast",
+    "ContrastResult": "nen_bayes.posterior.contrast",
+    "power_scaling": "nen_bayes.posterior.power_scaling",
+    # sensitivity
+    "zampieri_grid": "nen_bayes.sensitivity.grid",
+    "load_prior_grid": "nen_bayes.sensitivity.grid",
+    "prior_grid_fit": "nen_bayes.sensitivity.refits",
+    "from_interval": "nen_bayes.sensitivity.summary_level",
+    "from_logrank": "nen_bayes.sensitivity.summary_level",
+    "summary_reanalysis": "nen_bayes.sensitivity.summary_level",
+    # reconstruction
+    "reconstruct": "nen_bayes.reconstruction.guyot",
+    # the case study
+    "RE_NEN": "nen_bayes.re_nen.contract",
+    "simulate_cohort": "nen_bayes.re_nen.simulate",
+    # the main job
+    "reanalyse": "nen_bayes.pipeline.reanalysis",
+    "ReanalysisSettings": "nen_bayes.pipeline.settings",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'nen_bayes' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

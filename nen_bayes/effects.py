@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import OutputExistsError
-from .io import atomic_write_text
+from nen_bayes.errors import OutputExistsError
+from nen_bayes.files import atomic_write_text
 
 __all__ = ["EFFECT_COLUMNS", "effects_frame", "read_effects", "write_effects"]
 

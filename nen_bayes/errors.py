@@ -9,6 +9,8 @@ is allowed. Scripts turn any ``CohortError`` into exit code 2 without writing an
 from __future__ import annotations
 
 __all__ = [
+    "BaselineError",
+    "BaselineWarning",
     "CalibrationError",
     "CohortError",
     "CohortFileError",

@@ -1,13 +1,31 @@
-"""Figures. The only module that imports matplotlib; every function takes computed results and
-returns a :class:`matplotlib.figure.Figure` (or draws into a given ``ax``)."""
+"""Figures. The only module (with the main job and the scripts) that imports matplotlib; every
+function takes computed results and returns a :class:`matplotlib.figure.Figure`.
+
+Every ``plot_*`` function draws into a new figure, or into the axes given as ``ax=``: one
+:class:`~matplotlib.axes.Axes` for a single-panel figure, a sequence of exactly as many axes as
+the figure has panels otherwise (a ``ValueError`` says how many). It then returns the figure that
+holds those axes; the title and the synthetic-data mark go on that figure, and its layout is left
+to the caller.
+"""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 
-from .km import KaplanMeier
+from nen_bayes.files import atomic_write_bytes
+from nen_bayes.formatting import format_equals
+from nen_bayes.frequentist.km import KaplanMeier
+from nen_bayes.posterior.diagnostics import key_parameters, ppc_km
+from nen_bayes.posterior.summary import plausible_time_range
+from nen_bayes.provenance import is_synthetic
+from nen_bayes.settings import Decision
 
 __all__ = [
+    "diagnostic_figures",
     "plot_assumption_sweep",
     "plot_caterpillar",
     "plot_elpd",
@@ -40,7 +58,7 @@ def _step(km: KaplanMeier):
 
 def plot_km(curves: dict[str, KaplanMeier], *, title: str = "", p_text: str = "",
             time_unit: str = "months", risk_times=None, synthetic: bool = False,
-            show_ci: bool = True, show_median: bool = True, figsize=(8.0, 6.0)):
+            show_ci: bool = True, show_median: bool = True, figsize=(8.0, 6.0), ax=None):
     """Kaplan-Meier curves with censoring marks, medians and a numbers-at-risk table.
 
     Parameters
@@ -53,15 +71,11 @@ def plot_km(curves: dict[str, KaplanMeier], *, title: str = "", p_text: str = ""
         Times of the numbers-at-risk columns (default: 6 evenly spaced ticks).
     synthetic
         Label the figure 'SYNTHETIC DATA'.
+    ax
+        Two axes: the curves and the numbers-at-risk table.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
     n = len(curves)
-    gs = fig.add_gridspec(2, 1, height_ratios=[4.2, 0.5 + 0.32 * n])
-    ax = fig.add_subplot(gs[0])
-    tab_ax = fig.add_subplot(gs[1], sharex=ax)
+    fig, ax, tab_ax = _curve_and_table(ax, figsize, 0.5 + 0.32 * n, "plot_km")
     tmax = max(km.max_time for km in curves.values())
     for i, (label, km) in enumerate(curves.items()):
         colour = _COLOURS[i % len(_COLOURS)]
@@ -88,7 +102,8 @@ def plot_km(curves: dict[str, KaplanMeier], *, title: str = "", p_text: str = ""
               frameon=True)
     if title:
         ax.set_title(title, fontsize=11)
-    plt.setp(ax.get_xticklabels(), visible=False)
+    for lab in ax.get_xticklabels():
+        lab.set_visible(False)
     if risk_times is None:
         step = 12.0 if time_unit == "months" and tmax > 36 else _nice_step(tmax / 6)
         risk_times = np.arange(0, tmax + 1e-9, step)
@@ -104,6 +119,7 @@ def plot_km(curves: dict[str, KaplanMeier], *, title: str = "", p_text: str = ""
     tab_ax.set_yticklabels(labels[::-1], fontsize=8)
     tab_ax.set_ylim(-0.6, n - 0.4)
     tab_ax.set_xticks(risk_times)
+    tab_ax.set_xlim(ax.get_xlim())
     tab_ax.set_xlabel(f"Time ({time_unit})")
     tab_ax.set_title("Number at risk", fontsize=9, loc="left")
     for side in ("top", "right", "left"):
@@ -124,6 +140,47 @@ def _subplots(nrows: int = 1, ncols: int = 1, *, figsize, layout="constrained",
     return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
 
 
+def _given_axes(ax, n: int, what: str):
+    """The figure holding the caller's axes and the axes as an array; ``ValueError`` unless
+    there are exactly ``n`` of them."""
+    axes = [ax] if not isinstance(ax, Sequence | np.ndarray) else list(np.ravel(ax))
+    if len(axes) != n:
+        want = "one Axes" if n == 1 else f"a sequence of {n} axes"
+        raise ValueError(f"{what} draws {n} panel(s): ax= must be {want}, got {len(axes)}")
+    return axes[0].figure, np.asarray(axes, dtype=object)
+
+
+def _one_axes(ax, figsize, what: str):
+    """A new single-panel figure, or the caller's axes and its figure."""
+    if ax is None:
+        return _subplots(figsize=figsize, layout="constrained")
+    fig, axes = _given_axes(ax, 1, what)
+    return fig, axes[0]
+
+
+def _panels(ax, nrows: int, ncols: int, n: int, figsize, what: str):
+    """A new figure of ``nrows x ncols`` panels (as a 2-D array), or the caller's ``n`` axes
+    (as a 1 x n array)."""
+    if ax is None:
+        return _subplots(nrows, ncols, figsize=figsize, layout="constrained", squeeze=False)
+    fig, axes = _given_axes(ax, n, what)
+    return fig, axes.reshape(1, n)
+
+
+def _curve_and_table(ax, figsize, table_height: float, what: str):
+    """A new figure with a curve panel above a table panel sharing its time axis, or the
+    caller's two axes."""
+    if ax is not None:
+        fig, axes = _given_axes(ax, 2, what)
+        return fig, axes[0], axes[1]
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    gs = fig.add_gridspec(2, 1, height_ratios=[4.2, table_height])
+    top = fig.add_subplot(gs[0])
+    return fig, top, fig.add_subplot(gs[1], sharex=top)
+
+
 def _synthetic_mark(fig) -> None:
     fig.text(0.5, 0.5, "SYNTHETIC DATA", ha="center", va="center", fontsize=38,
              color="grey", alpha=0.15, rotation=25)
@@ -132,20 +189,19 @@ def _synthetic_mark(fig) -> None:
 
 
 def plot_prior_predictive(draws: dict, *, time_unit: str = "months", title: str = "",
-                          synthetic: bool = False, figsize=(10.0, 4.2)):
-    """What the prior implies: median survival (left) and hazard ratios (right), log scales.
+                          synthetic: bool = False, figsize=(10.0, 4.2), ax=None):
+    """What the prior implies: median survival (left) and hazard ratios (right), log scales
+    (``ax``: two axes).
 
-    ``draws`` is :func:`nen_bayes.posterior.prior_predictive_draws`' output.
+    ``draws`` is :func:`nen_bayes.posterior.summary.prior_predictive_draws`' output.
     """
-
-    fig, (ax_t, ax_h) = _subplots(1, 2, figsize=figsize, layout="constrained")
+    fig, axes = _panels(ax, 1, 2, 2, figsize, "plot_prior_predictive")
+    ax_t, ax_h = axes[0]
     time_keys = [k for k in draws if k.startswith("median")]
     hr_keys = [k for k in draws if k.startswith("hr_")]
     labels = {"median_reference": "reference unit, typical group",
               "median_cohort": "median of predicted cohort times",
               "hr_coefficient": "covariate HRs"}
-    from .posterior import plausible_time_range
-
     lo, hi = plausible_time_range(time_unit)
     bins_t = np.logspace(np.log10(lo) - 1, np.log10(hi) + 1.3, 60)
     for i, k in enumerate(time_keys):
@@ -168,10 +224,11 @@ def plot_prior_predictive(draws: dict, *, time_unit: str = "months", title: str 
     ax_h.set_xlabel("Implied hazard ratio")
     ax_h.set_ylabel("Density")
     ax_h.legend(fontsize=8)
-    for ax in (ax_t, ax_h):
-        ax.grid(alpha=0.3)
+    for a in (ax_t, ax_h):
+        a.grid(alpha=0.3)
     if title:
-        fig.get_layout_engine().set(rect=(0, 0, 1, 0.93))
+        if ax is None:
+            fig.get_layout_engine().set(rect=(0, 0, 1, 0.93))
         fig.text(0.5, 0.965, title, ha="center", fontsize=11)
     if synthetic:
         _synthetic_mark(fig)
@@ -190,11 +247,6 @@ def _nice_step(raw: float) -> float:
 
 def save_figure(fig, stem, formats=("png", "svg"), *, force: bool = False, dpi: int = 150):
     """Save ``fig`` as ``<stem>.<fmt>`` for each format, atomically; never overwrite silently."""
-    import io
-    from pathlib import Path
-
-    from .io import atomic_write_bytes
-
     stem = Path(stem)
     paths = []
     for fmt in formats:
@@ -227,8 +279,10 @@ def _scalar_series(ds, names, max_panels: int = 16):
     return out[:max_panels]
 
 
-def _grid(n: int, ncols: int = 4, size=(3.0, 2.2)):
-
+def _grid(n: int, ncols: int = 4, size=(3.0, 2.2), *, ax=None, what: str = "this figure"):
+    """``n`` panels in rows of ``ncols`` (the spare ones hidden), or the caller's ``n`` axes."""
+    if ax is not None:
+        return _given_axes(ax, n, what)
     ncols = min(ncols, max(n, 1))
     nrows = int(np.ceil(n / ncols))
     fig, axes = _subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows + 0.6),
@@ -238,11 +292,14 @@ def _grid(n: int, ncols: int = 4, size=(3.0, 2.2)):
     return fig, axes.ravel()[:n]
 
 
-def _titled(fig, title: str, synthetic: bool):
+def _titled(fig, title: str, synthetic: bool, *, own: bool = True):
+    """The figure's title and, for synthetic data, its mark; ``own=False`` (the caller's
+    figure) leaves the layout alone."""
     if title:
         fig.suptitle(title, fontsize=11)
     if synthetic:
-        fig.get_layout_engine().set(rect=(0, 0.035, 1, 0.965))
+        if own:
+            fig.get_layout_engine().set(rect=(0, 0.035, 1, 0.965))
         fig.text(0.5, 0.5, "SYNTHETIC DATA", ha="center", va="center", fontsize=38,
                  color="grey", alpha=0.15, rotation=25)
         fig.text(0.5, 0.001, "Synthetic data: not patient data, not the published results",
@@ -250,121 +307,167 @@ def _titled(fig, title: str, synthetic: bool):
     return fig
 
 
-def plot_rank(ds, names, *, title: str = "", synthetic: bool = False, bins: int = 20):
+def plot_rank(ds, names, *, title: str = "", synthetic: bool = False, bins: int = 20,
+              ax=None):
     """Rank plots: per chain, the histogram of the ranks of its draws among all draws. Uniform
-    (flat, inside the grey band) when the chains sample the same distribution."""
+    (flat, inside the grey band) when the chains sample the same distribution. ``ax``: one
+    axes per parameter element (at most 16)."""
     from scipy.stats import binom, rankdata
 
     series = _scalar_series(ds, names)
-    fig, axes = _grid(len(series))
-    for ax, (label, a) in zip(axes, series, strict=True):
+    fig, axes = _grid(len(series), ax=ax, what="plot_rank")
+    for panel, (label, a) in zip(axes, series, strict=True):
         n_chain, n_draw = a.shape
         r = rankdata(a.ravel()).reshape(a.shape)
         edges = np.linspace(0, a.size, bins + 1)
         expect = n_draw / bins
         lo, hi = binom.ppf([0.005, 0.995], n_draw, 1 / bins)
-        ax.axhspan(lo, hi, color="grey", alpha=0.2, lw=0)
-        ax.axhline(expect, color="black", lw=0.6, ls="--")
+        panel.axhspan(lo, hi, color="grey", alpha=0.2, lw=0)
+        panel.axhline(expect, color="black", lw=0.6, ls="--")
         for c in range(n_chain):
             h, _ = np.histogram(r[c], bins=edges)
-            ax.step(np.arange(bins + 1), np.r_[h, h[-1]], where="post", lw=1.1,
-                    color=_COLOURS[c % len(_COLOURS)], label=f"chain {c}")
-        ax.set_title(label, fontsize=8)
-        ax.set_xticks([])
-        ax.tick_params(labelsize=7)
+            panel.step(np.arange(bins + 1), np.r_[h, h[-1]], where="post", lw=1.1,
+                       color=_COLOURS[c % len(_COLOURS)], label=f"chain {c}")
+        panel.set_title(label, fontsize=8)
+        panel.set_xticks([])
+        panel.tick_params(labelsize=7)
     axes[0].legend(fontsize=6)
     return _titled(fig, title or "Rank plots (flat = chains agree; band: 99% under uniformity)",
-                   synthetic)
+                   synthetic, own=ax is None)
 
 
-def plot_energy(energy, bfmi, *, title: str = "", synthetic: bool = False):
+def plot_energy(energy, bfmi, *, title: str = "", synthetic: bool = False, ax=None):
     """Marginal energy distribution against the energy transition distribution (both centred).
     Similar widths mean the momentum resampling explores the energy levels well."""
-
     e = np.asarray(energy, float)
-    fig, ax = _subplots(figsize=(6.4, 4.0), layout="constrained")
+    fig, panel = _one_axes(ax, (6.4, 4.0), "plot_energy")
     marg = (e - e.mean(axis=1, keepdims=True)).ravel()
     trans = np.diff(e, axis=1).ravel()
     bins = np.linspace(min(marg.min(), trans.min()), max(marg.max(), trans.max()), 60)
-    ax.hist(marg, bins=bins, density=True, alpha=0.5, color=_COLOURS[0],
-            label="marginal energy (centred)")
-    ax.hist(trans, bins=bins, density=True, alpha=0.5, color=_COLOURS[1],
-            label="energy transition")
-    ax.set_xlabel("Energy")
-    ax.set_yticks([])
-    ax.legend(title="E-BFMI per chain: " + ", ".join(f"{b:.2f}" for b in np.ravel(bfmi)),
-              fontsize=8, title_fontsize=8)
-    return _titled(fig, title or "Energy", synthetic)
+    panel.hist(marg, bins=bins, density=True, alpha=0.5, color=_COLOURS[0],
+               label="marginal energy (centred)")
+    panel.hist(trans, bins=bins, density=True, alpha=0.5, color=_COLOURS[1],
+               label="energy transition")
+    panel.set_xlabel("Energy")
+    panel.set_yticks([])
+    panel.legend(title="E-BFMI per chain: " + ", ".join(f"{b:.2f}" for b in np.ravel(bfmi)),
+                 fontsize=8, title_fontsize=8)
+    return _titled(fig, title or "Energy", synthetic, own=ax is None)
 
 
-def plot_pair_sd(ds, group: str, *, diverging=None, title: str = "", synthetic: bool = False):
+def plot_pair_sd(ds, group: str, *, diverging=None, title: str = "", synthetic: bool = False,
+                 ax=None):
     """log between-group SD against each group's standardised (z) or raw effect: a funnel (the
     effects collapsing as the SD shrinks, divergences at its neck) signals a geometry NUTS
-    cannot sample; the non-centred parameterisation removes it."""
+    cannot sample; the non-centred parameterisation removes it. ``ax``: one axes per group."""
     sd = np.log(ds[f"sd_{group}"].values.ravel())
     name = f"z_{group}" if f"z_{group}" in ds else f"u_{group}"
     eff = ds[name].transpose("chain", "draw", group).values.reshape(len(sd), -1)
     levels = [str(v) for v in ds[group].values]
-    fig, axes = _grid(len(levels), ncols=4, size=(2.6, 2.3))
+    fig, axes = _grid(len(levels), ncols=4, size=(2.6, 2.3), ax=ax, what="plot_pair_sd")
     div = None if diverging is None else np.asarray(diverging, bool).ravel()
-    for j, ax in enumerate(axes):
-        ax.scatter(eff[:, j], sd, s=2, alpha=0.25, color=_COLOURS[0], lw=0)
+    for j, panel in enumerate(axes):
+        panel.scatter(eff[:, j], sd, s=2, alpha=0.25, color=_COLOURS[0], lw=0)
         if div is not None and div.any():
-            ax.scatter(eff[div, j], sd[div], s=8, color="#d1495b", label="divergent")
-        ax.set_title(f"{name}[{levels[j]}]", fontsize=8)
-        ax.set_ylabel(f"log sd_{group}", fontsize=7)
-        ax.tick_params(labelsize=7)
-    return _titled(fig, title or f"Between-{group} SD against {group} effects", synthetic)
+            panel.scatter(eff[div, j], sd[div], s=8, color="#d1495b", label="divergent")
+        panel.set_title(f"{name}[{levels[j]}]", fontsize=8)
+        panel.set_ylabel(f"log sd_{group}", fontsize=7)
+        panel.tick_params(labelsize=7)
+    return _titled(fig, title or f"Between-{group} SD against {group} effects", synthetic,
+                   own=ax is None)
 
 
 def plot_prior_posterior(prior, posterior, names, *, title: str = "",
-                         synthetic: bool = False):
+                         synthetic: bool = False, ax=None):
     """Prior (grey) and posterior (colour) densities of every parameter element: how much the
-    data moved each one, and whether a prior constrains where it should not."""
+    data moved each one, and whether a prior constrains where it should not. ``ax``: one axes
+    per parameter element (at most 16)."""
     pr = dict(_scalar_series(prior, names))
     po = _scalar_series(posterior, names)
-    fig, axes = _grid(len(po))
-    for ax, (label, a) in zip(axes, po, strict=True):
+    fig, axes = _grid(len(po), ax=ax, what="plot_prior_posterior")
+    for panel, (label, a) in zip(axes, po, strict=True):
         x = a.ravel()
         lo, hi = np.quantile(x, [0.001, 0.999])
         if label in pr:
             p = pr[label].ravel()
             plo, phi = np.quantile(p, [0.01, 0.99])
             lo, hi = min(lo, plo), max(hi, phi)
-            ax.hist(np.clip(p, lo, hi), bins=50, range=(lo, hi), density=True, color="grey",
-                    alpha=0.45, label="prior")
-        ax.hist(x, bins=50, range=(lo, hi), density=True, color=_COLOURS[0], alpha=0.7,
-                label="posterior")
-        ax.set_title(label, fontsize=8)
-        ax.set_yticks([])
-        ax.tick_params(labelsize=7)
+            panel.hist(np.clip(p, lo, hi), bins=50, range=(lo, hi), density=True,
+                       color="grey", alpha=0.45, label="prior")
+        panel.hist(x, bins=50, range=(lo, hi), density=True, color=_COLOURS[0], alpha=0.7,
+                   label="posterior")
+        panel.set_title(label, fontsize=8)
+        panel.set_yticks([])
+        panel.tick_params(labelsize=7)
     axes[0].legend(fontsize=6)
-    return _titled(fig, title or "Prior and posterior", synthetic)
+    return _titled(fig, title or "Prior and posterior", synthetic, own=ax is None)
 
 
 def plot_ppc_km(curves, *, title: str = "", time_unit: str = "months",
-                synthetic: bool = False):
+                synthetic: bool = False, ax=None):
     """Observed Kaplan-Meier curves over the 95% band of the posterior predictive survival
-    curves (one panel per set of units)."""
-
+    curves (one panel per set of units; ``ax``: one axes per curve)."""
     n = len(curves)
-    fig, axes = _subplots(1, n, figsize=(5.2 * n, 4.2), layout="constrained",
-                             squeeze=False)
-    for i, (ax, c) in enumerate(zip(axes.ravel(), curves, strict=True)):
+    fig, axes = _panels(ax, 1, n, n, (5.2 * n, 4.2), "plot_ppc_km")
+    for i, (panel, c) in enumerate(zip(axes.ravel(), curves, strict=True)):
         colour = _COLOURS[i % len(_COLOURS)]
-        ax.fill_between(c.grid, c.lower, c.upper, color=colour, alpha=0.2, lw=0,
-                        label="posterior predictive 95% band")
-        ax.plot(c.grid, c.median, color=colour, lw=1, ls="--", label="predictive median")
+        panel.fill_between(c.grid, c.lower, c.upper, color=colour, alpha=0.2, lw=0,
+                           label="posterior predictive 95% band")
+        panel.plot(c.grid, c.median, color=colour, lw=1, ls="--", label="predictive median")
         t, s, _, _ = _step(c.km)
-        ax.step(t, s, where="post", color="black", lw=1.5,
-                label=f"observed KM (n={c.km.n}, {c.km.events} events)")
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel(f"Time ({time_unit})")
-        ax.set_ylabel("Survival probability")
-        ax.set_title(c.label, fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    return _titled(fig, title or "Posterior predictive check: Kaplan-Meier", synthetic)
+        panel.step(t, s, where="post", color="black", lw=1.5,
+                   label=f"observed KM (n={c.km.n}, {c.km.events} events)")
+        panel.set_ylim(0, 1.02)
+        panel.set_xlabel(f"Time ({time_unit})")
+        panel.set_ylabel("Survival probability")
+        panel.set_title(c.label, fontsize=10)
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=7)
+    return _titled(fig, title or "Posterior predictive check: Kaplan-Meier", synthetic,
+                   own=ax is None)
+
+
+def diagnostic_figures(tree, *, by: str | None = None, card=None) -> dict:
+    """All diagnostic figures of a fit: ``{file stem: Figure}``.
+
+    ``rank`` (rank plots), ``energy`` (when the sampler stored it), ``pair_sd_<group>`` (the
+    between-group SD against the group effects, one figure per group), ``prior_posterior``
+    (when the fit has a prior group), ``ppc_km`` and, with ``by``, ``ppc_km_<by>`` (the
+    posterior predictive Kaplan-Meier check, when the fit has a posterior predictive group).
+    ``card`` (the fit's :class:`~nen_bayes.posterior.diagnostics.RunCard`) is accepted so that
+    callers can pass it; the figures do not depend on it."""
+    import arviz_stats as azs
+
+    synthetic = is_synthetic(tree.attrs)
+    head = f"{tree.attrs['model']}, {tree.attrs['endpoint']}"
+    post = tree["posterior"].dataset
+    names = key_parameters(tree)
+    figs = {"rank": plot_rank(post, names, title=f"Rank plots: {head}", synthetic=synthetic)}
+    stats = tree["sample_stats"].dataset
+    if "energy" in stats:
+        bf = azs.bfmi(tree).dataset["energy"].values
+        figs["energy"] = plot_energy(stats["energy"].transpose("chain", "draw").values, bf,
+                                     title=f"Energy: {head}", synthetic=synthetic)
+    for v in post.data_vars:
+        if v.startswith("sd_") and not v.endswith("_varying"):
+            g = v[3:]
+            figs[f"pair_sd_{g}"] = plot_pair_sd(
+                post, g, diverging=stats["diverging"].values if "diverging" in stats else None,
+                title=f"Between-{g} SD against {g} effects: {head}", synthetic=synthetic)
+    if "prior" in tree.children:
+        figs["prior_posterior"] = plot_prior_posterior(
+            tree["prior"].dataset, post, names, title=f"Prior and posterior: {head}",
+            synthetic=synthetic)
+    if "posterior_predictive" in tree.children:
+        unit = tree.attrs.get("time_unit", "months")
+        figs["ppc_km"] = plot_ppc_km(ppc_km(tree), time_unit=unit,
+                                     title=f"Posterior predictive KM: {head}",
+                                     synthetic=synthetic)
+        if by is not None:
+            figs[f"ppc_km_{by}"] = plot_ppc_km(
+                ppc_km(tree, by=by), time_unit=unit,
+                title=f"Posterior predictive KM by {by}: {head}", synthetic=synthetic)
+    return figs
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,124 +490,125 @@ def _hr_axis(ax, axis: str = "x") -> None:
 
 
 def plot_standardised_survival(result, *, observed=None, title: str = "",
-                               synthetic: bool = False):
+                               synthetic: bool = False, ax=None):
     """Covariate-adjusted (g-computation) survival curves by level with their 95% bands;
     ``observed`` (level -> KaplanMeier) overlays the unadjusted Kaplan-Meier curves."""
-
-    fig, ax = _subplots(figsize=(7.6, 5.0), layout="constrained")
+    fig, panel = _one_axes(ax, (7.6, 5.0), "plot_standardised_survival")
     for i, lv in enumerate((result.reference, result.level)):
         c = result.curves[result.curves["level"] == lv]
         colour = _COLOURS[i]
-        ax.fill_between(c["time"], c["lower"], c["upper"], color=colour, alpha=0.18, lw=0)
-        ax.plot(c["time"], c["estimate"], color=colour, lw=2,
-                label=f"{lv}: standardised (posterior median, {result.conf_level:.0%} band)")
+        panel.fill_between(c["time"], c["lower"], c["upper"], color=colour, alpha=0.18, lw=0)
+        panel.plot(c["time"], c["estimate"], color=colour, lw=2,
+                   label=f"{lv}: standardised (posterior median, {result.conf_level:.0%} band)")
         if observed and lv in observed:
             t, s, _, _ = _step(observed[lv])
-            ax.step(t, s, where="post", color=colour, lw=0.9, ls="--",
-                    label=f"{lv}: Kaplan-Meier (unadjusted)")
+            panel.step(t, s, where="post", color=colour, lw=0.9, ls="--",
+                       label=f"{lv}: Kaplan-Meier (unadjusted)")
     for h in result.rmst["horizon"].unique():
-        ax.axvline(h, color="grey", lw=0.6, ls=":")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"Time ({result.time_unit})")
-    ax.set_ylabel("Survival probability")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title=f"HR {result.contrast} {result.hr[0]:.2f} "
-                                f"({result.hr[1]:.2f}-{result.hr[2]:.2f})", title_fontsize=8)
-    return _titled(fig, title or f"Standardised survival by {result.term}", synthetic)
+        panel.axvline(h, color="grey", lw=0.6, ls=":")
+    panel.set_ylim(0, 1.02)
+    panel.set_xlabel(f"Time ({result.time_unit})")
+    panel.set_ylabel("Survival probability")
+    panel.grid(alpha=0.3)
+    panel.legend(fontsize=7, title=f"HR {result.contrast} {result.hr[0]:.2f} "
+                                   f"({result.hr[1]:.2f}-{result.hr[2]:.2f})", title_fontsize=8)
+    return _titled(fig, title or f"Standardised survival by {result.term}", synthetic,
+                   own=ax is None)
 
 
-def plot_hr_posterior(result, *, benefit: float = 0.8, harm: float = 1.25, rope=(0.91, 1.10),
-                      title: str = "", synthetic: bool = False):
+def plot_hr_posterior(result, *, decision: Decision | None = None, title: str = "",
+                      synthetic: bool = False, ax=None):
     """Posterior density of the hazard ratio (log axis) with the decision thresholds and the
-    region of practical equivalence shaded."""
-
+    region of practical equivalence shaded (``decision``: default the result's own)."""
+    d = decision or getattr(result, "decision", None) or Decision()
+    benefit, harm, rope = d.benefit, d.harm, d.rope
     x = result.hr_draws
-    fig, ax = _subplots(figsize=(7.0, 3.8), layout="constrained")
+    fig, panel = _one_axes(ax, (7.0, 3.8), "plot_hr_posterior")
     lo, hi = np.quantile(x, [0.0005, 0.9995])
     lo, hi = min(lo, benefit * 0.9), max(hi, harm * 1.1)
     bins = np.logspace(np.log10(lo), np.log10(hi), 70)
-    ax.hist(x, bins=bins, density=True, color=_COLOURS[0], alpha=0.6)
-    ax.axvspan(*rope, color="grey", alpha=0.15, label=f"ROPE {rope[0]:g}-{rope[1]:g}")
-    ax.axvline(1, color="black", lw=1)
-    ax.axvline(benefit, color=_COLOURS[2], lw=1, ls="--", label=f"HR = {benefit:g}")
-    ax.axvline(harm, color=_COLOURS[1], lw=1, ls="--", label=f"HR = {harm:g}")
-    _hr_axis(ax)
-    ax.set_xlabel(f"Hazard ratio, {result.contrast}")
-    ax.set_yticks([])
+    panel.hist(x, bins=bins, density=True, color=_COLOURS[0], alpha=0.6)
+    panel.axvspan(*rope, color="grey", alpha=0.15, label=f"ROPE {rope[0]:g}-{rope[1]:g}")
+    panel.axvline(1, color="black", lw=1)
+    panel.axvline(benefit, color=_COLOURS[2], lw=1, ls="--", label=f"HR = {benefit:g}")
+    panel.axvline(harm, color=_COLOURS[1], lw=1, ls="--", label=f"HR = {harm:g}")
+    _hr_axis(panel)
+    panel.set_xlabel(f"Hazard ratio, {result.contrast}")
+    panel.set_yticks([])
     p = result.probabilities.set_index("event")["probability"]
-    ax.set_title("; ".join(f"{k} = {v:.3f}" for k, v in p.items()), fontsize=8)
-    ax.legend(fontsize=7, loc="upper right")
-    return _titled(fig, title or f"Posterior of the {result.term} hazard ratio", synthetic)
+    panel.set_title("; ".join(f"{k} {format_equals(v)}" for k, v in p.items()), fontsize=8)
+    panel.legend(fontsize=7, loc="upper right")
+    return _titled(fig, title or f"Posterior of the {result.term} hazard ratio", synthetic,
+                   own=ax is None)
 
 
-def plot_caterpillar(result, *, title: str = "", synthetic: bool = False):
+def plot_caterpillar(result, *, title: str = "", synthetic: bool = False, ax=None):
     """Each centre's hazard ratio against the typical centre (posterior median and CrI), with
     the prediction interval of a new centre; a second panel shows the centre-specific line
-    hazard ratios when the model lets the line effect vary by centre."""
-
+    hazard ratios when the model lets the line effect vary by centre (``ax``: one axes, or two
+    when it does)."""
     c = result.centres
     varies = c["line_hr"].notna().any()
     ncols = 2 if varies else 1
-    fig, axes = _subplots(1, ncols, figsize=(5.6 * ncols, 0.45 * len(c) + 1.8),
-                             layout="constrained", squeeze=False)
+    fig, axes = _panels(ax, 1, ncols, ncols, (5.6 * ncols, 0.45 * len(c) + 1.8),
+                        "plot_caterpillar")
     order = c.sort_values("hr")
     y = np.arange(len(order))
-    ax = axes[0, 0]
-    ax.errorbar(order["hr"], y, xerr=[order["hr"] - order["lower"],
-                                      order["upper"] - order["hr"]],
-                fmt="o", color=_COLOURS[0], capsize=2)
+    left = axes[0, 0]
+    left.errorbar(order["hr"], y, xerr=[order["hr"] - order["lower"],
+                                        order["upper"] - order["hr"]],
+                  fmt="o", color=_COLOURS[0], capsize=2)
     new = result.new_centre[result.new_centre["quantity"] == "new_group_hr"]
     labels = [f"{r.level} (n={r.n})" for r in order.itertuples()]
     if len(new):
         n = new.iloc[0]
-        ax.errorbar([n["estimate"]], [len(order)], xerr=[[n["estimate"] - n["lower"]],
-                                                         [n["upper"] - n["estimate"]]],
-                    fmt="D", color=_COLOURS[1], capsize=2)
+        left.errorbar([n["estimate"]], [len(order)], xerr=[[n["estimate"] - n["lower"]],
+                                                           [n["upper"] - n["estimate"]]],
+                      fmt="D", color=_COLOURS[1], capsize=2)
         labels.append("new centre (prediction)")
-    ax.set_yticks(np.arange(len(labels)))
-    ax.set_yticklabels(labels, fontsize=8)
-    ax.axvline(1, color="black", lw=0.8)
-    _hr_axis(ax)
-    ax.set_xlabel("HR against the typical centre")
+    left.set_yticks(np.arange(len(labels)))
+    left.set_yticklabels(labels, fontsize=8)
+    left.axvline(1, color="black", lw=0.8)
+    _hr_axis(left)
+    left.set_xlabel("HR against the typical centre")
     sd = next(iter(result.group_sd.values()), None)
     if sd:
-        ax.set_title(f"between-centre SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})", fontsize=9)
-    ax.grid(alpha=0.3)
+        left.set_title(f"between-centre SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})", fontsize=9)
+    left.grid(alpha=0.3)
     if varies:
-        ax2 = axes[0, 1]
-        ax2.errorbar(order["line_hr"], y, xerr=[order["line_hr"] - order["line_lower"],
-                                                order["line_upper"] - order["line_hr"]],
-                     fmt="o", color=_COLOURS[2], capsize=2)
-        ax2.axvline(result.hr[0], color=_COLOURS[0], lw=1, ls="--", label="population HR")
-        ax2.axvline(1, color="black", lw=0.8)
-        ax2.set_yticks(y)
-        ax2.set_yticklabels(labels[:len(order)], fontsize=8)
-        _hr_axis(ax2)
-        ax2.set_xlabel(f"{result.term} HR {result.contrast} in each centre")
-        ax2.legend(fontsize=7)
-        ax2.grid(alpha=0.3)
-    return _titled(fig, title or "Centre effects", synthetic)
+        right = axes[0, 1]
+        right.errorbar(order["line_hr"], y, xerr=[order["line_hr"] - order["line_lower"],
+                                                  order["line_upper"] - order["line_hr"]],
+                       fmt="o", color=_COLOURS[2], capsize=2)
+        right.axvline(result.hr[0], color=_COLOURS[0], lw=1, ls="--", label="population HR")
+        right.axvline(1, color="black", lw=0.8)
+        right.set_yticks(y)
+        right.set_yticklabels(labels[:len(order)], fontsize=8)
+        _hr_axis(right)
+        right.set_xlabel(f"{result.term} HR {result.contrast} in each centre")
+        right.legend(fontsize=7)
+        right.grid(alpha=0.3)
+    return _titled(fig, title or "Centre effects", synthetic, own=ax is None)
 
 
-def plot_elpd(table, *, title: str = "", synthetic: bool = False):
+def plot_elpd(table, *, title: str = "", synthetic: bool = False, ax=None):
     """PSIS-LOO ELPD of each model (point, +/- SE) and its difference to the best (+/- dSE)."""
-
-    fig, ax = _subplots(figsize=(7.0, 0.5 * len(table) + 1.6), layout="constrained")
+    fig, panel = _one_axes(ax, (7.0, 0.5 * len(table) + 1.6), "plot_elpd")
     y = np.arange(len(table))[::-1]
-    ax.errorbar(table["elpd_loo"], y, xerr=table["se"], fmt="o", color="black", capsize=2,
-                label="ELPD (LOO) +/- SE")
+    panel.errorbar(table["elpd_loo"], y, xerr=table["se"], fmt="o", color="black", capsize=2,
+                   label="ELPD (LOO) +/- SE")
     best = table["elpd_loo"].max()
-    ax.errorbar(best + table["elpd_diff"], y - 0.2, xerr=table["dse"], fmt="^",
-                color=_COLOURS[1], capsize=2, label="difference to the best +/- SE")
-    ax.axvline(best, color="grey", lw=0.7, ls="--")
-    ax.set_yticks(y)
-    ax.set_yticklabels([f"{m} (w={w:.2f})" for m, w in zip(table["model"], table["weight"],
-                                                           strict=True)], fontsize=8)
-    ax.set_xlabel("ELPD (higher is better); w = stacking weight")
-    ax.set_ylim(-0.7, len(table) + 0.3)  # blank band at the top for the legend
-    ax.legend(fontsize=7, loc="upper center", ncols=2)
-    ax.grid(alpha=0.3)
-    return _titled(fig, title or "Model comparison (PSIS-LOO)", synthetic)
+    panel.errorbar(best + table["elpd_diff"], y - 0.2, xerr=table["dse"], fmt="^",
+                   color=_COLOURS[1], capsize=2, label="difference to the best +/- SE")
+    panel.axvline(best, color="grey", lw=0.7, ls="--")
+    panel.set_yticks(y)
+    panel.set_yticklabels([f"{m} (w={w:.2f})" for m, w in zip(table["model"], table["weight"],
+                                                              strict=True)], fontsize=8)
+    panel.set_xlabel("ELPD (higher is better); w = stacking weight")
+    panel.set_ylim(-0.7, len(table) + 0.3)  # blank band at the top for the legend
+    panel.legend(fontsize=7, loc="upper center", ncols=2)
+    panel.grid(alpha=0.3)
+    return _titled(fig, title or "Model comparison (PSIS-LOO)", synthetic, own=ax is None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -516,106 +620,105 @@ def _normal_hr_density(mu: float, sd: float, x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * z * z) / (sd * np.sqrt(2 * np.pi))
 
 
-def plot_prior_grid(result, *, title: str = "", synthetic: bool = False):
-    """One panel per prior of the grid: the prior (grey) and posterior (colour) of the HR on a
-    log axis (densities per unit of log HR), with P(HR < 1) in the panel title."""
-    priors = [p for p in result.priors if p.direction != "model"]
-    n = len(priors)
+def _prior_panels(ax, n: int, height: float, what: str):
+    """One panel per prior, three to a row (the spare ones hidden), or the caller's ``n``
+    axes; returns the figure and the axes as a flat array."""
     ncols = 3
     nrows = int(np.ceil(n / ncols))
-    fig, axes = _subplots(nrows, ncols, figsize=(4.0 * ncols, 2.7 * nrows + 0.8),
-                          squeeze=False)
+    fig, axes = _panels(ax, nrows, ncols, n, (4.0 * ncols, height * nrows + 0.8), what)
+    for panel in axes.ravel()[n:]:
+        panel.set_visible(False)
+    return fig, axes.ravel()
+
+
+def plot_prior_grid(result, *, title: str = "", synthetic: bool = False, ax=None):
+    """One panel per prior of the grid: the prior (grey) and posterior (colour) of the HR on a
+    log axis (densities per unit of log HR), with P(HR < 1) in the panel title (``ax``: one
+    axes per prior, the model's own prior excluded)."""
+    priors = [p for p in result.priors if p.direction != "model"]
+    fig, axes = _prior_panels(ax, len(priors), 2.7, "plot_prior_grid")
     x = np.exp(np.linspace(np.log(0.3), np.log(3.0), 400))
     t = result.table.set_index("prior")
-    for ax, pr in zip(axes.ravel(), priors, strict=False):
+    for panel, pr in zip(axes, priors, strict=False):
         hr = result.draws[pr.name]
-        ax.fill_between(x, _normal_hr_density(pr.mu, pr.sigma, x), color="grey", alpha=0.35,
-                        lw=0, label="prior")
+        panel.fill_between(x, _normal_hr_density(pr.mu, pr.sigma, x), color="grey",
+                           alpha=0.35, lw=0, label="prior")
         edges = np.linspace(np.log(0.3), np.log(3.0), 70)
         # density per unit of log HR, comparable with the prior curve
-        ax.hist(hr, bins=np.exp(edges), weights=np.full(len(hr), 1 / (len(hr) *
-                                                                     (edges[1] - edges[0]))),
-                color=_COLOURS[0], alpha=0.7, label="posterior")
-        ax.axvline(1, color="black", lw=0.8)
-        _hr_axis(ax)
-        ax.set_yticks([])
+        panel.hist(hr, bins=np.exp(edges),
+                   weights=np.full(len(hr), 1 / (len(hr) * (edges[1] - edges[0]))),
+                   color=_COLOURS[0], alpha=0.7, label="posterior")
+        panel.axvline(1, color="black", lw=0.8)
+        _hr_axis(panel)
+        panel.set_yticks([])
         r = t.loc[pr.name]
-        ax.set_title(f"{pr.label}: HR {r['median']:.2f} ({r['lower']:.2f}-{r['upper']:.2f})\n"
-                     f"P(HR<1) = {r['P(HR < 1)']:.3f}", fontsize=8)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    axes.ravel()[0].legend(fontsize=7)
+        panel.set_title(f"{pr.label}: HR {r['median']:.2f} ({r['lower']:.2f}-"
+                        f"{r['upper']:.2f})\nP(HR<1) {format_equals(r['P(HR < 1)'])}",
+                        fontsize=8)
+    axes[0].legend(fontsize=7)
     return _titled(fig, title or f"Prior and posterior of the HR {result.contrast}",
-                   synthetic)
+                   synthetic, own=ax is None)
 
 
-def plot_summary_reanalysis(estimate, table, priors, *, title: str = ""):
+def plot_summary_reanalysis(estimate, table, priors, *, title: str = "", ax=None):
     """Prior, likelihood (the published estimate) and posterior of the effect for each prior
-    of the grid (one panel per prior; the flat-prior posterior is the likelihood)."""
+    of the grid (one panel per prior, ``ax``: one axes per prior; the flat-prior posterior is
+    the likelihood)."""
     x = np.exp(np.linspace(np.log(0.25), np.log(4.0), 500))
-    n = len(priors)
-    ncols = 3
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = _subplots(nrows, ncols, figsize=(4.0 * ncols, 2.6 * nrows + 0.8),
-                          squeeze=False)
+    fig, axes = _prior_panels(ax, len(priors), 2.6, "plot_summary_reanalysis")
     t = table.set_index("prior")
     like = _normal_hr_density(estimate.log_effect, estimate.se, x)
-    for ax, pr in zip(axes.ravel(), priors, strict=False):
+    for panel, pr in zip(axes, priors, strict=False):
         r = t.loc[pr.name]
-        ax.plot(x, _normal_hr_density(pr.mu, pr.sigma, x), color="grey", lw=1.2, ls="--",
-                label="prior")
-        ax.plot(x, like, color=_COLOURS[1], lw=1.2, label="likelihood")
-        ax.plot(x, _normal_hr_density(r["posterior_mu"], r["posterior_sd"], x),
-                color=_COLOURS[0], lw=2, label="posterior")
-        ax.axvline(1, color="black", lw=0.8)
-        _hr_axis(ax)
-        ax.set_yticks([])
-        ax.set_title(f"{pr.label}: {estimate.measure} {r['median']:.2f} "
-                     f"({r['lower']:.2f}-{r['upper']:.2f}), P(<1) = {r['P(HR < 1)']:.3f}",
-                     fontsize=8)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    axes.ravel()[0].legend(fontsize=7)
-    return _titled(fig, title or "Summary-level reanalysis", False)
+        panel.plot(x, _normal_hr_density(pr.mu, pr.sigma, x), color="grey", lw=1.2, ls="--",
+                   label="prior")
+        panel.plot(x, like, color=_COLOURS[1], lw=1.2, label="likelihood")
+        panel.plot(x, _normal_hr_density(r["posterior_mu"], r["posterior_sd"], x),
+                   color=_COLOURS[0], lw=2, label="posterior")
+        panel.axvline(1, color="black", lw=0.8)
+        _hr_axis(panel)
+        panel.set_yticks([])
+        panel.set_title(f"{pr.label}: {estimate.measure} {r['median']:.2f} "
+                        f"({r['lower']:.2f}-{r['upper']:.2f}), "
+                        f"P(<1) {format_equals(r['P(HR < 1)'])}", fontsize=8)
+    axes[0].legend(fontsize=7)
+    return _titled(fig, title or "Summary-level reanalysis", False, own=ax is None)
 
 
-def plot_assumption_sweep(sweep, *, prior_columns, title: str = ""):
+def plot_assumption_sweep(sweep, *, prior_columns, title: str = "", ax=None):
     """P(HR < 1) against the assumed number of events, one line per assumed share of units in
-    the group of interest, one panel per prior."""
+    the group of interest, one panel per prior (``ax``: one axes per prior column)."""
     n = len(prior_columns)
-    fig, axes = _subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False)
+    fig, axes = _panels(ax, 1, n, n, (4.2 * n, 3.6), "plot_assumption_sweep")
     # V = D n1 n2 / n^2 is symmetric in the split: shares s and 1 - s give the same curve
     shares = sorted({round(min(sh, 1 - sh), 10) for sh in sweep["share_group_1"]})
-    for ax, col in zip(axes.ravel(), prior_columns, strict=True):
+    for panel, col in zip(axes.ravel(), prior_columns, strict=True):
         for i, sh in enumerate(shares):
             d = sweep[np.isclose(np.minimum(sweep["share_group_1"],
                                             1 - sweep["share_group_1"]), sh)]
             d = d.drop_duplicates("events")
             label = f"{sh:.0%} or {1 - sh:.0%}" if not np.isclose(sh, 0.5) else "50%"
-            ax.plot(d["events"], d[col], marker="o", ms=3, color=_COLOURS[i % len(_COLOURS)],
-                    label=label)
-        ax.set_title(col.replace("P(HR < 1) ", "prior: "), fontsize=9)
-        ax.set_xlabel("assumed events")
-        ax.set_ylabel("P(HR < 1)")
-        ax.grid(alpha=0.3)
+            panel.plot(d["events"], d[col], marker="o", ms=3,
+                       color=_COLOURS[i % len(_COLOURS)], label=label)
+        panel.set_title(col.replace("P(HR < 1) ", "prior: "), fontsize=9)
+        panel.set_xlabel("assumed events")
+        panel.set_ylabel("P(HR < 1)")
+        panel.grid(alpha=0.3)
     axes.ravel()[0].legend(fontsize=7, title="group of interest", title_fontsize=7)
-    return _titled(fig, title or "P(benefit) across assumptions", False)
+    return _titled(fig, title or "P(benefit) across assumptions", False, own=ax is None)
 
 
 # --------------------------------------------------------------------------------------------
 # Reconstruction from a published figure
 # --------------------------------------------------------------------------------------------
-def plot_reconstruction(rec, *, time_unit: str = "", title: str = "", figsize=(8.0, 6.4)):
+def plot_reconstruction(rec, *, time_unit: str = "", title: str = "", figsize=(8.0, 6.4),
+                        ax=None):
     """Digitised points over the Kaplan-Meier curves of the reconstructed units, with the
-    published and reconstructed numbers at risk under them."""
-    from matplotlib.figure import Figure
-
+    published and reconstructed numbers at risk under them (``ax``: two axes, the curves and
+    the numbers-at-risk table)."""
     arms = rec.arms
     n = len(arms)
-    fig = Figure(figsize=figsize, layout="constrained")
-    gs = fig.add_gridspec(2, 1, height_ratios=[4.2, 0.5 + 0.55 * n])
-    ax = fig.add_subplot(gs[0])
-    tab_ax = fig.add_subplot(gs[1], sharex=ax)
+    fig, ax, tab_ax = _curve_and_table(ax, figsize, 0.5 + 0.55 * n, "plot_reconstruction")
     tmax = max(a.curve.time[-1] for a in arms)
     for i, a in enumerate(arms):
         colour = _COLOURS[i % len(_COLOURS)]
@@ -653,6 +756,7 @@ def plot_reconstruction(rec, *, time_unit: str = "", title: str = "", figsize=(8
     tab_ax.set_yticks(ticks)
     tab_ax.set_yticklabels(labels, fontsize=7.5)
     tab_ax.set_ylim(-1.2, 2 * n - 0.8)
+    tab_ax.set_xlim(ax.get_xlim())
     tab_ax.set_xlabel(f"Time ({time_unit})" if time_unit else "Time")
     tab_ax.set_title("Number at risk (bold: differs from the published count)", fontsize=8.5,
                      loc="left")

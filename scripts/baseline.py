@@ -28,18 +28,23 @@ from __future__ import annotations
 import re
 import sys
 
-from nen_bayes.baselines import run_baselines
-from nen_bayes.cli import (
+import pandas as pd
+
+from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.effects import write_effects
+from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.formatting import format_equals
+from nen_bayes.frequentist.baselines import run_baselines
+from nen_bayes.frequentist.km import CONF_TYPES
+from nen_bayes.pipeline.cli import (
     add_cohort_options,
     load_options,
     main_guard,
     schema_from_args,
     script_parser,
 )
-from nen_bayes.cohort import SYNTHETIC_NOTICE, load_cohort
-from nen_bayes.effects import write_effects
-from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.km import CONF_TYPES
+from nen_bayes.re_nen import RE_NEN
+from nen_bayes.re_nen.study import study_table, study_text
 
 
 def _safe(name: str) -> str:
@@ -75,23 +80,15 @@ def main(argv: list[str] | None = None) -> int:
                       conf_type=args.conf_type, conf_level=args.conf_level)
         for ep in cohort.schema.endpoints
     ]
-    import pandas as pd
-
     effects = pd.concat([r.effects for r in reports], ignore_index=True)
     text = "".join(r.to_text() + "\n" for r in reports)
     study = None
-    if cohort.schema.name == "RE/NEN":
-        from nen_bayes.study import study_table
-
+    if cohort.schema.name == RE_NEN.name:
         study = study_table(reports)
-        text += "Published vs reproduced log-rank p-values\n"
-        text += study[["endpoint", "factor", "published_p", "reproduced_p"]].to_string(
-            index=False, float_format=lambda v: f"{v:.4f}") + "\n"
-        if cohort.synthetic:
-            text += SYNTHETIC_NOTICE + "\n"
+        text += study_text(study)
     figures = []
     if not args.no_figures:
-        from nen_bayes.plotting import plot_km
+        from nen_bayes.plotting import plot_km  # matplotlib only when figures are drawn
 
         for rep in reports:
             label = (rep.endpoint_label or rep.endpoint).capitalize()
@@ -100,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                                     time_unit=rep.time_unit, synthetic=rep.synthetic)))
             for f in rep.factors:
                 lr = rep.logrank[f]
-                p = f"log-rank p = {lr.p_value:.3g}"
+                p = f"log-rank p {format_equals(lr.p_value)}"
                 if lr.trend_p_value is not None:
-                    p += f"; trend p = {lr.trend_p_value:.3g}"
+                    p += f"; trend p {format_equals(lr.trend_p_value)}"
                 flabel = cohort.schema.factor(f).label or f
                 figures.append((f"km_{_safe(rep.endpoint)}_{_safe(f)}",
                                 plot_km(rep.curves[f], title=f"{label} by {flabel}", p_text=p,

@@ -32,8 +32,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nen_bayes.cli import main_guard, script_parser
-from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.pipeline.cli import main_guard, script_parser
 
 
 @main_guard
@@ -50,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.conf_level < 1:
         parser.error("--conf-level must lie in (0, 1)")
     check_output_directory(args.out, force=args.force)
-    from nen_bayes.compare import compare_report
+    from nen_bayes.bayes.inference import read_run
     from nen_bayes.effects import write_effects
-    from nen_bayes.inference import read_run
     from nen_bayes.plotting import plot_elpd, save_figure
+    from nen_bayes.posterior.compare import compare_report
 
     trees = {}
     for r in args.runs:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     with output_directory(args.out, force=args.force) as out:
         atomic_write_text(out / "loo.csv", rep.loo.to_csv(index=False))
         atomic_write_text(out / "side_by_side.csv", rep.wide.to_csv(index=False))
-        write_effects(rep.long, out / "effects", metadata=rep.metadata)
+        write_effects(rep.effects, out / "effects", metadata=rep.metadata)
         save_figure(plot_elpd(rep.loo, title=f"Model comparison (PSIS-LOO), {rep.endpoint}",
                               synthetic=rep.synthetic), out / "elpd", formats)
         atomic_write_text(out / "compare.txt", text)

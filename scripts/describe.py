@@ -15,15 +15,15 @@ from __future__ import annotations
 import json
 import sys
 
-from nen_bayes.cli import (
+from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.frequentist.describe import describe_cohort
+from nen_bayes.pipeline.cli import (
     add_cohort_options,
     load_options,
     main_guard,
     schema_from_args,
     script_parser,
 )
-from nen_bayes.cohort import load_cohort
-from nen_bayes.describe import describe_cohort
 
 
 @main_guard

@@ -29,9 +29,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nen_bayes.cli import main_guard, script_parser
 from nen_bayes.errors import OutputExistsError, ResultError
-from nen_bayes.io import atomic_write_text, output_directory
+from nen_bayes.files import atomic_write_text, output_directory
+from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.re_nen.contract import LINE_CONTRAST
 
 
 @main_guard
@@ -61,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                   "mcse_ratio": args.mcse_ratio, "divergences": args.max_divergences,
                   "treedepth_share": args.treedepth_share, "ebfmi": args.ebfmi,
                   "pareto_k_bad": args.pareto_k_bad}
-    from nen_bayes.diagnostics import diagnose_fit, diagnostic_figures
-    from nen_bayes.inference import read_run
-    from nen_bayes.predict import term_levels
+    from nen_bayes.bayes.inference import read_run
+    from nen_bayes.bayes.predict import term_levels
+    from nen_bayes.posterior.diagnostics import diagnose_fit
 
     runs = []
     for r in args.runs:  # everything is checked before anything is written
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         by = args.by
         if by is None:
             try:
-                term_levels(tree, "line")
-                by = "line"
+                term_levels(tree, LINE_CONTRAST.term)
+                by = LINE_CONTRAST.term
             except ValueError:
                 by = None
         elif not args.no_figures:
@@ -95,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if tree.attrs.get("notice"):
             text = f"{tree.attrs['notice']}\n{text}"
         if not args.no_figures:
-            from nen_bayes.plotting import save_figure
+            from nen_bayes.plotting import diagnostic_figures, save_figure
 
-            figs = diagnostic_figures(tree, by=by)
+            figs = diagnostic_figures(tree, by=by, card=card)
             with output_directory(base / "diagnostics", force=args.force) as out:
                 for stem, fig in figs.items():
                     save_figure(fig, out / stem, formats)

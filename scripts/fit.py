@@ -37,7 +37,11 @@ import sys
 import time
 from dataclasses import replace
 
-from nen_bayes.cli import (
+from nen_bayes.bayes.spec import load_spec
+from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.effects import write_effects
+from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_sampling_options,
     check_sampling_options,
@@ -45,17 +49,14 @@ from nen_bayes.cli import (
     load_options,
     main_guard,
     one_endpoint_schema,
+    sampling_settings,
     schema_from_args,
     script_parser,
 )
-from nen_bayes.cohort import SYNTHETIC_NOTICE, load_cohort
-from nen_bayes.effects import write_effects
-from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.spec import load_spec
+from nen_bayes.provenance import SYNTHETIC_NOTICE
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def _parser():
     parser = script_parser("fit.py", __doc__)
     add_cohort_options(parser)
     m = parser.add_argument_group("model and sampling")
@@ -70,11 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--conf-level", type=float, default=0.95, help="credible level (0.95)")
     m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    check_sampling_options(args, parser)
-    spec = load_spec(args.model)
+    return parser
+
+
+def _with_group_columns(spec, items: list[str], parser):
+    """The spec with the grouping columns named by --group NAME=COL."""
     groups = {}
-    for item in args.group:
+    for item in items:
         if "=" not in item:
             parser.error(f"--group {item!r}: expected NAME=COL")
         k, v = item.split("=", 1)
@@ -83,18 +86,29 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--group names {sorted(unknown)}, which are not groups of {spec.source}; "
                      f"its groups: {[g.name for g in spec.groups]}")
-    if groups:
-        spec = replace(spec, groups=tuple(replace(g, column=groups.get(g.name, g.column))
-                                          for g in spec.groups))
+    if not groups:
+        return spec
+    return replace(spec, groups=tuple(replace(g, column=groups.get(g.name, g.column))
+                                      for g in spec.groups))
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    check_sampling_options(args, parser)
+    spec = _with_group_columns(load_spec(args.model), args.group, parser)
     schema, lenient = schema_from_args(args, parser)
     schema = one_endpoint_schema(schema, spec, parser)
     schema = extend_schema(schema, [spec])
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
 
-    from nen_bayes.inference import fit, write_fit
+    from nen_bayes.bayes.inference import fit, write_fit
     from nen_bayes.plotting import plot_prior_predictive, save_figure
-    from nen_bayes.posterior import (
+    from nen_bayes.posterior.summary import (
+        divergent_transitions,
+        fit_summary_text,
         posterior_effects,
         prior_predictive_check,
         prior_predictive_draws,
@@ -103,43 +117,22 @@ def main(argv: list[str] | None = None) -> int:
     if cohort.synthetic:
         print(SYNTHETIC_NOTICE)
     t0 = time.perf_counter()
-    result = fit(spec, cohort, draws=args.draws, tune=args.tune, chains=args.chains,
-                 cores=args.cores, seed=args.seed, sampler=args.sampler,
-                 target_accept=args.target_accept, prior_draws=args.prior_draws,
-                 progressbar=not args.quiet)
+    result = fit(spec, cohort, sampling=sampling_settings(args),
+                 prior_draws=args.prior_draws, progressbar=not args.quiet)
     t_fit = time.perf_counter() - t0
     tree = result.tree
     effects = posterior_effects(tree, conf_level=args.conf_level)
     ppc = prior_predictive_check(tree)
-    stats = tree["sample_stats"].dataset
-    divergences = int(stats["diverging"].sum())
     run = {
         "command": "fit.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "model": spec.name, "spec_source": spec.source, "spec_hash": spec.hash,
         "endpoint": tree.attrs["endpoint"], **cohort.provenance(),
         "sampler": args.sampler, "draws": args.draws, "tune": args.tune,
         "chains": args.chains, "seed": args.seed, "target_accept": args.target_accept,
-        "wall_seconds_fit": round(t_fit, 2), "divergences": divergences,
+        "wall_seconds_fit": round(t_fit, 2), "divergences": divergent_transitions(tree),
         "versions": json.loads(tree.attrs["versions"]),
     }
-    lines = [f"Model {spec.name} ({spec.title}) on {cohort.source}, endpoint "
-             f"{tree.attrs['endpoint']}: {tree.attrs['n_units']} units, "
-             f"{tree.attrs['n_events']} events",
-             f"{args.chains} chains x {args.draws} draws ({args.sampler}, seed {args.seed}): "
-             f"{t_fit:.1f} s, {divergences} divergent transitions", ""]
-    show = effects[effects["quantity"] != "prob_hr_below_1"]
-    prob = effects[effects["quantity"] == "prob_hr_below_1"].set_index("group")["estimate"]
-    for r in show.itertuples():
-        extra = f"   P(HR < 1) = {prob[r.group]:.3f}" if r.quantity == "hazard_ratio" else ""
-        lines.append(f"  {r.quantity:<16} {r.term:<14} {r.group:<38} {r.estimate:8.3f} "
-                     f"({r.lower:.3f}-{r.upper:.3f}){extra}")
-    lines += ["", "Prior predictive check (what the priors imply):"]
-    for r in ppc.itertuples():
-        lines.append(f"  {r.quantity:<58} median {r.q50:8.2f} {r.unit:<7} 95% "
-                     f"{r.q2_5:.2f}-{r.q97_5:.2f}; {r.share_outside:.1%} {r.outside}")
-    if cohort.synthetic:
-        lines = [SYNTHETIC_NOTICE, *lines, SYNTHETIC_NOTICE]
-    text = "\n".join(lines) + "\n"
+    text = fit_summary_text(tree, effects, ppc, title=spec.title, seconds=t_fit)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with output_directory(args.out, force=args.force) as out:
         write_fit(result, out / "fit.nc")

@@ -31,9 +31,16 @@ have, thresholds out of order) or an existing --out without --force (nothing is 
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 
-from nen_bayes.cli import add_contrast_options, contrast_kwargs, main_guard, script_parser
-from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.pipeline.cli import (
+    add_contrast_options,
+    contrast_extras,
+    contrast_settings,
+    main_guard,
+    script_parser,
+)
 
 
 @main_guard
@@ -46,32 +53,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
     add_contrast_options(parser)
     args = parser.parse_args(argv)
-    kw = contrast_kwargs(args, parser)
+    contrast, decision = contrast_settings(args, parser)
+    extras = contrast_extras(args)
     check_output_directory(args.out, force=args.force)
     import pandas as pd
 
-    from nen_bayes.contrast import contrast_effects
+    from nen_bayes.bayes.inference import read_run
     from nen_bayes.effects import write_effects
-    from nen_bayes.inference import read_run
     from nen_bayes.plotting import (
         plot_caterpillar,
         plot_hr_posterior,
         plot_standardised_survival,
         save_figure,
     )
+    from nen_bayes.posterior.contrast import contrast_effects
 
     trees = [(r, read_run(r)) for r in args.runs]
-    results = [contrast_effects(t, conf_level=args.conf_level, **kw) for _, t in trees]
+    results = [contrast_effects(t, contrast, decision=decision, conf_level=args.conf_level,
+                                **extras) for _, t in trees]
     notice = next((t.attrs["notice"] for _, t in trees if t.attrs.get("notice")), "")
     text = "".join(r.to_text() + "\n" for r in results)
     if notice:
         text = f"{notice}\n{text}{notice}\n"
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with output_directory(args.out, force=args.force) as out:
-        effects = pd.concat([r.effects() for r in results], ignore_index=True)
+        effects = pd.concat([r.effects for r in results], ignore_index=True)
         write_effects(effects, out / "effects",
-                      metadata={"runs": [str(r) for r, _ in trees], **kw,
-                                "conf_level": args.conf_level, "notice": notice})
+                      metadata={"runs": [str(r) for r, _ in trees], **asdict(contrast),
+                                **asdict(decision), **extras, "conf_level": args.conf_level,
+                                "notice": notice})
         endpoints = [r.endpoint for r in results]
         for res in results:
             # one file set per endpoint; endpoint_model when an endpoint has several fits
@@ -82,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             save_figure(plot_standardised_survival(
                 res, title=f"Standardised {ep} by {res.term} ({res.model})",
                 synthetic=res.synthetic), out / f"standardised_{ep}", formats)
-            save_figure(plot_hr_posterior(res, benefit=kw["benefit"], harm=kw["harm"],
-                                          rope=kw["rope"],
+            save_figure(plot_hr_posterior(res, decision=decision,
                                           title=f"{ep}: HR {res.contrast} ({res.model})",
                                           synthetic=res.synthetic), out / f"hr_{ep}", formats)
             if len(res.centres):

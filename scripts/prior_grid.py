@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import sys
 
-from nen_bayes.cli import main_guard, script_parser
 from nen_bayes.errors import OutputExistsError
+from nen_bayes.formatting import format_prob
+from nen_bayes.pipeline.cli import main_guard, script_parser
 
 
 @main_guard
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--tail {item!r}: expected STRENGTH=P, e.g. strong=0.05")
     from pathlib import Path
 
-    from nen_bayes.priorgrid import grid_table, write_prior_grid, zampieri_grid
+    from nen_bayes.sensitivity.grid import grid_table, write_prior_grid, zampieri_grid
 
     priors = zampieri_grid(args.expected_hr, tails)
     out = Path(args.out)
@@ -53,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         raise OutputExistsError(f"{existing[0]} exists (and {len(existing) - 1} more); pass "
                                 "--force to replace them (nothing was written).")
     write_prior_grid(priors, out, force=args.force)
-    print(grid_table(priors).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    table = grid_table(priors)
+    probabilities = {c: format_prob for c in table.columns if c.startswith("P(")}
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}",
+                          formatters=probabilities))
     print(f"written: {len(priors)} prior files in {out}/")
     return 0
 

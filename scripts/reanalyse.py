@@ -10,7 +10,8 @@ covariates) and reports the treatment-line effect: HR with 95% CrI, P(HR < 1),
 P(HR < --benefit), P(HR > --harm), P(ROPE), standardised survival curves by line, median and
 RMST differences, centre effects and a new centre; it refits the headline model under every
 prior of the grid (--priors), reports power-scaling sensitivity in the run cards and, for the
-RE/NEN contract, reanalyses the published P = 0.078 from its numbers alone.
+case study's cohort contract (the default columns), reanalyses the study's published line
+comparison (OS, P = 0.078) from its numbers alone.
 
 Writes --out DIR (default results; created whole or not at all, an existing DIR needs --force):
   report.html   self-contained report (tables, figures, provenance); open it in a browser
@@ -38,20 +39,28 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nen_bayes.cli import (
+from nen_bayes.bayes.spec import load_spec
+from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.files import check_output_directory, output_directory
+from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_contrast_options,
     add_sampling_options,
     check_sampling_options,
-    contrast_kwargs,
+    contrast_extras,
+    contrast_settings,
     extend_schema,
     load_options,
     main_guard,
+    sampling_settings,
     schema_from_args,
     script_parser,
 )
-from nen_bayes.cohort import load_cohort
-from nen_bayes.io import check_output_directory, output_directory
+from nen_bayes.pipeline.reanalysis import reanalyse
+from nen_bayes.pipeline.settings import DEFAULT_MODELS, MAIN_JOB_SAMPLING, ReanalysisSettings
+from nen_bayes.re_nen import RE_NEN
+from nen_bayes.re_nen.published import published_line_comparison
+from nen_bayes.sensitivity.grid import load_prior_grid
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -63,27 +72,23 @@ def main(argv: list[str] | None = None) -> int:
     m = parser.add_argument_group("models and sampling")
     m.add_argument("--model", action="append", default=[], metavar="SPEC",
                    help="model specification (repeatable; the first is the headline model). "
-                        "Default: weibull_ph_centre, weibull_ph_pooled, exponential_ph_centre, "
-                        "piecewise_ph_centre, weibull_ph_centre_line from models/")
+                        f"Default: {', '.join(DEFAULT_MODELS)} from models/")
     m.add_argument("--out", default="results", metavar="DIR",
                    help="results directory (default results)")
     m.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    add_sampling_options(m, target_accept=0.95)
+    add_sampling_options(m, target_accept=MAIN_JOB_SAMPLING.target_accept)
     m.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
     m.add_argument("--formats", default="png", help="figure file formats (default png)")
     m.add_argument("--priors", default=str(MODELS_DIR / "priors" / "line"), metavar="DIR",
-                   help="prior grid on the line log-HR (default models/priors/line)")
+                   help="prior grid on the contrast's log-HR (default models/priors/line)")
     m.add_argument("--no-prior-grid", action="store_true", help="skip the prior-grid refits")
     m.add_argument("--no-study-summary", action="store_true",
                    help="skip the summary-level reanalysis of the published P = 0.078")
     add_contrast_options(parser)
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)
-    contrast = contrast_kwargs(args, parser)
-    from nen_bayes.priorgrid import load_prior_grid
-    from nen_bayes.reanalysis import DEFAULT_MODELS, ReanalysisSettings, reanalyse
-    from nen_bayes.spec import load_spec
-
+    contrast, decision = contrast_settings(args, parser)
+    extras = contrast_extras(args)
     paths = args.model or [MODELS_DIR / f"{n}.toml" for n in DEFAULT_MODELS]
     specs = tuple(load_spec(p) for p in paths)
     priors = () if args.no_prior_grid else tuple(load_prior_grid(args.priors))
@@ -91,19 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(names)) != len(names):
         parser.error(f"--model names the same model twice: {names}")
     schema, lenient = schema_from_args(args, parser)
+    # the study's published comparison belongs to the study's own cohort contract
+    published = None if args.no_study_summary or schema.name != RE_NEN.name else \
+        published_line_comparison()
     schema = extend_schema(schema, specs)
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
     settings = ReanalysisSettings(
-        specs=specs, draws=args.draws, tune=args.tune, chains=args.chains, cores=args.cores,
-        seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
-        conf_level=args.conf_level, contrast=contrast,
+        specs=specs, contrast=contrast, decision=decision, sampling=sampling_settings(args),
+        horizons=extras["horizons"], max_draws=extras["max_draws"],
+        conf_level=args.conf_level,
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-        priors=priors, study_summary=not args.no_study_summary)
+        priors=priors, published=published)
     with output_directory(args.out, force=args.force) as out:
-        run = reanalyse(cohort, out, settings)
+        result = reanalyse(cohort, out, settings)
     print()
-    sys.stdout.write(run["summary_text"])
+    sys.stdout.write(result.summary)
     print(f"written: {args.out}/ (open {Path(args.out) / 'report.html'} in a browser)")
     return 0
 

@@ -33,9 +33,11 @@ from __future__ import annotations
 import json
 import sys
 
-from nen_bayes.cli import main_guard, script_parser
-from nen_bayes.io import atomic_write_text, check_output_directory, output_directory, read_table
-from nen_bayes.reconstruct import LAST_INTERVAL_RULES, SCALES, reconstruct
+from nen_bayes.bayes.inference import versions
+from nen_bayes.cohorts.read import read_table
+from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.reconstruction.guyot import LAST_INTERVAL_RULES, SCALES, reconstruct
 
 
 def _events(items, parser) -> dict[str, int]:
@@ -100,8 +102,6 @@ def main(argv: list[str] | None = None) -> int:
                       surv_col=args.survival_column, arm_col=args.arm_column,
                       risk_col=args.risk_column, first_row=points.first_row)
     text = rec.summary_text(args.time_unit)
-    from nen_bayes.inference import versions
-
     provenance = {
         "method": "Guyot et al., BMC Med Res Methodol 2012;12:9",
         "points": {"file": points.source, "hash": points.data_hash},

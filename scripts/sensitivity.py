@@ -25,23 +25,25 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
-from nen_bayes.cli import (
+from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_contrast_options,
     add_sampling_options,
     check_sampling_options,
-    contrast_kwargs,
+    contrast_settings,
     extend_schema,
     load_options,
     main_guard,
     one_endpoint_schema,
+    sampling_settings,
     schema_from_args,
     script_parser,
 )
-from nen_bayes.cohort import load_cohort
-from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--force", action="store_true", help="replace an existing --out")
     add_sampling_options(m, sampler=False)
     m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
-    add_contrast_options(parser)
+    add_contrast_options(parser, curves=False)
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)
-    c = contrast_kwargs(args, parser)
-    from nen_bayes.priorgrid import load_prior_grid
-    from nen_bayes.spec import load_spec
+    contrast, decision = contrast_settings(args, parser)
+    from nen_bayes.bayes.spec import load_spec
+    from nen_bayes.sensitivity.grid import load_prior_grid
 
     spec = load_spec(args.model)
     priors = load_prior_grid(args.priors)
@@ -73,18 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     schema = extend_schema(schema, [spec])
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
-    from nen_bayes.cohort import SYNTHETIC_NOTICE
     from nen_bayes.plotting import plot_prior_grid, save_figure
-    from nen_bayes.sensitivity import prior_grid_fit
+    from nen_bayes.provenance import SYNTHETIC_NOTICE
+    from nen_bayes.sensitivity.refits import prior_grid_fit
 
     if cohort.synthetic:
         print(SYNTHETIC_NOTICE)
-    res = prior_grid_fit(spec, cohort, priors, term=c["term"], level=c["level"],
-                         reference=c["reference"], draws=args.draws, tune=args.tune,
-                         chains=args.chains, cores=args.cores, seed=args.seed,
-                         target_accept=args.target_accept,
-                         benefit=c["benefit"], harm=c["harm"], rope=c["rope"],
-                         progress=lambda s: print(f"  {s}", flush=True))
+    res = prior_grid_fit(spec, cohort, priors, contrast, sampling=sampling_settings(args),
+                         decision=decision, progress=lambda s: print(f"  {s}", flush=True))
     text = res.to_text()
     if cohort.synthetic:
         text = f"{SYNTHETIC_NOTICE}\n{text}{SYNTHETIC_NOTICE}\n"
@@ -98,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(out / "run.json", json.dumps({
             **res.provenance, "model": res.model, "spec_hash": spec.hash,
             "endpoint": res.endpoint, "contrast": res.contrast, "priors": args.priors,
-            "timings_s": res.timings, **{k: v for k, v in c.items() if k != "max_draws"}},
+            "timings_s": res.timings, **asdict(contrast), **asdict(decision)},
             indent=1, default=str) + "\n")
     print(text.removeprefix(SYNTHETIC_NOTICE + "\n"), end="")
     print(f"written: {args.out}/")

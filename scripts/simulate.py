@@ -21,11 +21,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nen_bayes.cli import main_guard, script_parser
-from nen_bayes.cohort import truth_path_for
+from nen_bayes.cohorts.cohort import load_cohort, truth_path_for
+from nen_bayes.cohorts.read import content_hash
+from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.errors import OutputExistsError
-from nen_bayes.io import atomic_write_bytes, atomic_write_text, content_hash
-from nen_bayes.simulate import load_calibration, simulate_cohort, truth_json
+from nen_bayes.files import atomic_write_bytes, atomic_write_text
+from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.provenance import SYNTHETIC_NOTICE
+from nen_bayes.re_nen import RE_NEN
+from nen_bayes.re_nen.calibration import calibration_markdown, calibration_summary, search_seeds
+from nen_bayes.re_nen.simulate import load_calibration, simulate_cohort, truth_json
 
 
 @main_guard
@@ -46,18 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     cal = load_calibration(args.calibration)
 
     if args.report:
-        from nen_bayes.calibration import calibration_markdown, calibration_summary
-        from nen_bayes.cohort import SYNTHETIC_NOTICE, load_cohort
-        from nen_bayes.data import BUNDLED_COHORT
-
-        summary = calibration_summary(load_cohort(BUNDLED_COHORT).data)
+        summary = calibration_summary(load_cohort(BUNDLED_COHORT, RE_NEN).data)
         print(calibration_markdown(summary, cal["targets"]), end="")
         print(f"\n{SYNTHETIC_NOTICE}")
         return 0
 
     if args.search_seeds:
-        from nen_bayes.calibration import search_seeds
-
         def progress(i):
             if i % 20 == 0 or i == args.search_seeds:
                 print(f"\rsearching seeds: {i}/{args.search_seeds}", end="", file=sys.stderr)

@@ -8,10 +8,11 @@ median, 95% CrI, P(effect < 1), P(< --benefit), P(> --harm) and P(ROPE), with a 
 prior, likelihood and posterior per prior.
 
 --study applies it to the published treatment-line comparison of the RE/NEN study: OS, RE as
-second line vs salvage, log-rank P = 0.078, second line better. Events and group sizes were
-not published: they are assumptions, given by --events and --n1/--n2 (defaults: 75% of the
-297 evaluations had died, split evenly), printed with the result, and swept over plausible
-values (--sweep-events, --sweep-shares) to show how P(benefit) moves with them.
+second line vs salvage, log-rank P = 0.078, second line better (the figures are read from the
+calibration file, the single place for the study's numbers). Events and group sizes were not
+published: they are assumptions, given by --events and --n1/--n2 (defaults: 75% of the 297
+evaluations had died, split evenly), printed with the result, and swept over plausible values
+(--sweep-events, --sweep-shares) to show how P(benefit) moves with them.
 
 Writes to --out DIR: posterior.csv, summary.txt, summary_reanalysis.png/.svg and, with a
 log-rank input, sweep.csv and sweep.png/.svg.
@@ -33,11 +34,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nen_bayes.cli import main_guard, script_parser
-from nen_bayes.io import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
+from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.plotting import plot_assumption_sweep, plot_summary_reanalysis, save_figure
+from nen_bayes.re_nen.published import published_line_comparison, reanalyse_published
+from nen_bayes.sensitivity.grid import load_prior_grid
+from nen_bayes.sensitivity.summary_level import (
+    assumption_sweep,
+    from_interval,
+    from_logrank,
+    summary_level_text,
+    summary_reanalysis,
+)
+from nen_bayes.settings import Decision
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDY_P, STUDY_N = 0.078, 297
+SWEEP_PRIORS = ("neutral_moderate", "pessimistic_moderate")
 
 
 def _floats(text: str, what: str, parser) -> list[float]:
@@ -47,8 +59,7 @@ def _floats(text: str, what: str, parser) -> list[float]:
         parser.error(f"{what} {text!r}: expected comma-separated numbers")
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def _parser():
     parser = script_parser("summary_reanalysis.py", __doc__)
     g = parser.add_argument_group("published result (one of)")
     g.add_argument("--estimate", type=float, help="reported HR / OR / RR")
@@ -63,89 +74,84 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--favours", choices=["group 1", "group 2"], default="group 1",
                    help="which group did better (default group 1: HR < 1)")
     g.add_argument("--study", action="store_true",
-                   help="the published line comparison (P = 0.078, 297 evaluations); "
-                        "events default to 75%% of 297 and groups to an even split")
+                   help="the study's published line comparison (P and the number of "
+                        "evaluations from calibration.toml); events default to 75%% of the "
+                        "evaluations and groups to an even split")
+    d = Decision()
     a = parser.add_argument_group("priors, thresholds, output")
     a.add_argument("--priors", default=str(ROOT / "models/priors/line"), metavar="DIR",
                    help="directory of prior files (default models/priors/line)")
-    a.add_argument("--benefit", type=float, default=0.8, help="P(effect < this) (0.8)")
-    a.add_argument("--harm", type=float, default=1.25, help="P(effect > this) (1.25)")
-    a.add_argument("--rope", default="0.91,1.10", help="ROPE LOW,HIGH (0.91,1.10)")
+    a.add_argument("--benefit", type=float, default=d.benefit,
+                   help=f"P(effect < this) ({d.benefit:g})")
+    a.add_argument("--harm", type=float, default=d.harm, help=f"P(effect > this) ({d.harm:g})")
+    a.add_argument("--rope", default=f"{d.rope[0]:g},{d.rope[1]:.2f}",
+                   help=f"ROPE LOW,HIGH ({d.rope[0]:g},{d.rope[1]:.2f})")
     a.add_argument("--sweep-events", default=None,
-                   help="events values for the sweep (default for --study: 150,175,...,297)")
+                   help="events values for the sweep (default for --study: 150,175,...,n)")
     a.add_argument("--sweep-shares", default="0.3,0.4,0.5,0.6,0.7",
                    help="shares of units in group 1 for the sweep (0.3,...,0.7)")
     a.add_argument("--out", required=True, metavar="DIR", help="results directory")
     a.add_argument("--force", action="store_true", help="replace an existing --out")
     a.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _decision(args, parser) -> Decision:
     rope = _floats(args.rope, "--rope", parser)
     if len(rope) != 2:
         parser.error("--rope: expected LOW,HIGH")
-    if args.study:
-        if args.estimate is not None or args.p is not None:
-            parser.error("--study sets the published P = 0.078; do not also give "
-                         "--estimate or --p")
-        args.p = STUDY_P
-        args.events = args.events if args.events is not None else round(0.75 * STUDY_N)
-        if args.n1 is None and args.n2 is None:
-            args.n1, args.n2 = STUDY_N / 2, STUDY_N / 2
-        elif args.n1 is None or args.n2 is None:
-            args.n1 = args.n1 if args.n1 is not None else STUDY_N - args.n2
-            args.n2 = args.n2 if args.n2 is not None else STUDY_N - args.n1
-    by_ci, by_p = args.estimate is not None, args.p is not None
+    try:
+        return Decision(benefit=args.benefit, harm=args.harm, rope=tuple(rope))
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _check(args, parser) -> None:
+    if args.study and (args.estimate is not None or args.p is not None):
+        parser.error("--study sets the published P; do not also give --estimate or --p")
+    by_ci, by_p = args.estimate is not None, args.p is not None or args.study
     if by_ci == by_p:
         parser.error("give either --estimate with --ci, or --p with --events, --n1, --n2 "
                      "(or --study)")
     if by_ci and not args.ci:
         parser.error("--estimate needs --ci LOWER,UPPER")
-    if by_p and None in (args.events, args.n1, args.n2):
+    if args.p is not None and None in (args.events, args.n1, args.n2):
         parser.error("--p needs --events, --n1 and --n2")
-    check_output_directory(args.out, force=args.force)
-    from nen_bayes.plotting import plot_assumption_sweep, plot_summary_reanalysis, save_figure
-    from nen_bayes.priorgrid import load_prior_grid
-    from nen_bayes.summary_level import (
-        assumption_sweep,
-        from_interval,
-        from_logrank,
-        summary_reanalysis,
-    )
 
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    decision = _decision(args, parser)
+    _check(args, parser)
+    check_output_directory(args.out, force=args.force)
     priors = load_prior_grid(args.priors)
-    if by_ci:
+    shares = _floats(args.sweep_shares, "--sweep-shares", parser)
+    sweep_events = _floats(args.sweep_events, "--sweep-events", parser) \
+        if args.sweep_events else None
+    header, sweep = "", None
+    if args.study:
+        r = reanalyse_published(published_line_comparison(), priors, decision=decision,
+                                events=args.events, n1=args.n1, n2=args.n2,
+                                sweep_events=sweep_events, sweep_shares=shares)
+        est, table, sweep, header = r.estimate, r.table, r.sweep, r.header()
+        p, favours = r.comparison.p, r.comparison.favours
+    elif args.estimate is not None:
         lo_hi = _floats(args.ci, "--ci", parser)
         if len(lo_hi) != 2:
             parser.error("--ci: expected LOWER,UPPER")
         est = from_interval(args.estimate, *lo_hi, measure=args.measure, se_from=args.se_from)
+        table = summary_reanalysis(est, priors, decision=decision)
     else:
-        est = from_logrank(args.p, args.events, args.n1, args.n2, favours=args.favours)
-    table = summary_reanalysis(est, priors, benefit=args.benefit, harm=args.harm,
-                               rope=tuple(rope))
-    lines = []
-    if args.study:
-        lines += ["Published: OS, RE as second line vs salvage, log-rank P = 0.078 (second "
-                  "line longer), 297 evaluations.",
-                  f"ASSUMPTIONS (not published): {args.events:g} events; group sizes "
-                  f"{args.n1:g} (second line) : {args.n2:g} (salvage). Change them with "
-                  "--events/--n1/--n2; the sweep below varies them.", ""]
-    lines.append(f"Likelihood: {est.description}")
-    show = table.drop(columns=["prior_mu", "prior_sd", "posterior_mu", "posterior_sd"])
-    lines.append(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    sweep = None
-    if by_p:
-        events = _floats(args.sweep_events, "--sweep-events", parser) if args.sweep_events \
-            else [d for d in (150, 175, 200, 225, 250, 275, 297) if d <= args.n1 + args.n2]
-        shares = _floats(args.sweep_shares, "--sweep-shares", parser)
-        chosen = [p for p in priors if p.name in ("neutral_moderate", "pessimistic_moderate")] \
-            or priors[:2]
-        sweep = assumption_sweep(args.p, events, shares, args.n1 + args.n2, chosen,
-                                 favours=args.favours)
-        cols = [c for c in sweep.columns if c.startswith("P(HR < 1)")]
-        lines += ["", "P(HR < 1) across assumed events and shares of units in group 1 "
-                  "(flat prior: 1 - p/2 whatever they are):"]
-        for c in cols:
-            lines.append(f"  {c}: {sweep[c].min():.3f} to {sweep[c].max():.3f}")
-    text = "\n".join(lines) + "\n"
+        p, favours = args.p, args.favours
+        est = from_logrank(p, args.events, args.n1, args.n2, favours=favours)
+        table = summary_reanalysis(est, priors, decision=decision)
+        n = args.n1 + args.n2
+        events = sweep_events or [d for d in (150, 175, 200, 225, 250, 275, 297) if d <= n]
+        chosen = [q for q in priors if q.name in SWEEP_PRIORS] or priors[:2]
+        sweep = assumption_sweep(p, events, shares, n, chosen, favours=favours)
+    text = summary_level_text(est, table, sweep, header=header)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with output_directory(args.out, force=args.force) as out:
         atomic_write_text(out / "posterior.csv", table.to_csv(index=False))
@@ -157,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_text(out / "sweep.csv", sweep.to_csv(index=False))
             save_figure(plot_assumption_sweep(
                 sweep, prior_columns=[c for c in sweep.columns if c.startswith("P(HR < 1)")],
-                title=f"P(HR < 1) from log-rank p = {args.p:g}: assumed events and group "
+                title=f"P(HR < 1) from log-rank p = {p:g}: assumed events and group "
                       "sizes"), out / "sweep", formats)
     sys.stdout.write(text)
     print(f"written: {args.out}/")

@@ -18,10 +18,10 @@ import sys
 
 import pandas as pd
 
-from nen_bayes.cli import main_guard, script_parser
-from nen_bayes.io import atomic_write_text
-from nen_bayes.reconstruct import LAST_INTERVAL_RULES
-from nen_bayes.roundtrip import DATASETS, round_trip_study, summarise_study
+from nen_bayes.files import atomic_write_text
+from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.reconstruction.guyot import LAST_INTERVAL_RULES
+from nen_bayes.reconstruction.roundtrip import DATASETS, round_trip_study, summarise_study
 
 
 @main_guard

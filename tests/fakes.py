@@ -1,5 +1,5 @@
-"""Fits built by hand: DataTrees with the layout of nen_bayes.inference.fit but draws chosen by
-the test, so that diagnostics, comparisons and contrasts can be checked against closed forms
+"""Fits built by hand: DataTrees with the layout of nen_bayes.bayes.inference.fit but draws chosen
+by the test, so that diagnostics, comparisons and contrasts can be checked against closed forms
 and known defects without sampling."""
 
 from __future__ import annotations

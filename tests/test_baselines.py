@@ -12,23 +12,17 @@ import pandas as pd
 import pytest
 from conftest import ROOT, write_csv
 
-from nen_bayes import (
-    EFFECT_COLUMNS,
-    RE_NEN,
-    BaselineError,
-    BaselineWarning,
-    load_cohort,
-    read_effects,
-    run_baselines,
-)
-from nen_bayes.calibration import calibration_summary
+from nen_bayes import EFFECT_COLUMNS, RE_NEN, load_cohort, run_baselines
 from nen_bayes.data import BUNDLED_COHORT
-from nen_bayes.study import study_table
+from nen_bayes.effects import read_effects
+from nen_bayes.errors import BaselineError, BaselineWarning
+from nen_bayes.re_nen.calibration import calibration_summary
+from nen_bayes.re_nen.study import study_markdown, study_table
 
 
 @pytest.fixture(scope="module")
 def bundled():
-    return load_cohort(BUNDLED_COHORT)
+    return load_cohort(BUNDLED_COHORT, RE_NEN)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +69,22 @@ def test_study_table_lists_every_factor_and_endpoint(os_report):
     line = tab.set_index("factor").loc["line"]
     assert line["published_p"] == "0.078" and line["synthetic"]
     assert tab.set_index("factor").loc["grade", "published_p"] == "< 0.006"
+
+
+def test_p_values_are_written_to_three_decimals_with_a_floor_at_0_001(os_report):
+    """R's format.pval(eps = 0.001) convention: never '0.000'. On the bundled cohort the OS
+    tumour-burden trend p-value is below 0.001 and the line log-rank p-value is not."""
+    trend = os_report.logrank["tumour_burden"].trend_p_value
+    line = os_report.logrank["line"].p_value
+    assert trend < 0.001 < line
+    md = study_markdown(study_table([os_report]))
+    rows = {r.split(" | ")[1]: r.split(" | ") for r in md.splitlines()[2:]}
+    assert rows["tumour_burden"][4] == "<0.001"
+    assert rows["line"][3] == f"{line:.3f}"
+    text = os_report.to_text()
+    assert f"trend chi2 = {os_report.logrank['tumour_burden'].trend_statistic:.2f} on 1 df, " \
+           "p < 0.001" in text
+    assert "0.000" not in md and "p = 0.000" not in text
 
 
 def test_text_summary_says_synthetic(os_report):

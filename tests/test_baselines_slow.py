@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from nen_bayes import Term, cox_fit, kaplan_meier, logrank_test, rmst
+from nen_bayes import cox_fit, kaplan_meier, logrank_test
+from nen_bayes.frequentist.cox import Term
+from nen_bayes.frequentist.rmst import rmst
 
 pytestmark = pytest.mark.slow
 

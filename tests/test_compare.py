@@ -13,11 +13,20 @@ from conftest import ROOT
 from fakes import fake_tree, write_run
 
 from nen_bayes import load_cohort, run_baselines
-from nen_bayes.compare import check_comparable, cox_effects, loo_table, side_by_side
+from nen_bayes.bayes.inference import fit, write_fit
+from nen_bayes.bayes.spec import load_spec
 from nen_bayes.data import BUNDLED_COHORT
+from nen_bayes.effects import EFFECT_COLUMNS
 from nen_bayes.errors import ComparisonError
-from nen_bayes.inference import fit, write_fit
-from nen_bayes.spec import load_spec
+from nen_bayes.posterior.compare import (
+    check_comparable,
+    compare_report,
+    cox_effects,
+    format_side_by_side,
+    loo_table,
+    side_by_side,
+)
+from nen_bayes.re_nen import RE_NEN
 
 SCRIPT = ROOT / "scripts/compare.py"
 
@@ -55,9 +64,26 @@ def test_loo_table_matches_closed_forms():
     assert (table["n_high_k"] == 0).all() and (table["warning"] == "").all()
 
 
+def test_report_has_one_effects_table_and_writes_probabilities_by_the_convention():
+    """Two fits of one (fake) cohort. Model a's line log-HR is 0.2 in every draw, so its
+    P(HR < 1) is exactly 0 and is written "<0.001"; model b's is -0.2, so P(HR < 1) = 1 is
+    written ">0.999". The synthetic flag of the fits reaches the report and its text."""
+    shp = (4, 500)
+    a = fake_tree(seed=1, beta=np.full(shp, 0.2), synthetic=True)
+    b = fake_tree(seed=1, beta=np.full(shp, -0.2), synthetic=True)
+    rep = compare_report({"a": a, "b": b})
+    assert tuple(rep.effects.columns) == EFFECT_COLUMNS
+    assert set(rep.effects["interval"]) == {"CI", "CrI", ""}
+    assert not hasattr(rep, "long")
+    cells = format_side_by_side(rep.wide, ["a", "b"]).iloc[0]
+    assert (cells["a P(HR<1)"], cells["b P(HR<1)"]) == ("<0.001", ">0.999")
+    assert rep.synthetic and rep.to_text().count("SYNTHETIC DATA") == 2
+    assert not compare_report({"a": fake_tree(seed=1)}).synthetic
+
+
 @pytest.fixture(scope="module")
 def two_fits(tmp_path_factory):
-    cohort = load_cohort(BUNDLED_COHORT)
+    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
     out = {}
     for name in ("weibull_ph_centre", "weibull_ph_pooled"):
         res = fit(load_spec(ROOT / f"models/{name}.toml"), cohort, draws=100, tune=100,

@@ -14,8 +14,13 @@ from conftest import ROOT
 from fakes import fake_tree, write_run
 from scipy.stats import norm
 
-from nen_bayes.contrast import contrast_effects
 from nen_bayes.errors import ResultError
+from nen_bayes.posterior.contrast import contrast_effects
+from nen_bayes.settings import Contrast, Decision
+
+LINE = Contrast("line")  # the model's own contrast: salvage vs second_line (the reference)
+SALVAGE = Contrast("line", "salvage", "second_line")
+SECOND_LINE = Contrast("line", "second_line", "salvage")
 
 SHAPE = (4, 10_000)
 
@@ -26,7 +31,7 @@ def test_probabilities_match_the_normal_distribution_of_the_log_hr():
     rng = np.random.default_rng(1)
     mu, sd = 0.25, 0.15
     tree = fake_tree(beta=rng.normal(mu, sd, SHAPE), chains=4, draws=SHAPE[1], seed=1)
-    r = contrast_effects(tree, level="salvage", reference="second_line", max_draws=50)
+    r = contrast_effects(tree, SALVAGE, max_draws=50)
     p = r.probabilities.set_index("event")["probability"]
 
     def cdf(x):
@@ -39,7 +44,7 @@ def test_probabilities_match_the_normal_distribution_of_the_log_hr():
     assert r.hr[0] == pytest.approx(math.exp(mu), rel=0.01)
     assert r.hr[1] == pytest.approx(math.exp(mu - 1.959964 * sd), rel=0.02)
     # the reverse contrast is the reciprocal, and its probabilities mirror
-    rev = contrast_effects(tree, level="second_line", reference="salvage", max_draws=50)
+    rev = contrast_effects(tree, SECOND_LINE, max_draws=50)
     assert rev.hr[0] == pytest.approx(1 / r.hr[0], rel=1e-6)
     q = rev.probabilities.set_index("event")["probability"]
     assert q["P(HR < 1)"] == pytest.approx(1 - p["P(HR < 1)"], abs=1e-9)
@@ -48,15 +53,23 @@ def test_probabilities_match_the_normal_distribution_of_the_log_hr():
 
 def test_thresholds_are_options():
     tree = fake_tree(seed=2)
-    r = contrast_effects(tree, benefit=0.7, harm=1.4, rope=(0.95, 1.05), max_draws=20)
+    r = contrast_effects(tree, LINE, decision=Decision(benefit=0.7, harm=1.4, rope=(0.95, 1.05)),
+                         max_draws=20)
     assert list(r.probabilities["event"]) == ["P(HR < 1)", "P(HR < 0.7)", "P(HR > 1.4)",
                                               "P(0.95 < HR < 1.05)"]
-    with pytest.raises(ResultError, match="benefit < 1 < harm"):
-        contrast_effects(tree, benefit=1.2)
+    assert list(r.probabilities["quantity"]) == ["prob_hr_below_1", "prob_hr_below_0.7",
+                                                 "prob_hr_above_1.4", "prob_rope_0.95_1.05"]
+    with pytest.raises(ValueError, match="benefit < 1 < harm"):
+        Decision(benefit=1.2)
     with pytest.raises(ResultError, match="not a level of 'line'"):
-        contrast_effects(tree, level="first_line")
+        contrast_effects(tree, Contrast("line", "first_line"))
+    with pytest.raises(ResultError, match="versus 'third_line' is not a level of 'line'"):
+        contrast_effects(tree, Contrast("line", versus="third_line"))
+    # level=None is the model's first non-reference level, here salvage itself
+    with pytest.raises(ResultError, match="level and versus are both 'salvage'"):
+        contrast_effects(tree, Contrast("line", versus="salvage"))
     with pytest.raises(ResultError, match="not a covariate"):
-        contrast_effects(tree, term="grade")
+        contrast_effects(tree, Contrast("grade"))
 
 
 def test_exponential_curves_medians_and_rmst_match_closed_forms():
@@ -66,8 +79,7 @@ def test_exponential_curves_medians_and_rmst_match_closed_forms():
     b = math.log(1.5)
     shp = (2, 50)
     tree = fake_tree(beta=np.full(shp, b), scale=np.full(shp, 40.0), chains=2, draws=50)
-    r = contrast_effects(tree, level="salvage", reference="second_line",
-                         horizons=(24.0, 60.0), grid_points=400)
+    r = contrast_effects(tree, SALVAGE, horizons=(24.0, 60.0), grid_points=400)
     h = {"second_line": 1 / 40, "salvage": 1.5 / 40}
     for lv, rate in h.items():
         c = r.curves[r.curves["level"] == lv]
@@ -92,7 +104,7 @@ def test_g_computation_averages_unit_curves_over_centre_effects():
     tree = fake_tree(family="weibull", beta=np.zeros(shp), scale=np.full(shp, 30.0),
                      shape=np.full(shp, 1.3), sd_centre=np.full(shp, 0.5), u_centre=u,
                      chains=2, draws=20, n_units=60)
-    r = contrast_effects(tree, level="salvage", reference="second_line", grid_points=50)
+    r = contrast_effects(tree, SALVAGE, grid_points=50)
     c = r.curves[r.curves["level"] == "second_line"]
     t = c["time"].to_numpy()
     expected = np.mean([np.exp(-(t / 30) ** 1.3 * math.exp(v)) for v in (-0.5, 0.0, 0.7)],
@@ -111,7 +123,7 @@ def test_a_new_centre_has_the_lognormal_prediction_interval_of_its_sd():
     rng = np.random.default_rng(3)
     tree = fake_tree(sd_centre=np.full(shp, 0.5), u_centre=rng.normal(0, 0.5, (*shp, 3)),
                      chains=4, draws=shp[1], seed=3)
-    r = contrast_effects(tree, max_draws=20)
+    r = contrast_effects(tree, LINE, max_draws=20)
     new = r.new_centre.set_index("quantity")
     assert new.loc["new_group_hr", "lower"] == pytest.approx(math.exp(-1.959964 * 0.5),
                                                              rel=0.03)
@@ -130,7 +142,7 @@ def test_a_centre_varying_line_effect_gives_centre_line_hrs_and_a_wider_new_cent
     tree = fake_tree(beta=np.full(shp, 0.2), sd_centre=np.full(shp, 0.1),
                      u_centre=np.zeros((*shp, 3)), u_varying=uv, sd_varying=np.full(shp, 0.3),
                      chains=4, draws=shp[1])
-    r = contrast_effects(tree, level="salvage", reference="second_line", max_draws=20)
+    r = contrast_effects(tree, SALVAGE, max_draws=20)
     cen = r.centres.set_index("level")
     for lv, v in zip(("C1", "C2", "C3"), (-0.3, 0.0, 0.3), strict=True):
         assert cen.loc[lv, "line_hr"] == pytest.approx(math.exp(0.2 + v))
@@ -142,8 +154,8 @@ def test_a_centre_varying_line_effect_gives_centre_line_hrs_and_a_wider_new_cent
 def test_effects_rows_use_the_shared_table():
     from nen_bayes.effects import EFFECT_COLUMNS
 
-    r = contrast_effects(fake_tree(seed=4), max_draws=50)
-    e = r.effects()
+    r = contrast_effects(fake_tree(seed=4), LINE, max_draws=50)
+    e = r.effects
     assert tuple(e.columns) == EFFECT_COLUMNS
     assert {"hazard_ratio", "prob_hr_below_1", "prob_hr_below_0.8", "prob_hr_above_1.25",
             "prob_rope_0.91_1.1", "standardised_median_difference",
@@ -169,9 +181,58 @@ def test_line_effects_script(tmp_path):
 
 def test_without_standardisation_the_hr_and_probabilities_are_unchanged():
     tree = fake_tree(seed=6)
-    full = contrast_effects(tree, max_draws=50)
-    bare = contrast_effects(tree, max_draws=50, standardise=False)
+    full = contrast_effects(tree, LINE, max_draws=50)
+    bare = contrast_effects(tree, LINE, max_draws=50, standardise=False)
     assert bare.hr == full.hr
     assert bare.probabilities.equals(full.probabilities)
     assert bare.curves.empty and bare.medians.empty and bare.rmst.empty
     assert bare.n_draws_curves == 0 and full.n_draws_curves == 50
+
+
+def test_probabilities_are_written_with_the_shared_convention_and_synthetic_travels():
+    """Every draw has HR 1.5: P(HR < 1) is exactly 0 and is written "<0.001", never 0.000;
+    P(HR > 1.25) is exactly 1 and is written ">0.999"."""
+    shp = (2, 50)
+    tree = fake_tree(beta=np.full(shp, math.log(1.5)), chains=2, draws=50, synthetic=True)
+    r = contrast_effects(tree, SALVAGE, standardise=False)
+    p = r.probabilities.set_index("event")["probability"]
+    assert p["P(HR < 1)"] == 0.0 and p["P(HR > 1.25)"] == 1.0
+    text = r.to_text()
+    assert "P(HR < 1)                <0.001" in text
+    assert "P(HR > 1.25)             >0.999" in text
+    assert r.synthetic and r.notice.startswith("SYNTHETIC DATA")
+    assert r.effects["synthetic"].all()
+    assert not contrast_effects(fake_tree(seed=7), LINE, standardise=False).synthetic
+
+
+def test_figures_draw_into_given_axes():
+    """One single-panel and one two-panel figure drawn into the caller's axes: the caller's
+    figure comes back with no axes added, and a wrong number of axes is refused."""
+    from matplotlib.figure import Figure
+
+    from nen_bayes.plotting import plot_caterpillar, plot_hr_posterior
+
+    shp = (2, 200)
+    uv = np.broadcast_to(np.array([-0.3, 0.0, 0.3]), (*shp, 3))
+    tree = fake_tree(beta=np.full(shp, 0.2), sd_centre=np.full(shp, 0.1),
+                     u_centre=np.zeros((*shp, 3)), u_varying=uv, sd_varying=np.full(shp, 0.3),
+                     chains=2, draws=200)
+    r = contrast_effects(tree, SALVAGE, standardise=False)
+
+    fig = Figure()
+    ax = fig.subplots()
+    assert plot_hr_posterior(r, ax=ax) is fig
+    assert fig.axes == [ax]
+    assert ax.get_xlabel() == "Hazard ratio, salvage vs second_line"
+    assert "P(HR < 1) < 0.001" in ax.get_title()  # log HR 0.2 in every draw
+
+    fig2 = Figure()
+    left, right = fig2.subplots(1, 2)
+    assert plot_caterpillar(r, ax=[left, right]) is fig2
+    assert fig2.axes == [left, right]
+    assert left.get_xlabel() == "HR against the typical centre"
+    assert right.get_xlabel() == "line HR salvage vs second_line in each centre"
+    with pytest.raises(ValueError, match="plot_caterpillar draws 2 panel"):
+        plot_caterpillar(r, ax=left)
+    with pytest.raises(ValueError, match="plot_hr_posterior draws 1 panel"):
+        plot_hr_posterior(r, ax=[left, right])

@@ -11,9 +11,10 @@ from scipy.optimize import brentq
 from test_fit_slow import SCHEMA, spec_with_vascularisation
 
 from nen_bayes import load_cohort
-from nen_bayes.contrast import contrast_effects
-from nen_bayes.inference import fit
-from nen_bayes.simulate import simulate_cohort
+from nen_bayes.bayes.inference import fit
+from nen_bayes.posterior.contrast import contrast_effects
+from nen_bayes.re_nen.simulate import simulate_cohort
+from nen_bayes.settings import Contrast
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +53,7 @@ def test_standardised_contrasts_cover_the_truth():
         cohort = load_cohort(sim.data, SCHEMA)
         f = fit(spec, cohort, draws=500, tune=500, chains=2, cores=2, seed=i, prior_draws=10,
                 progressbar=False, log_lik=False, predictive=False)
-        r = contrast_effects(f.tree, level="second_line", reference="salvage",
+        r = contrast_effects(f.tree, Contrast("line", "second_line", "salvage"),
                              max_draws=500)
         s2, ss = true_standardised(sim, cohort, "second_line"), \
             true_standardised(sim, cohort, "salvage")

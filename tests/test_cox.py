@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from lifelines.datasets import load_lung
 
-from nen_bayes import BaselineError, BaselineWarning, Term, cox_fit, cox_zph
+from nen_bayes import cox_fit
+from nen_bayes.errors import BaselineError, BaselineWarning
+from nen_bayes.frequentist.cox import Term, cox_zph
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,11 @@ import pytest
 
 from nen_bayes import SYNTHETIC_NOTICE, CohortSchema, describe_cohort, load_cohort
 from nen_bayes.data import BUNDLED_COHORT
+from nen_bayes.re_nen import RE_NEN
 
 
 def test_bundled_description_counts(bundled_frame):
-    d = describe_cohort(load_cohort(BUNDLED_COHORT))
+    d = describe_cohort(load_cohort(BUNDLED_COHORT, RE_NEN))
     sizes = bundled_frame["centre"].value_counts()
     assert dict(zip(d.centres.centre, d.centres.n, strict=True)) == sizes.to_dict()
     for ep in ("os", "hpfs", "pfs"):
@@ -46,10 +47,10 @@ def test_median_not_reached_is_nan_and_shown_as_nr():
 
 
 def test_synthetic_notice_appears_only_for_synthetic_data(small):
-    text = describe_cohort(load_cohort(BUNDLED_COHORT)).to_text()
+    text = describe_cohort(load_cohort(BUNDLED_COHORT, RE_NEN)).to_text()
     assert text.startswith("=" * 78 + "\n" + SYNTHETIC_NOTICE)
     assert text.rstrip().endswith(SYNTHETIC_NOTICE)
-    assert SYNTHETIC_NOTICE not in describe_cohort(load_cohort(small)).to_text()
+    assert SYNTHETIC_NOTICE not in describe_cohort(load_cohort(small, RE_NEN)).to_text()
 
 
 def test_numeric_covariates_and_json_round_trip():

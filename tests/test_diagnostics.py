@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from fakes import fake_tree, write_run
 
-from nen_bayes.diagnostics import DEFAULT_THRESHOLDS, diagnose_fit, ppc_km
+from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS, diagnose_fit, ppc_km
 
 SCRIPT = ROOT / "scripts/diagnose.py"
 

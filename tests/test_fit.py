@@ -13,17 +13,19 @@ import xarray as xr
 from conftest import ROOT
 
 from nen_bayes import load_cohort
+from nen_bayes.bayes.inference import fit, read_fit, write_fit
+from nen_bayes.bayes.spec import load_spec
 from nen_bayes.data import BUNDLED_COHORT
-from nen_bayes.inference import fit, read_fit, write_fit
-from nen_bayes.posterior import posterior_effects, prior_predictive_check
-from nen_bayes.spec import load_spec
+from nen_bayes.posterior.summary import posterior_effects, prior_predictive_check
+from nen_bayes.re_nen import RE_NEN
+from nen_bayes.settings import Sampling
 
 SPEC = ROOT / "models/weibull_ph_centre.toml"
 
 
 @pytest.fixture(scope="module")
 def small_fit(tmp_path_factory):
-    cohort = load_cohort(BUNDLED_COHORT)
+    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
     spec = load_spec(SPEC)
     result = fit(spec, cohort, draws=100, tune=100, chains=2, seed=11, prior_draws=200,
                  progressbar=False)
@@ -73,16 +75,28 @@ def test_arviz_reads_the_file_directly(small_fit):
 
 
 def test_same_seed_same_posterior_other_seed_not(small_fit):
+    """The settings given as a Sampling object and as keywords are the same settings; a keyword
+    overrides the one setting it names."""
     cohort, spec, result, _ = small_fit
-    again = fit(spec, cohort, draws=100, tune=100, chains=2, seed=11, prior_draws=200,
+    settings = Sampling(draws=100, tune=100, chains=2, seed=11)
+    again = fit(spec, cohort, sampling=settings, prior_draws=200, progressbar=False,
+                log_lik=False, predictive=False)
+    other = fit(spec, cohort, sampling=settings, seed=12, prior_draws=200,
                 progressbar=False, log_lik=False, predictive=False)
-    other = fit(spec, cohort, draws=100, tune=100, chains=2, seed=12, prior_draws=200,
-                progressbar=False, log_lik=False, predictive=False)
+    assert other.tree.attrs["seed"] == 12 and other.tree.attrs["draws"] == 100
     a = result.posterior["beta"].to_numpy()
     assert np.array_equal(a, again.posterior["beta"].to_numpy())
     assert not np.array_equal(a, other.posterior["beta"].to_numpy())
     assert np.array_equal(result.tree["prior"]["beta"].to_numpy(),
                           again.tree["prior"]["beta"].to_numpy())
+
+
+def test_unknown_sampling_keywords_are_refused_by_name(small_fit):
+    cohort, spec, _, _ = small_fit
+    with pytest.raises(TypeError, match=r"\['draw', 'warmup'\]"):
+        fit(spec, cohort, draw=100, warmup=100, progressbar=False)
+    with pytest.raises(ValueError, match="sampler must be"):
+        fit(spec, cohort, sampler="stan", progressbar=False)
 
 
 def test_effects_and_prior_predictive_tables(small_fit):

@@ -13,10 +13,10 @@ import pytest
 from conftest import ROOT
 
 from nen_bayes import RE_NEN, load_cohort
+from nen_bayes.bayes.inference import fit
+from nen_bayes.bayes.spec import load_spec, spec_from_dict
 from nen_bayes.data import BUNDLED_COHORT
-from nen_bayes.inference import fit
-from nen_bayes.simulate import simulate_cohort
-from nen_bayes.spec import load_spec, spec_from_dict
+from nen_bayes.re_nen.simulate import simulate_cohort
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def truth_vector(truth: dict) -> dict[str, float]:
 
 
 def test_recovery_90pct_intervals_cover_at_the_nominal_rate():
-    """40 cohorts of 297 units from the simulator of nen_bayes.simulate (its own code, known
+    """40 cohorts of 297 units from the simulator of nen_bayes.re_nen.simulate (its own code, known
     truth: Weibull PH death times with centre effects, SD 0.2): the headline model's 90%
     equal-tailed intervals of 8 log-HRs, the shape and the scale should cover the truth about
     90% of the time. 400 intervals (10 per cohort): the observed rate must lie in [0.85, 0.95]
@@ -115,7 +115,7 @@ def test_both_samplers_give_the_same_posterior():
     every posterior mean agrees within 4 combined Monte Carlo SEs, every SD within 15%."""
     import arviz as az
 
-    cohort = load_cohort(BUNDLED_COHORT)
+    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
     spec = load_spec(ROOT / "models/weibull_ph_centre.toml")
     names = ["beta", "shape", "scale", "sd_centre", "u_centre"]
     fits = [fit(spec, cohort, draws=1000, tune=1000, chains=4, cores=2, seed=21, sampler=s,

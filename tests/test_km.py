@@ -7,7 +7,8 @@ import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.datasets import load_lung
 
-from nen_bayes import BaselineWarning, kaplan_meier
+from nen_bayes import kaplan_meier
+from nen_bayes.errors import BaselineWarning
 
 
 @pytest.fixture(scope="module")

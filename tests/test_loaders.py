@@ -8,8 +8,9 @@ import pytest
 from conftest import write_csv
 from lifelines.datasets import load_lung
 
-from nen_bayes import RE_NEN, CohortSchema, MissingValueError, load_cohort
-from nen_bayes.io import frame_hash, read_table
+from nen_bayes import RE_NEN, CohortSchema, load_cohort
+from nen_bayes.cohorts.read import frame_hash, read_table
+from nen_bayes.errors import MissingValueError
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from lifelines.datasets import load_lung
 from lifelines.statistics import logrank_test as lifelines_logrank
 from lifelines.statistics import multivariate_logrank_test
 
-from nen_bayes import BaselineError, BaselineWarning, logrank_test
+from nen_bayes import logrank_test
+from nen_bayes.errors import BaselineError, BaselineWarning
 
 
 @pytest.fixture(scope="module")

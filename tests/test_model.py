@@ -12,21 +12,22 @@ import xarray as xr
 from conftest import ROOT
 
 from nen_bayes import load_cohort
+from nen_bayes.bayes.design import make_design
+from nen_bayes.bayes.families import loglik_numpy, median_baseline, survival
+from nen_bayes.bayes.inference import log_likelihood
+from nen_bayes.bayes.model import build_model
+from nen_bayes.bayes.spec import load_spec, spec_from_dict
+from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.data import BUNDLED_COHORT
-from nen_bayes.design import make_design
 from nen_bayes.errors import MissingColumnError, ModelDataError
-from nen_bayes.families import loglik_numpy, median_baseline, survival
-from nen_bayes.inference import log_likelihood
-from nen_bayes.model import build_model
-from nen_bayes.schema import CohortSchema, Factor
-from nen_bayes.spec import load_spec, spec_from_dict
+from nen_bayes.re_nen import RE_NEN
 
 MODELS = sorted(p.stem for p in (ROOT / "models").glob("*.toml"))
 
 
 @pytest.fixture(scope="module")
 def cohort():
-    return load_cohort(BUNDLED_COHORT)
+    return load_cohort(BUNDLED_COHORT, RE_NEN)
 
 
 def with_subjects(cohort_frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,8 +13,8 @@ from conftest import ROOT
 from scipy.stats import norm
 
 from nen_bayes.errors import SpecError
-from nen_bayes.priorgrid import GridPrior, load_prior_grid, zampieri_grid
-from nen_bayes.summary_level import (
+from nen_bayes.sensitivity.grid import GridPrior, load_prior_grid, zampieri_grid
+from nen_bayes.sensitivity.summary_level import (
     assumption_sweep,
     from_interval,
     from_logrank,
@@ -106,8 +106,8 @@ def test_parmar_hr_from_logrank_agrees_with_cox_on_simulated_trial():
     data within 0.05 on the log scale, and its SE within 10%."""
     import pandas as pd
 
-    from nen_bayes.cox import Term, cox_fit
-    from nen_bayes.logrank import logrank_test
+    from nen_bayes.frequentist.cox import Term, cox_fit
+    from nen_bayes.frequentist.logrank import logrank_test
 
     rng = np.random.default_rng(11)
     n = 300

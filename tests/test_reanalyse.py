@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 import pytest
 from conftest import ROOT
 
+from nen_bayes.cohorts.read import content_hash
 from nen_bayes.data import BUNDLED_COHORT
-from nen_bayes.io import content_hash
 
 SCRIPT = ROOT / "scripts/reanalyse.py"
 
@@ -108,3 +108,69 @@ def test_a_contrast_the_headline_model_cannot_answer_is_refused_before_sampling(
     r = run("--term", "vascularisation", "--out", out)
     assert r.returncode == 2 and "no categorical covariate 'vascularisation'" in r.stderr
     assert not out.exists()
+
+
+# --- settings checked before any fit; the published comparison; progress ---------------------
+def _settings(**kw):
+    from nen_bayes.bayes.spec import load_spec
+    from nen_bayes.pipeline.settings import ReanalysisSettings
+    from nen_bayes.re_nen import LINE_CONTRAST
+
+    specs = (load_spec(ROOT / "models/weibull_ph_centre.toml"),)
+    return ReanalysisSettings(**{"specs": specs, "contrast": LINE_CONTRAST, **kw})
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"formats": ("png", "bmp")}, "figure formats"),
+    ({"thresholds": {"rhat": 1.05, "rhatt": 1.1}}, "unknown diagnostic thresholds"),
+    ({"endpoints": ("os", "dfs")}, "no endpoint"),
+    ({"factors": ("line", "sex")}, "no categorical covariate"),
+    ({"conf_level": 1.5}, "conf_level"),
+    ({"horizons": (0.0, 24.0)}, "RMST horizons"),
+    ({"specs": ()}, "no model"),
+])
+def test_every_setting_is_checked_before_any_fit(kw, message, tmp_path):
+    from nen_bayes import load_cohort
+    from nen_bayes.errors import ModelDataError
+    from nen_bayes.pipeline.reanalysis import reanalyse
+    from nen_bayes.re_nen import RE_NEN
+
+    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
+    said = []
+    with pytest.raises(ModelDataError, match=message):
+        reanalyse(cohort, tmp_path, _settings(**kw), say=said.append)
+    assert said == [] and list(tmp_path.iterdir()) == []  # nothing ran, nothing written
+
+
+def test_the_published_comparison_comes_from_the_calibration_file():
+    """P = 0.078 and 297 evaluations are the abstract's figures (shared STUDY.md), stored once in
+    calibration.toml; under a flat prior P(HR < 1) = 1 - p/2 whatever the assumed events and
+    group sizes (Parmar/Tierney: the z statistic is fixed by p)."""
+    from nen_bayes.re_nen.published import published_line_comparison, reanalyse_published
+    from nen_bayes.re_nen.simulate import load_calibration
+
+    c = published_line_comparison()
+    assert (c.p, c.n, c.events) == (0.078, 297, 223)
+    r = reanalyse_published(c)
+    assert r.table.iloc[0]["prior"] == "flat"
+    assert r.table.iloc[0]["P(HR < 1)"] == pytest.approx(1 - 0.078 / 2, abs=1e-12)
+    assert r.sweep["P(HR < 1) flat"].to_numpy() == pytest.approx(1 - 0.078 / 2, abs=1e-12)
+    assert "P = 0.078" in r.summary_line() and "assumed 223 events, even split" in \
+        r.summary_line()
+    cal = load_calibration()
+    cal["targets"]["p_line_os"]["value"] = 0.2  # a different published figure is followed
+    assert published_line_comparison(cal).p == 0.2
+
+
+def test_progress_numbers_steps_and_times_them():
+    from nen_bayes.pipeline.progress import Progress
+
+    said = []
+    p = Progress(2, said.append)
+    with p.step("first"):
+        pass
+    with pytest.raises(RuntimeError), p.step("second"):
+        raise RuntimeError("boom")
+    assert said[0] == "[ 1/2] first ..." and said[1].startswith("        done in")
+    assert said[2] == "[ 2/2] second ..." and len(said) == 3  # a failed step is not "done"
+    assert list(p.timings) == ["first"]

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from nen_bayes.km import kaplan_meier
-from nen_bayes.reconstruct import (
+from nen_bayes.frequentist.km import kaplan_meier
+from nen_bayes.reconstruction.guyot import (
     ReconstructionError,
     check_risk_table,
     clean_curve,
     reconstruct,
     reconstruct_arm,
 )
-from nen_bayes.roundtrip import at_risk, digitise, load_dataset, round_trip_study
+from nen_bayes.reconstruction.roundtrip import at_risk, digitise, load_dataset, round_trip_study
 
 
 def corners(time, event):

@@ -1,5 +1,5 @@
 """Round trips of the Kaplan-Meier reconstruction on real patient data, over 50 digitiser
-seeds per dataset (lifelines' gbsg2, lung, waltons and rossi; nen_bayes.roundtrip).
+seeds per dataset (lifelines' gbsg2, lung, waltons and rossi; nen_bayes.reconstruction.roundtrip).
 
 The reference is the real patients themselves: their event counts, Kaplan-Meier median and
 curve, and Cox hazard ratio between the arms. Targets: events within 2%, median within two
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from nen_bayes.roundtrip import round_trip_study, summarise_study
+from nen_bayes.reconstruction.roundtrip import round_trip_study, summarise_study
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nen_bayes import disease_control, wilson_interval
+from nen_bayes.frequentist.response import disease_control, wilson_interval
 
 
 @pytest.mark.parametrize(

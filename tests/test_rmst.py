@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from lifelines.datasets import load_lung
 
-from nen_bayes import BaselineError, rmst, rmst_difference
+from nen_bayes import rmst_difference
+from nen_bayes.errors import BaselineError
+from nen_bayes.frequentist.rmst import rmst
 
 
 def test_lung_rmst_by_sex_matches_survrm2():

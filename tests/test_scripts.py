@@ -5,10 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT, write_csv
+from fakes import fake_tree
 
 from nen_bayes.data import BUNDLED_COHORT
+from nen_bayes.posterior.summary import fit_summary_text, posterior_effects
+from nen_bayes.provenance import SYNTHETIC_NOTICE
 
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
 
@@ -89,3 +94,23 @@ def test_describe_named_tab_delimiter(tmp_path, small):
     assert "units       12" in r.stdout
     r = run(ROOT / "scripts/describe.py", "--data", p, "--sep", ";")
     assert r.returncode == 2 and "semicolon delimiter leaves a single column" in r.stderr
+
+
+def test_fit_summary_text_frames_a_synthetic_fit_and_writes_probabilities_by_the_convention():
+    """fit.py's printed summary, built by the library: the line log-HR is 0.3 in every draw,
+    so P(HR < 1) is exactly 0, written "<0.001"; HR exp(0.3) = 1.350. A synthetic fit is framed
+    by the notice."""
+    tree = fake_tree(beta=np.full((2, 50), 0.3), chains=2, draws=50, synthetic=True)
+    tree.attrs.update(chains=2, draws=50)
+    ppc = pd.DataFrame([{"quantity": "median survival", "unit": "months", "q50": 30.0,
+                         "q2_5": 3.0, "q97_5": 300.0, "share_outside": 0.05,
+                         "outside": "below 1 or above 240"}])
+    text = fit_summary_text(tree, posterior_effects(tree), ppc, title="A title", seconds=1.25)
+    lines = text.splitlines()
+    assert lines[0] == lines[-1] == SYNTHETIC_NOTICE
+    assert lines[1] == "Model fake_model (A title) on fake.csv, endpoint os: 60 units, " \
+        f"{tree.attrs['n_events']} events"
+    assert lines[2] == "2 chains x 50 draws (none, seed 0): 1.2 s, 0 divergent transitions"
+    hr = next(line for line in lines if line.lstrip().startswith("hazard_ratio"))
+    assert "   1.350 (1.350-1.350)   P(HR < 1) < 0.001" in hr
+    assert "median    30.00 months  95% 3.00-300.00; 5.0% below 1 or above 240" in text

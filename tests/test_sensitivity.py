@@ -7,25 +7,31 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT
 
 from nen_bayes import load_cohort
+from nen_bayes.bayes.design import make_design
+from nen_bayes.bayes.inference import fit
+from nen_bayes.bayes.model import PRIOR_DATA, build_model
+from nen_bayes.bayes.priors import Prior
+from nen_bayes.bayes.spec import load_spec
 from nen_bayes.data import BUNDLED_COHORT
-from nen_bayes.design import make_design
-from nen_bayes.inference import fit
-from nen_bayes.model import PRIOR_DATA, build_model
-from nen_bayes.priorgrid import GridPrior
-from nen_bayes.priors import Prior
-from nen_bayes.sensitivity import power_scaling, prior_grid_fit
-from nen_bayes.spec import load_spec
+from nen_bayes.effects import EFFECT_COLUMNS
+from nen_bayes.posterior.diagnostics import key_parameters
+from nen_bayes.posterior.power_scaling import power_scaling
+from nen_bayes.re_nen import RE_NEN
+from nen_bayes.sensitivity.grid import GridPrior
+from nen_bayes.sensitivity.refits import GridResult, prior_grid_fit
+from nen_bayes.settings import Contrast, Decision
 
 SPEC = ROOT / "models/weibull_ph_centre.toml"
 
 
 @pytest.fixture(scope="module")
 def cohort():
-    return load_cohort(BUNDLED_COHORT)
+    return load_cohort(BUNDLED_COHORT, RE_NEN)
 
 
 def test_prior_as_data_gives_the_same_log_density_as_the_prior_in_the_file(cohort):
@@ -53,7 +59,8 @@ def test_grid_refits_follow_each_prior(cohort):
     posterior HR to 0.5; the model's own prior row is the ordinary fit."""
     strong = GridPrior("strong_half", "custom", "custom", math.log(0.5), 0.01, 0.5, 0.0, "")
     weak = GridPrior("weak_one", "custom", "custom", 0.0, 10.0, 0.8, 0.0, "")
-    res = prior_grid_fit(load_spec(SPEC), cohort, [strong, weak], endpoint="os", draws=150,
+    res = prior_grid_fit(load_spec(SPEC), cohort, [strong, weak],
+                         Contrast("line", "second_line", "salvage"), endpoint="os", draws=150,
                          tune=150, chains=2, seed=3)
     t = res.table.set_index("prior")
     assert list(t.index) == ["model_prior", "strong_half", "weak_one"]
@@ -62,6 +69,31 @@ def test_grid_refits_follow_each_prior(cohort):
     assert 0.6 < t.loc["weak_one", "median"] < 1.05  # the data's HR, about 0.8
     assert t.loc["model_prior", "prior_median"] == pytest.approx(1.0)
     assert {"max_rhat", "min_ess_bulk", "divergences"} <= set(t.columns)
+    assert res.contrast == "second_line vs salvage" and res.provenance["draws"] == 150
+    assert res.synthetic  # the bundled cohort
+    hr = res.effects[res.effects["quantity"] == "hazard_ratio"]
+    assert list(hr["estimate"]) == list(t["median"])
+
+
+def test_grid_result_effects_carry_each_prior_and_the_probabilities():
+    """A grid result written by hand: every prior gives a hazard-ratio row (its CrI) and one row
+    per decision probability, taken from the table under the decision's labels."""
+    d = Decision(benefit=0.7, harm=1.4, rope=(0.9, 1.1))
+    pr = GridPrior("sceptical", "neutral", "strong", 0.0, 0.1, 0.8, 0.05, "HR < 0.8")
+    table = pd.DataFrame([{"prior": "sceptical", "median": 0.9, "lower": 0.7, "upper": 1.2,
+                           "P(HR < 1)": 0.8, "P(HR < 0.7)": 0.02, "P(HR > 1.4)": 0.0,
+                           "P(0.9 < HR < 1.1)": 0.5}])
+    res = GridResult(model="m", endpoint="os", contrast="a vs b", table=table, draws={},
+                     priors=(pr,), timings={}, provenance={"synthetic": True, "n_units": 10},
+                     term="arm", conf_level=0.9, decision=d)
+    e = res.effects.set_index("quantity")
+    assert tuple(res.effects.columns) == EFFECT_COLUMNS
+    assert e.loc["hazard_ratio", ["estimate", "lower", "upper"]].tolist() == [0.9, 0.7, 1.2]
+    assert e.loc["hazard_ratio", "conf_level"] == 0.9
+    assert e.loc["prob_hr_below_0.7", "estimate"] == 0.02
+    assert e.loc["prob_rope_0.9_1.1", "estimate"] == 0.5
+    assert e["method"].str.contains("prior sceptical").all()
+    assert (e["term"] == "arm").all() and e["synthetic"].all()
 
 
 def test_power_scaling_flags_a_prior_that_conflicts_with_the_data(cohort):
@@ -72,7 +104,7 @@ def test_power_scaling_flags_a_prior_that_conflicts_with_the_data(cohort):
                                                                      "sigma": 0.1}, "test")})
     f = fit(spec, cohort, endpoint="os", draws=300, tune=300, chains=2, seed=5, prior_draws=20,
             progressbar=False, predictive=False)
-    ps = power_scaling(f.tree).set_index("parameter")
+    ps = power_scaling(f.tree, key_parameters(f.tree)).set_index("parameter")
     assert ps.loc["scale", "prior"] > 0.05
     assert ps.loc["scale", "diagnosis"] in ("potential strong prior / weak likelihood",
                                             "potential prior-data conflict")
@@ -82,7 +114,7 @@ def test_power_scaling_flags_a_prior_that_conflicts_with_the_data(cohort):
     tree = f.tree.copy()
     del tree["log_prior"]
     with pytest.raises(ValueError, match="log_prior"):
-        power_scaling(tree)
+        power_scaling(tree, key_parameters(tree))
 
 
 def test_sensitivity_script(tmp_path):

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from nen_bayes import RE_NEN, load_cohort, simulate_cohort
-from nen_bayes.calibration import calibration_summary, calibration_table, km_mean, pattern_ok
+from nen_bayes.cohorts.read import content_hash
 from nen_bayes.data import BUNDLED_COHORT, BUNDLED_TRUTH, CALIBRATION
 from nen_bayes.errors import CalibrationError
-from nen_bayes.io import content_hash
-from nen_bayes.simulate import load_calibration, truth_json
+from nen_bayes.re_nen.calibration import calibration_summary, calibration_table, km_mean, pattern_ok
+from nen_bayes.re_nen.simulate import load_calibration, truth_json
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_bundled_cohort_regenerates_bit_identically(bundled_sim):
 
 
 def test_bundled_cohort_is_recognised_as_synthetic():
-    c = load_cohort(BUNDLED_COHORT)
+    c = load_cohort(BUNDLED_COHORT, RE_NEN)
     assert c.synthetic and c.truth["seed"] == load_calibration()["cohort"]["seed"]
     assert "SYNTHETIC" in c.provenance()["notice"]
 
@@ -143,7 +143,7 @@ def test_km_mean_closed_form():
 
 
 def test_bundled_cohort_shows_the_published_p_value_pattern(cal):
-    summary = calibration_summary(load_cohort(BUNDLED_COHORT).data)
+    summary = calibration_summary(load_cohort(BUNDLED_COHORT, RE_NEN).data)
     assert pattern_ok(summary, cal["targets"])
     table = calibration_table(summary, cal["targets"])
     assert set(table["quantity"]) == {k for k, v in cal["targets"].items() if isinstance(v, dict)}

@@ -12,8 +12,8 @@ import pytest
 from lifelines import CoxPHFitter, WeibullAFTFitter
 
 from nen_bayes import simulate_cohort
-from nen_bayes.calibration import calibration_summary
-from nen_bayes.simulate import COVARIATES, load_calibration
+from nen_bayes.re_nen.calibration import calibration_summary
+from nen_bayes.re_nen.simulate import COVARIATES, load_calibration
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def large():
 
 
 def _design(d: pd.DataFrame, truth: dict, centre_dummies: bool) -> tuple[pd.DataFrame, dict]:
-    from nen_bayes.schema import RE_NEN
+    from nen_bayes.re_nen.contract import RE_NEN
 
     x = pd.DataFrame({"T": d["os_months"], "E": d["os_event"]})
     beta = {}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
+from nen_bayes.bayes.priors import Prior
+from nen_bayes.bayes.spec import load_spec, spec_from_dict
 from nen_bayes.errors import SpecError
-from nen_bayes.priors import Prior
-from nen_bayes.spec import load_spec, spec_from_dict
 
 MODEL_FILES = sorted((ROOT / "models").glob("*.toml"))
 

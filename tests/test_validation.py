@@ -1,4 +1,4 @@
-"""Every rule of the cohort contract (nen_bayes.validate), one test or more each.
+"""Every rule of the cohort contract (nen_bayes.cohorts.validate), one test or more each.
 
 Each test builds a small cohort from the bundled one, breaks one rule, and checks the specific
 exception type and that its message names the file, the column, the rows/ids and what is allowed.
@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 from conftest import write_csv
 
-from nen_bayes import (
-    RE_NEN,
+from nen_bayes import RE_NEN, load_cohort
+from nen_bayes.errors import (
     CohortError,
+    CohortFileError,
+    ConsistencyWarning,
     DelimiterError,
     DuplicateIdError,
     EmptyCohortError,
@@ -29,9 +31,7 @@ from nen_bayes import (
     SingletonCentreWarning,
     UnknownLevelError,
     ZeroTimeError,
-    load_cohort,
 )
-from nen_bayes.errors import CohortFileError, ConsistencyWarning
 
 OS_ONLY = RE_NEN.select(endpoints=["os"], factors=["line", "grade"], responses=[])
 
@@ -69,7 +69,7 @@ def test_only_columns_the_analysis_uses_are_required(tmp_path, small):
 
 def test_lenient_describe_mode_keeps_present_parts_only(tmp_path, small):
     frame = small.drop(columns=["hpfs_months", "hpfs_event", "vascularisation", "recist_12m"])
-    c = load_cohort(write_csv(tmp_path / "c.csv", frame), lenient=True)
+    c = load_cohort(write_csv(tmp_path / "c.csv", frame), RE_NEN, lenient=True)
     assert [e.name for e in c.schema.endpoints] == ["os", "pfs"]
     assert "vascularisation" not in c.data.columns
 
@@ -77,13 +77,13 @@ def test_lenient_describe_mode_keeps_present_parts_only(tmp_path, small):
 def test_lenient_mode_still_requires_both_columns_of_an_endpoint(tmp_path, small):
     frame = small.drop(columns=["pfs_event"])
     with pytest.raises(MissingColumnError, match="pfs_event"):
-        load_cohort(write_csv(tmp_path / "c.csv", frame), lenient=True)
+        load_cohort(write_csv(tmp_path / "c.csv", frame), RE_NEN, lenient=True)
 
 
 def test_no_endpoint_at_all_is_an_error(tmp_path, small):
     frame = small[["patient_id", "centre", "line", "grade"]]
     with pytest.raises(MissingColumnError, match="no endpoint columns"):
-        load_cohort(write_csv(tmp_path / "c.csv", frame), lenient=True)
+        load_cohort(write_csv(tmp_path / "c.csv", frame), RE_NEN, lenient=True)
 
 
 @pytest.mark.parametrize(
@@ -258,25 +258,25 @@ def test_empty_file(tmp_path):
     p = tmp_path / "empty.csv"
     p.write_bytes(b"")
     with pytest.raises(EmptyCohortError, match=r"empty\.csv.*empty"):
-        load_cohort(p)
+        load_cohort(p, RE_NEN)
     p.write_bytes(b"  \n\n")
     with pytest.raises(EmptyCohortError):
-        load_cohort(p)
+        load_cohort(p, RE_NEN)
 
 
 def test_header_only(tmp_path, small):
     p = tmp_path / "header.csv"
     p.write_text(",".join(small.columns) + "\n")
     with pytest.raises(EmptyCohortError, match="header but no data rows"):
-        load_cohort(p)
+        load_cohort(p, RE_NEN)
 
 
 def test_delimiter_that_leaves_a_single_column(tmp_path, small):
     p = write_csv(tmp_path / "pipes.csv", small, sep="|")
     with pytest.raises(DelimiterError, match=r"pipes\.csv.*single column"):
-        load_cohort(p)
+        load_cohort(p, RE_NEN)
     with pytest.raises(DelimiterError, match="semicolon delimiter leaves a single column"):
-        load_cohort(write_csv(tmp_path / "c.csv", small), sep=";")
+        load_cohort(write_csv(tmp_path / "c.csv", small), RE_NEN, sep=";")
 
 
 def test_centre_with_one_unit_is_allowed_with_a_warning(tmp_path, small):
@@ -305,11 +305,11 @@ def test_every_error_is_a_cohort_error_and_a_value_error():
 
 def test_unsupported_and_missing_files(tmp_path):
     with pytest.raises(CohortFileError, match="no such file"):
-        load_cohort(tmp_path / "nope.csv")
+        load_cohort(tmp_path / "nope.csv", RE_NEN)
     p = tmp_path / "c.json"
     p.write_text("{}")
     with pytest.raises(CohortFileError, match=r"unsupported file type '\.json'.*\.xlsx"):
-        load_cohort(p)
+        load_cohort(p, RE_NEN)
 
 
 def test_non_utf8_csv_is_rejected_with_advice(tmp_path, small):
@@ -318,7 +318,7 @@ def test_non_utf8_csv_is_rejected_with_advice(tmp_path, small):
     frame.loc[0, "centre"] = "Zürich"
     p.write_bytes(frame.to_csv(index=False).encode("latin-1"))
     with pytest.raises(CohortFileError, match="not valid UTF-8"):
-        load_cohort(p)
+        load_cohort(p, RE_NEN)
 
 
 def test_no_warning_and_no_policy_note_for_a_clean_file(tmp_path, small):

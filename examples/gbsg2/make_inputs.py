@@ -4,8 +4,9 @@
 risk every 250 days, as a figure of that trial would print them.
 
 The points are what a careful digitiser reads: the two corners of every step, with reading
-noise of 0.25% of the time axis in time and 0.0025 in survival (nen_bayes.roundtrip.digitise,
-seed 2012). Survival is written as a percentage, as most figures show it.
+noise of 0.25% of the time axis in time and 0.0025 in survival
+(nen_bayes.reconstruction.roundtrip.digitise, seed 2012). Survival is written as a percentage,
+as most figures show it.
 
   examples/gbsg2/make_inputs.py [--force]
 """
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nen_bayes.io import atomic_write_text
-from nen_bayes.roundtrip import at_risk, digitise, load_dataset
+from nen_bayes.files import atomic_write_text
+from nen_bayes.reconstruction.roundtrip import at_risk, digitise, load_dataset
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,0 +1,225 @@
+"""From a validated cohort and a model specification to the arrays a model needs.
+
+The design matrix has one column per coefficient, named ``column[level]`` for a factor level
+against its reference, ``column[step]`` for an ordered factor coded linearly (one coefficient per
+step between adjacent levels) and ``column`` for a numeric covariate (centred and scaled as the
+spec says; the centre and scale are recorded so that HRs are read per the stated unit).
+Grouping columns become integer indexes with their levels as coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nen_bayes.bayes.spec import CovariateSpec, ModelSpec
+from nen_bayes.cohorts.cohort import Cohort
+from nen_bayes.errors import MissingColumnError, ModelDataError
+
+__all__ = ["Design", "GroupIndex", "make_design"]
+
+
+@dataclass(frozen=True)
+class GroupIndex:
+    """One grouping level: its dim name, column, levels and each unit's level index."""
+
+    name: str
+    column: str
+    levels: tuple[str, ...]
+    index: np.ndarray
+    centered: bool = False
+    varying: tuple[int, ...] = ()  # design-matrix columns whose coefficients vary by group
+
+    @property
+    def varying_dim(self) -> str:
+        return f"{self.name}_varying"
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the model builder needs, as arrays."""
+
+    endpoint: str
+    time: np.ndarray
+    event: np.ndarray
+    X: np.ndarray
+    coefficients: tuple[str, ...]
+    terms: tuple[str, ...]          # covariate column of each coefficient
+    contrasts: tuple[str, ...]      # "b vs a", "per step (a < b < c)", "per 10 age"
+    groups: tuple[GroupIndex, ...]
+    ids: np.ndarray
+    cuts: np.ndarray | None = None
+    time_unit: str = "months"
+    transforms: dict = field(default_factory=dict)  # numeric covariate -> (centre, scale)
+
+    @property
+    def n(self) -> int:
+        return len(self.time)
+
+    def coords(self) -> dict[str, list]:
+        c: dict[str, list] = {"patient": [str(i) for i in self.ids],
+                              "covariate": list(self.coefficients)}
+        for g in self.groups:
+            c[g.name] = list(g.levels)
+            if g.varying:
+                c[g.varying_dim] = [self.coefficients[j] for j in g.varying]
+        if self.cuts is not None:
+            edges = np.concatenate([[0.0], self.cuts])
+            c["interval"] = [f"[{a:g}, {b:g})" for a, b in
+                             zip(edges, np.concatenate([self.cuts, [np.inf]]), strict=True)]
+        return c
+
+
+def _resolve_cuts(spec: ModelSpec, time, event) -> np.ndarray | None:
+    if spec.family != "piecewise":
+        return None
+    if isinstance(spec.cuts, str):
+        k = int(spec.cuts.split(":")[1])
+        ev = np.sort(time[event == 1])
+        if len(ev) < 2 * k:
+            raise ModelDataError(f"{spec.source}: cuts {spec.cuts!r} need at least {2 * k} "
+                                 f"events; the data have {len(ev)}")
+        cuts = np.unique(np.quantile(ev, np.arange(1, k) / k))
+        return cuts
+    cuts = np.asarray(spec.cuts, float)
+    last = cuts[-1]
+    if not (time > last).any():
+        raise ModelDataError(f"{spec.source}: the last cut point {last:g} is at or beyond the "
+                             f"longest follow-up ({time.max():g}); its interval holds no data")
+    return cuts
+
+
+def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
+    """Arrays for ``spec`` on ``cohort``'s ``endpoint``.
+
+    Raises
+    ------
+    MissingColumnError
+        A covariate or grouping column is not in the data.
+    ModelDataError
+        A factor level named in the spec is absent, a factor has a single observed level, a
+        numeric covariate is constant, or a ``within`` grouping is not nested.
+    """
+    time = cohort.time(endpoint)
+    event = cohort.event(endpoint).astype(np.int8)
+    columns: list[_Columns] = []
+    for cov in spec.covariates:
+        if cov.column not in cohort.data.columns:
+            raise MissingColumnError(
+                f"{cohort.source}: the model {spec.name!r} ({spec.source}) uses covariate column "
+                f"{cov.column!r}, which the data do not have; columns: "
+                f"{list(cohort.data.columns)}")
+        if cov.type == "numeric":
+            columns.append(_numeric_column(cov, cohort))
+        else:
+            columns.append(_factor_columns(cov, spec, cohort))
+    cols = [c for part in columns for c in part.values]
+    names = tuple(n for part in columns for n in part.names)
+    terms = tuple(part.term for part in columns for _ in part.names)
+    contrasts = tuple(c for part in columns for c in part.contrasts)
+    transforms = {part.term: part.transform for part in columns if part.transform is not None}
+    X = np.column_stack(cols) if cols else np.zeros((len(time), 0))
+    return Design(endpoint=endpoint, time=time, event=event, X=X, coefficients=names,
+                  terms=terms, contrasts=contrasts, groups=_group_indexes(spec, cohort, terms),
+                  ids=cohort.ids, cuts=_resolve_cuts(spec, time, event),
+                  time_unit=cohort.schema.time_unit, transforms=transforms)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The design-matrix columns of one covariate: values, names and what each contrasts;
+    ``transform`` is the (centre, scale) of a numeric covariate."""
+
+    term: str
+    values: tuple[np.ndarray, ...]
+    names: tuple[str, ...]
+    contrasts: tuple[str, ...]
+    transform: tuple[float, float] | None = None
+
+
+def _numeric_column(cov: CovariateSpec, cohort: Cohort) -> _Columns:
+    """A numeric covariate, centred and scaled as the spec says."""
+    src = cohort.source
+    v = pd.to_numeric(cohort.data[cov.column], errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(v))
+    if len(bad):
+        raise ModelDataError(f"{src}: numeric covariate {cov.column!r} has non-numeric "
+                             f"values in rows {cohort.rows[bad[:5]].tolist()}")
+    centre = float(v.mean()) if cov.center else 0.0
+    scale = float(v.std(ddof=1)) if cov.scale == "sd" else float(cov.scale or 1.0)
+    if scale <= 0 or not np.isfinite(scale):
+        raise ModelDataError(f"{src}: numeric covariate {cov.column!r} is constant; "
+                             "it cannot be scaled by its SD or estimated")
+    contrast = f"per {scale:g} {cov.column}" if scale != 1 else "per unit"
+    return _Columns(cov.column, ((v - centre) / scale,), (cov.column,), (contrast,),
+                    (centre, scale))
+
+
+def _factor_columns(cov: CovariateSpec, spec: ModelSpec, cohort: Cohort) -> _Columns:
+    """A factor: one indicator per level against the reference, or one linear step
+    coefficient for an ordered factor coded ``linear``."""
+    src = cohort.source
+    x = cohort.data[cov.column]
+    cat = x.astype("category") if not isinstance(x.dtype, pd.CategoricalDtype) else x
+    declared = [str(c) for c in cat.cat.categories]
+    observed = [lv for lv in declared if (cat == lv).any()]
+    if cov.reference is not None and cov.reference not in declared:
+        raise ModelDataError(f"{spec.source}: reference {cov.reference!r} of {cov.column!r}"
+                             f" is not a level of the data; levels: {declared}")
+    try:
+        schema_ref = cohort.schema.factor(cov.column).reference
+    except KeyError:
+        schema_ref = None
+    ref = cov.reference or schema_ref or (observed[0] if observed else None)
+    if len(observed) < 2:
+        raise ModelDataError(f"{src}: factor {cov.column!r} has a single observed level "
+                             f"{observed}; its effect cannot be estimated")
+    if ref not in observed:
+        raise ModelDataError(f"{src}: reference level {ref!r} of {cov.column!r} never "
+                             f"occurs in the data; observed levels: {observed}")
+    if cov.type == "ordered" and cov.coding == "linear":
+        score = {lv: i for i, lv in enumerate(observed)}
+        return _Columns(cov.column, (cat.map(score).to_numpy(float) - score[ref],),
+                        (f"{cov.column}[step]",), (f"per step ({' < '.join(observed)})",))
+    others = [lv for lv in observed if lv != ref]
+    return _Columns(cov.column, tuple((cat == lv).to_numpy(float) for lv in others),
+                    tuple(f"{cov.column}[{lv}]" for lv in others),
+                    tuple(f"{lv} vs {ref}" for lv in others))
+
+
+def _group_indexes(spec: ModelSpec, cohort: Cohort,
+                   terms: tuple[str, ...]) -> tuple[GroupIndex, ...]:
+    """Each grouping of the spec as an integer index, with nesting (``within``) checked."""
+    src = cohort.source
+    data = cohort.data
+    groups: list[GroupIndex] = []
+    by_name = {}
+    for g in spec.groups:
+        column = g.column or cohort.schema.centre_column
+        if column is None:
+            raise ModelDataError(f"{spec.source}: the model has a '{g.name}' grouping but the "
+                                 "cohort has no centre column (single-centre analysis); use a "
+                                 "model without groups")
+        if column not in data.columns:
+            raise MissingColumnError(f"{src}: grouping column {column!r} (group '{g.name}' of "
+                                     f"{spec.source}) is not in the data; columns: "
+                                     f"{list(data.columns)}")
+        codes, uniques = pd.factorize(data[column].astype(str), sort=True)
+        varying = tuple(j for j, t in enumerate(terms) if t in g.varying)
+        gi = GroupIndex(g.name, column, tuple(str(u) for u in uniques), codes.astype(np.int64),
+                        g.centered, varying)
+        if g.within is not None:
+            parent = by_name[g.within]
+            pairs = pd.DataFrame({"child": codes, "parent": parent.index})
+            n_par = pairs.groupby("child")["parent"].nunique()
+            crossed = n_par[n_par > 1].index.to_numpy()
+            if len(crossed):
+                bad = [gi.levels[c] for c in crossed[:5]]
+                raise ModelDataError(f"{src}: group '{g.name}' ({column}) is declared within "
+                                     f"'{g.within}' ({parent.column}) but level(s) {bad} occur "
+                                     f"in more than one {g.within}")
+        groups.append(gi)
+        by_name[g.name] = gi
+    return tuple(groups)

@@ -1,0 +1,141 @@
+"""Build the PyMC model of a specification on a design: a pure function, no sampling.
+
+Variables (names are part of the public contract; tests check them):
+
+``beta`` (dims ``covariate``)
+    log hazard ratios; ``exp(beta)`` is the HR of the coefficient's contrast.
+``shape``, ``scale`` (Weibull), ``scale`` (exponential), ``log_hazard`` (dims ``interval``,
+piecewise)
+    the baseline hazard of a reference unit in a typical group (see
+    :mod:`nen_bayes.bayes.families`).
+``sd_<group>``, ``z_<group>`` (non-centred only), ``u_<group>`` (dims ``<group>``)
+    between-group SD of the log-hazard, standardised effects, and the group log-HR offsets
+    (``u = sd * z`` when non-centred; ``u ~ Normal(0, sd)`` when centred).
+``sd_<group>_varying`` (dims ``<group>_varying``), ``z_``/``u_<group>_varying`` (dims
+``<group>, <group>_varying``)
+    group-specific deviations of the varying coefficients (diagonal covariance: with a handful of
+    centres a correlation between intercepts and slopes is not identified).
+``time`` (dims ``patient``)
+    the observed times, with the event indicator as a parameter of the likelihood
+    (``d log h(t) + log S(t)`` per unit, censored units included).
+
+``prior_only=True`` leaves out the likelihood, for prior checks by sampling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nen_bayes.bayes import families
+from nen_bayes.bayes.design import Design
+from nen_bayes.bayes.spec import ModelSpec
+from nen_bayes.errors import SpecError
+
+__all__ = ["OBSERVED", "PRIOR_DATA", "build_model", "group_var_names"]
+
+#: Name of the observed variable (and, in ``constant_data``, of the event indicator).
+OBSERVED = "time"
+
+
+def group_var_names(name: str) -> dict[str, str]:
+    return {"sd": f"sd_{name}", "z": f"z_{name}", "u": f"u_{name}",
+            "sd_varying": f"sd_{name}_varying", "z_varying": f"z_{name}_varying",
+            "u_varying": f"u_{name}_varying"}
+
+
+#: Names of the data containers holding the coefficient prior's location and scale when a model
+#: is built with ``prior_data=True`` (so that refits under other priors reuse one compilation).
+PRIOR_DATA = ("beta_prior_mu", "beta_prior_sigma")
+
+
+def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False):
+    """``beta`` with one prior per covariate column; one vector RV when the priors share a
+    distribution (the usual case), else one RV per column stacked into a Deterministic.
+
+    ``prior_data``: the priors must all be Normal; their means and SDs become data containers
+    (:data:`PRIOR_DATA`, one value per coefficient) that can be changed without recompiling.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    priors = [spec.coefficient_prior(t) for t in design.terms]
+    dists = {p.dist for p in priors}
+    if prior_data:
+        if dists != {"Normal"}:
+            raise SpecError(f"{spec.source}: prior hyper-parameters as data need Normal "
+                            f"coefficient priors; this model has {sorted(dists)}")
+        mu = pm.Data(PRIOR_DATA[0], np.array([p.params["mu"] for p in priors], float),
+                     dims="covariate")
+        sigma = pm.Data(PRIOR_DATA[1], np.array([p.params["sigma"] for p in priors], float),
+                        dims="covariate")
+        return pm.Normal("beta", mu=mu, sigma=sigma, dims="covariate")
+    if len(dists) == 1:
+        dist = priors[0].dist
+        params = {k: np.array([p.params[k] for p in priors]) for k in priors[0].params}
+        if all(np.all(v == v[0]) for v in params.values()):
+            params = {k: float(v[0]) for k, v in params.items()}
+        return getattr(pm, dist)("beta", **params, dims="covariate")
+    parts = []
+    for col in dict.fromkeys(design.terms):
+        idx = [j for j, t in enumerate(design.terms) if t == col]
+        dim = f"covariate_{col}"
+        pm.modelcontext(None).add_coord(dim, [design.coefficients[j] for j in idx])
+        parts.append(spec.coefficient_prior(col).create(f"beta_{col}", dims=dim))
+    return pm.Deterministic("beta", pt.concatenate(parts), dims="covariate")
+
+
+def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
+                prior_data: bool = False):
+    """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
+    group, ``interval`` for the piecewise family).
+
+    ``prior_data=True`` holds the (Normal) coefficient priors' means and SDs in data containers
+    (:data:`PRIOR_DATA`) so that a prior-sensitivity grid reuses one compiled model."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    coords = design.coords()
+    with pm.Model(coords=coords, name="") as model:
+        eta = pt.zeros(design.n)
+        if design.X.shape[1]:
+            beta = _coefficients(spec, design, prior_data)
+            eta = eta + pt.dot(design.X, beta)
+        for g in design.groups:
+            v = group_var_names(g.name)
+            sd = spec.group_sd_prior(g.name).create(v["sd"])
+            if g.centered:
+                u = pm.Normal(v["u"], 0.0, sd, dims=g.name)
+            else:
+                z = pm.Normal(v["z"], 0.0, 1.0, dims=g.name)
+                u = pm.Deterministic(v["u"], sd * z, dims=g.name)
+            eta = eta + u[g.index]
+            if g.varying:
+                dims = (g.name, g.varying_dim)
+                sdv = spec.varying_sd_prior(g.name).create(v["sd_varying"], dims=g.varying_dim)
+                if g.centered:
+                    uv = pm.Normal(v["u_varying"], 0.0, sdv, dims=dims)
+                else:
+                    zv = pm.Normal(v["z_varying"], 0.0, 1.0, dims=dims)
+                    uv = pm.Deterministic(v["u_varying"], sdv * zv, dims=dims)
+                xv = design.X[:, list(g.varying)]
+                eta = eta + (uv[g.index] * xv).sum(axis=1)
+        event = design.event.astype(float)
+        if spec.family == "weibull":
+            shape = spec.priors["shape"].create("shape")
+            scale = spec.priors["scale"].create("scale")
+            params, logp = (shape, scale), families.weibull_logp
+        elif spec.family == "exponential":
+            scale = spec.priors["scale"].create("scale")
+            params, logp = (scale,), families.exponential_logp
+        else:
+            log_hazard = spec.priors["log_hazard"].create("log_hazard", dims="interval")
+            params = (log_hazard,)
+            expo = families.exposure_matrix(design.time, design.cuts)
+            index = families.interval_index(design.time, design.cuts)
+
+            def logp(value, log_hazard, eta, event):
+                return families.piecewise_logp(value, log_hazard, eta, event, expo, index)
+        if not prior_only:
+            pm.CustomDist(OBSERVED, *params, eta, event, logp=logp, observed=design.time,
+                          dims="patient")
+    return model

@@ -1,0 +1,184 @@
+"""Predictions from a stored fit: linear predictors and survival curves of any covariate pattern.
+
+Everything here works from the ``DataTree`` alone (``posterior``, ``constant_data`` and the
+attrs), so a fit read back from disk predicts exactly as the one in memory. Draws are addressed
+by their *flat* index ``chain * n_draw + draw``.
+
+Linear predictor of unit *i* in draw *s*::
+
+    eta[s, i] = X[i] @ beta[s] + sum_g u_g[s, g(i)] + sum_g X[i, V_g] @ u_g_varying[s, g(i), :]
+
+where ``V_g`` are the design columns whose coefficients vary by group *g*.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from nen_bayes.bayes import families
+
+__all__ = ["baseline_params", "cuts_of", "draw_indices", "flat_draws", "group_indexes",
+           "linear_predictor", "set_level", "standardised_survival", "survival_quantile",
+           "term_levels", "unit_levels"]
+
+
+def flat_draws(ds, name: str, idx=None) -> np.ndarray:
+    """Variable ``name`` of a dataset with (chain, draw) leading dims, as (S, ...)."""
+    a = ds[name].to_numpy()
+    a = a.reshape((-1, *a.shape[2:]))
+    return a if idx is None else a[idx]
+
+
+def draw_indices(tree, max_draws: int | None = None) -> np.ndarray:
+    """Flat indices of all posterior draws, or of ``max_draws`` evenly spaced ones (thinning
+    keeps every chain represented and is deterministic)."""
+    post = tree["posterior"]
+    n = post.sizes["chain"] * post.sizes["draw"]
+    if max_draws is None or max_draws >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_draws).round().astype(int))
+
+
+def baseline_params(tree, idx=None, group: str = "posterior") -> dict[str, np.ndarray]:
+    """The family's baseline parameters as (S,) arrays (``log_hazard``: (S, K))."""
+    ds = tree[group].dataset
+    family = tree.attrs["family"]
+    names = {"weibull": ("shape", "scale"), "exponential": ("scale",),
+             "piecewise": ("log_hazard",)}[family]
+    return {n: flat_draws(ds, n, idx) for n in names}
+
+
+def cuts_of(tree) -> np.ndarray | None:
+    c = json.loads(tree.attrs.get("cuts", "null"))
+    return None if c is None else np.asarray(c, float)
+
+
+def group_indexes(tree) -> dict[str, np.ndarray]:
+    """Each grouping level's per-unit index, from ``constant_data``."""
+    const = tree["constant_data"].dataset
+    return {name[:-len("_index")]: const[name].to_numpy().astype(int)
+            for name in const.data_vars if name.endswith("_index")}
+
+
+def linear_predictor(ds, X: np.ndarray, groups: dict[str, np.ndarray], idx, *,
+                     covariates) -> np.ndarray:
+    """``eta`` (S, n) for draws ``idx`` of dataset ``ds`` (posterior or prior), design matrix
+    ``X`` (n, p) whose columns are named ``covariates``, and per-unit group indexes."""
+    idx = np.asarray(idx)
+    eta = np.zeros((len(idx), X.shape[0]))
+    if X.shape[1] and "beta" in ds:
+        eta += flat_draws(ds, "beta", idx) @ X.T
+    covariates = list(covariates)
+    for g, index in groups.items():
+        u_name = f"u_{g}"
+        if u_name in ds:
+            eta += flat_draws(ds, u_name, idx)[:, index]
+        v_name = f"u_{g}_varying"
+        if v_name in ds:
+            cols = [covariates.index(str(c)) for c in ds[v_name].coords[f"{g}_varying"].values]
+            uv = flat_draws(ds, v_name, idx)  # (S, G, V)
+            eta += np.einsum("snv,nv->sn", uv[:, index, :], X[:, cols])
+    return eta
+
+
+def _h0_grid(family: str, grid: np.ndarray, params: dict, cuts) -> np.ndarray:
+    """H0 on a common time grid for every draw: (S, T)."""
+    if family == "piecewise":
+        return families.cumulative_hazard0(family, grid, params, cuts)
+    p = {k: np.asarray(v, float)[:, None] for k, v in params.items()}
+    return families.cumulative_hazard0(family, grid[None, :], p, cuts)
+
+
+def _h0_each(family: str, t: np.ndarray, params: dict, cuts) -> np.ndarray:
+    """H0 at one time per draw: t (S,) -> (S,)."""
+    if family == "piecewise":
+        lam = np.exp(np.asarray(params["log_hazard"], float))
+        return np.sum(lam * families.exposure_matrix(t, cuts), axis=1)
+    return families.cumulative_hazard0(family, t, params, cuts)
+
+
+def standardised_survival(family: str, grid, params: dict, eta: np.ndarray, cuts=None, *,
+                          block: int = 64) -> np.ndarray:
+    """Cohort-averaged (g-computation) survival on ``grid``: mean over units of
+    exp(-H0(t) exp(eta_i)), per draw. ``eta`` is (S, n); returns (S, T).
+
+    Computed in blocks of draws so that memory stays at block x n x T floats.
+    """
+    grid = np.asarray(grid, float)
+    h0 = _h0_grid(family, grid, params, cuts)  # (S, T)
+    r = np.exp(eta)  # (S, n)
+    out = np.empty_like(h0)
+    for a in range(0, h0.shape[0], block):
+        b = slice(a, a + block)
+        out[b] = np.exp(-h0[b, None, :] * r[b, :, None]).mean(axis=1)
+    return out
+
+
+def survival_quantile(family: str, params: dict, eta: np.ndarray, cuts=None, *,
+                      p: float = 0.5, upper: float = 1e5, iterations: int = 80) -> np.ndarray:
+    """Per draw, the time t at which the standardised survival mean_i S(t | eta_i) = p.
+
+    Bisection on log time in (1e-8, ``upper``); draws whose curve stays above p up to ``upper``
+    give ``inf`` (not reached)."""
+    n_draws = eta.shape[0]
+    r = np.exp(eta)
+
+    def s_at(t):
+        return np.exp(-_h0_each(family, t, params, cuts)[:, None] * r).mean(axis=1)
+
+    lo = np.full(n_draws, np.log(1e-8))
+    hi = np.full(n_draws, np.log(upper))
+    reached = s_at(np.exp(hi)) <= p
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        below = s_at(np.exp(mid)) <= p
+        hi = np.where(below, mid, hi)
+        lo = np.where(below, lo, mid)
+    out = np.exp(0.5 * (lo + hi))
+    out[~reached] = np.inf
+    return out
+
+
+def term_levels(tree, term: str) -> tuple[str, tuple[str, ...], dict[str, int]]:
+    """A treatment-coded categorical term of a fit: its reference level, all its levels
+    (reference first) and the design column of each non-reference level.
+
+    Raises ``ValueError`` when ``term`` is not such a term of the model."""
+    terms = json.loads(tree.attrs["terms"])
+    contrasts = json.loads(tree.attrs["contrasts"])
+    covariates = [str(c) for c in tree["constant_data"]["covariate"].values]
+    cols = {c: j for j, c in enumerate(covariates) if terms.get(c) == term}
+    if not cols:
+        raise ValueError(f"{term!r} is not a covariate of the model {tree.attrs['model']!r}; "
+                         f"its covariates: {sorted(set(terms.values()))}")
+    refs = {contrasts[c].split(" vs ", 1)[1] for c in cols if " vs " in contrasts[c]}
+    if len(refs) != 1:
+        raise ValueError(f"{term!r} is not a treatment-coded categorical covariate of "
+                         f"{tree.attrs['model']!r} (contrasts: {[contrasts[c] for c in cols]})")
+    ref = refs.pop()
+    level_cols = {c[len(term) + 1:-1]: j for c, j in cols.items()}
+    return ref, (ref, *level_cols), level_cols
+
+
+def unit_levels(tree, term: str) -> np.ndarray:
+    """Each unit's level of a categorical term, recovered from the stored design matrix."""
+    ref, _, level_cols = term_levels(tree, term)
+    X = tree["constant_data"]["X"].values
+    out = np.full(X.shape[0], ref, dtype=object)
+    for lv, j in level_cols.items():
+        out[X[:, j] == 1] = lv
+    return out
+
+
+def set_level(tree, X: np.ndarray, term: str, level: str) -> np.ndarray:
+    """A copy of ``X`` in which every unit has ``level`` of ``term`` (g-computation)."""
+    ref, levels, level_cols = term_levels(tree, term)
+    if level not in levels:
+        raise ValueError(f"{level!r} is not a level of {term!r}; levels: {list(levels)}")
+    X = np.array(X, float, copy=True)
+    X[:, list(level_cols.values())] = 0.0
+    if level != ref:
+        X[:, level_cols[level]] = 1.0
+    return X

@@ -1,0 +1,134 @@
+"""Priors as data: one small, serialisable syntax for every prior in a model specification.
+
+A prior is a table with the distribution's name under ``dist`` and its parameters by PyMC's
+names, plus an optional ``reason`` (documentation, kept with the prior)::
+
+    [priors.coefficient]
+    dist = "Normal"
+    mu = 0.0
+    sigma = 1.0
+    reason = "log-HR; 95% of the prior mass on HR 0.14-7.1"
+
+This is the flat form of ``pymc_extras.prior.Prior.to_dict()`` (``{"dist": ..., "kwargs": ...}``
+is accepted too), so a prior can be exchanged with that library, but nen-bayes does not depend on
+it. Only the distributions in :data:`DISTRIBUTIONS` are allowed; parameters must be numbers.
+Nothing in a prior is ever evaluated as code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from nen_bayes.errors import SpecError
+
+__all__ = ["DISTRIBUTIONS", "Prior"]
+
+#: Allowed distributions: name -> (parameter names, support).
+DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "Normal": (("mu", "sigma"), "real"),
+    "StudentT": (("nu", "mu", "sigma"), "real"),
+    "Cauchy": (("alpha", "beta"), "real"),
+    "Laplace": (("mu", "b"), "real"),
+    "Logistic": (("mu", "s"), "real"),
+    "HalfNormal": (("sigma",), "positive"),
+    "HalfStudentT": (("nu", "sigma"), "positive"),
+    "HalfCauchy": (("beta",), "positive"),
+    "Exponential": (("lam",), "positive"),
+    "LogNormal": (("mu", "sigma"), "positive"),
+    "Gamma": (("alpha", "beta"), "positive"),
+    "InverseGamma": (("alpha", "beta"), "positive"),
+    "Weibull": (("alpha", "beta"), "positive"),
+}
+
+#: Parameters that must be strictly positive.
+_POSITIVE_PARAMS = {"sigma", "nu", "beta", "b", "s", "lam", "alpha"}
+#: Cauchy's alpha is a location, Logistic's mu too: these may be any real number.
+_REAL_EXCEPTIONS = {("Cauchy", "alpha")}
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution given as data.
+
+    Attributes
+    ----------
+    dist
+        Name of a PyMC distribution in :data:`DISTRIBUTIONS`.
+    params
+        Its parameters by PyMC's names (numbers).
+    reason
+        Why this prior: shown in the spec file and in reports.
+    """
+
+    dist: str
+    params: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def support(self) -> str:
+        return DISTRIBUTIONS[self.dist][1]
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str) -> Prior:
+        """Parse and check a prior table; ``where`` names it in messages (file and key)."""
+        if not isinstance(data, dict):
+            raise SpecError(f"{where}: a prior must be a table with 'dist' and its parameters, "
+                            f"got {data!r}")
+        data = dict(data)
+        if "kwargs" in data:  # pymc_extras' to_dict() layout
+            kwargs = data.pop("kwargs")
+            if not isinstance(kwargs, dict):
+                raise SpecError(f"{where}: 'kwargs' must be a table of parameters")
+            data.update(kwargs)
+        dist = data.pop("dist", None) or data.pop("distribution", None)
+        reason = data.pop("reason", "")
+        if dist is None:
+            raise SpecError(f"{where}: the prior names no distribution ('dist = ...'); "
+                            f"allowed: {sorted(DISTRIBUTIONS)}")
+        if dist not in DISTRIBUTIONS:
+            raise SpecError(f"{where}: distribution {dist!r} is not allowed; allowed: "
+                            f"{sorted(DISTRIBUTIONS)}")
+        names, _ = DISTRIBUTIONS[dist]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise SpecError(f"{where}: unknown parameter(s) {unknown} for {dist}; "
+                            f"{dist} takes {list(names)} (and an optional 'reason')")
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise SpecError(f"{where}: {dist} needs parameter(s) {missing}")
+        params = {}
+        for n in names:
+            v = data[n]
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise SpecError(f"{where}: parameter {n} of {dist} must be a finite number, "
+                                f"got {v!r}")
+            if n in _POSITIVE_PARAMS and (dist, n) not in _REAL_EXCEPTIONS and v <= 0:
+                raise SpecError(f"{where}: parameter {n} of {dist} must be > 0, got {v!r}")
+            params[n] = float(v)
+        if not isinstance(reason, str):
+            raise SpecError(f"{where}: 'reason' must be text")
+        return cls(dist, params, reason)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"dist": self.dist, **self.params}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        return f"{self.dist}({args})"
+
+    def create(self, name: str, *, dims: str | tuple[str, ...] | None = None):
+        """The PyMC random variable (inside a model context)."""
+        import pymc as pm
+
+        return getattr(pm, self.dist)(name, **self.params, dims=dims)
+
+    def dist_object(self):
+        """The unnamed PyMC distribution (for forward draws outside a model)."""
+        import pymc as pm
+
+        return getattr(pm, self.dist).dist(**self.params)

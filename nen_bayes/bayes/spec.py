@@ -1,0 +1,382 @@
+"""Declarative model specifications: the files in ``models/``.
+
+A specification is a TOML file (parsed with :mod:`tomllib`; nothing in it is executed) with the
+tables below. Unknown tables or keys are errors that name the key and the file, so a typo cannot
+silently change a model.
+
+``[model]``
+    ``name``, ``title``, ``description``; ``family`` = ``"weibull"`` | ``"exponential"`` |
+    ``"piecewise"``; ``parameterisation`` = ``"ph"`` (proportional hazards: exp(coefficient) is
+    a hazard ratio; the only one offered).
+``[outcome]``
+    ``endpoint``: the default endpoint (``os``, ``hpfs``, ``pfs`` or a user's); ``fit.py
+    --endpoint/--time/--event`` override it.
+``[baseline]`` (piecewise only)
+    ``cuts``: interior cut points of the baseline hazard in the cohort's time unit, e.g.
+    ``[6, 12, 24, 36]``, or ``"quantiles:K"`` for K intervals holding equal numbers of events.
+``[[covariates]]`` (any number)
+    ``column``; ``type`` = ``"categorical"`` (one indicator per non-reference level;
+    ``reference`` names the reference level, default: the contract's reference or first level),
+    ``"ordered"`` (``coding`` = ``"treatment"`` as categorical, or ``"linear"``: one coefficient
+    per step between adjacent levels, scores 0, 1, 2, ...), or ``"numeric"`` (``center`` =
+    true/false, ``scale`` = a number or ``"sd"``).
+``[[groups]]`` (any number; each a random intercept on the log-hazard)
+    ``name`` (the dim name: ``centre``, or ``subject`` for evaluations nested in patients);
+    ``column`` (default: the cohort's centre column for ``centre``); ``centered`` (default
+    false: non-centred, ``u = sd * z``); ``within`` (the name of the group it is nested in,
+    checked on the data); ``varying``: covariate columns whose coefficients also vary by group.
+``[priors.NAME]`` (see :mod:`nen_bayes.bayes.priors` for the syntax)
+    ``coefficient`` (every log-HR) or ``coefficient_<column>`` (one covariate's log-HRs);
+    ``shape`` (Weibull); ``scale`` (Weibull and exponential baseline scale, time units);
+    ``log_hazard`` (piecewise baseline log-hazard per interval); ``group_sd`` or
+    ``group_sd_<name>``; ``varying_sd`` or ``varying_sd_<name>``. Every prior the model uses must
+    be given (there are no hidden defaults); a prior the model does not use is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nen_bayes.bayes.priors import Prior
+from nen_bayes.errors import SpecError
+
+__all__ = ["FAMILIES", "CovariateSpec", "GroupSpec", "ModelSpec", "load_spec", "spec_from_dict"]
+
+FAMILIES = ("weibull", "exponential", "piecewise")
+COVARIATE_TYPES = ("categorical", "ordered", "numeric")
+
+_TOP_KEYS = {"model", "outcome", "baseline", "covariates", "groups", "priors"}
+_MODEL_KEYS = {"name", "title", "description", "family", "parameterisation"}
+_OUTCOME_KEYS = {"endpoint"}
+_BASELINE_KEYS = {"cuts"}
+_COVARIATE_KEYS = {"column", "type", "reference", "coding", "center", "scale", "label"}
+_GROUP_KEYS = {"name", "column", "centered", "within", "varying"}
+_RESERVED_DIMS = {"patient", "covariate", "chain", "draw", "interval"}
+
+
+@dataclass(frozen=True)
+class CovariateSpec:
+    column: str
+    type: str = "categorical"
+    reference: str | None = None
+    coding: str = "treatment"
+    center: bool = True
+    scale: float | str | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    name: str
+    column: str | None = None
+    centered: bool = False
+    within: str | None = None
+    varying: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed, checked model specification (a plain object; building is elsewhere)."""
+
+    name: str
+    family: str
+    title: str = ""
+    description: str = ""
+    parameterisation: str = "ph"
+    endpoint: str | None = None
+    cuts: tuple[float, ...] | str | None = None
+    covariates: tuple[CovariateSpec, ...] = ()
+    groups: tuple[GroupSpec, ...] = ()
+    priors: dict[str, Prior] = field(default_factory=dict)
+    source: str = ""
+
+    # -- priors -------------------------------------------------------------------------------
+    def coefficient_prior(self, column: str) -> Prior:
+        return self.priors.get(f"coefficient_{column}", self.priors.get("coefficient"))
+
+    def group_sd_prior(self, name: str) -> Prior:
+        return self.priors.get(f"group_sd_{name}", self.priors.get("group_sd"))
+
+    def varying_sd_prior(self, name: str) -> Prior:
+        return self.priors.get(f"varying_sd_{name}", self.priors.get("varying_sd"))
+
+    def with_priors(self, priors: dict[str, Prior]) -> ModelSpec:
+        """A copy with some priors replaced (a new object; this one is unchanged)."""
+        merged = dict(self.priors)
+        merged.update(priors)
+        out = ModelSpec(**{**self.__dict__, "priors": merged})
+        _check_priors(out, out.source or "<spec>")
+        return out
+
+    # -- serialisation --------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {
+            "model": {"name": self.name, "title": self.title, "description": self.description,
+                      "family": self.family, "parameterisation": self.parameterisation},
+            "outcome": {"endpoint": self.endpoint} if self.endpoint else {},
+            "covariates": [
+                {k: v for k, v in c.__dict__.items() if v is not None and v != ""}
+                for c in self.covariates
+            ],
+            "groups": [
+                {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.__dict__.items()
+                 if v is not None}
+                for g in self.groups
+            ],
+            "priors": {k: p.to_dict() for k, p in sorted(self.priors.items())},
+        }
+        if self.cuts is not None:
+            d["baseline"] = {"cuts": list(self.cuts) if isinstance(self.cuts, tuple)
+                             else self.cuts}
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def hash(self) -> str:
+        """``sha256:`` of the canonical JSON of the parsed spec (comments and layout ignored)."""
+        return "sha256:" + hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    @property
+    def covariate_columns(self) -> tuple[str, ...]:
+        return tuple(c.column for c in self.covariates)
+
+
+def _unknown(keys, allowed, where):
+    bad = sorted(set(keys) - set(allowed))
+    if bad:
+        raise SpecError(f"{where}: unknown key(s) {bad}; allowed: {sorted(allowed)}")
+
+
+def _array_of_tables(data, key, allowed, source):
+    """``(where, table)`` for each table of ``[[key]]``, its keys checked against ``allowed``."""
+    raw = data.get(key, [])
+    if not isinstance(raw, list):
+        raise SpecError(f"{source}: {key} must be an array of tables ([[{key}]])")
+    for i, table in enumerate(raw, 1):
+        where = f"{source} [[{key}]] #{i}"
+        if not isinstance(table, dict):
+            raise SpecError(f"{where}: must be a table")
+        _unknown(table, allowed, where)
+        yield where, table
+
+
+def _text(v, where, key):
+    if not isinstance(v, str) or not v.strip():
+        raise SpecError(f"{where}: '{key}' must be non-empty text, got {v!r}")
+    return v.strip()
+
+
+def load_spec(path: str | os.PathLike) -> ModelSpec:
+    """Read and check a model specification file (TOML)."""
+    p = Path(path)
+    if p.is_dir() or (not p.exists() and p.with_suffix(".toml").exists()):
+        p = p.with_suffix(".toml") if not p.is_dir() else p
+    if not p.exists() or p.is_dir():
+        raise SpecError(f"{path}: no such model specification file (expected a .toml file, "
+                        "e.g. models/weibull_ph_centre.toml)")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{p}: not valid TOML: {exc}") from exc
+    return spec_from_dict(data, source=str(p))
+
+
+def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
+    """Check a specification given as a dict (the parsed TOML)."""
+    _unknown(data, _TOP_KEYS, source)
+    model = data.get("model")
+    if not isinstance(model, dict):
+        raise SpecError(f"{source}: a [model] table is required")
+    _unknown(model, _MODEL_KEYS, f"{source} [model]")
+    name = _text(model.get("name"), f"{source} [model]", "name")
+    family = model.get("family")
+    if family not in FAMILIES:
+        raise SpecError(f"{source} [model]: family {family!r} is not one of {list(FAMILIES)}")
+    param = model.get("parameterisation", "ph")
+    if param != "ph":
+        raise SpecError(f"{source} [model]: parameterisation {param!r} is not offered; "
+                        "allowed: ['ph'] (proportional hazards)")
+
+    outcome = data.get("outcome", {})
+    _unknown(outcome, _OUTCOME_KEYS, f"{source} [outcome]")
+    endpoint = outcome.get("endpoint")
+    if endpoint is not None:
+        endpoint = _text(endpoint, f"{source} [outcome]", "endpoint")
+
+    baseline = data.get("baseline", {})
+    _unknown(baseline, _BASELINE_KEYS, f"{source} [baseline]")
+    cuts = baseline.get("cuts")
+    if family == "piecewise":
+        cuts = _parse_cuts(cuts, f"{source} [baseline]")
+    elif cuts is not None:
+        raise SpecError(f"{source} [baseline]: 'cuts' applies to the piecewise family only")
+
+    covs = _covariates(data, source)
+    groups = _groups(data, source, [c.column for c in covs])
+    raw_priors = data.get("priors", {})
+    if not isinstance(raw_priors, dict):
+        raise SpecError(f"{source}: [priors] must be a table of priors")
+    priors = {k: Prior.from_dict(v, where=f"{source} [priors.{k}]")
+              for k, v in raw_priors.items()}
+    spec = ModelSpec(name=name, family=family, title=str(model.get("title", "")),
+                     description=str(model.get("description", "")), parameterisation=param,
+                     endpoint=endpoint, cuts=cuts, covariates=covs,
+                     groups=groups, priors=priors, source=source)
+    _check_priors(spec, source)
+    return spec
+
+
+def _covariates(data: dict, source: str) -> tuple[CovariateSpec, ...]:
+    """The ``[[covariates]]`` tables, checked; a column may appear once."""
+    covs = tuple(_covariate(where, c)
+                 for where, c in _array_of_tables(data, "covariates", _COVARIATE_KEYS, source))
+    cols = [c.column for c in covs]
+    if len(set(cols)) != len(cols):
+        dupes = sorted({c for c in cols if cols.count(c) > 1})
+        raise SpecError(f"{source}: covariates repeat: {dupes}")
+    return covs
+
+
+def _covariate(where: str, c: dict) -> CovariateSpec:
+    col = _text(c.get("column"), where, "column")
+    ctype = c.get("type", "categorical")
+    if ctype not in COVARIATE_TYPES:
+        raise SpecError(f"{where} ({col}): type {ctype!r} is not one of "
+                        f"{list(COVARIATE_TYPES)}")
+    coding = c.get("coding", "treatment")
+    if coding not in ("treatment", "linear") or (coding == "linear" and ctype != "ordered"):
+        raise SpecError(f"{where} ({col}): coding {coding!r} not allowed; 'treatment' for "
+                        "any factor, 'linear' for ordered ones")
+    if ctype != "numeric" and ("center" in c or "scale" in c):
+        raise SpecError(f"{where} ({col}): 'center'/'scale' apply to numeric covariates")
+    if ctype == "numeric" and "reference" in c:
+        raise SpecError(f"{where} ({col}): 'reference' applies to factors, not numerics")
+    scale = c.get("scale")
+    if scale is not None and scale != "sd" and not (
+            isinstance(scale, int | float) and not isinstance(scale, bool) and scale > 0):
+        raise SpecError(f"{where} ({col}): scale must be a positive number or 'sd'")
+    center = c.get("center", True)
+    if not isinstance(center, bool):
+        raise SpecError(f"{where} ({col}): center must be true or false")
+    ref = c.get("reference")
+    return CovariateSpec(col, ctype, None if ref is None else str(ref), coding, center, scale,
+                         str(c.get("label", "")))
+
+
+def _groups(data: dict, source: str, cols: list[str]) -> tuple[GroupSpec, ...]:
+    """The ``[[groups]]`` tables, checked; names unique, ``within`` naming an earlier group."""
+    groups = tuple(_group(where, g, cols)
+                   for where, g in _array_of_tables(data, "groups", _GROUP_KEYS, source))
+    names = [g.name for g in groups]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{source}: group names repeat: {names}")
+    for i, g in enumerate(groups):
+        if g.within is not None and g.within not in names[:i]:
+            raise SpecError(f"{source} [[groups]] ({g.name}): within {g.within!r} must name a "
+                            f"group declared before it; groups: {names}")
+    return groups
+
+
+def _group(where: str, g: dict, cols: list[str]) -> GroupSpec:
+    gname = _text(g.get("name"), where, "name")
+    if gname in _RESERVED_DIMS or not gname.isidentifier():
+        raise SpecError(f"{where}: group name {gname!r} is reserved or not an identifier "
+                        f"(reserved: {sorted(_RESERVED_DIMS)})")
+    column = g.get("column")
+    if column is None and gname != "centre":
+        raise SpecError(f"{where} ({gname}): 'column' is required (only 'centre' defaults "
+                        "to the cohort's centre column)")
+    centered = g.get("centered", False)
+    if not isinstance(centered, bool):
+        raise SpecError(f"{where} ({gname}): centered must be true or false")
+    varying = g.get("varying", [])
+    if not isinstance(varying, list) or not all(isinstance(v, str) for v in varying):
+        raise SpecError(f"{where} ({gname}): varying must be a list of covariate columns")
+    missing = [v for v in varying if v not in cols]
+    if missing:
+        raise SpecError(f"{where} ({gname}): varying names {missing}, which are not "
+                        f"covariates of the model; covariates: {cols}")
+    return GroupSpec(gname, None if column is None else str(column), centered, g.get("within"),
+                     tuple(varying))
+
+
+def _parse_cuts(cuts, where):
+    if cuts is None:
+        raise SpecError(f"{where}: the piecewise family needs 'cuts' (a list of interior cut "
+                        "points, or \"quantiles:K\")")
+    if isinstance(cuts, str):
+        head, _, k = cuts.partition(":")
+        if head != "quantiles" or not k.isdigit() or not 2 <= int(k) <= 20:
+            raise SpecError(f"{where}: cuts {cuts!r}: expected \"quantiles:K\" with 2 <= K <= 20")
+        return cuts
+    if (not isinstance(cuts, list) or not cuts
+            or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in cuts)):
+        raise SpecError(f"{where}: cuts must be a non-empty list of numbers or \"quantiles:K\"")
+    if any(c <= 0 for c in cuts) or any(b <= a for a, b in itertools.pairwise(cuts)):
+        raise SpecError(f"{where}: cuts {cuts} must be positive and strictly increasing")
+    return tuple(float(c) for c in cuts)
+
+
+def required_priors(spec: ModelSpec) -> dict[str, str]:
+    """Prior role -> support needed, for the parameters this model has."""
+    need: dict[str, str] = {}
+    if spec.family == "weibull":
+        need["shape"] = "positive"
+    if spec.family in ("weibull", "exponential"):
+        need["scale"] = "positive"
+    if spec.family == "piecewise":
+        need["log_hazard"] = "real"
+    return need
+
+
+def _check_priors(spec: ModelSpec, source: str) -> None:
+    priors = spec.priors
+    need = required_priors(spec)
+    allowed = set(need)
+    if spec.covariates:
+        allowed |= {"coefficient"} | {f"coefficient_{c}" for c in spec.covariate_columns}
+    if spec.groups:
+        allowed |= {"group_sd"} | {f"group_sd_{g.name}" for g in spec.groups}
+    if any(g.varying for g in spec.groups):
+        allowed |= {"varying_sd"} | {f"varying_sd_{g.name}" for g in spec.groups if g.varying}
+    unused = sorted(set(priors) - allowed)
+    if unused:
+        raise SpecError(f"{source} [priors]: prior(s) {unused} are not used by this "
+                        f"{spec.family} model; it uses: {sorted(allowed)}")
+    for role, support in need.items():
+        if role not in priors:
+            raise SpecError(f"{source} [priors]: the {spec.family} model needs a prior "
+                            f"'{role}' ({support} support)")
+    roles = {}
+    for c in spec.covariate_columns:
+        roles[f"coefficient for {c}"] = (spec.coefficient_prior(c), "real",
+                                         f"'coefficient' or 'coefficient_{c}'")
+    for g in spec.groups:
+        roles[f"group SD of {g.name}"] = (spec.group_sd_prior(g.name), "positive",
+                                          f"'group_sd' or 'group_sd_{g.name}'")
+        if g.varying:
+            roles[f"varying-effect SD of {g.name}"] = (
+                spec.varying_sd_prior(g.name), "positive",
+                f"'varying_sd' or 'varying_sd_{g.name}'")
+    for role, (prior, _support, keys) in roles.items():
+        if prior is None:
+            raise SpecError(f"{source} [priors]: no prior for the {role}; give {keys}")
+    for role, support in need.items():
+        roles[role] = (priors[role], support, role)
+    for role, (prior, support, _) in roles.items():
+        if support == "positive" and prior.support != "positive":
+            raise SpecError(f"{source} [priors]: the {role} is positive; {prior.dist} has "
+                            "support on the whole real line. Use a positive distribution "
+                            "(HalfNormal, LogNormal, Gamma, ...)")
+        if support == "real" and prior.support != "real":
+            raise SpecError(f"{source} [priors]: the {role} may be negative; {prior.dist} is "
+                            "positive-only. Use Normal, StudentT, ...")

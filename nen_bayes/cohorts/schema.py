@@ -1,0 +1,231 @@
+"""The cohort data contract: which columns a cohort has and what each may hold.
+
+One row per analysed unit. A contract names the unit's identifier and centre columns, the
+right-censored endpoints (a time and an event column each), the categorical and numeric
+covariates, the categorical responses, the event coding and the time unit; endpoints nested by
+definition (``nested``) are checked for consistency. The case study's contract is
+:data:`nen_bayes.re_nen.RE_NEN`.
+
+The contract serves any right-censored cohort: :meth:`CohortSchema.custom` names the time/event,
+centre, id and covariate columns of another data set, and :meth:`CohortSchema.select` keeps only
+the columns an analysis uses, so that only those are required.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+__all__ = [
+    "EVENT_CODINGS",
+    "CohortSchema",
+    "Endpoint",
+    "Factor",
+]
+
+#: Allowed event codings: the stored value -> 1 (event) / 0 (censored).
+#: ``"0/1"`` is the default; ``"1/2"`` is R survival's alternative (1 = censored, 2 = event).
+EVENT_CODINGS: dict[str, dict[int, int]] = {
+    "0/1": {0: 0, 1: 1},
+    "1/2": {1: 0, 2: 1},
+}
+
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A right-censored endpoint: a time column and its event indicator column."""
+
+    name: str
+    time: str
+    event: str
+    label: str = ""
+
+    @property
+    def columns(self) -> tuple[str, str]:
+        return (self.time, self.event)
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A categorical column.
+
+    ``levels=None`` accepts any value (levels are taken from the data, sorted); declared levels
+    are matched case-insensitively after stripping spaces and stored in their declared spelling.
+    ``reference`` is the level other levels are contrasted with (default: the first level).
+    """
+
+    name: str
+    levels: tuple[str, ...] | None = None
+    ordered: bool = False
+    reference: str | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.levels is not None:
+            if len(set(lv.casefold() for lv in self.levels)) != len(self.levels):
+                raise ValueError(f"factor {self.name!r}: levels repeat: {self.levels}")
+            if self.reference is not None and self.reference not in self.levels:
+                raise ValueError(
+                    f"factor {self.name!r}: reference {self.reference!r} is not among the "
+                    f"levels {list(self.levels)}"
+                )
+
+
+@dataclass(frozen=True)
+class CohortSchema:
+    """Which columns a cohort has and what they may hold.
+
+    Parameters
+    ----------
+    id_column
+        Column identifying the unit; ``None`` numbers the rows instead (``row-1``, ...).
+    centre_column
+        Column naming the centre; ``None`` for a single-centre analysis.
+    endpoints
+        The right-censored endpoints.
+    factors
+        Categorical covariates (missing values follow the ``missing`` policy of validation).
+    numerics
+        Numeric covariates (e.g. age).
+    responses
+        Categorical outcomes in which a missing value is allowed (e.g. RECIST assessments).
+    event_coding
+        Key of :data:`EVENT_CODINGS`.
+    time_unit
+        Unit of every time column (reported, never converted).
+    nested
+        Pairs ``(shorter, longer)`` of endpoint names whose times are nested by definition
+        (e.g. progression-free survival ends no later than overall survival); validation warns
+        about rows that break them, quoting ``nested_reason``.
+    """
+
+    id_column: str | None = None
+    centre_column: str | None = None
+    endpoints: tuple[Endpoint, ...] = ()
+    factors: tuple[Factor, ...] = ()
+    numerics: tuple[str, ...] = ()
+    responses: tuple[Factor, ...] = ()
+    event_coding: str = "0/1"
+    time_unit: str = "months"
+    name: str = "custom"
+    optional: frozenset[str] = field(default_factory=frozenset)
+    nested: tuple[tuple[str, str], ...] = ()
+    nested_reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.event_coding not in EVENT_CODINGS:
+            raise ValueError(
+                f"event_coding {self.event_coding!r} is not one of {sorted(EVENT_CODINGS)}"
+            )
+        names = [e.name for e in self.endpoints]
+        if len(set(names)) != len(names):
+            raise ValueError(f"endpoint names repeat: {names}")
+
+    # -- look-ups ---------------------------------------------------------------------------
+    def endpoint(self, name: str) -> Endpoint:
+        for e in self.endpoints:
+            if e.name == name:
+                return e
+        raise KeyError(f"no endpoint {name!r}; the schema has {[e.name for e in self.endpoints]}")
+
+    def factor(self, name: str) -> Factor:
+        for f in self.factors + self.responses:
+            if f.name == name:
+                return f
+        raise KeyError(f"no factor {name!r}; the schema has {[f.name for f in self.factors]}")
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column the schema reads, in contract order."""
+        cols = [c for c in (self.id_column, self.centre_column) if c]
+        for e in self.endpoints:
+            cols += list(e.columns)
+        cols += [f.name for f in self.factors] + list(self.numerics)
+        cols += [r.name for r in self.responses]
+        return cols
+
+    # -- derived schemas (never mutate: always a new object) ----------------------------------
+    def select(
+        self,
+        endpoints: list[str] | None = None,
+        factors: list[str] | None = None,
+        numerics: list[str] | None = None,
+        responses: list[str] | None = None,
+    ) -> CohortSchema:
+        """A schema restricted to the named parts (``None`` keeps that part whole)."""
+
+        def keep(items, wanted, key):
+            if wanted is None:
+                return items
+            known = {key(i): i for i in items}
+            unknown = [w for w in wanted if w not in known]
+            if unknown:
+                raise KeyError(f"not in the {self.name} schema: {unknown}; known: {list(known)}")
+            return tuple(known[w] for w in wanted)
+
+        return replace(
+            self,
+            endpoints=keep(self.endpoints, endpoints, lambda e: e.name),
+            factors=keep(self.factors, factors, lambda f: f.name),
+            numerics=keep(self.numerics, numerics, lambda n: n),
+            responses=keep(self.responses, responses, lambda r: r.name),
+            optional=frozenset(),
+        )
+
+    def present_in(self, columns) -> CohortSchema:
+        """Keep the optional parts (endpoints, covariates, responses) whose columns all exist.
+
+        Required parts (id, centre and anything not listed in ``optional``) stay, so that a
+        missing required column still raises during validation. An endpoint with only one of its
+        two columns present stays too, and validation names the missing one.
+        """
+        cols = set(columns)
+
+        def stays(name: str, needed: tuple[str, ...]) -> bool:
+            return name not in self.optional or any(c in cols for c in needed)
+
+        return replace(
+            self,
+            endpoints=tuple(e for e in self.endpoints if stays(e.name, e.columns)),
+            factors=tuple(f for f in self.factors if stays(f.name, (f.name,))),
+            numerics=tuple(n for n in self.numerics if stays(n, (n,))),
+            responses=tuple(r for r in self.responses if stays(r.name, (r.name,))),
+        )
+
+    def with_levels(self, name: str, levels: list[str]) -> CohortSchema:
+        """Declare (or re-declare) the levels of a factor, keeping its reference if still valid."""
+        old = self.factor(name)
+        ref = old.reference if old.reference in levels else None
+        new = replace(old, levels=tuple(levels), reference=ref)
+        return replace(
+            self,
+            factors=tuple(new if f.name == name else f for f in self.factors),
+            responses=tuple(new if f.name == name else f for f in self.responses),
+        )
+
+    @classmethod
+    def custom(
+        cls,
+        endpoints: dict[str, tuple[str, str]],
+        *,
+        id_column: str | None = None,
+        centre_column: str | None = None,
+        factors: list[str] | tuple[Factor, ...] = (),
+        numerics: list[str] | tuple[str, ...] = (),
+        event_coding: str = "0/1",
+        time_unit: str = "time units",
+    ) -> CohortSchema:
+        """A schema for another cohort, naming its columns.
+
+        ``endpoints`` maps an endpoint name to its ``(time column, event column)``; factors given
+        by name accept any level present in the data.
+        """
+        return cls(
+            id_column=id_column,
+            centre_column=centre_column,
+            endpoints=tuple(Endpoint(n, t, e) for n, (t, e) in endpoints.items()),
+            factors=tuple(f if isinstance(f, Factor) else Factor(f) for f in factors),
+            numerics=tuple(numerics),
+            event_coding=event_coding,
+            time_unit=time_unit,
+        )

@@ -1,0 +1,548 @@
+"""The frequentist baseline analysis of one endpoint of a cohort.
+
+:func:`run_baselines` computes, for an endpoint and a set of grouping factors, everything the
+Bayesian reanalysis stands next to: Kaplan-Meier curves with medians and survival at horizons,
+RMSTs and their differences, log-rank tests (k-group, trend for ordered factors, stratified by
+centre), Cox models (univariable; multivariable plain, stratified by centre and with
+centre-clustered robust SEs) with the Schoenfeld test of proportional hazards, and disease
+control rates. All numbers land in one tidy effects table (:mod:`nen_bayes.effects`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nen_bayes.cohorts.cohort import Cohort
+from nen_bayes.cohorts.schema import Endpoint
+from nen_bayes.effects import effects_frame
+from nen_bayes.errors import BaselineError, BaselineWarning
+from nen_bayes.formatting import format_equals
+from nen_bayes.frequentist.cox import CoxResult, Term, cox_fit
+from nen_bayes.frequentist.km import KaplanMeier, kaplan_meier
+from nen_bayes.frequentist.logrank import LogrankResult, logrank_test
+from nen_bayes.frequentist.response import disease_control
+from nen_bayes.frequentist.rmst import rmst_difference, rmst_from_km
+from nen_bayes.provenance import Provenanced
+
+__all__ = ["DEFAULT_HORIZONS", "BaselineReport", "run_baselines"]
+
+#: Survival horizons reported by default for cohorts whose time unit is months.
+DEFAULT_HORIZONS = (12.0, 24.0, 36.0, 60.0)
+
+
+@dataclass(frozen=True)
+class BaselineReport(Provenanced):
+    """Everything :func:`run_baselines` computed for one endpoint; ``effects`` is its tidy
+    effects table (:data:`nen_bayes.effects.EFFECT_COLUMNS`)."""
+
+    endpoint: str
+    endpoint_label: str
+    time_unit: str
+    factors: tuple[str, ...]
+    horizons: tuple[float, ...]
+    tau: float
+    conf_type: str
+    overall: KaplanMeier
+    curves: dict[str, dict[str, KaplanMeier]]
+    logrank: dict[str, LogrankResult]
+    logrank_stratified: dict[str, LogrankResult]
+    cox_univariable: dict[str, CoxResult]
+    cox_multivariable: dict[str, CoxResult]
+    dcr: dict[str, pd.DataFrame]
+    effects: pd.DataFrame
+    provenance: dict
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_text(self) -> str:
+        """A plain-text summary (medians, log-rank tests, hazard ratios, PH tests, DCR)."""
+        u = self.time_unit
+        lines = []
+        if self.synthetic:
+            lines += [self.notice, ""]
+        lines.append(f"Baselines: {self.endpoint_label or self.endpoint} ({self.endpoint}); "
+                     f"data {self.provenance['source']} ({self.provenance['data_hash'][:19]}...)")
+        m, lo, hi = self.overall.median()
+        lines.append(f"  n = {self.overall.n}, events = {self.overall.events}, median "
+                     f"{_num(m)} {u} (95% CI {_num(lo)}-{_num(hi)}; KM {self.conf_type} CI)")
+        for f in self.factors:
+            lines.append("")
+            lines.append(f"  {f}:")
+            for lv, km in self.curves[f].items():
+                m, lo, hi = km.median()
+                lines.append(f"    {lv:<16} n={km.n:<4} events={km.events:<4} median "
+                             f"{_num(m)} ({_num(lo)}-{_num(hi)})")
+            lr = self.logrank[f]
+            lines.append(f"    log-rank chi2 = {lr.statistic:.2f} on {lr.df} df, p "
+                         f"{_p(lr.p_value)}")
+            if lr.trend_statistic is not None:
+                lines.append(f"    trend chi2 = {lr.trend_statistic:.2f} on 1 df, p "
+                             f"{_p(lr.trend_p_value)}")
+            if f in self.logrank_stratified:
+                s = self.logrank_stratified[f]
+                lines.append(f"    stratified by centre: chi2 = {s.statistic:.2f}, p "
+                             f"{_p(s.p_value)}")
+            if f in self.cox_univariable:
+                for _, r in self.cox_univariable[f].table.iterrows():
+                    lines.append(f"    HR {r['level']} vs {r['reference']}: {_num(r['hr'], 2)} "
+                                 f"({_num(r['lower'], 2)}-{_num(r['upper'], 2)}), "
+                                 f"p {_p(r['p'])}")
+        for name, res in self.cox_multivariable.items():
+            lines.append("")
+            lines.append(f"  Multivariable {res.method} (n={res.n}, events={res.events}):")
+            for _, r in res.table.iterrows():
+                lab = r["column"]
+                lines.append(f"    {lab:<32} HR {_num(r['hr'], 2)} ({_num(r['lower'], 2)}-"
+                             f"{_num(r['upper'], 2)}), p {_p(r['p'])}")
+            if res.zph is not None and name == "plain":
+                g = res.zph.iloc[-1]
+                lines.append(f"    Schoenfeld test of PH (global): chi2 = {g['chisq']:.2f} on "
+                             f"{int(g['df'])} df, p {_p(g['p'])}")
+        for when, tab in self.dcr.items():
+            a = tab.iloc[0]
+            lines.append("")
+            lines.append(f"  Disease control at {when}: {a['controlled']}/{a['assessed']} = "
+                         f"{100 * a['dcr']:.1f}% (Wilson 95% CI {100 * a['lower']:.1f}-"
+                         f"{100 * a['upper']:.1f}%)")
+        if self.notes:
+            lines += ["", "  Notes:"] + [f"    - {n}" for n in self.notes]
+        if self.synthetic:
+            lines += ["", self.notice]
+        return "\n".join(lines) + "\n"
+
+
+def _num(x, digits: int = 1) -> str:
+    return "NR" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _p(p) -> str:
+    """``= 0.084``, ``< 0.001`` or ``> 0.999`` (after "p")."""
+    return format_equals(p)
+
+
+def _factor_levels(cohort: Cohort, name: str) -> tuple[str, ...]:
+    col = cohort.data[name]
+    present = set(col.dropna().astype(str))
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return tuple(str(c) for c in col.cat.categories if str(c) in present)
+    return tuple(sorted(present))
+
+
+def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = None, *,
+                  horizons=None, tau: float | None = None, conf_type: str = "log",
+                  conf_level: float = 0.95, numerics: list[str] | None = None,
+                  dcr: bool = True) -> BaselineReport:
+    """Frequentist baselines of ``endpoint`` by each of ``factors``.
+
+    Parameters
+    ----------
+    cohort
+        A validated cohort.
+    endpoint
+        Endpoint name in the cohort's schema.
+    factors
+        Grouping factors (default: every factor of the schema).
+    horizons
+        Times at which survival is reported (default 12, 24, 36, 60 when time is in months).
+    tau
+        RMST horizon (default: the largest time every compared group is followed to).
+    conf_type
+        Kaplan-Meier interval transform: ``"log"`` (R's default), ``"log-log"``, ``"plain"``.
+    numerics
+        Numeric covariates added to the multivariable Cox models.
+    dcr
+        Report disease control rates when RECIST columns are present.
+    """
+    inp = _inputs(cohort, endpoint, factors=factors, numerics=numerics, horizons=horizons,
+                  conf_type=conf_type, conf_level=conf_level)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BaselineWarning)
+        parts = _compute(inp, tau=tau, dcr=dcr)
+    notes: list[str] = []
+    for w in caught:
+        if str(w.message) not in notes:
+            notes.append(str(w.message))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for msg in parts.multivariable.notes:
+        if msg not in notes:
+            notes.append(msg)
+    return BaselineReport(
+        endpoint=endpoint, endpoint_label=inp.endpoint.label, time_unit=cohort.schema.time_unit,
+        factors=inp.factors, horizons=inp.horizons, tau=parts.tau, conf_type=conf_type,
+        overall=parts.overall.curves["all"],
+        curves={f: part.curves for f, part in parts.curves.items()},
+        logrank={f: part.plain for f, part in parts.logrank.items()},
+        logrank_stratified={f: part.stratified for f, part in parts.logrank.items()
+                            if part.stratified is not None},
+        cox_univariable={f: part.result for f, part in parts.univariable.items()},
+        cox_multivariable=parts.multivariable.results, dcr=parts.dcr.tables,
+        effects=effects_frame(parts.rows()), provenance=cohort.provenance(),
+        notes=tuple(notes))
+
+
+# -- the inputs of every step ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The checked endpoint and covariates, the endpoint's arrays and the settings that every
+    step reads."""
+
+    cohort: Cohort
+    endpoint: Endpoint
+    factors: tuple[str, ...]
+    numerics: tuple[str, ...]
+    time: np.ndarray
+    event: np.ndarray
+    horizons: tuple[float, ...]
+    conf_type: str
+    conf_level: float
+
+    @property
+    def base(self) -> dict:
+        """The columns shared by every row of the effects table."""
+        return {"endpoint": self.endpoint.name, "data_hash": self.cohort.data_hash,
+                "synthetic": self.cohort.synthetic, "conf_level": self.conf_level}
+
+    def groups(self, factor: str) -> np.ndarray:
+        """The level of ``factor`` of each unit, as text."""
+        return self.cohort.data[factor].astype(str).to_numpy()
+
+    def reference(self, factor: str, levels: tuple[str, ...]) -> str:
+        """The factor's declared reference level, or its first level present."""
+        ref = self.cohort.schema.factor(factor).reference
+        return ref if ref in levels else levels[0]
+
+
+def _inputs(cohort: Cohort, endpoint: str, *, factors: list[str] | None,
+            numerics: list[str] | None, horizons, conf_type: str, conf_level: float) -> _Inputs:
+    schema = cohort.schema
+    try:
+        ep = schema.endpoint(endpoint)
+    except KeyError:
+        raise BaselineError(
+            f"{cohort.source}: no endpoint {endpoint!r}. Allowed: "
+            f"{[e.name for e in schema.endpoints]}") from None
+    factors = _check_factors(cohort, factors)
+    numerics = list(schema.numerics if numerics is None else numerics)
+    t = cohort.time(endpoint)
+    e = cohort.event(endpoint)
+    if e.sum() == 0:
+        raise BaselineError(
+            f"{cohort.source}: endpoint {endpoint!r} ({ep.event}) has no events: every unit is "
+            "censored, so no survival comparison can be made.")
+    if horizons is None:
+        horizons = DEFAULT_HORIZONS if schema.time_unit == "months" else ()
+    return _Inputs(cohort, ep, tuple(factors), tuple(numerics), t, e,
+                   tuple(float(h) for h in horizons), conf_type, conf_level)
+
+
+def _check_factors(cohort: Cohort, factors: list[str] | None) -> list[str]:
+    known = [f.name for f in cohort.schema.factors]
+    factors = list(known if factors is None else factors)
+    missing = [f for f in factors if f not in known]
+    if missing:
+        raise BaselineError(
+            f"{cohort.source}: factor(s) {missing} are not in the data's schema. Allowed: "
+            f"{known}")
+    return factors
+
+
+def _levels(cohort: Cohort, factors: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The levels present of each factor; a factor needs two."""
+    levels = {f: _factor_levels(cohort, f) for f in factors}
+    for f in factors:
+        if len(levels[f]) < 2:
+            raise BaselineError(
+                f"{cohort.source}: factor {f!r} has a single level {list(levels[f])} in the "
+                "data; a comparison needs at least two. Leave it out of --factor.")
+    return levels
+
+
+def _rmst_horizon(inp: _Inputs, levels: dict[str, tuple[str, ...]], tau: float | None) -> float:
+    """The RMST horizon: every compared group must be followed at least that long."""
+    t = inp.time
+    limits = {("all", "all"): float(t.max())}
+    for f, lvs in levels.items():
+        g = inp.groups(f)
+        for lv in lvs:
+            limits[(f, lv)] = float(t[g == lv].max())
+    limit = min(limits.values())
+    if tau is None:
+        return float(limit)
+    short = {f"{f}={lv}": v for (f, lv), v in limits.items() if v < tau}
+    if short:
+        raise BaselineError(
+            f"{inp.cohort.source}: RMST horizon tau = {tau:g} {inp.cohort.schema.time_unit} "
+            f"lies beyond the follow-up of group(s) {short}; the Kaplan-Meier curve is not "
+            f"estimated there. Allowed: tau <= {limit:g}.")
+    return float(tau)
+
+
+# -- the typed pieces each step returns -----------------------------------------------------
+
+@dataclass(frozen=True)
+class _Curves:
+    """Kaplan-Meier curves by level (``"all"`` for the whole cohort) and their rows."""
+
+    curves: dict[str, KaplanMeier]
+    rows: list[dict]
+
+
+@dataclass(frozen=True)
+class _Logrank:
+    """The log-rank test of a factor, plain and stratified by centre, and their rows."""
+
+    plain: LogrankResult
+    stratified: LogrankResult | None
+    rows: list[dict]
+
+
+@dataclass(frozen=True)
+class _CoxModel:
+    """One Cox model and its rows."""
+
+    result: CoxResult
+    rows: list[dict]
+
+
+@dataclass(frozen=True)
+class _CoxModels:
+    """Cox models by variant name, their rows and the notes they left."""
+
+    results: dict[str, CoxResult]
+    rows: list[dict]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _DiseaseControl:
+    """Disease control tables by assessment time and their rows."""
+
+    tables: dict[str, pd.DataFrame]
+    rows: list[dict]
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Every step's piece, in the order their rows enter the effects table."""
+
+    tau: float
+    overall: _Curves
+    curves: dict[str, _Curves]
+    rmst_differences: dict[str, list[dict]]
+    logrank: dict[str, _Logrank]
+    univariable: dict[str, _CoxModel]
+    multivariable: _CoxModels
+    dcr: _DiseaseControl
+
+    def rows(self) -> list[dict]:
+        rows = list(self.overall.rows)
+        for f in self.curves:
+            rows += self.curves[f].rows + self.rmst_differences[f]
+            rows += self.logrank[f].rows + self.univariable[f].rows
+        return rows + self.multivariable.rows + self.dcr.rows
+
+
+def _compute(inp: _Inputs, *, tau: float | None, dcr: bool) -> _Parts:
+    """Run the steps in the order of the report (warnings are emitted in that order)."""
+    factors, numerics = inp.factors, inp.numerics
+    levels = _levels(inp.cohort, factors)
+    tau = _rmst_horizon(inp, levels, tau)
+    overall = _overall_km(inp, tau=tau)
+    curves, differences, logrank, univariable = {}, {}, {}, {}
+    for f in factors:
+        ref = inp.reference(f, levels[f])
+        curves[f] = _factor_km(inp, f, levels[f], tau=tau)
+        differences[f] = _rmst_differences(inp, f, levels[f], reference=ref, tau=tau)
+        logrank[f] = _factor_logrank(inp, f, levels[f])
+        univariable[f] = _cox_univariable(inp, f, levels[f], reference=ref)
+    terms = [Term(f, levels[f], inp.reference(f, levels[f])) for f in factors]
+    terms += [Term(x) for x in numerics]
+    return _Parts(tau=tau, overall=overall, curves=curves, rmst_differences=differences,
+                  logrank=logrank, univariable=univariable,
+                  multivariable=_cox_multivariable(inp, terms),
+                  dcr=_disease_control(inp, factors) if dcr else _DiseaseControl({}, []))
+
+
+# -- the steps ------------------------------------------------------------------------------
+
+def _km_rows(inp: _Inputs, km: KaplanMeier, *, term: str, group: str, tau: float) -> list[dict]:
+    """Median, survival at the horizons and RMST of one curve."""
+    base = inp.base
+    km_method = f"Kaplan-Meier, Greenwood SE, {inp.conf_type} CI"
+    m, lo, hi = km.median()
+    if not np.isfinite(m):
+        warnings.warn(f"{inp.endpoint.name}, {term}={group}: median not reached (the curve "
+                      "stays above 0.5); reported as NaN.", BaselineWarning, stacklevel=3)
+    rows = [{**base, "quantity": "median_survival", "term": term, "group": group,
+             "estimate": m, "lower": lo, "upper": hi, "interval": "CI",
+             "method": km_method, "n": km.n, "events": km.events}]
+    if inp.horizons:
+        at = km.survival_at(inp.horizons)
+        for _, r in at.iterrows():
+            rows.append({**base, "quantity": "survival", "term": term, "group": group,
+                         "horizon": r["time"], "estimate": r["surv"], "lower": r["lower"],
+                         "upper": r["upper"], "interval": "CI", "method": km_method,
+                         "n": km.n, "events": km.events})
+    r = rmst_from_km(km, tau, conf_level=inp.conf_level)
+    rows.append({**base, "quantity": "rmst", "term": term, "group": group, "horizon": tau,
+                 "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
+                 "interval": "CI", "method": "RMST (area under KM), Greenwood-type SE",
+                 "n": r.n, "events": r.events})
+    return rows
+
+
+def _overall_km(inp: _Inputs, *, tau: float) -> _Curves:
+    km = kaplan_meier(inp.time, inp.event, conf_type=inp.conf_type, conf_level=inp.conf_level,
+                      label="all units")
+    return _Curves({"all": km}, _km_rows(inp, km, term="all", group="all", tau=tau))
+
+
+def _factor_km(inp: _Inputs, factor: str, levels: tuple[str, ...], *, tau: float) -> _Curves:
+    g = inp.groups(factor)
+    curves: dict[str, KaplanMeier] = {}
+    rows: list[dict] = []
+    for lv in levels:
+        m = g == lv
+        km = kaplan_meier(inp.time[m], inp.event[m], conf_type=inp.conf_type,
+                          conf_level=inp.conf_level, label=f"{factor}={lv}")
+        curves[lv] = km
+        if km.events == 0:
+            warnings.warn(f"{inp.endpoint.name}: group {factor}={lv} has no events.",
+                          BaselineWarning, stacklevel=2)
+        rows += _km_rows(inp, km, term=factor, group=lv, tau=tau)
+    return _Curves(curves, rows)
+
+
+def _rmst_differences(inp: _Inputs, factor: str, levels: tuple[str, ...], *, reference: str,
+                      tau: float) -> list[dict]:
+    g = inp.groups(factor)
+    rows = []
+    for lv in levels:
+        if lv == reference:
+            continue
+        d = rmst_difference(inp.time, inp.event, g, tau, reference=reference, level=lv,
+                            conf_level=inp.conf_level)
+        rows.append({**inp.base, "quantity": "rmst_difference", "term": factor,
+                     "group": f"{lv} vs {reference}", "horizon": tau, "estimate": d.estimate,
+                     "lower": d.lower, "upper": d.upper, "interval": "CI",
+                     "statistic": d.z, "p_value": d.p_value,
+                     "method": "RMST difference, Wald test", "n": d.group.n + d.reference.n,
+                     "events": d.group.events + d.reference.events})
+    return rows
+
+
+def _logrank_row(inp: _Inputs, lr: LogrankResult, *, term: str, quantity: str, group: str,
+                 statistic: float, df: int, p_value: float, method: str) -> dict:
+    return {**inp.base, "quantity": quantity, "term": term, "group": group,
+            "statistic": statistic, "df": df, "p_value": p_value, "method": method,
+            "n": int(lr.table["n"].sum()), "events": int(lr.table["observed"].sum())}
+
+
+def _factor_logrank(inp: _Inputs, factor: str, levels: tuple[str, ...]) -> _Logrank:
+    """The log-rank test (with the trend test for an ordered factor of three levels or more)
+    and the test stratified by centre when the cohort has centres."""
+    fac = inp.cohort.schema.factor(factor)
+    g = inp.groups(factor)
+    lr = logrank_test(inp.time, inp.event, g, levels=levels,
+                      trend=fac.ordered and len(levels) > 2, name=factor)
+    rows = [_logrank_row(inp, lr, term=factor, quantity="logrank", group=" / ".join(lr.levels),
+                         statistic=lr.statistic, df=lr.df, p_value=lr.p_value,
+                         method=lr.method)]
+    if lr.trend_statistic is not None:
+        rows.append(_logrank_row(inp, lr, term=factor, quantity="logrank_trend",
+                                 group=" < ".join(lr.levels), statistic=lr.trend_statistic,
+                                 df=1, p_value=lr.trend_p_value,
+                                 method=f"log-rank test for trend, scores {list(lr.scores)}"))
+    centre = inp.cohort.schema.centre_column
+    stratified = None
+    if centre:
+        stratified = logrank_test(inp.time, inp.event, g, levels=levels,
+                                  strata=inp.cohort.data[centre].astype(str), name=factor)
+        rows.append(_logrank_row(inp, stratified, term=factor, quantity="logrank",
+                                 group=" / ".join(stratified.levels),
+                                 statistic=stratified.statistic, df=stratified.df,
+                                 p_value=stratified.p_value,
+                                 method=f"log-rank, stratified by {centre}"))
+    return _Logrank(lr, stratified, rows)
+
+
+def _cox_univariable(inp: _Inputs, factor: str, levels: tuple[str, ...], *,
+                     reference: str) -> _CoxModel:
+    ep = inp.endpoint
+    res = cox_fit(inp.cohort.data, ep.time, ep.event, [Term(factor, levels, reference)],
+                  conf_level=inp.conf_level)
+    return _CoxModel(res, _cox_rows(res, inp.base, "Cox univariable"))
+
+
+def _cox_multivariable(inp: _Inputs, terms: list[Term]) -> _CoxModels:
+    """Every factor and numeric together: plain, stratified by centre and with
+    centre-clustered robust SEs (no model with a single term)."""
+    if len(terms) < 2:
+        return _CoxModels({}, [])
+    centre = inp.cohort.schema.centre_column
+    variants: dict[str, dict] = {"plain": {}}
+    if centre:
+        variants["centre_strata"] = {"strata": centre}
+        variants["centre_cluster"] = {"cluster": centre}
+    results: dict[str, CoxResult] = {}
+    rows: list[dict] = []
+    notes: list[str] = []
+    ep = inp.endpoint
+    for name, kw in variants.items():
+        res = cox_fit(inp.cohort.data, ep.time, ep.event, terms, conf_level=inp.conf_level, **kw)
+        results[name] = res
+        for msg in res.notes:
+            if msg not in notes:
+                notes.append(msg)
+        rows += _cox_rows(res, inp.base, "Cox multivariable")
+    return _CoxModels(results, rows, tuple(notes))
+
+
+def _disease_control(inp: _Inputs, factors: tuple[str, ...]) -> _DiseaseControl:
+    """Disease control overall and by factor, for each response column present; the
+    assessment time is read from the column name (``recist_3m`` -> ``3m``, 3)."""
+    data = inp.cohort.data
+    tables: dict[str, pd.DataFrame] = {}
+    rows: list[dict] = []
+    for resp in inp.cohort.schema.responses:
+        if resp.name not in data.columns:
+            continue
+        when = resp.name.removeprefix("recist_")
+        horizon = float(when.removesuffix("m")) if when.endswith("m") else float("nan")
+        tab = disease_control(data[resp.name])
+        tables[when] = tab
+        rows += _dcr_rows(tab, inp.base, "all", horizon)
+        for f in (f for f in factors if f in data.columns):
+            by = disease_control(data[resp.name], data[f]).iloc[1:]
+            rows += _dcr_rows(by, inp.base, f, horizon)
+    return _DiseaseControl(tables, rows)
+
+
+def _cox_rows(res: CoxResult, base: dict, label: str) -> list[dict]:
+    rows = []
+    method = f"{label}: {res.method}"
+    for _, r in res.table.iterrows():
+        group = f"{r['level']} vs {r['reference']}" if r["level"] is not None else "per unit"
+        rows.append({**base, "quantity": "hazard_ratio", "term": r["term"], "group": group,
+                     "estimate": r["hr"], "lower": r["lower"], "upper": r["upper"],
+                     "interval": "CI", "statistic": r["z"], "p_value": r["p"],
+                     "method": method, "n": res.n, "events": res.events})
+    if res.zph is not None:
+        for _, z in res.zph.iterrows():
+            rows.append({**base, "quantity": "ph_test", "term": z["term"], "group": "",
+                         "statistic": z["chisq"], "df": z["df"], "p_value": z["p"],
+                         "method": f"{method}; Schoenfeld score test (KM time transform)",
+                         "n": res.n, "events": res.events})
+    return rows
+
+
+def _dcr_rows(tab: pd.DataFrame, base: dict, term: str, horizon: float) -> list[dict]:
+    return [{**base, "quantity": "dcr", "term": term, "group": r["group"], "horizon": horizon,
+             "estimate": r["dcr"], "lower": r["lower"], "upper": r["upper"], "interval": "CI",
+             "method": f"disease control (CR+PR+SD) among assessed; Wilson CI; "
+                       f"{r['missing']} not assessed",
+             "n": r["assessed"], "events": r["controlled"]} for _, r in tab.iterrows()]

@@ -1,0 +1,369 @@
+"""Cox proportional hazards models and the Schoenfeld-residual test of proportional hazards.
+
+The hazard of unit *i* is :math:`h_0(t)\\exp(x_i^T\\beta)` (with a separate :math:`h_0` per
+stratum when ``strata`` is given), so :math:`\\exp(\\beta_j)` is the hazard ratio of a one-unit
+change, or of a factor level against its reference level. Fitting uses lifelines' partial
+likelihood with Efron's handling of ties (R ``coxph``'s default). ``cluster`` gives the
+cluster-robust (grouped-jackknife sandwich) variance, as R's ``coxph(..., cluster = centre)``.
+
+:func:`cox_zph` is the score test of R ``survival`` >= 3.0's ``cox.zph``: for each term, the
+score test that the coefficients :math:`\\gamma` of the added time-varying covariates
+:math:`x\\,g(t)` are zero, computed at :math:`(\\hat\\beta, \\gamma = 0)` with the full
+information matrix of the augmented model (Efron ties), where :math:`g` is the transformed time
+centred at its mean over events. ``transform="km"`` (the default) uses
+:math:`g(t) = 1 - \\hat S(t-)`, the left-continuous pooled Kaplan-Meier estimate.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2, norm
+
+from nen_bayes.errors import BaselineError, BaselineWarning
+from nen_bayes.frequentist.km import kaplan_meier
+
+__all__ = ["CoxResult", "Term", "cox_fit", "cox_zph", "design_matrix"]
+
+
+@dataclass(frozen=True)
+class Term:
+    """A model term: a factor (with levels, first = reference unless given) or a numeric."""
+
+    name: str
+    levels: tuple[str, ...] | None = None
+    reference: str | None = None
+
+    @property
+    def is_factor(self) -> bool:
+        return self.levels is not None
+
+
+def design_matrix(data: pd.DataFrame, terms: list[Term]) -> tuple[pd.DataFrame, dict[str, list]]:
+    """Treatment-coded design matrix and the columns belonging to each term.
+
+    A factor with levels L and reference r gets one 0/1 column ``name=level`` per other level.
+    """
+    cols = {}
+    groups: dict[str, list[str]] = {}
+    for term in terms:
+        if term.name not in data.columns:
+            raise BaselineError(
+                f"covariate {term.name!r} is not a column of the data. "
+                f"Allowed: {sorted(map(str, data.columns))}")
+        if term.is_factor:
+            values = data[term.name].astype(str).to_numpy()
+            ref = term.reference or term.levels[0]
+            names = []
+            for lv in term.levels:
+                if lv == ref:
+                    continue
+                col = f"{term.name}={lv}"
+                cols[col] = (values == lv).astype(float)
+                names.append(col)
+            groups[term.name] = names
+        else:
+            cols[term.name] = pd.to_numeric(data[term.name]).to_numpy(float)
+            groups[term.name] = [term.name]
+    return pd.DataFrame(cols, index=data.index), groups
+
+
+@dataclass(frozen=True)
+class CoxResult:
+    """A fitted Cox model: one row per coefficient in ``table``.
+
+    ``table`` columns: ``term, column, level, reference, coef, se, hr, lower, upper, z, p``.
+    """
+
+    table: pd.DataFrame
+    n: int
+    events: int
+    strata: str | None
+    cluster: str | None
+    method: str
+    loglik: float
+    concordance: float
+    zph: pd.DataFrame | None
+    notes: tuple[str, ...] = ()
+
+
+def cox_zph(time, event, X: np.ndarray, beta: np.ndarray, *, strata=None,
+            groups: dict[str, list[int]] | None = None, transform: str = "km") -> pd.DataFrame:
+    """R ``cox.zph`` (survival >= 3.0) score tests of proportional hazards.
+
+    Parameters
+    ----------
+    time, event
+        Follow-up and event indicator.
+    X, beta
+        Design matrix (n x p) and the fitted coefficients.
+    strata
+        Stratum of each unit (None: one stratum).
+    groups
+        Term name -> column indices (a multi-column factor is tested jointly); default one term
+        per column.
+    transform
+        ``"km"`` (default), ``"rank"``, ``"identity"`` or ``"log"``.
+
+    Returns
+    -------
+    DataFrame with ``term, chisq, df, p``; the last row is ``GLOBAL``.
+    """
+    time = np.asarray(time, float)
+    event = np.asarray(event, np.int64)
+    X = np.asarray(X, float)
+    beta = np.asarray(beta, float)
+    n, p = X.shape
+    ttimes = _transformed_time(time, event, transform)
+    gtime = ttimes - ttimes[event == 1].mean()
+    strata = np.zeros(n) if strata is None else pd.factorize(np.asarray(strata))[0]
+    eta = X @ beta
+    r = np.exp(eta - eta.max())
+    u = np.zeros(p)
+    imat = np.zeros((2 * p, 2 * p))
+    for s in np.unique(strata):
+        m = strata == s
+        _add_stratum(u, imat, time[m], event[m], X[m], r[m], gtime[m])
+    groups = groups or {f"x{j}": [j] for j in range(p)}
+    rows = []
+    for name, cols in groups.items():
+        kk = list(range(p)) + [p + c for c in cols]
+        uu = np.r_[np.zeros(p), u[cols]]
+        stat = float(uu @ np.linalg.solve(imat[np.ix_(kk, kk)], uu))
+        rows.append((name, stat, len(cols), float(chi2.sf(stat, len(cols)))))
+    uu = np.r_[np.zeros(p), u]
+    stat = float(uu @ np.linalg.solve(imat, uu))
+    rows.append(("GLOBAL", stat, p, float(chi2.sf(stat, p))))
+    return pd.DataFrame(rows, columns=["term", "chisq", "df", "p"])
+
+
+def _transformed_time(time: np.ndarray, event: np.ndarray, transform: str) -> np.ndarray:
+    """The time transform g(t) of :func:`cox_zph`, before centring."""
+    if transform == "km":
+        km = kaplan_meier(time, event).table
+        idx = np.searchsorted(km["time"].to_numpy(), time, side="left")  # last time < t
+        return 1.0 - np.r_[1.0, km["surv"].to_numpy()][idx]
+    if transform == "rank":
+        return pd.Series(time).rank().to_numpy()
+    if transform == "identity":
+        return time.copy()
+    if transform == "log":
+        return np.log(time)
+    raise ValueError(f"transform {transform!r}: allowed km, rank, identity, log")
+
+
+def _add_stratum(u: np.ndarray, imat: np.ndarray, ts, es, xs, rs, gs) -> None:
+    """Add one stratum's score ``u`` and information ``imat`` of the augmented model
+    (Efron ties), in place: ``ts, es, xs, rs, gs`` are its times, events, covariates, relative
+    risks and centred transformed times."""
+    p = xs.shape[1]
+    uniq, inv = np.unique(ts, return_inverse=True)
+    k = len(uniq)
+    a0 = np.bincount(inv, weights=rs, minlength=k)
+    a1 = np.zeros((k, p))
+    np.add.at(a1, inv, rs[:, None] * xs)
+    a2 = np.zeros((k, p, p))
+    np.add.at(a2, inv, rs[:, None, None] * xs[:, :, None] * xs[:, None, :])
+    r0 = a0[::-1].cumsum()[::-1]
+    r1 = a1[::-1].cumsum(0)[::-1]
+    r2 = a2[::-1].cumsum(0)[::-1]
+    de = es == 1
+    d = np.bincount(inv[de], minlength=k)
+    d0 = np.bincount(inv[de], weights=rs[de], minlength=k)
+    d1 = np.zeros((k, p))
+    np.add.at(d1, inv[de], rs[de, None] * xs[de])
+    d2 = np.zeros((k, p, p))
+    np.add.at(d2, inv[de], rs[de, None, None] * xs[de, :, None] * xs[de, None, :])
+    xsum = np.zeros((k, p))
+    np.add.at(xsum, inv[de], xs[de])
+    g_at = np.zeros(k)
+    g_at[inv] = gs
+    for j in np.nonzero(d)[0]:
+        f = np.arange(d[j]) / d[j]  # Efron weights
+        s0 = r0[j] - f * d0[j]
+        s1 = r1[j][None, :] - f[:, None] * d1[j][None, :]
+        s2 = r2[j][None] - f[:, None, None] * d2[j][None]
+        mean = s1 / s0[:, None]
+        cov = (s2 / s0[:, None, None] - mean[:, :, None] * mean[:, None, :]).sum(0)
+        g = g_at[j]
+        u += g * (xsum[j] - mean.sum(0))
+        imat[:p, :p] += cov
+        imat[:p, p:] += g * cov
+        imat[p:, :p] += g * cov
+        imat[p:, p:] += g * g * cov
+
+
+def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
+            strata: str | None = None, cluster: str | None = None, conf_level: float = 0.95,
+            zph: bool = True) -> CoxResult:
+    """Fit a Cox model (Efron ties) and, optionally, test proportional hazards.
+
+    Parameters
+    ----------
+    data
+        One row per unit; must hold ``duration``, ``event``, every term, ``strata``, ``cluster``.
+    terms
+        Covariates. A factor level with no events makes its hazard ratio not estimable: those
+        units are set aside, the level's row is NaN and a warning says so.
+    strata
+        Column whose levels get separate baseline hazards (e.g. centre).
+    cluster
+        Column defining clusters for the robust sandwich variance (e.g. centre).
+
+    Raises
+    ------
+    BaselineError
+        No events, a factor with fewer than two levels present, or a fit that fails.
+    """
+    for col in [duration, event, strata, cluster]:
+        if col is not None and col not in data.columns:
+            raise BaselineError(f"column {col!r} is not in the data. "
+                                f"Allowed: {sorted(map(str, data.columns))}")
+    ev = data[event].to_numpy(np.int64)
+    if ev.sum() == 0:
+        raise BaselineError(f"Cox model for {event!r}: no events (every unit censored); the "
+                            "model cannot be fitted.")
+    notes: list[str] = []
+    keep, dropped_levels = _levels_without_events(data, ev, terms, notes)
+    sub = data.loc[keep]
+    fit_terms = _fitted_terms(sub, terms, dropped_levels)
+    X, groups = design_matrix(sub, fit_terms)
+    frame = _cox_frame(sub, X, duration, event, strata, cluster, notes)
+    cph = _fit_lifelines(frame, strata, cluster, notes)
+    z = float(norm.ppf(1 - (1 - conf_level) / 2))
+    rows = []
+    for term, fterm in zip(terms, fit_terms, strict=True):
+        if term.is_factor:
+            for lv in term.levels:
+                if lv == fterm.reference:
+                    continue
+                col = f"{term.name}={lv}"
+                rows.append(_row(cph, term.name, col, lv, fterm.reference, z))
+        else:
+            rows.append(_row(cph, term.name, term.name, None, None, z))
+    table = pd.DataFrame(rows)
+    zph_table = None
+    if zph:
+        cols = list(X.columns)
+        idx = {name: [cols.index(c) for c in cs] for name, cs in groups.items()}
+        zph_table = cox_zph(frame["__time"], frame["__event"], X.to_numpy(),
+                            cph.params_[cols].to_numpy(),
+                            strata=frame["__strata"] if strata else None, groups=idx)
+    method = "Cox PH (Efron ties)"
+    if strata:
+        method += f", stratified by {strata}"
+    if cluster:
+        k = int(frame["__cluster"].nunique())
+        method += f", cluster-robust SE by {cluster} ({k} clusters)"
+        if k < 30:
+            notes.append(f"Cox model: only {k} clusters of {cluster!r}; sandwich standard "
+                         "errors are anti-conservative with fewer than about 30 clusters.")
+    return CoxResult(table, len(frame), int(frame["__event"].sum()), strata, cluster,
+                     method, float(cph.log_likelihood_), float(cph.concordance_index_),
+                     zph_table, tuple(notes))
+
+
+def _levels_without_events(data: pd.DataFrame, ev: np.ndarray, terms: list[Term],
+                           notes: list[str]) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """The units kept (those of factor levels with events) and the levels set aside; a factor
+    with fewer than two levels present is an error."""
+    keep = np.ones(len(data), bool)
+    dropped_levels: dict[str, list[str]] = {}
+    for term in terms:
+        if term.name not in data.columns:
+            raise BaselineError(f"covariate {term.name!r} is not a column of the data. "
+                                f"Allowed: {sorted(map(str, data.columns))}")
+        if term.is_factor:
+            vals = data[term.name].astype(str).to_numpy()
+            present = [lv for lv in term.levels if (vals == lv).any()]
+            if len(present) < 2:
+                raise BaselineError(
+                    f"Cox model: factor {term.name!r} has only the level(s) {present} in the "
+                    "data; a hazard ratio needs at least two levels.")
+            for lv in present:
+                if ev[vals == lv].sum() == 0:
+                    dropped_levels.setdefault(term.name, []).append(lv)
+                    keep &= vals != lv
+    if dropped_levels:
+        msg = ("Cox model: level(s) with no events have no estimable hazard ratio; their units "
+               f"are set aside and the rows are NaN: {dropped_levels}")
+        notes.append(msg)
+        warnings.warn(msg, BaselineWarning, stacklevel=3)
+    return keep, dropped_levels
+
+
+def _fitted_terms(sub: pd.DataFrame, terms: list[Term],
+                  dropped_levels: dict[str, list[str]]) -> list[Term]:
+    """The terms as fitted: each factor with the levels left in ``sub``."""
+    fit_terms = []
+    for term in terms:
+        if term.is_factor:
+            lv = tuple(x for x in term.levels if x not in dropped_levels.get(term.name, [])
+                       and (sub[term.name].astype(str) == x).any())
+            ref = term.reference if term.reference in lv else lv[0]
+            if len(lv) < 2:
+                raise BaselineError(
+                    f"Cox model: factor {term.name!r} keeps fewer than two levels with events.")
+            fit_terms.append(Term(term.name, lv, ref))
+        else:
+            fit_terms.append(term)
+    return fit_terms
+
+
+def _cox_frame(sub: pd.DataFrame, X: pd.DataFrame, duration: str, event: str,
+               strata: str | None, cluster: str | None, notes: list[str]) -> pd.DataFrame:
+    """The design matrix with the time, event, stratum and cluster columns lifelines reads."""
+    frame = X.copy()
+    frame["__time"] = sub[duration].to_numpy(float)
+    frame["__event"] = sub[event].to_numpy(np.int64)
+    if strata:
+        frame["__strata"] = sub[strata].astype(str).to_numpy()
+        sizes = frame["__strata"].value_counts()
+        single = sorted(sizes[sizes == 1].index)
+        if single:
+            msg = (f"Cox model: stratum/strata {single} of {strata!r} hold a single unit and "
+                   "contribute nothing to the partial likelihood.")
+            notes.append(msg)
+            warnings.warn(msg, BaselineWarning, stacklevel=3)
+    if cluster:
+        frame["__cluster"] = sub[cluster].astype(str).to_numpy()
+    return frame
+
+
+def _fit_lifelines(frame: pd.DataFrame, strata: str | None, cluster: str | None,
+                   notes: list[str]):
+    """lifelines' ``CoxPHFitter`` fitted to ``frame``; its convergence and numerical warnings
+    become notes (and :class:`BaselineWarning`)."""
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+
+    cph = CoxPHFitter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cph.fit(frame, "__time", "__event", strata=["__strata"] if strata else None,
+                    cluster_col="__cluster" if cluster else None, robust=bool(cluster))
+        except (ConvergenceError, np.linalg.LinAlgError) as exc:
+            raise BaselineError(f"Cox model did not converge: {exc}") from None
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning | RuntimeWarning):
+            msg = f"Cox model: {str(w.message).splitlines()[0]}"
+            notes.append(msg)
+            warnings.warn(msg, BaselineWarning, stacklevel=3)
+    return cph
+
+
+def _row(cph, term, col, level, reference, z):
+    if col not in cph.params_.index:
+        return {"term": term, "column": col, "level": level, "reference": reference,
+                "coef": np.nan, "se": np.nan, "hr": np.nan, "lower": np.nan, "upper": np.nan,
+                "z": np.nan, "p": np.nan}
+    b = float(cph.params_[col])
+    se = float(cph.standard_errors_[col])
+    zz = b / se
+    return {"term": term, "column": col, "level": level, "reference": reference, "coef": b,
+            "se": se, "hr": float(np.exp(b)), "lower": float(np.exp(b - z * se)),
+            "upper": float(np.exp(b + z * se)), "z": zz, "p": float(2 * norm.sf(abs(zz)))}

@@ -1,0 +1,148 @@
+"""The whole Bayesian reanalysis of a cohort, step by step, into one results directory.
+
+:func:`reanalyse` checks every setting (:func:`~nen_bayes.pipeline.settings.check_settings`),
+then runs the steps of :mod:`nen_bayes.pipeline.steps` under a progress reporter:
+
+1. the cohort description;
+2. the frequentist baselines (Kaplan-Meier, log-rank, Cox) of every endpoint;
+3. per endpoint: the model set (each specification, the first the headline model), sampled with
+   the same seed, each fit's diagnostics (run card; figures for the headline model); the PSIS-LOO
+   comparison with stacking weights and every effect next to the Cox models; the contrast of
+   interest from the headline model with the HR of every other model beside it;
+4. the prior grid: the headline model refitted under each prior on the contrast's log HR, and
+   power-scaling sensitivity in the run cards;
+5. a published comparison reanalysed from its numbers alone, when the settings name one;
+
+then the summary (:mod:`nen_bayes.pipeline.summary`), ``run.json`` and the HTML report
+(:mod:`nen_bayes.pipeline.sections`), all from the typed step results.
+
+Layout of the results directory::
+
+    report.html             the report (opens from disk; figures embedded)
+    summary.txt             the printed summary
+    run.json                settings, provenance (data hash, versions, seeds), step timings
+    describe.txt
+    baseline/               effects.csv/.json, baseline.txt, km_<endpoint>_<factor>.png
+    fits/<endpoint>/<model>/  fit.nc, effects.csv/.json, run_card.json, summary.txt
+                            (+ diagnostics/ figures for the headline model)
+    compare/<endpoint>/     loo.csv, side_by_side.csv, effects.csv/.json, elpd.png
+    line_effects/           effects.csv/.json, curves_<endpoint>.csv, centres_<endpoint>.csv,
+                            standardised_/hr_/centres_<endpoint>.png, across_models.csv
+    sensitivity/<endpoint>/ grid.csv, sensitivity.txt, prior_grid.png
+    summary_level/          posterior.csv, sweep.csv, summary.txt, figures (published comparison)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from nen_bayes.bayes.inference import versions
+from nen_bayes.cohorts.cohort import Cohort
+from nen_bayes.effects import write_effects
+from nen_bayes.files import atomic_write_text
+from nen_bayes.pipeline.html import render_html
+from nen_bayes.pipeline.progress import Progress
+from nen_bayes.pipeline.result import ReanalysisResult
+from nen_bayes.pipeline.sections import report_sections
+from nen_bayes.pipeline.settings import DEFAULT_MODELS, ReanalysisSettings, check_settings
+from nen_bayes.pipeline.steps import (
+    BaselineStep,
+    EndpointResult,
+    Job,
+    baseline_step,
+    compare_step,
+    contrast_step,
+    describe_step,
+    fit_step,
+    grid_step,
+    published_step,
+)
+from nen_bayes.pipeline.summary import endpoint_record, summary_text
+
+__all__ = ["DEFAULT_MODELS", "ReanalysisSettings", "reanalyse"]
+
+
+def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *,
+              say=print) -> ReanalysisResult:
+    """Run the reanalysis and write everything under ``out`` (an existing, empty directory:
+    callers use :func:`nen_bayes.files.output_directory` so that it appears whole or not at
+    all). Every setting is checked before the first step."""
+    check_settings(cohort, settings)
+    job = Job(cohort, Path(out), settings)
+    s = settings
+    endpoints = job.endpoints
+    n_steps = 2 + len(endpoints) * (len(s.specs) + 2 + bool(s.priors)) + bool(s.published)
+    progress = Progress(n_steps, say)
+    if cohort.synthetic:
+        say(cohort.provenance()["notice"])
+
+    with progress.step("describe the cohort"):
+        described = describe_step(job)
+    with progress.step("frequentist baselines"):
+        baselines = baseline_step(job)
+    results = {ep: _endpoint(job, ep, baselines, progress) for ep in endpoints}
+    for ep in endpoints if s.priors else ():
+        with progress.step(f"{ep}: prior grid ({len(s.priors)} priors, one compilation)"):
+            results[ep] = replace(results[ep], grid=grid_step(job, ep))
+    published = None
+    if s.published is not None:
+        with progress.step("summary-level reanalysis of the published comparison"):
+            published = published_step(job)
+    return _finish(job, described, baselines, results, published, progress.timings)
+
+
+def _endpoint(job: Job, ep: str, baselines: BaselineStep, progress: Progress
+              ) -> EndpointResult:
+    """Fit the model set on one endpoint, compare the fits and report the contrast. The fits
+    (DataTrees) live only inside this function: the next endpoint starts with their memory
+    freed."""
+    s = job.settings
+    fits, trees = {}, {}
+    for spec in s.specs:
+        with progress.step(f"{ep}: fit {spec.name}"):
+            fits[spec.name], trees[spec.name] = fit_step(job, ep, spec)
+    with progress.step(f"{ep}: compare the model set (PSIS-LOO, Cox side by side)"):
+        cmp = compare_step(job, ep, trees, fits)
+    with progress.step(f"{ep}: {s.contrast.term} effects"):
+        con = contrast_step(job, ep, trees, fits, cmp.report, baselines.reports[ep])
+    return EndpointResult(ep, fits, cmp, con)
+
+
+def _finish(job: Job, described, baselines: BaselineStep, results: dict, published,
+            timings: dict) -> ReanalysisResult:
+    """The contrast's tables, the summary, run.json and the report, from the step results."""
+    cohort, s, out = job.cohort, job.settings, job.out
+    prov = cohort.provenance()
+    headline = s.headline.name
+    c = s.contrast
+    write_effects(pd.concat([r.contrast.result.effects for r in results.values()],
+                            ignore_index=True),
+                  job.directory("line_effects") / "effects",
+                  metadata={**prov, "model": headline, "term": c.term, "level": c.level,
+                            "versus": c.versus, "benefit": s.decision.benefit,
+                            "harm": s.decision.harm, "rope": list(s.decision.rope),
+                            "horizons": list(s.horizons)})
+    summary = summary_text(source=cohort.source, data_hash=cohort.data_hash,
+                           n_units=len(cohort), notice=prov["notice"], endpoints=results,
+                           baselines=baselines.reports, published=published,
+                           headline=headline, benefit=s.decision.benefit,
+                           conf_level=s.conf_level)
+    records = {ep: endpoint_record(r, baselines.reports[ep], headline=headline)
+               for ep, r in results.items()}
+    result = ReanalysisResult(s, prov, described, baselines, results, tuple(job.factors),
+                              published, summary, records, versions(), dict(timings))
+    atomic_write_text(out / "line_effects" / "across_models.csv",
+                      result.across_models.to_csv(index=False))
+    atomic_write_text(out / "summary.txt", summary)
+    atomic_write_text(out / "run.json", json.dumps(result.to_dict(), indent=1, default=str) + "\n")
+    html_text = render_html(
+        "Bayesian reanalysis: " + Path(cohort.source).name, report_sections(result),
+        notice=prov["notice"],
+        subtitle=f"data {cohort.source} ({cohort.data_hash}); seed {s.sampling.seed}; "
+                 f"nen-bayes {result.versions['nen-bayes']}")
+    atomic_write_text(out / "report.html", html_text)
+    return result

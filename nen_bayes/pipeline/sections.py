@@ -1,0 +1,198 @@
+"""The report of the main job, one function per section, each reading the typed result.
+
+A new section is one function ``(result, ...) -> Section`` here and one line in
+:func:`report_sections`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from nen_bayes.formatting import format_equals, format_p, format_prob
+from nen_bayes.pipeline.html import Section
+from nen_bayes.pipeline.result import ReanalysisResult
+from nen_bayes.pipeline.steps import EndpointResult
+from nen_bayes.pipeline.summary import frequentist_contrast
+from nen_bayes.posterior.compare import format_side_by_side
+from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
+
+__all__ = ["report_sections"]
+
+#: Diagnostic figures of the headline model shown in the report, with their captions.
+_DIAGNOSTIC_FIGURES = (
+    ("ppc_km_{term}", "Posterior predictive check: observed Kaplan-Meier against the 95% band "
+                      "of replicated survival curves"),
+    ("rank", "Rank plots"), ("energy", "Energy"),
+    ("pair_sd_centre", "Between-centre SD against centre effects"),
+    ("prior_posterior", "Prior and posterior"),
+)
+
+
+def summary_section(r: ReanalysisResult) -> Section:
+    c = next(iter(r.endpoints.values())).contrast.result
+    return Section("Summary").pre(r.summary).text(
+        f"Effect of interest: {c.term} {c.level} vs {c.reference}. HR < 1 favours "
+        f"{c.level}. Bayesian numbers are posterior medians with equal-tailed "
+        f"{r.settings.conf_level:.0%} credible intervals from the headline model "
+        f"{r.settings.headline.name} ({r.settings.headline.title or r.settings.headline.family}, "
+        "adjusted for the model's covariates); the frequentist numbers are the unadjusted "
+        "log-rank test and univariable Cox model the published analysis used.")
+
+
+def data_section(r: ReanalysisResult) -> Section:
+    desc = r.describe.description
+    p = r.provenance
+    sec = Section("Data")
+    sec.text(f"File {p['source']}, content hash {p['data_hash']}, {p['n_units']} units.")
+    if len(desc.centres):
+        sec.table(desc.centres, "Centres")
+    sec.table(desc.endpoints, "Endpoints (Kaplan-Meier medians; follow-up by reverse KM)",
+              floatfmt="{:.1f}")
+    sec.table(desc.factors, "Categorical covariates")
+    return sec
+
+
+def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
+    """The question: frequentist and Bayesian answers, HR posterior, standardised curves."""
+    rep = r.baselines.reports[ep.endpoint]
+    con = ep.contrast.result
+    headline = r.settings.headline.name
+    pct = f"{r.settings.conf_level:.0%}"
+    sec = Section(f"{ep.endpoint}: {rep.endpoint_label or ep.endpoint}")
+    fq = frequentist_contrast(rep, con.term, con.level, con.reference)
+    rows = [{"analysis": "log-rank test (unadjusted)", "estimate": "",
+             "interval": "", "p / probability": format_p(fq.logrank_p)},
+            {"analysis": f"Cox univariable, HR {con.contrast}", "estimate": f"{fq.cox_hr:.2f}",
+             "interval": f"{pct} CI {fq.cox_lower:.2f}-{fq.cox_upper:.2f}",
+             "p / probability": f"p {format_equals(fq.cox_p)}"},
+            {"analysis": f"Bayesian {headline}, HR {con.contrast}",
+             "estimate": f"{con.hr[0]:.2f}",
+             "interval": f"{pct} CrI {con.hr[1]:.2f}-{con.hr[2]:.2f}", "p / probability": ""}]
+    rows += [{"analysis": f"Bayesian {headline}, {x.event}", "estimate": "", "interval": "",
+              "p / probability": format_prob(x.probability)}
+             for x in con.probabilities.itertuples()]
+    sec.table(pd.DataFrame(rows), f"The {con.term} question, frequentist and Bayesian")
+    km = r.baselines.figures.get(f"km_{ep.endpoint}")
+    if km is not None:
+        sec.figure(km, "Kaplan-Meier curves with numbers at risk")
+    sec.figure(ep.contrast.figures["hr"], "Posterior of the hazard ratio with the decision "
+                                          "thresholds and the region of practical equivalence")
+    sec.table(con.medians[["group", "estimate", "lower", "upper", "prob_positive",
+                           "not_reached"]].rename(columns={"group": "median survival",
+                                                           "prob_positive": "P(> 0)",
+                                                           "not_reached": "share not reached"}),
+              f"Standardised (g-computation) median survival, {con.time_unit}",
+              floatfmt="{:.2f}")
+    sec.table(con.rmst[["horizon", "group", "estimate", "lower", "upper", "prob_positive"]]
+              .rename(columns={"group": "RMST", "prob_positive": "P(> 0)"}),
+              f"Standardised restricted mean survival time, {con.time_unit}",
+              floatfmt="{:.2f}")
+    sec.figure(ep.contrast.figures["standardised"],
+               f"Covariate-adjusted survival by {con.term}, standardised over the cohort "
+               f"(solid, {pct} band) and the unadjusted Kaplan-Meier curves (dashed)")
+    if len(con.centres):
+        sec.table(con.new_centre[["quantity", "group", "estimate", "lower", "upper", "note"]],
+                  f"A new centre ({pct} prediction intervals)", floatfmt="{:.2f}")
+        sec.figure(ep.contrast.figures["centres"], "Centre effects (caterpillar)")
+    for n in con.notes:
+        sec.text(f"Note: {n}")
+    return sec
+
+
+def comparison_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
+    cmp = ep.compare.report
+    term = ep.contrast.result.term
+    sub = Section(f"{ep.endpoint}: model comparison and Cox side by side", level=3)
+    sub.table(cmp.loo.drop(columns=["k_threshold"]), "PSIS-LOO (best first); weight: "
+              "stacking", floatfmt="{:.2f}")
+    sub.figure(ep.compare.figures["elpd"], "ELPD with SE, and difference to the best")
+    sub.table(format_side_by_side(cmp.wide, list(cmp.models)),
+              "Every covariate effect: Cox (same covariates; plain and stratified by "
+              "centre) next to each model's posterior")
+    sub.table(ep.contrast.across.drop(columns=["endpoint"]),
+              f"The {term} HR across the model set", floatfmt="{:.3f}")
+    return sub
+
+
+def grid_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
+    g = ep.grid.result
+    sub = Section(f"{ep.endpoint}: prior sensitivity", level=3)
+    sub.text(f"The headline model refitted under each prior of the grid on the log HR "
+             f"{g.contrast} (neutral, optimistic, pessimistic x weak, moderate, strong), every "
+             "other prior as in the model file. One compiled model, the prior's mean and SD as "
+             f"data: compile {g.timings['compile_s']:.1f} s, {len(g.table)} refits "
+             f"{g.timings['sampling_s']:.1f} s. The first row is the model file's own prior.")
+    sub.table(g.table.drop(columns=["prior_mu", "prior_sd"]), "Per prior", floatfmt="{:.3f}")
+    sub.figure(ep.grid.figures["grid"], "Prior (grey) and posterior (blue) of the HR")
+    return sub
+
+
+def diagnostics_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
+    headline = r.settings.headline.name
+    sub = Section(f"{ep.endpoint}: diagnostics", level=3)
+    rows = []
+    for name, f in ep.fits.items():
+        row = {"model": name}
+        for ch in f.card.checks:
+            v = "n/a" if ch.value is None else f"{ch.value:.4g}"
+            row[ch.name] = v + ("" if ch.passed is not False else " FAIL")
+        row["status"] = "pass" if f.card.passed else "FAIL"
+        rows.append(row)
+    sub.table(pd.DataFrame(rows), "Run cards; thresholds: " + ", ".join(
+        f"{k} {v}" for k, v in {**DEFAULT_THRESHOLDS, **(r.settings.thresholds or {})}.items()))
+    figures = ep.fits[headline].figures
+    for key, cap in _DIAGNOSTIC_FIGURES:
+        key = key.format(term=ep.contrast.result.term)
+        if key in figures:
+            sub.figure(figures[key], f"{cap} ({headline})")
+    card = ep.fits[headline].card
+    if card.power_scaling:
+        sub.table(pd.DataFrame(list(card.power_scaling)),
+                  f"Power-scaling sensitivity of {headline} (cumulative Jensen-Shannon "
+                  "distance when the prior or the likelihood is raised to a power near 1; "
+                  "above 0.05 flags the parameter)", floatfmt="{:.3f}")
+    return sub
+
+
+def published_section(r: ReanalysisResult) -> Section:
+    pub = r.published.result
+    c = pub.comparison
+    sec = Section("The published comparison, from its numbers alone")
+    sec.text(f"Not computed from the analysed cohort: this reanalyses the published "
+             f"P = {c.p:g} ({c.label}, {c.n} units) with the summary-level method "
+             "(Parmar/Tierney), under every prior of the grid.")
+    sec.pre(pub.to_text())
+    sec.table(pub.table.drop(columns=["prior_mu", "prior_sd", "posterior_mu", "posterior_sd"]),
+              "Posterior per prior (flat prior first)", floatfmt="{:.3f}")
+    sec.figure(r.published.figures["summary"], "Prior, likelihood and posterior per prior")
+    sec.figure(r.published.figures["sweep"], "P(HR < 1) across assumed events and group sizes")
+    return sec
+
+
+def provenance_section(r: ReanalysisResult) -> Section:
+    p, s = r.provenance, r.settings
+    prov = Section("Provenance")
+    prov.table(pd.DataFrame([{"item": "data file", "value": p["source"]},
+                             {"item": "data hash", "value": p["data_hash"]},
+                             {"item": "synthetic", "value": str(r.synthetic)},
+                             {"item": "seed", "value": str(s.sampling.seed)},
+                             {"item": "sampler", "value": s.sampling.describe()},
+                             *[{"item": f"spec {sp.name}", "value": sp.hash} for sp in s.specs],
+                             *[{"item": k, "value": v} for k, v in r.versions.items()]]))
+    prov.table(pd.DataFrame([{"step": k, "seconds": v} for k, v in r.timings.items()]),
+               "Step timings", floatfmt="{:.1f}")
+    return prov
+
+
+def report_sections(r: ReanalysisResult) -> list[Section]:
+    """Every section, in the report's order."""
+    secs = [summary_section(r), data_section(r)]
+    for ep in r.endpoints.values():
+        secs += [contrast_section(r, ep), comparison_section(r, ep)]
+        if ep.grid is not None:
+            secs.append(grid_section(r, ep))
+        secs.append(diagnostics_section(r, ep))
+    if r.published is not None:
+        secs.append(published_section(r))
+    secs.append(provenance_section(r))
+    return secs

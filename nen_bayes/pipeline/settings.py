@@ -1,0 +1,136 @@
+"""What the main job runs, written once and checked whole before the first fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nen_bayes.cohorts.cohort import Cohort
+from nen_bayes.errors import ModelDataError
+from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
+from nen_bayes.re_nen.published import PublishedComparison
+from nen_bayes.sensitivity.grid import GridPrior
+from nen_bayes.settings import DEFAULT_HORIZONS, Contrast, Decision, Sampling
+
+__all__ = ["DEFAULT_MODELS", "FIGURE_FORMATS", "MAIN_JOB_SAMPLING", "ReanalysisSettings",
+           "check_settings"]
+
+#: The model set of the main job; the first is the headline model.
+DEFAULT_MODELS = ("weibull_ph_centre", "weibull_ph_pooled", "exponential_ph_centre",
+                  "piecewise_ph_centre", "weibull_ph_centre_line")
+
+#: The main job samples with a higher target acceptance than a single fit (fewer divergences
+#: across fifteen hierarchical fits at the cost of smaller steps).
+MAIN_JOB_SAMPLING = Sampling(target_accept=0.95)
+
+#: Figure file formats the main job can write.
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+@dataclass(frozen=True)
+class ReanalysisSettings:
+    """What :func:`nen_bayes.pipeline.reanalysis.reanalyse` runs.
+
+    ``specs`` are loaded :class:`~nen_bayes.bayes.spec.ModelSpec` objects, the first being the
+    headline model; ``contrast`` is the effect of interest (a categorical covariate of the
+    headline model); ``priors`` the prior grid on its log HR (empty: no grid refits);
+    ``published`` a published comparison to reanalyse from its numbers alone (``None``: none).
+    ``endpoints``/``factors`` ``None`` mean all of the cohort's.
+    """
+
+    specs: tuple
+    contrast: Contrast
+    endpoints: tuple[str, ...] | None = None
+    factors: tuple[str, ...] | None = None
+    sampling: Sampling = MAIN_JOB_SAMPLING
+    decision: Decision = field(default_factory=Decision)
+    horizons: tuple[float, ...] = DEFAULT_HORIZONS
+    max_draws: int = 1000
+    conf_level: float = 0.95
+    thresholds: dict | None = None
+    formats: tuple[str, ...] = ("png",)
+    priors: tuple[GridPrior, ...] = ()
+    published: PublishedComparison | None = None
+
+    @property
+    def headline(self):
+        return self.specs[0]
+
+    def endpoints_of(self, cohort: Cohort) -> list[str]:
+        return list(self.endpoints or [e.name for e in cohort.schema.endpoints])
+
+    def factors_of(self, cohort: Cohort) -> list[str]:
+        return list(self.factors) if self.factors is not None else \
+            [f.name for f in cohort.schema.factors]
+
+    def to_dict(self) -> dict:
+        """The settings as run.json records them."""
+        s = self.sampling
+        c = self.contrast
+        return {"models": [sp.name for sp in self.specs],
+                "spec_hashes": {sp.name: sp.hash for sp in self.specs},
+                "draws": s.draws, "tune": s.tune, "chains": s.chains, "seed": s.seed,
+                "sampler": s.sampler, "target_accept": s.target_accept,
+                "conf_level": self.conf_level,
+                "contrast": {"term": c.term, "level": c.level, "versus": c.versus},
+                "decision": {"benefit": self.decision.benefit, "harm": self.decision.harm,
+                             "rope": list(self.decision.rope)},
+                "horizons": list(self.horizons), "max_draws": self.max_draws,
+                "thresholds": {**DEFAULT_THRESHOLDS, **(self.thresholds or {})},
+                "formats": list(self.formats),
+                "priors": {q.name: {"mu": q.mu, "sigma": q.sigma, "source": q.source}
+                           for q in self.priors},
+                "published": self.published.to_dict() if self.published else None}
+
+
+def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
+    """Refuse, before any sampling, every setting the job could not honour.
+
+    Raises :class:`~nen_bayes.errors.ModelDataError` naming the setting and what is allowed.
+    """
+    if not s.specs:
+        raise ModelDataError("no model to fit: give at least one model specification")
+    names = [sp.name for sp in s.specs]
+    if len(set(names)) != len(names):
+        raise ModelDataError(f"the model set names the same model twice: {names}")
+    known = [e.name for e in cohort.schema.endpoints]
+    bad = [e for e in (s.endpoints or ()) if e not in known]
+    if bad:
+        raise ModelDataError(f"{cohort.source}: no endpoint {bad}; endpoints: {known}")
+    known_f = [f.name for f in cohort.schema.factors]
+    bad = [f for f in (s.factors or ()) if f not in known_f]
+    if bad:
+        raise ModelDataError(f"{cohort.source}: no categorical covariate {bad}; "
+                             f"covariates: {known_f}")
+    bad = [f for f in s.formats if f not in FIGURE_FORMATS]
+    if bad or not s.formats:
+        raise ModelDataError(f"figure formats {list(s.formats)}: allowed {list(FIGURE_FORMATS)}")
+    bad = sorted(set(s.thresholds or {}) - set(DEFAULT_THRESHOLDS))
+    if bad:
+        raise ModelDataError(f"unknown diagnostic thresholds {bad}; known: "
+                             f"{sorted(DEFAULT_THRESHOLDS)}")
+    if not 0 < s.conf_level < 1:
+        raise ModelDataError(f"conf_level {s.conf_level}: must lie in (0, 1)")
+    if not s.horizons or min(s.horizons) <= 0:
+        raise ModelDataError(f"RMST horizons {list(s.horizons)}: give positive times")
+    if s.max_draws < 1:
+        raise ModelDataError(f"max_draws {s.max_draws}: must be at least 1")
+    _check_contrast(cohort, s)
+
+
+def _check_contrast(cohort: Cohort, s: ReanalysisSettings) -> None:
+    """The headline model must have the contrast's term as a categorical covariate, and the
+    cohort both levels."""
+    c = s.contrast
+    head = s.headline
+    cov = {cv.column: cv for cv in head.covariates}
+    if c.term not in cov or cov[c.term].type != "categorical":
+        raise ModelDataError(
+            f"the headline model {head.name!r} ({head.source}) has no categorical covariate "
+            f"{c.term!r} to contrast; its covariates: {sorted(cov)}. Name one with --term, or "
+            "put a model with it first (--model).")
+    present = set(cohort.data[c.term].dropna().astype(str))
+    for lv in (c.level, c.versus):
+        if lv is not None and lv not in present:
+            raise ModelDataError(
+                f"{cohort.source}: column {c.term!r} has no level {lv!r}; levels present: "
+                f"{sorted(present)} (--level/--versus)")

@@ -1,0 +1,269 @@
+"""The steps of the main job. Each step computes with the library, writes its files under the
+results directory and returns a typed, frozen result with its figures attached by name (as the
+PNG the report embeds; the files in the chosen formats are already written).
+
+A new step is one function here returning one result type, one line in
+:func:`nen_bayes.pipeline.reanalysis.reanalyse`, and one section function in
+:mod:`nen_bayes.pipeline.sections`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from nen_bayes import plotting
+from nen_bayes.bayes.inference import fit, write_fit
+from nen_bayes.cohorts.cohort import Cohort
+from nen_bayes.effects import write_effects
+from nen_bayes.files import atomic_write_text
+from nen_bayes.formatting import format_equals
+from nen_bayes.frequentist.baselines import BaselineReport, run_baselines
+from nen_bayes.frequentist.describe import CohortDescription, describe_cohort
+from nen_bayes.pipeline.html import png_bytes
+from nen_bayes.pipeline.settings import ReanalysisSettings
+from nen_bayes.posterior.compare import CompareReport, compare_report
+from nen_bayes.posterior.contrast import ContrastResult, contrast_effects
+from nen_bayes.posterior.diagnostics import RunCard, diagnose_fit, psis_loo
+from nen_bayes.posterior.summary import posterior_effects
+from nen_bayes.re_nen.published import PublishedReanalysis, reanalyse_published
+from nen_bayes.sensitivity.refits import GridResult, prior_grid_fit
+
+__all__ = ["BaselineStep", "CompareStep", "ContrastStep", "DescribeStep", "EndpointResult",
+           "FitStep", "GridStep", "Job", "PublishedStep", "baseline_step", "compare_step",
+           "contrast_step", "describe_step", "fit_step", "grid_step", "published_step"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every step needs: the cohort, the results directory and the settings."""
+
+    cohort: Cohort
+    out: Path
+    settings: ReanalysisSettings
+
+    @property
+    def endpoints(self) -> list[str]:
+        return self.settings.endpoints_of(self.cohort)
+
+    @property
+    def factors(self) -> list[str]:
+        return self.settings.factors_of(self.cohort)
+
+    def figure(self, fig, stem: Path) -> bytes:
+        """Write ``fig`` in the settings' formats; return the PNG the report embeds (so the
+        figure itself can be freed)."""
+        plotting.save_figure(fig, stem, list(self.settings.formats))
+        return png_bytes(fig)
+
+    def directory(self, *parts: str) -> Path:
+        d = self.out.joinpath(*parts)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+# --- results -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DescribeStep:
+    description: CohortDescription
+
+
+@dataclass(frozen=True)
+class BaselineStep:
+    reports: dict[str, BaselineReport]          # by endpoint
+    figures: dict[str, bytes]                   # "km_<endpoint>"
+
+
+@dataclass(frozen=True)
+class FitStep:
+    model: str
+    card: RunCard
+    loo: object = field(repr=False)             # PSIS-LOO, shared by the card and comparison
+    figures: dict[str, bytes] = field(default_factory=dict)  # diagnostics (headline model)
+
+
+@dataclass(frozen=True)
+class CompareStep:
+    report: CompareReport
+    figures: dict[str, bytes]                   # "elpd"
+
+
+@dataclass(frozen=True)
+class ContrastStep:
+    result: ContrastResult                      # the headline model's
+    across: pd.DataFrame                        # the HR of every model of the set
+    figures: dict[str, bytes]                   # "standardised", "hr", "centres"
+
+
+@dataclass(frozen=True)
+class GridStep:
+    result: GridResult
+    figures: dict[str, bytes]                   # "grid"
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    endpoint: str
+    fits: dict[str, FitStep]
+    compare: CompareStep
+    contrast: ContrastStep
+    grid: GridStep | None = None
+
+    @property
+    def cards(self) -> list[RunCard]:
+        return [f.card for f in self.fits.values()]
+
+
+@dataclass(frozen=True)
+class PublishedStep:
+    result: PublishedReanalysis
+    figures: dict[str, bytes]                   # "summary", "sweep"
+
+
+# --- steps ---------------------------------------------------------------------------------
+def describe_step(job: Job) -> DescribeStep:
+    desc = describe_cohort(job.cohort)
+    atomic_write_text(job.out / "describe.txt", desc.to_text())
+    return DescribeStep(desc)
+
+
+def baseline_step(job: Job) -> BaselineStep:
+    """Kaplan-Meier, log-rank and Cox of every endpoint; one KM figure per endpoint (by the
+    contrast's term when it is a factor, else by the first factor)."""
+    s, cohort = job.settings, job.cohort
+    d = job.directory("baseline")
+    reports = {ep: run_baselines(cohort, ep, job.factors, conf_level=s.conf_level)
+               for ep in job.endpoints}
+    write_effects(pd.concat([b.effects for b in reports.values()], ignore_index=True),
+                  d / "effects", metadata=cohort.provenance())
+    atomic_write_text(d / "baseline.txt", "".join(b.to_text() + "\n" for b in reports.values()))
+    figures = {}
+    term = s.contrast.term
+    by = term if term in job.factors else (job.factors[0] if job.factors else None)
+    for ep, rep in reports.items():
+        if by is None:
+            continue
+        label = (rep.endpoint_label or ep).capitalize()
+        figures[f"km_{ep}"] = job.figure(plotting.plot_km(
+            rep.curves[by], title=f"{label} by {by}",
+            p_text=f"log-rank p {format_equals(rep.logrank[by].p_value)}",
+            time_unit=rep.time_unit, synthetic=cohort.synthetic), d / f"km_{ep}_{by}")
+    return BaselineStep(reports, figures)
+
+
+def fit_step(job: Job, endpoint: str, spec) -> tuple[FitStep, object]:
+    """Sample one model, write the fit, its effects and run card (and the diagnostic figures
+    for the headline model). Returns the step result and the fit's DataTree."""
+    s = job.settings
+    res = fit(spec, job.cohort, endpoint=endpoint, sampling=s.sampling, progressbar=False)
+    d = job.directory("fits", endpoint, spec.name)
+    write_fit(res, d / "fit.nc")
+    write_effects(posterior_effects(res.tree, conf_level=s.conf_level), d / "effects",
+                  metadata={**job.cohort.provenance(), "spec": spec.to_dict()})
+    loo = psis_loo(res.tree)
+    card = diagnose_fit(res.tree, run=str(Path("fits") / endpoint / spec.name),
+                        thresholds=s.thresholds, loo=loo)
+    atomic_write_text(d / "run_card.json", card.to_json())
+    atomic_write_text(d / "summary.txt", card.to_text())
+    figures = {}
+    if spec.name == s.headline.name:
+        dd = job.directory("fits", endpoint, spec.name, "diagnostics")
+        term = s.contrast.term
+        by = term if term in [cv.column for cv in spec.covariates] else None
+        for stem, fig in plotting.diagnostic_figures(res.tree, by=by).items():
+            figures[stem] = job.figure(fig, dd / stem)
+    return FitStep(spec.name, card, loo, figures), res.tree
+
+
+def compare_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
+                 ) -> CompareStep:
+    """PSIS-LOO comparison of the model set and every effect next to the Cox models."""
+    cmp = compare_report(trees, conf_level=job.settings.conf_level,
+                         loos={k: f.loo for k, f in fits.items()})
+    d = job.directory("compare", endpoint)
+    atomic_write_text(d / "loo.csv", cmp.loo.to_csv(index=False))
+    atomic_write_text(d / "side_by_side.csv", cmp.wide.to_csv(index=False))
+    write_effects(cmp.effects, d / "effects", metadata=cmp.provenance)
+    atomic_write_text(d / "compare.txt", cmp.to_text())
+    fig = plotting.plot_elpd(cmp.loo, title=f"Model comparison (PSIS-LOO), {endpoint}",
+                             synthetic=job.cohort.synthetic)
+    return CompareStep(cmp, {"elpd": job.figure(fig, d / "elpd")})
+
+
+def _contrast(job: Job, tree, *, standardise: bool = True) -> ContrastResult:
+    s = job.settings
+    return contrast_effects(tree, s.contrast, decision=s.decision, horizons=s.horizons,
+                            conf_level=s.conf_level, max_draws=s.max_draws,
+                            seed=s.sampling.seed, standardise=standardise)
+
+
+def contrast_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep],
+                  cmp: CompareReport, baseline: BaselineReport) -> ContrastStep:
+    """The contrast from the headline model (HR, probabilities, standardised curves, centres),
+    and the HR of every other model of the set beside it."""
+    s, synthetic = job.settings, job.cohort.synthetic
+    headline = s.headline.name
+    con = _contrast(job, trees[headline])
+    d = job.directory("line_effects")
+    atomic_write_text(d / f"curves_{endpoint}.csv", con.curves.to_csv(index=False))
+    atomic_write_text(d / f"centres_{endpoint}.csv", con.centres.to_csv(index=False))
+    term = s.contrast.term
+    figures = {"standardised": job.figure(plotting.plot_standardised_survival(
+        con, observed=baseline.curves.get(term),
+        title=f"{endpoint}: standardised survival by {term} ({headline})",
+        synthetic=synthetic), d / f"standardised_{endpoint}")}
+    figures["hr"] = job.figure(plotting.plot_hr_posterior(
+        con, decision=s.decision, title=f"{endpoint}: HR {con.contrast} ({headline})",
+        synthetic=synthetic), d / f"hr_{endpoint}")
+    if len(con.centres):
+        figures["centres"] = job.figure(plotting.plot_caterpillar(
+            con, title=f"{endpoint}: centre effects ({headline})", synthetic=synthetic),
+            d / f"centres_{endpoint}")
+    weights = cmp.loo.set_index("model")["weight"]
+    rows = []
+    for name, tree in trees.items():
+        # the other models: HR and probabilities only (their curves are not shown)
+        other = con if name == headline else _contrast(job, tree, standardise=False)
+        p = other.probabilities.set_index("event")["probability"]
+        card = fits[name].card
+        rows.append({"endpoint": endpoint, "model": name, "HR": other.hr[0],
+                     "lower": other.hr[1], "upper": other.hr[2],
+                     **{k: float(v) for k, v in p.items()},
+                     "stacking weight": float(weights.loc[name]),
+                     "diagnostics": "pass" if card.passed else
+                     "FAIL: " + ", ".join(x.name for x in card.failures)})
+    return ContrastStep(con, pd.DataFrame(rows), figures)
+
+
+def grid_step(job: Job, endpoint: str) -> GridStep:
+    """The headline model refitted under every prior of the grid (one compilation)."""
+    s = job.settings
+    g = prior_grid_fit(s.headline, job.cohort, list(s.priors), s.contrast, endpoint=endpoint,
+                       sampling=s.sampling, decision=s.decision, conf_level=s.conf_level)
+    d = job.directory("sensitivity", endpoint)
+    atomic_write_text(d / "grid.csv", g.table.to_csv(index=False))
+    atomic_write_text(d / "sensitivity.txt", g.to_text())
+    fig = plotting.plot_prior_grid(
+        g, title=f"{endpoint}: prior sensitivity of the HR {g.contrast} ({s.headline.name})",
+        synthetic=job.cohort.synthetic)
+    return GridStep(g, {"grid": job.figure(fig, d / "prior_grid")})
+
+
+def published_step(job: Job) -> PublishedStep:
+    """The published comparison reanalysed from its numbers alone, under every prior."""
+    s = job.settings
+    c = s.published
+    r = reanalyse_published(c, s.priors, decision=s.decision)
+    d = job.directory("summary_level")
+    atomic_write_text(d / "posterior.csv", r.table.to_csv(index=False))
+    atomic_write_text(d / "sweep.csv", r.sweep.to_csv(index=False))
+    figures = {"summary": job.figure(plotting.plot_summary_reanalysis(
+        r.estimate, r.table, list(r.priors),
+        title=f"Published P = {c.p:g} ({c.label})"), d / "summary_reanalysis")}
+    figures["sweep"] = job.figure(plotting.plot_assumption_sweep(
+        r.sweep, prior_columns=r.sweep_columns,
+        title=f"P(HR < 1) from P = {c.p:g} across assumptions"), d / "sweep")
+    atomic_write_text(d / "summary.txt", r.to_text() + "\n" + r.summary_line() + "\n")
+    return PublishedStep(r, figures)

@@ -1,0 +1,238 @@
+"""Compare fits: PSIS-LOO expected log predictive density, stacking weights, and every
+covariate effect of the Bayesian models next to the Cox model it reanalyses.
+
+Fits are comparable only when they were fitted to the same data (content hash of the data file
+and number of units) and the same endpoint: a LOO difference between fits to different data
+means nothing, so :func:`check_comparable` refuses, naming what differs.
+
+The frequentist side is computed from the fit itself: a Cox model (Efron ties) on the stored
+design matrix, times and events, that is with exactly the covariates and reference levels of the
+Bayesian model, once plain and once stratified by the first grouping level (the Cox analogue of
+centre random intercepts).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from nen_bayes.effects import effects_frame
+from nen_bayes.errors import ComparisonError
+from nen_bayes.formatting import format_p, format_prob
+from nen_bayes.frequentist.cox import Term, cox_fit
+from nen_bayes.posterior.diagnostics import psis_loo
+from nen_bayes.posterior.summary import posterior_effects
+from nen_bayes.provenance import Provenanced, is_synthetic
+
+__all__ = ["CompareReport", "check_comparable", "compare_report", "cox_effects",
+           "format_side_by_side", "loo_table", "side_by_side"]
+
+
+def check_comparable(trees: dict) -> None:
+    """Raise :class:`ComparisonError` unless all fits share data hash, units and endpoint."""
+    if len(trees) < 1:
+        raise ComparisonError("no fits to compare")
+    for key, what in (("data_hash", "data (content hash)"), ("endpoint", "endpoint"),
+                      ("n_units", "number of units")):
+        values = {name: str(t.attrs.get(key)) for name, t in trees.items()}
+        if len(set(values.values())) > 1:
+            listing = "; ".join(f"{n}: {v}" for n, v in values.items())
+            raise ComparisonError(
+                f"these fits differ in {what}, so their predictive accuracy cannot be "
+                f"compared: {listing}. Compare only fits of one endpoint of one data file.")
+
+
+def loo_table(trees: dict, *, method: str = "stacking", loos: dict | None = None
+              ) -> pd.DataFrame:
+    """PSIS-LOO of each fit and their comparison, best first.
+
+    Columns: ``model, rank, elpd_loo, se, p_loo, elpd_diff, dse, weight`` (stacking by
+    default), ``n_high_k`` (units whose Pareto k exceeds ``k_threshold``), ``max_k`` and
+    ``warning`` (why the LOO estimate of that fit is not reliable, else empty).
+    """
+    import arviz_stats as azs
+
+    check_comparable(trees)
+    given = loos or {}
+    loos = {name: given[name] if name in given else psis_loo(t) for name, t in trees.items()}
+    rows = []
+    weights = {name: 1.0 for name in loos}
+    if len(loos) > 1:
+        cmp = azs.compare(loos, method=method, round_to="none")
+        weights = {name: float(cmp.loc[name, "weight"]) for name in loos}
+    best = max(loos, key=lambda n: float(loos[n].elpd))
+    best_i = np.asarray(loos[best].elpd_i.values, float).ravel()
+    for name, lo in loos.items():
+        k = np.asarray(lo.pareto_k.values, float).ravel()
+        good = float(lo.good_k)
+        high = int(np.sum(k > good))
+        diff_i = np.asarray(lo.elpd_i.values, float).ravel() - best_i
+        rows.append({
+            "model": name, "elpd_loo": float(lo.elpd), "se": float(lo.se), "p_loo": float(lo.p),
+            # difference to the best fit and its SE, sqrt(n var(pointwise differences))
+            "elpd_diff": float(diff_i.sum()),
+            "dse": float(np.sqrt(len(diff_i) * np.var(diff_i, ddof=1))),
+            "weight": weights[name], "n_high_k": high, "max_k": float(k.max()),
+            "k_threshold": good,
+            "warning": (f"{high} unit(s) with Pareto k > {good:.2f}: the LOO estimate is "
+                        "unreliable (consider K-fold CV)") if high else ""})
+    out = pd.DataFrame(rows).sort_values("elpd_loo", ascending=False, ignore_index=True)
+    out.insert(1, "rank", np.arange(len(out)))
+    cols = ["model", "rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight",
+            "n_high_k", "max_k", "k_threshold", "warning"]
+    return out[cols]
+
+
+def _cox_frame(tree) -> tuple[pd.DataFrame, list[str], str | None]:
+    const = tree["constant_data"].dataset
+    cov = [str(c) for c in const["covariate"].values]
+    df = pd.DataFrame(const["X"].values, columns=cov)
+    df["__time"] = tree["observed_data"]["time"].values
+    df["__event"] = const["time"].values.astype(int)
+    strata = None
+    for name in const.data_vars:
+        if name.endswith("_index"):
+            strata = name[:-len("_index")]
+            df[f"__{strata}"] = const[name].values
+            break
+    return df, cov, strata
+
+
+def cox_effects(tree, *, conf_level: float = 0.95) -> pd.DataFrame:
+    """Cox hazard ratios of the fit's covariates (same design), plain and stratified by the
+    first grouping level, as effects-table rows (``interval = CI``)."""
+    df, cov, strata = _cox_frame(tree)
+    a = tree.attrs
+    terms, contrasts = json.loads(a["terms"]), json.loads(a["contrasts"])
+    base = {"endpoint": a["endpoint"], "interval": "CI", "conf_level": conf_level,
+            "data_hash": a["data_hash"], "synthetic": is_synthetic(a)}
+    rows = []
+    variants = [("Cox PH (Efron ties), same covariates as the model", None)]
+    if strata is not None:
+        variants.append((f"Cox PH (Efron ties), same covariates, stratified by {strata}",
+                         f"__{strata}"))
+    for method, st in variants:
+        res = cox_fit(df, "__time", "__event", [Term(c) for c in cov], strata=st,
+                      conf_level=conf_level, zph=False)
+        for _, r in res.table.iterrows():
+            c = r["column"]
+            rows.append({**base, "quantity": "hazard_ratio", "term": terms[c],
+                         "group": contrasts[c], "estimate": r["hr"], "lower": r["lower"],
+                         "upper": r["upper"], "statistic": r["z"], "p_value": r["p"],
+                         "method": method, "n": res.n, "events": res.events})
+    return effects_frame(rows)
+
+
+def side_by_side(trees: dict, *, conf_level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every covariate effect: Cox HR (CI, p), plain and centre-stratified, next to each
+    model's posterior HR (CrI) and P(HR < 1).
+
+    Returns ``(wide, effects)``: a display table with one row per contrast, and the same numbers
+    in the shared effects-table format (one row per method and quantity).
+    """
+    check_comparable(trees)
+    parts = []
+    wide: dict = {}
+    seen = set()
+    for name, t in trees.items():
+        design_key = (t.attrs["terms"], t.attrs["contrasts"])
+        if design_key not in seen:
+            seen.add(design_key)
+            cox = cox_effects(t, conf_level=conf_level)
+            parts.append(cox)
+            for r in cox.itertuples():
+                row = wide.setdefault((r.term, r.group), {"term": r.term, "contrast": r.group})
+                tag = "cox_strat" if "stratified" in r.method else "cox"
+                if f"{tag}_hr" not in row:
+                    row.update({f"{tag}_hr": r.estimate, f"{tag}_lower": r.lower,
+                                f"{tag}_upper": r.upper, f"{tag}_p": r.p_value})
+        pe = posterior_effects(t, conf_level=conf_level)
+        pe = pe[pe["quantity"].isin(["hazard_ratio", "prob_hr_below_1"])]
+        parts.append(pe)
+        for r in pe.itertuples():
+            row = wide.setdefault((r.term, r.group), {"term": r.term, "contrast": r.group})
+            if r.quantity == "hazard_ratio":
+                row.update({f"{name}_hr": r.estimate, f"{name}_lower": r.lower,
+                            f"{name}_upper": r.upper})
+            else:
+                row[f"{name}_p_hr_below_1"] = r.estimate
+    return pd.DataFrame(list(wide.values())), pd.concat(parts, ignore_index=True)
+
+
+def format_side_by_side(wide: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """The wide table as text cells: 'HR (lower-upper)', 'p', 'P(HR<1)'."""
+    def cell(r, tag):
+        h, lo, hi = r.get(f"{tag}_hr"), r.get(f"{tag}_lower"), r.get(f"{tag}_upper")
+        if h is None or not np.isfinite(h):
+            return ""
+        return f"{h:.2f} ({lo:.2f}-{hi:.2f})"
+
+    out = []
+    for _, r in wide.iterrows():
+        row = {"term": r["term"], "contrast": r["contrast"],
+               "Cox HR (95% CI)": cell(r, "cox"), "Cox p": format_p(r.get("cox_p")),
+               "Cox strat. HR (95% CI)": cell(r, "cox_strat"),
+               "Cox strat. p": format_p(r.get("cox_strat_p"))}
+        for m in models:
+            row[f"{m} HR (95% CrI)"] = cell(r, m)
+            row[f"{m} P(HR<1)"] = format_prob(r.get(f"{m}_p_hr_below_1"))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class CompareReport(Provenanced):
+    """A comparison of fits of one endpoint: LOO table and Bayesian vs Cox effects
+    (``effects``: the shared effects table, Cox and posterior rows)."""
+
+    endpoint: str
+    loo: pd.DataFrame
+    wide: pd.DataFrame
+    effects: pd.DataFrame
+    models: tuple[str, ...]
+    metadata: dict
+
+    @property
+    def provenance(self) -> dict:
+        """The metadata: data hash and source, synthetic flag and notice, models."""
+        return self.metadata
+
+    @property
+    def preferred(self) -> str:
+        return str(self.loo.iloc[0]["model"])
+
+    def to_text(self) -> str:
+        lines = [self.notice] if self.notice else []
+        lines.append(f"Model comparison, endpoint {self.endpoint} (PSIS-LOO; data "
+                     f"{self.metadata['data_hash'][:19]}...)")
+        for r in self.loo.itertuples():
+            lines.append(f"  {r.model:<28} elpd {r.elpd_loo:9.1f} (SE {r.se:5.1f})  p_loo "
+                         f"{r.p_loo:5.1f}  diff {r.elpd_diff:7.1f} (SE {r.dse:4.1f})  "
+                         f"weight {r.weight:.2f}{'  ' + r.warning if r.warning else ''}")
+        lines.append(f"  preferred (highest ELPD): {self.preferred}")
+        lines.append("")
+        lines.append("Hazard ratios: Cox (same covariates) next to the Bayesian models")
+        lines.append(format_side_by_side(self.wide, list(self.models)).to_string(index=False))
+        if self.notice:
+            lines.append(self.notice)
+        return "\n".join(lines) + "\n"
+
+
+def compare_report(trees: dict, *, method: str = "stacking", conf_level: float = 0.95,
+                   loos: dict | None = None) -> CompareReport:
+    """LOO comparison and side-by-side effects of comparable fits (see :func:`check_comparable`).
+    """
+    check_comparable(trees)
+    loo = loo_table(trees, method=method, loos=loos)
+    wide, effects = side_by_side(trees, conf_level=conf_level)
+    first = next(iter(trees.values())).attrs
+    synthetic = is_synthetic(first)
+    meta = {"endpoint": first["endpoint"], "data_hash": first["data_hash"],
+            "data_source": first.get("data_source"), "synthetic": synthetic,
+            "notice": first.get("notice", ""), "weights": method,
+            "models": {n: {"spec_hash": t.attrs.get("spec_hash"), "seed": t.attrs.get("seed")}
+                       for n, t in trees.items()}}
+    return CompareReport(first["endpoint"], loo, wide, effects, tuple(trees), meta)

@@ -1,0 +1,324 @@
+"""Sampler and model diagnostics of a fit, as a run card: each check, its threshold, its value,
+pass or fail.
+
+Checks (ArviZ's functions; thresholds from Vehtari et al. 2021, "Rank-normalization, folding,
+and localization", and the Stan/ArviZ defaults; each is an option):
+
+=================  =====================================================  ===================
+check              what                                                   passes when
+=================  =====================================================  ===================
+``rhat``           max rank-normalised split R-hat over all parameters    <= 1.01
+``ess_bulk``       min bulk effective sample size                         >= 100 per chain
+``ess_tail``       min tail (5%/95% quantile) effective sample size       >= 100 per chain
+``mcse``           max MCSE of the mean / posterior SD                    <= 0.1
+``divergences``    divergent transitions after tuning                     == 0
+``treedepth``      share of transitions that hit the maximum tree depth   <= 0.01
+``ebfmi``          min energy Bayesian fraction of missing information    >= 0.3
+``pareto_k``       units whose PSIS-LOO Pareto k exceeds the sample-size  == 0
+                   dependent threshold min(1 - 1/log10(S), 0.7)
+=================  =====================================================  ===================
+
+The parameters checked are the model's own (``beta``, the baseline, the group SDs and effects,
+the non-centred ``z``); derived quantities (``hr``, ``median_baseline``) are monotone transforms
+or functions of those and are not checked twice.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from nen_bayes.bayes.predict import draw_indices, flat_draws, unit_levels
+from nen_bayes.frequentist.km import KaplanMeier, kaplan_meier
+from nen_bayes.posterior.power_scaling import power_scaling
+from nen_bayes.provenance import is_synthetic
+
+__all__ = ["DEFAULT_THRESHOLDS", "Check", "PPCCurve", "RunCard", "diagnose_fit",
+           "key_parameters", "model_parameters", "ppc_km", "psis_loo"]
+
+DEFAULT_THRESHOLDS = {
+    "rhat": 1.01,
+    "ess_per_chain": 100.0,
+    "mcse_ratio": 0.1,
+    "divergences": 0,
+    "treedepth_share": 0.01,
+    "ebfmi": 0.3,
+    "pareto_k_bad": 0,
+}
+
+_DERIVED = {"hr", "median_baseline"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One diagnostic: its value against its threshold."""
+
+    name: str
+    description: str
+    value: float | None
+    threshold: float
+    rule: str               # "<=" or ">="
+    passed: bool | None     # None: not available for this fit (e.g. no sampler statistic)
+    worst: str = ""         # the parameter (or unit) that decides the value
+    detail: str = ""
+
+    @property
+    def reason(self) -> str:
+        v = "n/a" if self.value is None else f"{self.value:.4g}"
+        where = f" ({self.worst})" if self.worst else ""
+        return f"{self.name}: {v}{where}, needs {self.rule} {self.threshold:g}. {self.detail}"
+
+
+@dataclass(frozen=True)
+class RunCard:
+    """All checks of one fit, with its provenance."""
+
+    run: str
+    model: str
+    endpoint: str
+    data_hash: str
+    synthetic: bool
+    checks: tuple[Check, ...]
+    thresholds: dict = field(default_factory=dict)
+    #: power-scaling sensitivity per top-level parameter (reported, not a pass/fail check):
+    #: dicts with parameter, prior, likelihood, diagnosis; empty when the fit has no log_prior
+    power_scaling: tuple = ()
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed is not False for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.passed is False]
+
+    def to_dict(self) -> dict:
+        return {"run": self.run, "model": self.model, "endpoint": self.endpoint,
+                "data_hash": self.data_hash, "synthetic": self.synthetic,
+                "passed": self.passed, "failed": [c.name for c in self.failures],
+                "thresholds": self.thresholds,
+                "checks": [asdict(c) for c in self.checks],
+                "power_scaling": list(self.power_scaling)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, default=_json_default) + "\n"
+
+    def to_text(self) -> str:
+        lines = [f"{self.run}: {self.model}, endpoint {self.endpoint}: "
+                 f"{'all checks pass' if self.passed else 'FAILED ' + str(len(self.failures))}"]
+        for c in self.checks:
+            status = {True: "pass", False: "FAIL", None: "n/a"}[c.passed]
+            v = "n/a" if c.value is None else f"{c.value:.4g}"
+            lines.append(f"  [{status:>4}] {c.name:<12} {v:>10} (needs {c.rule} {c.threshold:g})"
+                         f"{'  worst: ' + c.worst if c.worst else ''}")
+        for c in self.failures:
+            lines.append(f"  reason: {c.reason}")
+        if self.power_scaling:
+            lines.append("  power-scaling sensitivity (reported, not a check; > 0.05 flags):")
+            for r in self.power_scaling:
+                lines.append(f"    {r['parameter']:<34} prior {r['prior']:.3f}  likelihood "
+                             f"{r['likelihood']:.3f}  {r['diagnosis']}")
+        return "\n".join(lines) + "\n"
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def model_parameters(tree) -> list[str]:
+    """Posterior variables checked by the diagnostics: all but the derived ones."""
+    return [v for v in tree["posterior"].dataset.data_vars if v not in _DERIVED]
+
+
+def _extreme(ds, pick) -> tuple[float, str]:
+    """The max (pick=np.nanargmax) or min value over all variables and elements, and where."""
+    best_v, best_name = None, ""
+    for name, da in ds.data_vars.items():
+        a = np.asarray(da.values, float)
+        if a.size == 0 or np.all(np.isnan(a)):
+            continue
+        k = int(pick(a.ravel()))
+        v = float(a.ravel()[k])
+        if best_v is None or (pick is np.nanargmax and v > best_v) or \
+                (pick is np.nanargmin and v < best_v):
+            label = name
+            if a.ndim:
+                pos = np.unravel_index(k, a.shape)
+                labels = [str(da.coords[d].values[i]) if d in da.coords else str(i)
+                          for d, i in zip(da.dims, pos, strict=True)]
+                label = f"{name}[{', '.join(labels)}]"
+            best_v, best_name = v, label
+    return (np.nan if best_v is None else best_v), best_name
+
+
+def diagnose_fit(tree, *, run: str = "", thresholds: dict | None = None,
+                 var_names: list[str] | None = None, loo=None) -> RunCard:
+    """Run every check on a fit's ``DataTree`` and return the run card. ``loo``: the fit's
+    PSIS-LOO (:func:`psis_loo`) when the caller already has it."""
+    th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    unknown = set(thresholds or {}) - set(DEFAULT_THRESHOLDS)
+    if unknown:
+        raise ValueError(f"unknown threshold(s) {sorted(unknown)}; allowed: "
+                         f"{sorted(DEFAULT_THRESHOLDS)}")
+    names = var_names or model_parameters(tree)
+    checks = [*_convergence_checks(tree, names, th), *_sampler_checks(tree, th),
+              _pareto_check(tree, th, loo)]
+    psense = ()
+    if "log_prior" in tree.children and "log_likelihood" in tree.children:
+        psense = tuple(power_scaling(tree, key_parameters(tree)).to_dict(orient="records"))
+    a = tree.attrs
+    return RunCard(run=run, model=str(a.get("model", "")), endpoint=str(a.get("endpoint", "")),
+                   data_hash=str(a.get("data_hash", "")), synthetic=is_synthetic(a),
+                   checks=tuple(checks), thresholds=th, power_scaling=psense)
+
+
+def _convergence_checks(tree, names: list[str], th: dict) -> list[Check]:
+    """R-hat, bulk and tail ESS, MCSE over the posterior SD."""
+    import arviz_stats as azs
+
+    post = tree["posterior"]
+    rhat, where = _extreme(azs.rhat(tree, var_names=names).dataset, np.nanargmax)
+    checks = [Check("rhat", "max rank-normalised split R-hat", rhat, th["rhat"], "<=",
+                    bool(rhat <= th["rhat"]), where,
+                    "Chains disagree: run longer, or reparameterise.")]
+    ess_min = th["ess_per_chain"] * post.sizes["chain"]
+    for method in ("bulk", "tail"):
+        v, where = _extreme(azs.ess(tree, var_names=names, method=method).dataset,
+                            np.nanargmin)
+        checks.append(Check(f"ess_{method}", f"min {method} effective sample size", v,
+                            ess_min, ">=", bool(v >= ess_min), where,
+                            "Too few effective draws: increase --draws."))
+    mcse = azs.mcse(tree, var_names=names).dataset
+    sd = post.dataset[names].std(dim=("chain", "draw"))
+    ratio, where = _extreme(mcse / sd, np.nanargmax)
+    checks.append(Check("mcse", "max MCSE of the posterior mean / posterior SD", ratio,
+                        th["mcse_ratio"], "<=", bool(ratio <= th["mcse_ratio"]), where,
+                        "Monte Carlo error is large against the posterior spread."))
+    return checks
+
+
+def _sampler_checks(tree, th: dict) -> list[Check]:
+    """Divergences, tree depth and E-BFMI from the sampler statistics (n/a without them)."""
+    import arviz_stats as azs
+
+    stats = tree["sample_stats"].dataset if "sample_stats" in tree.children else None
+    post = tree["posterior"]
+    n_trans = post.sizes["chain"] * post.sizes["draw"]
+    checks = []
+    if stats is not None and "diverging" in stats:
+        n_div = int(stats["diverging"].sum())
+        checks.append(Check("divergences", "divergent transitions after tuning", n_div,
+                            th["divergences"], "<=", n_div <= th["divergences"], "",
+                            f"{n_div / n_trans:.2%} of transitions. Divergences bias the "
+                            "posterior: raise --target-accept or use a non-centred "
+                            "parameterisation."))
+    else:
+        checks.append(Check("divergences", "divergent transitions", None, th["divergences"],
+                            "<=", None, detail="no sampler statistic 'diverging'"))
+    depth_var = next((v for v in ("maxdepth_reached", "reached_max_treedepth")
+                      if stats is not None and v in stats), None)
+    if depth_var:
+        share = float(np.asarray(stats[depth_var], bool).mean())
+        checks.append(Check("treedepth", "share of transitions at the maximum tree depth",
+                            share, th["treedepth_share"], "<=",
+                            share <= th["treedepth_share"], depth_var,
+                            "Trajectories are cut short: sampling is inefficient."))
+    else:
+        checks.append(Check("treedepth", "share at maximum tree depth", None,
+                            th["treedepth_share"], "<=", None,
+                            detail="no tree-depth statistic"))
+    if stats is not None and "energy" in stats:
+        bf = np.asarray(azs.bfmi(tree).dataset["energy"].values, float).ravel()
+        k = int(np.argmin(bf))
+        checks.append(Check("ebfmi", "min E-BFMI over chains", float(bf[k]), th["ebfmi"], ">=",
+                            bool(bf[k] >= th["ebfmi"]), f"chain {k}",
+                            "The momentum resampling explores the energy poorly: "
+                            "heavy tails or a funnel."))
+    else:
+        checks.append(Check("ebfmi", "min E-BFMI", None, th["ebfmi"], ">=", None,
+                            detail="no sampler energy"))
+    return checks
+
+
+def _pareto_check(tree, th: dict, loo=None) -> Check:
+    """Units whose PSIS-LOO Pareto k exceeds the sample-size dependent threshold."""
+    if "log_likelihood" not in tree.children:
+        return Check("pareto_k", "PSIS-LOO Pareto k", None, th["pareto_k_bad"], "<=",
+                     None, detail="no log_likelihood group")
+    loo = loo if loo is not None else psis_loo(tree)
+    k = np.asarray(loo.pareto_k.values, float).ravel()
+    good = float(loo.good_k)
+    bad = int(np.sum(k > good))
+    units = tree["log_likelihood"]["patient"].values
+    worst = units[np.argsort(k)[::-1][:min(bad, 5)]]
+    return Check("pareto_k", f"units with PSIS-LOO Pareto k > {good:.2f}", bad,
+                 th["pareto_k_bad"], "<=", bad <= th["pareto_k_bad"],
+                 ", ".join(map(str, worst)),
+                 f"max k = {k.max():.2f}; LOO is unreliable for these units "
+                 "(influential observations).")
+
+
+def psis_loo(tree):
+    """PSIS-LOO of a fit (ArviZ), with its Pareto k per unit."""
+    import arviz_stats as azs
+
+    with warnings.catch_warnings():
+        # the Pareto-k warning is reported by the run card and the comparison table
+        warnings.filterwarnings("ignore", message=".*[Pp]areto.*")
+        warnings.filterwarnings("ignore", message=".*[Ee]stimated shape parameter.*")
+        return azs.loo(tree, pointwise=True)
+
+
+@dataclass(frozen=True)
+class PPCCurve:
+    """Observed Kaplan-Meier curve of a set of units and the band of the survival curves of
+    their posterior predictive (uncensored) replicates on ``grid``."""
+
+    label: str
+    km: KaplanMeier
+    grid: np.ndarray
+    lower: np.ndarray
+    median: np.ndarray
+    upper: np.ndarray
+
+
+def ppc_km(tree, *, by: str | None = None, max_draws: int = 400, grid_points: int = 100,
+           conf_level: float = 0.95) -> list[PPCCurve]:
+    """Posterior predictive check of the survival curve: for each replicate draw, the
+    empirical survival function of the replicated (uncensored) times of the units; the band is
+    its pointwise ``conf_level`` interval. Under independent censoring the observed Kaplan-Meier
+    curve estimates the same function, so it should run inside the band.
+
+    ``by`` names a categorical term of the model (e.g. ``"line"``): one curve per level.
+    """
+    t = tree["observed_data"]["time"].values
+    e = tree["constant_data"]["time"].values.astype(int)
+    pp = tree["posterior_predictive"].dataset
+    idx = draw_indices(tree, max_draws)
+    rep = flat_draws(pp, "time", idx)
+    sets = [("all units", np.ones(len(t), bool))]
+    if by is not None:
+        lv = unit_levels(tree, by)
+        sets = [(f"{by} = {level}", lv == level) for level in dict.fromkeys(lv)]
+    q = [(1 - conf_level) / 2, 0.5, (1 + conf_level) / 2]
+    out = []
+    for label, m in sets:
+        km = kaplan_meier(t[m], e[m], label=label)
+        grid = np.linspace(0.0, float(t[m].max()), grid_points)
+        surv = (rep[:, m][:, :, None] > grid[None, None, :]).mean(axis=1)
+        lo, mid, hi = np.quantile(surv, q, axis=0)
+        out.append(PPCCurve(label, km, grid, lo, mid, hi))
+    return out
+
+
+def key_parameters(tree) -> list[str]:
+    """The parameters shown in rank and prior-posterior figures: coefficients, baseline and
+    group SDs (the group effects follow from these)."""
+    ds = tree["posterior"].dataset
+    return [v for v in ("beta", "shape", "scale", "log_hazard") if v in ds] + \
+        [v for v in ds.data_vars if v.startswith("sd_")]

@@ -1,0 +1,194 @@
+"""Posterior and prior summaries of a fit, in the tidy effects table shared with the baselines.
+
+Hazard ratios are summarised by their posterior median and equal-tailed credible interval (the
+interval of exp(beta) is exp of the interval of beta, so the HR scale and the log scale agree),
+and by the posterior probability of benefit P(HR < 1). Rows:
+
+=====================  ============================================================
+quantity               content
+=====================  ============================================================
+``hazard_ratio``       exp(beta) per coefficient; ``group`` is the contrast
+``prob_hr_below_1``    P(HR < 1 | data) per coefficient (estimate column)
+``weibull_shape``      Weibull shape (Weibull family)
+``baseline_scale``     baseline scale in time units (Weibull, exponential)
+``median_survival``    median survival of a reference unit in a typical group
+``group_sd``           between-group SD of the log hazard (per group)
+``varying_sd``         between-group SD of a varying coefficient
+=====================  ============================================================
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from nen_bayes.bayes.predict import flat_draws
+from nen_bayes.effects import effects_frame
+from nen_bayes.formatting import format_equals
+from nen_bayes.provenance import SYNTHETIC_NOTICE, is_synthetic
+
+__all__ = ["divergent_transitions", "fit_summary_text", "interval", "plausible_time_range",
+           "posterior_effects", "prior_predictive_check", "prior_predictive_draws"]
+
+
+def interval(x, level: float) -> tuple[float, float, float]:
+    """Posterior median and equal-tailed ``level`` interval of draws: ``(median, lower,
+    upper)``, the ``(1 - level) / 2``, 0.5 and ``(1 + level) / 2`` quantiles (NumPy's default
+    linear interpolation). Missing values (NaN, e.g. a median not reached in a draw) are left
+    out; with no value left the three are NaN."""
+    x = np.asarray(x, float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return np.nan, np.nan, np.nan
+    lo, mid, hi = np.quantile(x, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    return float(mid), float(lo), float(hi)
+
+
+def posterior_effects(tree, *, conf_level: float = 0.95, group: str = "posterior"
+                      ) -> pd.DataFrame:
+    """The effects table of a fit (``group="prior"`` summarises the prior the same way)."""
+    ds = tree[group].dataset
+    a = tree.attrs
+    contrasts = json.loads(a["contrasts"])
+    terms = json.loads(a["terms"])
+    synthetic = is_synthetic(a)
+    label = "posterior" if group == "posterior" else "prior"
+    base = {"endpoint": a["endpoint"], "interval": "CrI", "conf_level": conf_level,
+            "n": int(a["n_units"]), "events": int(a["n_events"]),
+            "data_hash": a["data_hash"], "synthetic": synthetic}
+    method = (f"Bayesian {a['model']} ({a['family']} PH), {label} median and equal-tailed "
+              f"{conf_level:.0%} CrI")
+    rows = []
+    if "beta" in ds:
+        beta = flat_draws(ds, "beta")
+        for j, name in enumerate(ds["covariate"].to_numpy()):
+            est, lo, hi = interval(np.exp(beta[:, j]), conf_level)
+            rows.append({**base, "quantity": "hazard_ratio", "term": terms[name],
+                         "group": contrasts[name], "estimate": est, "lower": lo, "upper": hi,
+                         "method": method})
+            rows.append({**base, "quantity": "prob_hr_below_1", "term": terms[name],
+                         "group": contrasts[name], "estimate": float(np.mean(beta[:, j] < 0)),
+                         "interval": "", "conf_level": np.nan,
+                         "method": f"Bayesian {a['model']}, {label} probability P(HR < 1)"})
+    for var, quantity, term, grp in (
+            ("shape", "weibull_shape", "baseline", "shape"),
+            ("scale", "baseline_scale", "baseline", f"reference unit ({a['time_unit']})"),
+            ("median_baseline", "median_survival", "baseline",
+             f"reference unit, typical group ({a['time_unit']})")):
+        if var in ds:
+            est, lo, hi = interval(flat_draws(ds, var), conf_level)
+            rows.append({**base, "quantity": quantity, "term": term, "group": grp,
+                         "estimate": est, "lower": lo, "upper": hi, "method": method})
+    for name in ds.data_vars:
+        if name.startswith("sd_") and not name.endswith("_varying"):
+            est, lo, hi = interval(flat_draws(ds, name), conf_level)
+            rows.append({**base, "quantity": "group_sd", "term": name[3:],
+                         "group": "SD of log hazard", "estimate": est, "lower": lo,
+                         "upper": hi, "method": method})
+        elif name.startswith("sd_") and name.endswith("_varying"):
+            arr = flat_draws(ds, name)
+            gname = name[3:-len("_varying")]
+            for j, cov in enumerate(ds[name].coords[f"{gname}_varying"].to_numpy()):
+                est, lo, hi = interval(arr[:, j], conf_level)
+                rows.append({**base, "quantity": "varying_sd", "term": gname,
+                             "group": f"SD of log-HR {cov}", "estimate": est, "lower": lo,
+                             "upper": hi, "method": method})
+    return effects_frame(rows)
+
+
+def prior_predictive_draws(tree) -> dict[str, np.ndarray]:
+    """Draws of what the prior implies: the median survival of a reference unit, the median of
+    the predicted times of the cohort (per draw), and every group's hazard ratios exp(u)."""
+    prior = tree["prior"].dataset
+    out = {"median_reference": flat_draws(prior, "median_baseline")}
+    if "prior_predictive" in tree.children:
+        t = flat_draws(tree["prior_predictive"].dataset, "time")
+        out["median_cohort"] = np.median(t, axis=1)
+    for name in prior.data_vars:
+        if name.startswith("u_") and not name.endswith("_varying"):
+            out[f"hr_{name[2:]}"] = np.exp(flat_draws(prior, name)).ravel()
+    if "beta" in prior:
+        out["hr_coefficient"] = np.exp(flat_draws(prior, "beta")).ravel()
+    return out
+
+
+_LABELS = {
+    "median_reference": "median survival, reference unit in a typical group",
+    "median_cohort": "median of the predicted times of the cohort",
+    "hr_coefficient": "covariate hazard ratios (all coefficients pooled)",
+}
+
+
+# plausible median survival: 1 month to 20 years, in the cohort's time unit
+_PER_MONTH = {"months": 1.0, "month": 1.0, "days": 365.25 / 12, "day": 365.25 / 12,
+              "weeks": 365.25 / 12 / 7, "week": 365.25 / 12 / 7, "years": 1 / 12,
+              "year": 1 / 12}
+
+
+def plausible_time_range(unit: str) -> tuple[float, float]:
+    """1 month to 240 months (20 years) in ``unit`` (months when the unit is not known)."""
+    k = _PER_MONTH.get(str(unit).strip().lower(), 1.0)
+    return 1.0 * k, 240.0 * k
+
+
+def prior_predictive_check(tree, *, probs=(0.025, 0.25, 0.5, 0.75, 0.975)) -> pd.DataFrame:
+    """Quantiles of the prior-implied median survival and group hazard ratios, with the share
+    of draws outside a plausible range (median below 1 or above 240 months, in the cohort's
+    time unit; HR outside
+    0.1-10) so that an over-wide or over-narrow prior shows at a glance."""
+    unit = tree.attrs["time_unit"]
+    rows = []
+    for key, x in prior_predictive_draws(tree).items():
+        x = x[np.isfinite(x)]
+        is_time = key.startswith("median")
+        label = _LABELS.get(key, f"{key[3:]} hazard ratios exp(u) (all levels pooled)")
+        row = {"quantity": label, "unit": unit if is_time else "HR", "draws": len(x)}
+        for p, q in zip(probs, np.quantile(x, probs), strict=True):
+            row[f"q{p * 100:g}".replace(".", "_")] = float(q)
+        if is_time:
+            lo, hi = plausible_time_range(unit)
+            row["outside"] = f"below {lo:.4g} or above {hi:.4g}"
+            row["share_outside"] = float(np.mean((x < lo) | (x > hi)))
+        else:
+            row["outside"] = "below 0.1 or above 10"
+            row["share_outside"] = float(np.mean((x < 0.1) | (x > 10)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def divergent_transitions(tree) -> int:
+    """Divergent transitions after tuning, over all chains (0 without the sampler statistic)."""
+    if "sample_stats" not in tree.children or "diverging" not in tree["sample_stats"]:
+        return 0
+    return int(tree["sample_stats"]["diverging"].sum())
+
+
+def fit_summary_text(tree, effects: pd.DataFrame, ppc: pd.DataFrame, *, title: str,
+                     seconds: float) -> str:
+    """The summary of one fit as printed by ``scripts/fit.py``: the model on the cohort, the
+    sampler run, every effect of :func:`posterior_effects` (hazard ratios with P(HR < 1)) and
+    the prior predictive check (:func:`prior_predictive_check`); framed by the synthetic-data
+    notice when the cohort is synthetic.
+
+    ``title`` is the model's title (its specification's), ``seconds`` the sampling time."""
+    a = tree.attrs
+    lines = [f"Model {a['model']} ({title}) on {a['data_source']}, endpoint "
+             f"{a['endpoint']}: {a['n_units']} units, {a['n_events']} events",
+             f"{a['chains']} chains x {a['draws']} draws ({a['sampler']}, seed {a['seed']}): "
+             f"{seconds:.1f} s, {divergent_transitions(tree)} divergent transitions", ""]
+    show = effects[effects["quantity"] != "prob_hr_below_1"]
+    prob = effects[effects["quantity"] == "prob_hr_below_1"].set_index("group")["estimate"]
+    for r in show.itertuples():
+        extra = (f"   P(HR < 1) {format_equals(prob[r.group])}"
+                 if r.quantity == "hazard_ratio" else "")
+        lines.append(f"  {r.quantity:<16} {r.term:<14} {r.group:<38} {r.estimate:8.3f} "
+                     f"({r.lower:.3f}-{r.upper:.3f}){extra}")
+    lines += ["", "Prior predictive check (what the priors imply):"]
+    for r in ppc.itertuples():
+        lines.append(f"  {r.quantity:<58} median {r.q50:8.2f} {r.unit:<7} 95% "
+                     f"{r.q2_5:.2f}-{r.q97_5:.2f}; {r.share_outside:.1%} {r.outside}")
+    if is_synthetic(a):
+        lines = [SYNTHETIC_NOTICE, *lines, SYNTHETIC_NOTICE]
+    return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nen_bayes.bayes.predict import term_levels
 from nen_bayes.files import atomic_write_bytes
 from nen_bayes.formatting import format_equals
 from nen_bayes.frequentist.km import KaplanMeier
@@ -26,6 +27,7 @@ from nen_bayes.settings import Decision
 
 __all__ = [
     "diagnostic_figures",
+    "level_colours",
     "plot_assumption_sweep",
     "plot_caterpillar",
     "plot_elpd",
@@ -45,6 +47,14 @@ __all__ = [
 ]
 
 _COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f")
+
+
+def level_colours(levels: Sequence[str]) -> dict[str, str]:
+    """The colour of each level of a factor, by its position in the factor's declared level
+    order (the order of the Kaplan-Meier curves of the baselines; the model's order, reference
+    first, for a fit). Every by-level figure colours its levels with this rule, so a level keeps
+    one colour in every figure whatever role it plays in a contrast."""
+    return {str(lv): _COLOURS[i % len(_COLOURS)] for i, lv in enumerate(levels)}
 
 
 def _step(km: KaplanMeier):
@@ -77,8 +87,9 @@ def plot_km(curves: dict[str, KaplanMeier], *, title: str = "", p_text: str = ""
     n = len(curves)
     fig, ax, tab_ax = _curve_and_table(ax, figsize, 0.5 + 0.32 * n, "plot_km")
     tmax = max(km.max_time for km in curves.values())
-    for i, (label, km) in enumerate(curves.items()):
-        colour = _COLOURS[i % len(_COLOURS)]
+    colours = level_colours(curves)
+    for label, km in curves.items():
+        colour = colours[str(label)]
         t, s, lo, hi = _step(km)
         m = km.median()[0]
         med = f"median {m:.1f}" if np.isfinite(m) else "median NR"
@@ -109,8 +120,8 @@ def plot_km(curves: dict[str, KaplanMeier], *, title: str = "", p_text: str = ""
         risk_times = np.arange(0, tmax + 1e-9, step)
     risk_times = np.asarray([rt for rt in risk_times if rt <= tmax], float)
     labels = list(curves)
-    for i, km in enumerate(curves.values()):
-        colour = _COLOURS[i % len(_COLOURS)]
+    for i, (label, km) in enumerate(curves.items()):
+        colour = colours[str(label)]
         y = n - 1 - i
         for rt in risk_times:
             tab_ax.text(rt, y, str(km.n_at(rt)), ha="center", va="center", fontsize=8,
@@ -404,13 +415,17 @@ def plot_prior_posterior(prior, posterior, names, *, title: str = "",
 
 
 def plot_ppc_km(curves, *, title: str = "", time_unit: str = "months",
-                synthetic: bool = False, ax=None):
+                levels: Sequence[str] | None = None, synthetic: bool = False, ax=None):
     """Observed Kaplan-Meier curves over the 95% band of the posterior predictive survival
-    curves (one panel per set of units; ``ax``: one axes per curve)."""
+    curves (one panel per set of units; ``ax``: one axes per curve).
+
+    ``levels``: for curves by a factor's levels (labelled ``"<term> = <level>"``), the factor's
+    declared level order, which gives each level its colour (:func:`level_colours`)."""
     n = len(curves)
     fig, axes = _panels(ax, 1, n, n, (5.2 * n, 4.2), "plot_ppc_km")
+    colours = level_colours(levels or ())
     for i, (panel, c) in enumerate(zip(axes.ravel(), curves, strict=True)):
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = colours.get(c.label.split(" = ", 1)[-1], _COLOURS[i % len(_COLOURS)])
         panel.fill_between(c.grid, c.lower, c.upper, color=colour, alpha=0.2, lw=0,
                            label="posterior predictive 95% band")
         panel.plot(c.grid, c.median, color=colour, lw=1, ls="--", label="predictive median")
@@ -465,7 +480,7 @@ def diagnostic_figures(tree, *, by: str | None = None, card=None) -> dict:
                                      synthetic=synthetic)
         if by is not None:
             figs[f"ppc_km_{by}"] = plot_ppc_km(
-                ppc_km(tree, by=by), time_unit=unit,
+                ppc_km(tree, by=by), time_unit=unit, levels=term_levels(tree, by)[1],
                 title=f"Posterior predictive KM by {by}: {head}", synthetic=synthetic)
     return figs
 
@@ -489,14 +504,24 @@ def _hr_axis(ax, axis: str = "x") -> None:
     getattr(ax, f"set_{axis}ticklabels")([f"{t:g}" for t in ticks])
 
 
-def plot_standardised_survival(result, *, observed=None, title: str = "",
-                               synthetic: bool = False, ax=None):
+def plot_standardised_survival(result, *, observed=None, levels: Sequence[str] | None = None,
+                               title: str = "", synthetic: bool = False, ax=None):
     """Covariate-adjusted (g-computation) survival curves by level with their 95% bands;
-    ``observed`` (level -> KaplanMeier) overlays the unadjusted Kaplan-Meier curves."""
+    ``observed`` (level -> KaplanMeier) overlays the unadjusted Kaplan-Meier curves.
+
+    Each level takes its colour from ``levels``, the factor's declared level order (see
+    :func:`level_colours`); by default the order of ``observed``, which is that of the
+    Kaplan-Meier figure, else the model's level order carried by the contrast."""
     fig, panel = _one_axes(ax, (7.6, 5.0), "plot_standardised_survival")
-    for i, lv in enumerate((result.reference, result.level)):
+    pair = (result.reference, result.level)
+    if levels is None:
+        levels = list(observed) if observed else (list(getattr(result, "levels", ())) or pair)
+    order = [str(lv) for lv in levels]
+    order += [lv for lv in pair if lv not in order]
+    colours = level_colours(order)
+    for lv in (x for x in order if x in pair):
         c = result.curves[result.curves["level"] == lv]
-        colour = _COLOURS[i]
+        colour = colours[lv]
         panel.fill_between(c["time"], c["lower"], c["upper"], color=colour, alpha=0.18, lw=0)
         panel.plot(c["time"], c["estimate"], color=colour, lw=2,
                    label=f"{lv}: standardised (posterior median, {result.conf_level:.0%} band)")

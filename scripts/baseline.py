@@ -40,7 +40,7 @@ from nen_bayes.pipeline.cli import (
     add_cohort_options,
     load_options,
     main_guard,
-    schema_from_args,
+    schema_for,
     script_parser,
 )
 from nen_bayes.re_nen import RE_NEN
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.conf_level < 1:
         parser.error("--conf-level must lie in (0, 1)")
-    schema, lenient = schema_from_args(args, parser)
+    schema, lenient = schema_for(args, parser, extras=True)
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
     factors = [f.name for f in cohort.schema.factors]

@@ -21,7 +21,7 @@ from nen_bayes.pipeline.cli import (
     add_cohort_options,
     load_options,
     main_guard,
-    schema_from_args,
+    schema_for,
     script_parser,
 )
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     add_cohort_options(parser)
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
     args = parser.parse_args(argv)
-    schema, lenient = schema_from_args(args, parser)
+    schema, lenient = schema_for(args, parser, extras=True)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
     description = describe_cohort(cohort)
     if args.json:

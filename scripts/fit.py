@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fit a Bayesian survival model declared in models/ to a cohort and store the result.
+"""Fit a Bayesian survival model (a file in models/, or a formula) to a cohort and store it.
 
 Writes to --out DIR (created whole or not at all; an existing DIR needs --force):
   fit.nc                      DataTree (NetCDF-4): posterior, sample_stats, prior,
@@ -22,12 +22,26 @@ Examples
       --endpoint hpfs --draws 2000 --seed 7 --sampler pymc --out results/pw_hpfs
   scripts/fit.py --data lung.csv --time time --event status --event-coding 1/2 --centre inst \\
       --row-ids --missing drop --time-unit days --model my_models/lung.toml --out results/lung
+  scripts/fit.py --data nen_bayes/data/synthetic_cohort.csv \\
+      --formula "os ~ line + grade + tumour_burden + extrahepatic + (1 | centre)" --out results/f
+  scripts/fit.py --data lung.csv --time time --event status --event-coding 1/2 --centre inst \\
+      --row-ids --missing drop --time-unit days --formula "time ~ age + sex + (1 | inst)" \\
+      --write-spec my_models/lung.toml          # writes the model file to edit; fits nothing
+
+A formula (--formula, the syntax of lme4, brms and bambi; see models/README.md) stands for a
+model file: its left-hand side names the endpoint (os, the NAME of --endpoint NAME=TIME:EVENT,
+or the --time column); terms are columns (numeric when every value is a number or declared with
+--numeric; C(x) for a factor), scale(x) for an HR per SD, (1 | centre) for centre intercepts,
+(1 + x | centre) for a centre-varying effect, (1 | centre/subject) for a nested level; --family
+weibull (default), exponential or piecewise. Its priors are the headline model's
+(models/weibull_ph_centre.toml) but the baseline scale, placed from the data's follow-up (total
+follow-up / events); --write-spec FILE saves the model as a file to edit.
 
 Samplers: nutpie (default; fastest on 2 cores, see benchmarks/bench_fit.py) or pymc (PyMC's own
 NUTS). The same --seed, data and settings give identical posteriors.
 
-Exit codes: 0 done, 2 bad input (cohort, model file) or an existing --out without --force
-(nothing is written).
+Exit codes: 0 done, 2 bad input (cohort, model file, formula) or an existing --out or
+--write-spec file without --force (nothing is written).
 """
 
 from __future__ import annotations
@@ -36,21 +50,23 @@ import json
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
-from nen_bayes.bayes.spec import load_spec
+from nen_bayes.bayes.formula import formula_model, parse_formula, spec_toml
+from nen_bayes.bayes.spec import FAMILIES, load_spec, spec_from_dict
 from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.cohorts.read import read_table
 from nen_bayes.effects import write_effects
+from nen_bayes.errors import OutputExistsError
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_sampling_options,
     check_sampling_options,
-    extend_schema,
     load_options,
     main_guard,
-    one_endpoint_schema,
     sampling_settings,
-    schema_from_args,
+    schema_for,
     script_parser,
 )
 from nen_bayes.provenance import SYNTHETIC_NOTICE
@@ -60,12 +76,21 @@ def _parser():
     parser = script_parser("fit.py", __doc__)
     add_cohort_options(parser)
     m = parser.add_argument_group("model and sampling")
-    m.add_argument("--model", required=True, metavar="SPEC",
+    m.add_argument("--model", metavar="SPEC",
                    help="model specification file, e.g. models/weibull_ph_centre(.toml)")
+    m.add_argument("--formula", metavar="FORMULA",
+                   help="a model formula instead of --model, e.g. "
+                        "\"os ~ line + grade + age + (1 | centre)\" (see models/README.md)")
+    m.add_argument("--family", choices=FAMILIES, default=None,
+                   help="with --formula: the baseline hazard (default weibull)")
+    m.add_argument("--write-spec", metavar="FILE",
+                   help="with --formula: save its model as a model file to edit (and fit it "
+                        "too when --out is given)")
     m.add_argument("--group", action="append", default=[], metavar="NAME=COL",
                    help="column of a grouping level of the model (e.g. subject=patient_no)")
-    m.add_argument("--out", required=True, metavar="DIR", help="results directory")
-    m.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    m.add_argument("--out", metavar="DIR", help="results directory (required unless --write-spec)")
+    m.add_argument("--force", action="store_true",
+                   help="replace an existing --out directory or --write-spec file")
     add_sampling_options(m)
     m.add_argument("--prior-draws", type=int, default=1000, help="prior draws (1000)")
     m.add_argument("--conf-level", type=float, default=0.95, help="credible level (0.95)")
@@ -92,17 +117,62 @@ def _with_group_columns(spec, items: list[str], parser):
                                       for g in spec.groups))
 
 
+def _check_model_options(args, parser) -> None:
+    """One of --model and --formula; --family and --write-spec only with --formula; --out
+    unless --write-spec."""
+    if bool(args.model) == bool(args.formula):
+        parser.error("give a model: --model SPEC or --formula FORMULA (one of them)")
+    for name in ("family", "write_spec"):
+        if getattr(args, name) and not args.formula:
+            parser.error(f"--{name.replace('_', '-')} goes with --formula")
+    if not args.out and not args.write_spec:
+        parser.error("--out DIR is required (or --write-spec FILE with --formula)")
+
+
+def _formula_model(args, parser):
+    """The model of --formula, matched to the columns the cohort options and the file give."""
+    formula = parse_formula(args.formula)
+    options_schema, _ = schema_for(args, parser, extras=True)
+    opts = load_options(args)
+    raw = read_table(args.data, sep=opts["sep"], sheet=opts["sheet"])
+    name = Path(args.write_spec).stem if args.write_spec else None
+    return formula_model(formula, options_schema, family=args.family or "weibull", data=raw,
+                         name=name)
+
+
+def _write_spec(path: str, data: dict, formula: str, force: bool) -> None:
+    header = (f"Model of the formula: {formula}\n"
+              "Written by fit.py --write-spec: the default priors of the headline model\n"
+              "(models/weibull_ph_centre.toml) and the baseline placed from the data's follow-up\n"
+              "(see the baseline prior's reason). Edit it, then: fit.py --model " + path)
+    atomic_write_text(path, spec_toml(data, header=header), force=force)
+
+
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)
-    spec = _with_group_columns(load_spec(args.model), args.group, parser)
-    schema, lenient = schema_from_args(args, parser)
-    schema = one_endpoint_schema(schema, spec, parser)
-    schema = extend_schema(schema, [spec])
-    check_output_directory(args.out, force=args.force)
+    _check_model_options(args, parser)
+    if args.out:
+        check_output_directory(args.out, force=args.force)
+    if args.write_spec and Path(args.write_spec).exists() and not args.force:
+        raise OutputExistsError(f"{args.write_spec} exists; pass --force to replace it "
+                                "(nothing was written).")
+    model = _formula_model(args, parser) if args.formula else load_spec(args.model)
+    model = _with_group_columns(model, args.group, parser)
+    schema, lenient = schema_for(args, parser, [model], one_endpoint=True)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    if args.formula:
+        file_dict = model.file_dict(cohort)
+        spec = spec_from_dict(file_dict, source=model.source)
+        if args.write_spec:
+            _write_spec(args.write_spec, file_dict, args.formula, args.force)
+            print(f"written: {args.write_spec}")
+    else:
+        spec = model
+    if not args.out:
+        return 0
 
     from nen_bayes.bayes.inference import fit, write_fit
     from nen_bayes.plotting import plot_prior_predictive, save_figure

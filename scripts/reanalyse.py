@@ -27,6 +27,14 @@ Examples
   scripts/reanalyse.py --data my_cohort.xlsx --endpoint os --out results/mine
   scripts/reanalyse.py --data my_cohort.csv --model models/weibull_ph_centre \\
       --model models/weibull_ph_pooled --draws 2000 --benefit 0.75 --out results/mine
+  scripts/reanalyse.py --data my_cohort.csv --time futime --event death --centre site \\
+      --formula "futime ~ treatment + age + sex + (1 | site)" --term treatment \\
+      --level B --versus A --no-prior-grid --out results/mine
+
+--formula (see fit.py --help and models/README.md) fits the model of a formula: alone it is the
+only model; with --model it is the headline model, followed by the files of --model (the default
+model set is then not added). Its left-hand side names the endpoint analysed (unless --endpoint
+names others), and its baseline prior is placed from that endpoint's follow-up.
 
 On 2 cores the bundled cohort (3 endpoints x 5 models) takes about 4 minutes.
 
@@ -39,8 +47,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nen_bayes.bayes.spec import load_spec
+from nen_bayes.bayes.formula import formula_model, parse_formula
+from nen_bayes.bayes.spec import FAMILIES, load_spec
 from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.cohorts.read import read_table
 from nen_bayes.files import check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
@@ -49,11 +59,10 @@ from nen_bayes.pipeline.cli import (
     check_sampling_options,
     contrast_extras,
     contrast_settings,
-    extend_schema,
     load_options,
     main_guard,
     sampling_settings,
-    schema_from_args,
+    schema_for,
     script_parser,
 )
 from nen_bayes.pipeline.reanalysis import reanalyse
@@ -65,6 +74,15 @@ from nen_bayes.sensitivity.grid import load_prior_grid
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
+def _formula_model(args, parser):
+    """The model of --formula, matched to the columns the cohort options and the file give."""
+    formula = parse_formula(args.formula)
+    options_schema, _ = schema_for(args, parser, extras=True)
+    opts = load_options(args)
+    raw = read_table(args.data, sep=opts["sep"], sheet=opts["sheet"])
+    return formula_model(formula, options_schema, family=args.family or "weibull", data=raw)
+
+
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser("reanalyse.py", __doc__)
@@ -73,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--model", action="append", default=[], metavar="SPEC",
                    help="model specification (repeatable; the first is the headline model). "
                         f"Default: {', '.join(DEFAULT_MODELS)} from models/")
+    m.add_argument("--formula", metavar="FORMULA",
+                   help="a model formula, e.g. \"os ~ line + grade + age + (1 | centre)\": the "
+                        "headline model, before any --model (alone: the only model)")
+    m.add_argument("--family", choices=FAMILIES, default=None,
+                   help="with --formula: the baseline hazard (default weibull)")
     m.add_argument("--out", default="results", metavar="DIR",
                    help="results directory (default results)")
     m.add_argument("--force", action="store_true", help="replace an existing --out directory")
@@ -89,19 +112,25 @@ def main(argv: list[str] | None = None) -> int:
     check_sampling_options(args, parser)
     contrast, decision = contrast_settings(args, parser)
     extras = contrast_extras(args)
-    paths = args.model or [MODELS_DIR / f"{n}.toml" for n in DEFAULT_MODELS]
-    specs = tuple(load_spec(p) for p in paths)
+    if args.family and not args.formula:
+        parser.error("--family goes with --formula")
+    default = [] if args.formula else [MODELS_DIR / f"{n}.toml" for n in DEFAULT_MODELS]
+    files = tuple(load_spec(p) for p in args.model or default)
+    model = _formula_model(args, parser) if args.formula else None
     priors = () if args.no_prior_grid else tuple(load_prior_grid(args.priors))
-    names = [s.name for s in specs]
+    names = [s.name for s in ((model,) if model else ()) + files]
     if len(set(names)) != len(names):
         parser.error(f"--model names the same model twice: {names}")
-    schema, lenient = schema_from_args(args, parser)
+    # with --formula and no endpoint named, the formula's endpoint only
+    schema, lenient = schema_for(args, parser, ((model,) if model else ()) + files,
+                                 one_endpoint=bool(model and not (args.endpoint or args.time)),
+                                 extras=True)
     # the study's published comparison belongs to the study's own cohort contract
     published = None if args.no_study_summary or schema.name != RE_NEN.name else \
         published_line_comparison()
-    schema = extend_schema(schema, specs)
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    specs = ((model.spec(cohort),) if model else ()) + files
     settings = ReanalysisSettings(
         specs=specs, contrast=contrast, decision=decision, sampling=sampling_settings(args),
         horizons=extras["horizons"], max_draws=extras["max_draws"],

@@ -36,12 +36,10 @@ from nen_bayes.pipeline.cli import (
     add_sampling_options,
     check_sampling_options,
     contrast_settings,
-    extend_schema,
     load_options,
     main_guard,
-    one_endpoint_schema,
     sampling_settings,
-    schema_from_args,
+    schema_for,
     script_parser,
 )
 
@@ -70,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     spec = load_spec(args.model)
     priors = load_prior_grid(args.priors)
-    schema, lenient = schema_from_args(args, parser)
-    schema = one_endpoint_schema(schema, spec, parser)
-    schema = extend_schema(schema, [spec])
+    schema, lenient = schema_for(args, parser, [spec], one_endpoint=True)
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
     from nen_bayes.plotting import plot_prior_grid, save_figure

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, write_csv
+from test_cox import kidney_frame
 
 from nen_bayes import EFFECT_COLUMNS, RE_NEN, load_cohort, run_baselines
 from nen_bayes.data import BUNDLED_COHORT
@@ -224,3 +225,119 @@ def test_script_runs_on_another_cohort_by_naming_columns(tmp_path):
     assert lr["n"] == 227 and lr["p_value"] < 0.01
     assert "SYNTHETIC" not in r.stdout and not eff["synthetic"].any()
     assert not (out / "study_pvalues.csv").exists()
+
+
+# -- a cohort grouped by patient (R's kidney data): no model stops the others --------------------
+def _kidney_cohort(**schema_kw):
+    """R's ``kidney`` data, two recurrence times per patient, the patient as the centre
+    column; disease coarsened to AN, PKD and other (GN and Other)."""
+    from nen_bayes.cohorts.schema import CohortSchema
+
+    d = kidney_frame().rename(columns={"id": "patient"})
+    d["disease"] = d["disease"].replace({"GN": "other", "Other": "other"})
+    schema = CohortSchema.custom({"recurrence": ("time", "status")}, centre_column="patient",
+                                 factors=["sex", "disease"], numerics=["age"],
+                                 time_unit="days", **schema_kw)
+    return load_cohort(d, schema)
+
+
+def test_a_cohort_grouped_by_patient_gets_every_baseline():
+    """Finding 8: sex and disease are constant within every patient, so the model stratified by
+    patient cannot estimate them (R: coxph(Surv(time, status) ~ sex + disease + age +
+    strata(id), kidney) gives NA for both). The baselines go on: those rows have no estimate,
+    a note names the covariates, and the plain and clustered models are complete."""
+    cohort = _kidney_cohort()
+    with pytest.warns(BaselineWarning) as caught:
+        rep = run_baselines(cohort, "recurrence")
+    assert any("'sex', 'disease' are constant within every stratum of 'patient'" in str(w.message)
+               for w in caught)
+    assert set(rep.cox_multivariable) == {"plain", "centre_strata", "centre_cluster"}
+    strat = rep.cox_multivariable["centre_strata"].table.set_index("term")
+    assert strat.loc[["sex", "disease"], "hr"].isna().all()
+    assert np.isfinite(strat.loc["age", "hr"])
+    assert rep.cox_multivariable["plain"].table["hr"].notna().all()
+    assert any("'sex', 'disease'" in n and "stratified by 'patient'" in n
+               for n in rep.not_estimated)
+    text = rep.to_text()
+    assert "nan" not in text and "HR NR" not in text
+    assert "no estimate (see notes)" in text
+
+
+def test_a_cox_model_that_fails_leaves_every_other_analysis(monkeypatch, bundled):
+    """One Cox model that cannot be fitted is left out with a note naming it and the error;
+    the curves, tests and other models stay."""
+    from nen_bayes.frequentist import baselines
+
+    real = baselines.cox_fit
+
+    def failing(data, duration, event, terms, **kw):
+        if kw.get("strata"):
+            raise BaselineError("Cox model did not converge: matrix inversion problems")
+        return real(data, duration, event, terms, **kw)
+
+    monkeypatch.setattr(baselines, "cox_fit", failing)
+    with pytest.warns(BaselineWarning) as caught:
+        rep = run_baselines(bundled, "os", ["line", "grade"], dcr=False)
+    assert any("stratified by 'centre' could not be estimated" in str(w.message) for w in caught)
+    assert set(rep.cox_multivariable) == {"plain", "centre_cluster"}
+    assert set(rep.cox_univariable) == {"line", "grade"} and set(rep.logrank) == {"line", "grade"}
+    failed = [n for n in rep.not_estimated if "could not be estimated" in n]
+    assert len(failed) == 1 and "matrix inversion problems" in failed[0]
+    assert failed[0] in rep.notes and failed[0] in rep.to_text()
+
+
+def test_references_per_factor_give_the_contrast_the_user_named():
+    """Finding 9: with references={"disease": "other"} the Cox and RMST rows are "PKD vs other"
+    and "AN vs other" (not against the alphabetically first level AN). The HRs are exp of
+    lifelines' CoxPHFitter coefficients on the 0/1 columns of AN and PKD (other the reference),
+    as R's coxph(Surv(time, status) ~ relevel(factor(disease), "other"), kidney)."""
+    from lifelines import CoxPHFitter
+
+    cohort = _kidney_cohort()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineWarning)
+        rep = run_baselines(cohort, "recurrence", ["disease"], references={"disease": "other"})
+    uni = rep.cox_univariable["disease"].table.set_index("level")
+    assert set(uni["reference"]) == {"other"} and set(uni.index) == {"AN", "PKD"}
+    d = cohort.data
+    dummies = pd.DataFrame({"AN": (d["disease"] == "AN").astype(float),
+                            "PKD": (d["disease"] == "PKD").astype(float),
+                            "time": d["time"].astype(float), "status": d["status"]})
+    ref = CoxPHFitter().fit(dummies, "time", "status").params_
+    eff = rep.effects.query("quantity == 'hazard_ratio' and term == 'disease'")
+    uni_rows = eff[eff["method"].str.startswith("Cox univariable")].set_index("group")
+    for lv in ("AN", "PKD"):
+        assert uni_rows.loc[f"{lv} vs other", "estimate"] == pytest.approx(
+            np.exp(ref[lv]), rel=1e-8)
+    rmst = rep.effects.query("quantity == 'rmst_difference'")
+    assert set(rmst["group"]) == {"AN vs other", "PKD vs other"}
+
+
+@pytest.mark.parametrize(("references", "match"), [
+    ({"disease": "GN"}, r"reference 'GN' of 'disease' is not a level present.*"
+                        r"\['AN', 'PKD', 'other'\]"),
+    ({"stage": "I"}, r"references: 'stage' is not an analysed factor.*\['disease'\]"),
+])
+def test_a_reference_that_is_not_a_level_is_an_error(references, match):
+    with pytest.raises(BaselineError, match=match):
+        run_baselines(_kidney_cohort(), "recurrence", ["disease"], references=references)
+
+
+def test_the_main_job_gives_the_baselines_the_contrasts_comparator():
+    """Finding 9: the main job's baselines compare the contrast's levels: the reference is the
+    contrast's comparator (--versus), else the headline model's reference for the term."""
+    from nen_bayes.bayes.spec import load_spec
+    from nen_bayes.pipeline.settings import ReanalysisSettings
+    from nen_bayes.pipeline.steps import baseline_references
+    from nen_bayes.re_nen import LINE_CONTRAST
+    from nen_bayes.settings import Contrast
+
+    specs = (load_spec(ROOT / "models/weibull_ph_centre.toml"),)  # line: reference second_line
+    factors = ["line", "grade"]
+    assert baseline_references(ReanalysisSettings(specs, LINE_CONTRAST), factors) == \
+        {"line": "salvage"}
+    assert baseline_references(ReanalysisSettings(specs, Contrast("line", "salvage")),
+                               factors) == {"line": "second_line"}
+    assert baseline_references(ReanalysisSettings(specs, Contrast("grade", "G3")), factors) == \
+        {"grade": "G1"}
+    assert baseline_references(ReanalysisSettings(specs, LINE_CONTRAST), ["grade"]) == {}

@@ -236,3 +236,70 @@ def test_figures_draw_into_given_axes():
         plot_caterpillar(r, ax=left)
     with pytest.raises(ValueError, match="plot_hr_posterior draws 1 panel"):
         plot_hr_posterior(r, ax=[left, right])
+
+
+# --- each level keeps one colour in every figure (issue 16, finding 6) ----------------------
+def _line_colours(fig, levels, *, prefix="{}") -> dict:
+    """The colour of the first line of each level (matched by its legend label)."""
+    from matplotlib.colors import to_hex
+
+    out = {}
+    for line in fig.axes[0].get_lines():
+        for lv in levels:
+            if line.get_label().startswith(prefix.format(lv)) and lv not in out:
+                out[lv] = to_hex(line.get_color())
+    return out
+
+
+def test_each_level_has_the_same_colour_in_the_km_and_standardised_figures():
+    """The case study's contrast, second_line vs salvage, puts the comparator (salvage) first
+    in the contrast while the factor declares second_line first: both figures colour a level by
+    its position in the declared order (the Kaplan-Meier curves' order), so second_line is the
+    same colour in both, and salvage too."""
+    from nen_bayes.frequentist.km import kaplan_meier
+    from nen_bayes.plotting import plot_km, plot_standardised_survival
+
+    tree = fake_tree(seed=3)
+    r = contrast_effects(tree, SECOND_LINE, max_draws=20)
+    t = tree["observed_data"]["time"].values
+    e = tree["constant_data"]["time"].values
+    salvage = tree["constant_data"]["X"].values[:, 0] == 1
+    curves = {"second_line": kaplan_meier(t[~salvage], e[~salvage], label="second_line"),
+              "salvage": kaplan_meier(t[salvage], e[salvage], label="salvage")}
+    levels = list(curves)
+    km = _line_colours(plot_km(curves), levels)
+    std = _line_colours(plot_standardised_survival(r, observed=curves), levels)
+    assert set(km) == set(std) == set(levels)
+    assert km["second_line"] != km["salvage"]
+    assert std == km
+    # the declared order can be given without the Kaplan-Meier curves (line_effects.py)
+    alone = _line_colours(plot_standardised_survival(r, levels=levels), levels)
+    assert alone == km
+    # the reverse contrast keeps the colours: they belong to the levels, not to the roles
+    rev = contrast_effects(tree, SALVAGE, max_draws=20)
+    assert _line_colours(plot_standardised_survival(rev, observed=curves), levels) == km
+
+
+def test_the_posterior_predictive_check_by_level_uses_the_levels_colours():
+    """The by-level panels of the posterior predictive Kaplan-Meier check colour each level's
+    band as the Kaplan-Meier figure colours its curve, whatever order the units come in."""
+    from matplotlib.colors import to_hex
+
+    from nen_bayes.frequentist.km import kaplan_meier
+    from nen_bayes.plotting import diagnostic_figures, plot_km
+
+    n = 60
+    line = np.r_[np.ones(n // 2), np.zeros(n // 2)]  # salvage units first
+    rng = np.random.default_rng(4)
+    tree = fake_tree(n_units=n, line=line, chains=2, draws=50, seed=4,
+                     pp=rng.exponential(30.0, (2, 50, n)))
+    t = tree["observed_data"]["time"].values
+    e = tree["constant_data"]["time"].values
+    s = line == 1
+    km = _line_colours(plot_km({"second_line": kaplan_meier(t[~s], e[~s]),
+                                "salvage": kaplan_meier(t[s], e[s])}),
+                       ["second_line", "salvage"])
+    fig = diagnostic_figures(tree, by="line")["ppc_km_line"]
+    bands = {ax.get_title().split(" = ", 1)[1]: to_hex(ax.collections[0].get_facecolor()[0])
+             for ax in fig.axes if " = " in ax.get_title()}
+    assert bands == km

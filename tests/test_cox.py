@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -132,3 +134,165 @@ def test_factor_level_without_events_is_nan_with_warning():
 def test_bad_models_are_clear_errors(frame, terms, match):
     with pytest.raises(BaselineError, match=match):
         cox_fit(pd.DataFrame(frame), "time", "event", terms)
+
+
+# -- aliased coefficients (R coxph: NA and "X matrix deemed to be singular") ------------------
+# R survival's `kidney` data (McGilchrist & Aisbett 1991): recurrence times of infection at the
+# catheter insertion point, two per patient. Columns id, time, status, age, sex, disease (frail
+# left out); copied from R's data set (Rdatasets csv/survival/kidney.csv).
+KIDNEY_CSV = """\
+id,time,status,age,sex,disease
+1,8,1,28,1,Other
+1,16,1,28,1,Other
+2,23,1,48,2,GN
+2,13,0,48,2,GN
+3,22,1,32,1,Other
+3,28,1,32,1,Other
+4,447,1,31,2,Other
+4,318,1,32,2,Other
+5,30,1,10,1,Other
+5,12,1,10,1,Other
+6,24,1,16,2,Other
+6,245,1,17,2,Other
+7,7,1,51,1,GN
+7,9,1,51,1,GN
+8,511,1,55,2,GN
+8,30,1,56,2,GN
+9,53,1,69,2,AN
+9,196,1,69,2,AN
+10,15,1,51,1,GN
+10,154,1,52,1,GN
+11,7,1,44,2,AN
+11,333,1,44,2,AN
+12,141,1,34,2,Other
+12,8,0,34,2,Other
+13,96,1,35,2,AN
+13,38,1,35,2,AN
+14,149,0,42,2,AN
+14,70,0,42,2,AN
+15,536,1,17,2,Other
+15,25,0,17,2,Other
+16,17,1,60,1,AN
+16,4,0,60,1,AN
+17,185,1,60,2,Other
+17,177,1,60,2,Other
+18,292,1,43,2,Other
+18,114,1,44,2,Other
+19,22,0,53,2,GN
+19,159,0,53,2,GN
+20,15,1,44,2,Other
+20,108,0,44,2,Other
+21,152,1,46,1,PKD
+21,562,1,47,1,PKD
+22,402,1,30,2,Other
+22,24,0,30,2,Other
+23,13,1,62,2,AN
+23,66,1,63,2,AN
+24,39,1,42,2,AN
+24,46,0,43,2,AN
+25,12,1,43,1,AN
+25,40,1,43,1,AN
+26,113,0,57,2,AN
+26,201,1,58,2,AN
+27,132,1,10,2,GN
+27,156,1,10,2,GN
+28,34,1,52,2,AN
+28,30,1,52,2,AN
+29,2,1,53,1,GN
+29,25,1,53,1,GN
+30,130,1,54,2,GN
+30,26,1,54,2,GN
+31,27,1,56,2,AN
+31,58,1,56,2,AN
+32,5,0,50,2,AN
+32,43,1,51,2,AN
+33,152,1,57,2,PKD
+33,30,1,57,2,PKD
+34,190,1,44,2,GN
+34,5,0,45,2,GN
+35,119,1,22,2,Other
+35,8,1,22,2,Other
+36,54,0,42,2,Other
+36,16,0,42,2,Other
+37,6,0,52,2,PKD
+37,78,1,52,2,PKD
+38,63,1,60,1,PKD
+38,8,0,60,1,PKD
+"""
+
+
+def kidney_frame() -> pd.DataFrame:
+    """R's ``kidney`` (76 rows, 38 patients), sex as text (1 male, 2 female), id as text."""
+    d = pd.read_csv(io.StringIO(KIDNEY_CSV))
+    d["sex"] = d["sex"].map({1: "male", 2: "female"})
+    d["id"] = "P" + d["id"].astype(str)
+    return d
+
+
+def _lifelines_coef(frame: pd.DataFrame, columns: list[str], **kw) -> pd.Series:
+    """lifelines' CoxPHFitter (Efron ties) on the given numeric columns: the reference fit."""
+    from lifelines import CoxPHFitter
+
+    cols = [*columns, "time", "status", *kw.get("strata", [])]
+    return CoxPHFitter().fit(frame[cols], "time", "status", **kw).params_
+
+
+def test_covariates_constant_within_every_stratum_are_aliased_as_in_r():
+    """R: coxph(Surv(time, status) ~ sex + disease + age + strata(id), kidney) reports NA for
+    sex and the three disease coefficients, each constant within every patient, with the
+    warning "X matrix deemed to be singular; variable 1 2 3 4", and estimates age alone (it
+    changes within some patients). The age coefficient is that of the fit without the aliased
+    columns (lifelines with strata=id, computed here)."""
+    d = kidney_frame()
+    terms = [Term("sex", ("female", "male")), Term("disease", ("AN", "GN", "Other", "PKD")),
+             Term("age")]
+    with pytest.warns(BaselineWarning,
+                      match=r"'sex', 'disease' are constant within every stratum of 'id'"):
+        r = cox_fit(d, "time", "status", terms, strata="id")
+    t = r.table.set_index("column")
+    aliased = ["sex=male", "disease=GN", "disease=Other", "disease=PKD"]
+    assert t.loc[aliased, ["coef", "se", "hr", "lower", "upper", "p"]].isna().all().all()
+    ref = _lifelines_coef(d, ["age"], strata=["id"])
+    assert t.loc["age", "coef"] == pytest.approx(ref["age"], abs=1e-8)
+    assert np.isfinite(t.loc["age", "se"])
+    assert any("'sex', 'disease'" in n and "no hazard ratio is estimated" in n for n in r.notes)
+    assert list(r.zph["term"]) == ["age", "GLOBAL"]  # the PH test of the estimated terms
+
+
+def test_a_collinear_column_is_aliased_in_a_plain_fit(lung):
+    """R: coxph(Surv(time, status) ~ age + sex + age2, lung) with age2 = 2 * age + 3 gives
+    NA for age2 ("X matrix deemed to be singular; variable 3") and the coefficients of
+    coxph(Surv(time, status) ~ age + sex, lung): age 0.017045, sex -0.513219."""
+    d = lung.assign(age2=2 * lung["age"] + 3)
+    with pytest.warns(BaselineWarning, match=r"'age2' is a linear combination"):
+        r = cox_fit(d, "time", "status", [Term("age"), Term("sex"), Term("age2")])
+    t = r.table.set_index("term")
+    assert np.isnan(t.loc["age2", "hr"]) and np.isnan(t.loc["age2", "p"])
+    ref = _lifelines_coef(d, ["age", "sex"])
+    assert t.loc["age", "coef"] == pytest.approx(ref["age"], abs=1e-8)
+    assert t.loc["sex", "coef"] == pytest.approx(ref["sex"], abs=1e-8)
+    assert t.loc["sex", "coef"] == pytest.approx(-0.513219, abs=5e-6)
+    assert t.loc["age", "se"] == pytest.approx(0.009223, abs=2e-6)
+
+
+def test_a_duplicated_factor_column_is_aliased_level_by_level():
+    """Two codings of one grouping: the second factor's column adds nothing (R gives NA for
+    it); the first keeps the estimate of the fit without it."""
+    d = kidney_frame()
+    d["sex_again"] = d["sex"].map({"male": "m", "female": "f"})
+    with pytest.warns(BaselineWarning, match=r"'sex_again'"):
+        r = cox_fit(d, "time", "status", [Term("sex", ("female", "male")), Term("age"),
+                                          Term("sex_again", ("f", "m"))])
+    t = r.table.set_index("column")
+    assert np.isnan(t.loc["sex_again=m", "hr"])
+    ref = _lifelines_coef(d.assign(male=(d["sex"] == "male").astype(float)), ["male", "age"])
+    assert t.loc["sex=male", "coef"] == pytest.approx(ref["male"], abs=1e-8)
+    assert t.loc["age", "coef"] == pytest.approx(ref["age"], abs=1e-8)
+
+
+def test_a_model_with_every_column_aliased_has_rows_without_estimates():
+    d = kidney_frame()
+    with pytest.warns(BaselineWarning, match="constant within every stratum"):
+        r = cox_fit(d, "time", "status", [Term("sex", ("female", "male"))], strata="id")
+    assert r.table["hr"].isna().all() and r.zph is None
+    assert (r.n, r.events) == (76, 58)

@@ -99,11 +99,18 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
     MissingColumnError
         A covariate or grouping column is not in the data.
     ModelDataError
-        A factor level named in the spec is absent, a factor has a single observed level, a
-        numeric covariate is constant, or a ``within`` grouping is not nested.
+        The endpoint has no events, a factor level named in the spec is absent, a factor has
+        a single observed level, a numeric covariate is constant, or a ``within`` grouping is
+        not nested.
     """
     time = cohort.time(endpoint)
     event = cohort.event(endpoint).astype(np.int8)
+    if not event.any():
+        raise ModelDataError(
+            f"{cohort.source}: endpoint {endpoint!r} has 0 events (column "
+            f"{cohort.schema.endpoint(endpoint).event!r}: all {len(event)} units are censored); "
+            "a survival model cannot be estimated from it (every hazard ratio would be its "
+            "prior). Check the event column and --event-coding.")
     columns: list[_Columns] = []
     for cov in spec.covariates:
         if cov.column not in cohort.data.columns:

@@ -16,10 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 __all__ = [
+    "DEFAULT_TIME_UNIT",
     "EVENT_CODINGS",
     "CohortSchema",
     "Endpoint",
     "Factor",
+    "endpoint_heading",
 ]
 
 #: Allowed event codings: the stored value -> 1 (event) / 0 (censored).
@@ -29,6 +31,15 @@ EVENT_CODINGS: dict[str, dict[int, int]] = {
     "1/2": {1: 0, 2: 1},
 }
 
+#: The time unit of a cohort that does not state one, the same for the case study's contract and
+#: any other cohort (reported, never converted).
+DEFAULT_TIME_UNIT = "months"
+
+
+def endpoint_heading(name: str, label: str = "") -> str:
+    """How an endpoint is named in a heading: ``os (overall survival)``, or the name alone when
+    it has no other label (never ``os (os)``)."""
+    return f"{name} ({label})" if label and label != name else name
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,11 @@ class Endpoint:
     @property
     def columns(self) -> tuple[str, str]:
         return (self.time, self.event)
+
+    @property
+    def heading(self) -> str:
+        """See :func:`endpoint_heading`."""
+        return endpoint_heading(self.name, self.label)
 
 
 @dataclass(frozen=True)
@@ -92,7 +108,11 @@ class CohortSchema:
     event_coding
         Key of :data:`EVENT_CODINGS`.
     time_unit
-        Unit of every time column (reported, never converted).
+        Unit of every time column (reported, never converted); default
+        :data:`DEFAULT_TIME_UNIT`.
+    optional
+        Names of the parts used only when the file has their columns (see :meth:`present_in`):
+        endpoints, covariates and responses by name, and the centre column by its column name.
     nested
         Pairs ``(shorter, longer)`` of endpoint names whose times are nested by definition
         (e.g. progression-free survival ends no later than overall survival); validation warns
@@ -106,7 +126,7 @@ class CohortSchema:
     numerics: tuple[str, ...] = ()
     responses: tuple[Factor, ...] = ()
     event_coding: str = "0/1"
-    time_unit: str = "months"
+    time_unit: str = DEFAULT_TIME_UNIT
     name: str = "custom"
     optional: frozenset[str] = field(default_factory=frozenset)
     nested: tuple[tuple[str, str], ...] = ()
@@ -173,9 +193,10 @@ class CohortSchema:
         )
 
     def present_in(self, columns) -> CohortSchema:
-        """Keep the optional parts (endpoints, covariates, responses) whose columns all exist.
+        """Keep the optional parts (endpoints, covariates, responses) whose columns all exist;
+        an optional centre column the file lacks makes the analysis single-centre.
 
-        Required parts (id, centre and anything not listed in ``optional``) stay, so that a
+        Required parts (the id and anything not listed in ``optional``) stay, so that a
         missing required column still raises during validation. An endpoint with only one of its
         two columns present stays too, and validation names the missing one.
         """
@@ -184,8 +205,10 @@ class CohortSchema:
         def stays(name: str, needed: tuple[str, ...]) -> bool:
             return name not in self.optional or any(c in cols for c in needed)
 
+        centre = self.centre_column
         return replace(
             self,
+            centre_column=centre if centre is None or stays(centre, (centre,)) else None,
             endpoints=tuple(e for e in self.endpoints if stays(e.name, e.columns)),
             factors=tuple(f for f in self.factors if stays(f.name, (f.name,))),
             numerics=tuple(n for n in self.numerics if stays(n, (n,))),
@@ -213,12 +236,15 @@ class CohortSchema:
         factors: list[str] | tuple[Factor, ...] = (),
         numerics: list[str] | tuple[str, ...] = (),
         event_coding: str = "0/1",
-        time_unit: str = "time units",
+        time_unit: str = DEFAULT_TIME_UNIT,
+        optional: frozenset[str] = frozenset(),
     ) -> CohortSchema:
         """A schema for another cohort, naming its columns.
 
         ``endpoints`` maps an endpoint name to its ``(time column, event column)``; factors given
-        by name accept any level present in the data.
+        by name accept any level present in the data. ``time_unit`` defaults to the contract's
+        (:data:`DEFAULT_TIME_UNIT`); ``optional`` names the parts used only when present (e.g.
+        the centre column, see :meth:`present_in`).
         """
         return cls(
             id_column=id_column,
@@ -228,4 +254,5 @@ class CohortSchema:
             numerics=tuple(numerics),
             event_coding=event_coding,
             time_unit=time_unit,
+            optional=frozenset(optional),
         )

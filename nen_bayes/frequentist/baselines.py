@@ -6,6 +6,11 @@ RMSTs and their differences, log-rank tests (k-group, trend for ordered factors,
 centre), Cox models (univariable; multivariable plain, stratified by centre and with
 centre-clustered robust SEs) with the Schoenfeld test of proportional hazards, and disease
 control rates. All numbers land in one tidy effects table (:mod:`nen_bayes.effects`).
+
+One model that cannot be estimated never stops the others: a Cox model that fails is left out
+with a note naming it and the error, and coefficients the data cannot identify (e.g. covariates
+constant within every centre of the stratified model) are rows without an estimate, with a
+note (:attr:`BaselineReport.not_estimated`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from nen_bayes.cohorts.cohort import Cohort
-from nen_bayes.cohorts.schema import Endpoint
+from nen_bayes.cohorts.schema import Endpoint, endpoint_heading
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import BaselineError, BaselineWarning
 from nen_bayes.formatting import format_equals
@@ -37,7 +42,13 @@ DEFAULT_HORIZONS = (12.0, 24.0, 36.0, 60.0)
 @dataclass(frozen=True)
 class BaselineReport(Provenanced):
     """Everything :func:`run_baselines` computed for one endpoint; ``effects`` is its tidy
-    effects table (:data:`nen_bayes.effects.EFFECT_COLUMNS`)."""
+    effects table (:data:`nen_bayes.effects.EFFECT_COLUMNS`).
+
+    ``notes`` holds every warning the analysis gave; ``not_estimated`` those (also in ``notes``)
+    that name a Cox model left out, with its error, or covariates without an estimate, and why.
+    ``references`` is the reference level of each factor's comparisons; ``centre`` the centre
+    column (the stratified log-rank tests and Cox models), if any.
+    """
 
     endpoint: str
     endpoint_label: str
@@ -56,6 +67,9 @@ class BaselineReport(Provenanced):
     effects: pd.DataFrame
     provenance: dict
     notes: tuple[str, ...] = field(default_factory=tuple)
+    not_estimated: tuple[str, ...] = field(default_factory=tuple)
+    references: dict[str, str] = field(default_factory=dict)
+    centre: str | None = None
 
     def to_text(self) -> str:
         """A plain-text summary (medians, log-rank tests, hazard ratios, PH tests, DCR)."""
@@ -63,7 +77,7 @@ class BaselineReport(Provenanced):
         lines = []
         if self.synthetic:
             lines += [self.notice, ""]
-        lines.append(f"Baselines: {self.endpoint_label or self.endpoint} ({self.endpoint}); "
+        lines.append(f"Baselines: {endpoint_heading(self.endpoint, self.endpoint_label)}; "
                      f"data {self.provenance['source']} ({self.provenance['data_hash'][:19]}...)")
         m, lo, hi = self.overall.median()
         lines.append(f"  n = {self.overall.n}, events = {self.overall.events}, median "
@@ -83,20 +97,17 @@ class BaselineReport(Provenanced):
                              f"{_p(lr.trend_p_value)}")
             if f in self.logrank_stratified:
                 s = self.logrank_stratified[f]
-                lines.append(f"    stratified by centre: chi2 = {s.statistic:.2f}, p "
-                             f"{_p(s.p_value)}")
+                lines.append(f"    stratified by {self.centre or 'centre'}: " + (
+                    f"chi2 = {s.statistic:.2f}, p {_p(s.p_value)}" if np.isfinite(s.statistic)
+                    else "no test (zero variance: see notes)"))
             if f in self.cox_univariable:
                 for _, r in self.cox_univariable[f].table.iterrows():
-                    lines.append(f"    HR {r['level']} vs {r['reference']}: {_num(r['hr'], 2)} "
-                                 f"({_num(r['lower'], 2)}-{_num(r['upper'], 2)}), "
-                                 f"p {_p(r['p'])}")
+                    lines.append(f"    HR {r['level']} vs {r['reference']}: {_hr(r)}")
         for name, res in self.cox_multivariable.items():
             lines.append("")
             lines.append(f"  Multivariable {res.method} (n={res.n}, events={res.events}):")
             for _, r in res.table.iterrows():
-                lab = r["column"]
-                lines.append(f"    {lab:<32} HR {_num(r['hr'], 2)} ({_num(r['lower'], 2)}-"
-                             f"{_num(r['upper'], 2)}), p {_p(r['p'])}")
+                lines.append(f"    {r['column']:<32} HR {_hr(r)}")
             if res.zph is not None and name == "plain":
                 g = res.zph.iloc[-1]
                 lines.append(f"    Schoenfeld test of PH (global): chi2 = {g['chisq']:.2f} on "
@@ -123,6 +134,13 @@ def _p(p) -> str:
     return format_equals(p)
 
 
+def _hr(r) -> str:
+    """A Cox row's ``HR (lower-upper), p``, or why there is none."""
+    if not np.isfinite(r["hr"]):
+        return "no estimate (see notes)"
+    return f"{r['hr']:.2f} ({r['lower']:.2f}-{r['upper']:.2f}), p {_p(r['p'])}"
+
+
 def _factor_levels(cohort: Cohort, name: str) -> tuple[str, ...]:
     col = cohort.data[name]
     present = set(col.dropna().astype(str))
@@ -134,7 +152,8 @@ def _factor_levels(cohort: Cohort, name: str) -> tuple[str, ...]:
 def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = None, *,
                   horizons=None, tau: float | None = None, conf_type: str = "log",
                   conf_level: float = 0.95, numerics: list[str] | None = None,
-                  dcr: bool = True) -> BaselineReport:
+                  dcr: bool = True, references: dict[str, str] | None = None
+                  ) -> BaselineReport:
     """Frequentist baselines of ``endpoint`` by each of ``factors``.
 
     Parameters
@@ -155,9 +174,20 @@ def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = Non
         Numeric covariates added to the multivariable Cox models.
     dcr
         Report disease control rates when RECIST columns are present.
+    references
+        Reference level by factor for the hazard ratios and RMST differences (e.g. the
+        comparator of the contrast of interest); other factors use their declared reference,
+        else their first level.
+
+    Raises
+    ------
+    BaselineError
+        An unknown endpoint or factor, a factor with a single level, an endpoint without
+        events, or a reference that is not a level present. A Cox model that cannot be fitted
+        raises nothing: it is left out with a note (``not_estimated``).
     """
     inp = _inputs(cohort, endpoint, factors=factors, numerics=numerics, horizons=horizons,
-                  conf_type=conf_type, conf_level=conf_level)
+                  conf_type=conf_type, conf_level=conf_level, references=references)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BaselineWarning)
         parts = _compute(inp, tau=tau, dcr=dcr)
@@ -177,10 +207,13 @@ def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = Non
         logrank={f: part.plain for f, part in parts.logrank.items()},
         logrank_stratified={f: part.stratified for f, part in parts.logrank.items()
                             if part.stratified is not None},
-        cox_univariable={f: part.result for f, part in parts.univariable.items()},
+        cox_univariable={f: part.result for f, part in parts.univariable.items()
+                         if part.result is not None},
         cox_multivariable=parts.multivariable.results, dcr=parts.dcr.tables,
         effects=effects_frame(parts.rows()), provenance=cohort.provenance(),
-        notes=tuple(notes))
+        notes=tuple(notes), not_estimated=parts.not_estimated(),
+        references={f: inp.reference(f, parts.levels[f]) for f in inp.factors},
+        centre=cohort.schema.centre_column)
 
 
 # -- the inputs of every step ---------------------------------------------------------------
@@ -199,6 +232,7 @@ class _Inputs:
     horizons: tuple[float, ...]
     conf_type: str
     conf_level: float
+    references: dict[str, str]
 
     @property
     def base(self) -> dict:
@@ -211,13 +245,22 @@ class _Inputs:
         return self.cohort.data[factor].astype(str).to_numpy()
 
     def reference(self, factor: str, levels: tuple[str, ...]) -> str:
-        """The factor's declared reference level, or its first level present."""
+        """The reference asked for, else the factor's declared reference level, else its first
+        level present."""
+        if factor in self.references:
+            ref = self.references[factor]
+            if ref not in levels:
+                raise BaselineError(
+                    f"{self.cohort.source}: reference {ref!r} of {factor!r} is not a level "
+                    f"present in the data. Allowed: {list(levels)}")
+            return ref
         ref = self.cohort.schema.factor(factor).reference
         return ref if ref in levels else levels[0]
 
 
 def _inputs(cohort: Cohort, endpoint: str, *, factors: list[str] | None,
-            numerics: list[str] | None, horizons, conf_type: str, conf_level: float) -> _Inputs:
+            numerics: list[str] | None, horizons, conf_type: str, conf_level: float,
+            references: dict[str, str] | None = None) -> _Inputs:
     schema = cohort.schema
     try:
         ep = schema.endpoint(endpoint)
@@ -226,6 +269,12 @@ def _inputs(cohort: Cohort, endpoint: str, *, factors: list[str] | None,
             f"{cohort.source}: no endpoint {endpoint!r}. Allowed: "
             f"{[e.name for e in schema.endpoints]}") from None
     factors = _check_factors(cohort, factors)
+    references = dict(references or {})
+    unknown = [f for f in references if f not in factors]
+    if unknown:
+        raise BaselineError(
+            f"{cohort.source}: references: {', '.join(map(repr, unknown))} is not an analysed "
+            f"factor. Allowed: {factors}")
     numerics = list(schema.numerics if numerics is None else numerics)
     t = cohort.time(endpoint)
     e = cohort.event(endpoint)
@@ -236,7 +285,7 @@ def _inputs(cohort: Cohort, endpoint: str, *, factors: list[str] | None,
     if horizons is None:
         horizons = DEFAULT_HORIZONS if schema.time_unit == "months" else ()
     return _Inputs(cohort, ep, tuple(factors), tuple(numerics), t, e,
-                   tuple(float(h) for h in horizons), conf_type, conf_level)
+                   tuple(float(h) for h in horizons), conf_type, conf_level, references)
 
 
 def _check_factors(cohort: Cohort, factors: list[str] | None) -> list[str]:
@@ -302,19 +351,22 @@ class _Logrank:
 
 @dataclass(frozen=True)
 class _CoxModel:
-    """One Cox model and its rows."""
+    """One Cox model (None: it could not be fitted, ``failure`` says why) and its rows."""
 
-    result: CoxResult
+    result: CoxResult | None
     rows: list[dict]
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
 class _CoxModels:
-    """Cox models by variant name, their rows and the notes they left."""
+    """Cox models by variant name (those that could be fitted), their rows, the notes they
+    left and those on what they could not estimate (models left out included)."""
 
     results: dict[str, CoxResult]
     rows: list[dict]
     notes: tuple[str, ...] = ()
+    not_estimated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -330,6 +382,7 @@ class _Parts:
     """Every step's piece, in the order their rows enter the effects table."""
 
     tau: float
+    levels: dict[str, tuple[str, ...]]
     overall: _Curves
     curves: dict[str, _Curves]
     rmst_differences: dict[str, list[dict]]
@@ -345,23 +398,33 @@ class _Parts:
             rows += self.logrank[f].rows + self.univariable[f].rows
         return rows + self.multivariable.rows + self.dcr.rows
 
+    def not_estimated(self) -> tuple[str, ...]:
+        """The notes on Cox models left out and rows without an estimate, in report order."""
+        out: list[str] = []
+        for part in self.univariable.values():
+            found = [part.failure] if part.failure else list(part.result.not_estimated)
+            out += [m for m in found if m not in out]
+        return tuple(out + [m for m in self.multivariable.not_estimated if m not in out])
+
 
 def _compute(inp: _Inputs, *, tau: float | None, dcr: bool) -> _Parts:
     """Run the steps in the order of the report (warnings are emitted in that order)."""
     factors, numerics = inp.factors, inp.numerics
     levels = _levels(inp.cohort, factors)
+    refs = {f: inp.reference(f, levels[f]) for f in factors}
     tau = _rmst_horizon(inp, levels, tau)
     overall = _overall_km(inp, tau=tau)
     curves, differences, logrank, univariable = {}, {}, {}, {}
     for f in factors:
-        ref = inp.reference(f, levels[f])
+        ref = refs[f]
         curves[f] = _factor_km(inp, f, levels[f], tau=tau)
         differences[f] = _rmst_differences(inp, f, levels[f], reference=ref, tau=tau)
         logrank[f] = _factor_logrank(inp, f, levels[f])
         univariable[f] = _cox_univariable(inp, f, levels[f], reference=ref)
-    terms = [Term(f, levels[f], inp.reference(f, levels[f])) for f in factors]
+    terms = [Term(f, levels[f], refs[f]) for f in factors]
     terms += [Term(x) for x in numerics]
-    return _Parts(tau=tau, overall=overall, curves=curves, rmst_differences=differences,
+    return _Parts(tau=tau, levels=levels, overall=overall, curves=curves,
+                  rmst_differences=differences,
                   logrank=logrank, univariable=univariable,
                   multivariable=_cox_multivariable(inp, terms),
                   dcr=_disease_control(inp, factors) if dcr else _DiseaseControl({}, []))
@@ -472,10 +535,22 @@ def _factor_logrank(inp: _Inputs, factor: str, levels: tuple[str, ...]) -> _Logr
 
 def _cox_univariable(inp: _Inputs, factor: str, levels: tuple[str, ...], *,
                      reference: str) -> _CoxModel:
+    """The Cox model of one factor; one that cannot be fitted is left out with a note."""
     ep = inp.endpoint
-    res = cox_fit(inp.cohort.data, ep.time, ep.event, [Term(factor, levels, reference)],
-                  conf_level=inp.conf_level)
+    try:
+        res = cox_fit(inp.cohort.data, ep.time, ep.event, [Term(factor, levels, reference)],
+                      conf_level=inp.conf_level)
+    except BaselineError as exc:
+        return _CoxModel(None, [], _left_out(f"Univariable Cox model of {factor!r}", exc))
     return _CoxModel(res, _cox_rows(res, inp.base, "Cox univariable"))
+
+
+def _left_out(model: str, exc: BaselineError) -> str:
+    """The note (and warning) on a Cox model that could not be fitted."""
+    msg = (f"{model} could not be estimated and is left out ({exc}); every other analysis "
+           "stands.")
+    warnings.warn(msg, BaselineWarning, stacklevel=3)
+    return msg
 
 
 def _cox_multivariable(inp: _Inputs, terms: list[Term]) -> _CoxModels:
@@ -484,22 +559,31 @@ def _cox_multivariable(inp: _Inputs, terms: list[Term]) -> _CoxModels:
     if len(terms) < 2:
         return _CoxModels({}, [])
     centre = inp.cohort.schema.centre_column
-    variants: dict[str, dict] = {"plain": {}}
+    variants: dict[str, tuple[str, dict]] = {"plain": ("Multivariable Cox model", {})}
     if centre:
-        variants["centre_strata"] = {"strata": centre}
-        variants["centre_cluster"] = {"cluster": centre}
+        variants["centre_strata"] = (f"Multivariable Cox model stratified by {centre!r}",
+                                     {"strata": centre})
+        variants["centre_cluster"] = (f"Multivariable Cox model with {centre!r}-clustered SEs",
+                                      {"cluster": centre})
     results: dict[str, CoxResult] = {}
     rows: list[dict] = []
     notes: list[str] = []
+    missing: list[str] = []
     ep = inp.endpoint
-    for name, kw in variants.items():
-        res = cox_fit(inp.cohort.data, ep.time, ep.event, terms, conf_level=inp.conf_level, **kw)
-        results[name] = res
-        for msg in res.notes:
-            if msg not in notes:
-                notes.append(msg)
-        rows += _cox_rows(res, inp.base, "Cox multivariable")
-    return _CoxModels(results, rows, tuple(notes))
+    for name, (label, kw) in variants.items():
+        try:
+            res = cox_fit(inp.cohort.data, ep.time, ep.event, terms, conf_level=inp.conf_level,
+                          **kw)
+        except BaselineError as exc:
+            found = [_left_out(label, exc)]
+        else:
+            results[name] = res
+            rows += _cox_rows(res, inp.base, "Cox multivariable")
+            found = list(res.not_estimated)
+            notes += [m for m in res.notes if m not in notes]
+        notes += [m for m in found if m not in notes]
+        missing += [m for m in found if m not in missing]
+    return _CoxModels(results, rows, tuple(notes), tuple(missing))
 
 
 def _disease_control(inp: _Inputs, factors: tuple[str, ...]) -> _DiseaseControl:

@@ -12,6 +12,13 @@ score test that the coefficients :math:`\\gamma` of the added time-varying covar
 information matrix of the augmented model (Efron ties), where :math:`g` is the transformed time
 centred at its mean over events. ``transform="km"`` (the default) uses
 :math:`g(t) = 1 - \\hat S(t-)`, the left-continuous pooled Kaplan-Meier estimate.
+
+Aliased coefficients are handled as R's ``coxph`` handles them: before fitting, the columns of
+the design matrix that the partial likelihood cannot identify are found (:func:`aliased_columns`)
+and left out, the other coefficients are fitted without them, and their rows have no estimate
+(R prints NA and warns "X matrix deemed to be singular"). A column is aliased when it is
+constant within every stratum (the stratum's own baseline hazard absorbs it: e.g. a patient's
+sex when each patient is a stratum) or a linear combination of the columns before it.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from scipy.stats import chi2, norm
 from nen_bayes.errors import BaselineError, BaselineWarning
 from nen_bayes.frequentist.km import kaplan_meier
 
-__all__ = ["CoxResult", "Term", "cox_fit", "cox_zph", "design_matrix"]
+__all__ = ["ALIAS_TOLERANCE", "CoxResult", "Term", "aliased_columns", "cox_fit", "cox_zph",
+           "design_matrix"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class CoxResult:
     """A fitted Cox model: one row per coefficient in ``table``.
 
     ``table`` columns: ``term, column, level, reference, coef, se, hr, lower, upper, z, p``.
+    ``not_estimated`` holds the notes (also in ``notes``) that say which rows have no estimate
+    and why (aliased columns, factor levels without events).
     """
 
     table: pd.DataFrame
@@ -88,6 +98,7 @@ class CoxResult:
     concordance: float
     zph: pd.DataFrame | None
     notes: tuple[str, ...] = ()
+    not_estimated: tuple[str, ...] = ()
 
 
 def cox_zph(time, event, X: np.ndarray, beta: np.ndarray, *, strata=None,
@@ -196,6 +207,106 @@ def _add_stratum(u: np.ndarray, imat: np.ndarray, ts, es, xs, rs, gs) -> None:
         imat[p:, p:] += g * g * cov
 
 
+#: Relative tolerance of :func:`aliased_columns`: a column is aliased when the part of its
+#: information (standardised columns) not explained by the columns before it is at most this
+#: fraction of the largest diagonal element, i.e. its R-squared on them, in the partial
+#: likelihood's metric, exceeds 1 - 1e-9. R's ``coxph`` uses eps^0.75 (1.8e-12) on its scaled
+#: matrix; the looser value allows for the rounding of cumulative sums over large cohorts.
+ALIAS_TOLERANCE = 1e-9
+
+
+def aliased_columns(X, time, event, *, strata=None, tol: float = ALIAS_TOLERANCE
+                    ) -> dict[int, str]:
+    """Columns of a design matrix whose coefficients the partial likelihood cannot identify.
+
+    The information matrix at :math:`\\beta = 0` (Efron ties, one baseline hazard per stratum)
+    of the columns standardised to unit variance is reduced column by column, in order, as
+    R's ``coxph`` does with its Cholesky decomposition: column *j* is aliased when its pivot,
+    the information it carries beyond the kept columns before it, is at most ``tol`` times the
+    largest diagonal element. The earlier of two collinear columns is kept.
+
+    Parameters
+    ----------
+    X
+        Design matrix (n x p).
+    time, event
+        Follow-up and event indicator.
+    strata
+        Stratum of each unit (None: one stratum).
+
+    Returns
+    -------
+    dict
+        Column index -> ``"constant"`` (no information of its own: constant within every
+        stratum, or among the units at risk at every event time) or ``"collinear"`` (a linear
+        combination of the kept columns before it, within strata); kept columns are absent.
+    """
+    X = np.asarray(X, float)
+    p = X.shape[1]
+    if p == 0:
+        return {}
+    sd = X.std(axis=0)
+    Z = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    time = np.asarray(time, float)
+    event = np.asarray(event, np.int64)
+    strata = np.zeros(len(time)) if strata is None else pd.factorize(np.asarray(strata))[0]
+    u = np.zeros(p)
+    imat = np.zeros((2 * p, 2 * p))
+    for s in np.unique(strata):
+        m = strata == s
+        _add_stratum(u, imat, time[m], event[m], Z[m], np.ones(m.sum()), np.zeros(m.sum()))
+    info = imat[:p, :p]
+    diag = np.diag(info)
+    eps = tol * max(float(diag.max()), 0.0)
+    aliased: dict[int, str] = {}
+    kept: list[int] = []
+    for j in range(p):
+        if not diag[j] > eps:
+            aliased[j] = "constant"
+            continue
+        b = info[kept, j]
+        pivot = diag[j] - (b @ np.linalg.solve(info[np.ix_(kept, kept)], b) if kept else 0.0)
+        if pivot > eps:
+            kept.append(j)
+        else:
+            aliased[j] = "collinear"
+    return aliased
+
+
+def _alias_notes(aliased: dict[int, str], columns: list[str], groups: dict[str, list[str]],
+                 strata: str | None, notes: list[str]) -> list[str]:
+    """A note (returned and added to ``notes``) and a :class:`BaselineWarning` per kind of
+    aliasing, naming the covariates (a whole term when all its columns are aliased, else its
+    columns)."""
+    added: list[str] = []
+    for why in ("constant", "collinear"):
+        names: list[str] = []
+        for term, cols in groups.items():
+            hit = [c for c in cols if aliased.get(columns.index(c)) == why]
+            whole = all(columns.index(c) in aliased for c in cols)
+            names += [term] if hit and whole else hit
+        if not names:
+            continue
+        one = len(names) == 1
+        listed = ", ".join(repr(x) for x in names)
+        verb, it = ("is", "it") if one else ("are", "them")
+        if why == "constant" and strata:
+            what = (f"constant within every stratum of {strata!r} (each stratum has its own "
+                    "baseline hazard, which absorbs them)")
+        elif why == "constant":
+            what = "constant among the units at risk at every event time"
+        else:
+            within = f" within strata of {strata!r}" if strata else ""
+            what = f"a linear combination of the covariates before {it}{within}"
+        model = f"Cox model stratified by {strata!r}" if strata else "Cox model"
+        msg = (f"{model}: {listed} {verb} {what}, so no hazard ratio is estimated for {it} "
+               f"(NA in R's coxph); the other coefficients are fitted without {it}.")
+        notes.append(msg)
+        added.append(msg)
+        warnings.warn(msg, BaselineWarning, stacklevel=3)
+    return added
+
+
 def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
             strata: str | None = None, cluster: str | None = None, conf_level: float = 0.95,
             zph: bool = True) -> CoxResult:
@@ -207,7 +318,11 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
         One row per unit; must hold ``duration``, ``event``, every term, ``strata``, ``cluster``.
     terms
         Covariates. A factor level with no events makes its hazard ratio not estimable: those
-        units are set aside, the level's row is NaN and a warning says so.
+        units are set aside, the level's row is NaN and a warning says so. A column that is
+        aliased (:func:`aliased_columns`: constant within every stratum, or a linear
+        combination of the columns before it) is left out of the fit as R's ``coxph`` leaves
+        it out: its row is NaN, a note and a warning name it, the other coefficients are those
+        of the fit without it.
     strata
         Column whose levels get separate baseline hazards (e.g. centre).
     cluster
@@ -228,11 +343,18 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
                             "model cannot be fitted.")
     notes: list[str] = []
     keep, dropped_levels = _levels_without_events(data, ev, terms, notes)
+    missing = list(notes)  # the notes on rows without an estimate
     sub = data.loc[keep]
     fit_terms = _fitted_terms(sub, terms, dropped_levels)
     X, groups = design_matrix(sub, fit_terms)
     frame = _cox_frame(sub, X, duration, event, strata, cluster, notes)
-    cph = _fit_lifelines(frame, strata, cluster, notes)
+    cols = list(X.columns)
+    aliased = aliased_columns(X.to_numpy(), frame["__time"], frame["__event"],
+                              strata=frame["__strata"] if strata else None)
+    missing += _alias_notes(aliased, cols, groups, strata, notes)
+    kept = [c for j, c in enumerate(cols) if j not in aliased]
+    cph = _fit_lifelines(frame.drop(columns=[cols[j] for j in aliased]), strata, cluster,
+                         notes) if kept else None
     z = float(norm.ppf(1 - (1 - conf_level) / 2))
     rows = []
     for term, fterm in zip(terms, fit_terms, strict=True):
@@ -245,13 +367,7 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
         else:
             rows.append(_row(cph, term.name, term.name, None, None, z))
     table = pd.DataFrame(rows)
-    zph_table = None
-    if zph:
-        cols = list(X.columns)
-        idx = {name: [cols.index(c) for c in cs] for name, cs in groups.items()}
-        zph_table = cox_zph(frame["__time"], frame["__event"], X.to_numpy(),
-                            cph.params_[cols].to_numpy(),
-                            strata=frame["__strata"] if strata else None, groups=idx)
+    zph_table = _zph(frame, X[kept], cph, groups, strata, notes) if zph and kept else None
     method = "Cox PH (Efron ties)"
     if strata:
         method += f", stratified by {strata}"
@@ -262,8 +378,28 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
             notes.append(f"Cox model: only {k} clusters of {cluster!r}; sandwich standard "
                          "errors are anti-conservative with fewer than about 30 clusters.")
     return CoxResult(table, len(frame), int(frame["__event"].sum()), strata, cluster,
-                     method, float(cph.log_likelihood_), float(cph.concordance_index_),
-                     zph_table, tuple(notes))
+                     method, float(cph.log_likelihood_) if cph else np.nan,
+                     float(cph.concordance_index_) if cph else np.nan, zph_table, tuple(notes),
+                     tuple(missing))
+
+
+def _zph(frame: pd.DataFrame, X: pd.DataFrame, cph, groups: dict[str, list[str]],
+         strata: str | None, notes: list[str]) -> pd.DataFrame | None:
+    """The Schoenfeld test of the fitted columns ``X`` (terms without a fitted column left out);
+    None with a note when its information matrix is singular."""
+    kept = list(X.columns)
+    idx = {name: [kept.index(c) for c in cs if c in kept] for name, cs in groups.items()}
+    try:
+        return cox_zph(frame["__time"], frame["__event"], X.to_numpy(),
+                       cph.params_[kept].to_numpy(),
+                       strata=frame["__strata"] if strata else None,
+                       groups={name: ix for name, ix in idx.items() if ix})
+    except np.linalg.LinAlgError:
+        msg = ("Cox model: the Schoenfeld test of proportional hazards is not computed (its "
+               "information matrix is singular).")
+        notes.append(msg)
+        warnings.warn(msg, BaselineWarning, stacklevel=3)
+        return None
 
 
 def _levels_without_events(data: pd.DataFrame, ev: np.ndarray, terms: list[Term],
@@ -357,7 +493,7 @@ def _fit_lifelines(frame: pd.DataFrame, strata: str | None, cluster: str | None,
 
 
 def _row(cph, term, col, level, reference, z):
-    if col not in cph.params_.index:
+    if cph is None or col not in cph.params_.index:
         return {"term": term, "column": col, "level": level, "reference": reference,
                 "coef": np.nan, "se": np.nan, "hr": np.nan, "lower": np.nan, "upper": np.nan,
                 "z": np.nan, "p": np.nan}

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
-from nen_bayes.cohorts.schema import EVENT_CODINGS, CohortSchema, Factor
+from nen_bayes.cohorts.schema import DEFAULT_TIME_UNIT, EVENT_CODINGS, CohortSchema, Factor
 from nen_bayes.cohorts.validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 from nen_bayes.errors import (
     CalibrationError,
@@ -26,11 +26,13 @@ from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import DEFAULT_HORIZONS, SAMPLERS, Contrast, Decision, Sampling
 
 __all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
-           "check_sampling_options", "contrast_extras", "contrast_settings", "extend_schema",
-           "load_options", "main_guard", "one_endpoint_schema", "sampling_settings",
-           "schema_from_args", "script_parser"]
+           "check_sampling_options", "contrast_extras", "contrast_settings", "load_options",
+           "main_guard", "sampling_settings", "schema_for", "script_parser"]
 
 EXIT_BAD_INPUT = 2
+
+#: The centre column used when --centre is not given: the contract's, taken when the file has it.
+DEFAULT_CENTRE = RE_NEN.centre_column
 
 
 def script_parser(prog: str, doc: str) -> argparse.ArgumentParser:
@@ -48,7 +50,11 @@ def add_cohort_options(parser: argparse.ArgumentParser) -> None:
         "Default: the RE/NEN contract (patient_id, centre, os/hpfs/pfs months+event, line, "
         "grade, tumour_burden, extrahepatic, vascularisation, recist_3m/12m). For another "
         "cohort, name its columns with --endpoint or --time/--event (and --centre, --id, "
-        "--factor, --numeric); then only the named columns are required.",
+        "--factor, --numeric). Only the columns a command uses are required: its endpoint(s), "
+        "the id, the centre, the model's covariates and grouping columns, and the columns "
+        "named by --factor/--numeric. Without --factor, describe.py, baseline.py and "
+        "reanalyse.py also use the contract's other columns that the file has; other commands "
+        "read no other column.",
     )
     g.add_argument("--data", required=True, metavar="FILE",
                    help="cohort file: .csv (comma/semicolon/tab; decimal comma accepted with "
@@ -61,9 +67,15 @@ def add_cohort_options(parser: argparse.ArgumentParser) -> None:
                         "(os, hpfs, pfs) restricts the analysis to it")
     g.add_argument("--time", help="time column of a single endpoint (with --event)")
     g.add_argument("--event", help="event column of a single endpoint (with --time)")
-    g.add_argument("--centre", metavar="COL", help="centre column (default: 'centre')")
+    g.add_argument("--centre", metavar="COL",
+                   help=f"centre column (default: {DEFAULT_CENTRE!r} when the file has one; "
+                        "without it the cohort is analysed as single-centre, and a model with "
+                        "a centre level is refused)")
     g.add_argument("--no-centre", action="store_true", help="single-centre cohort")
-    g.add_argument("--id", metavar="COL", help="unit id column (default: 'patient_id')")
+    g.add_argument("--id", metavar="COL",
+                   help=f"unit id column (default: {RE_NEN.id_column!r} for the RE/NEN "
+                        "contract; row numbers for endpoints named with --time/--event or "
+                        "NAME=TIME:EVENT)")
     g.add_argument("--row-ids", action="store_true",
                    help="no id column: identify units by their row number")
     g.add_argument("--factor", action="append", default=[], metavar="COL",
@@ -75,7 +87,9 @@ def add_cohort_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--event-coding", choices=sorted(EVENT_CODINGS), default="0/1",
                    help="event indicator coding: 0/1 (1 = event) or 1/2 (R survival: "
                         "2 = event). Default 0/1")
-    g.add_argument("--time-unit", help="unit of the time columns (default: months)")
+    g.add_argument("--time-unit",
+                   help=f"unit of the time columns, reported and never converted (default: "
+                        f"{DEFAULT_TIME_UNIT}, as the RE/NEN contract)")
     g.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="missing covariate values: error (default), keep as level 'unknown', "
                         "or drop the rows (reported)")
@@ -94,17 +108,12 @@ def _parse_assignments(items: list[str], what: str, parser) -> dict[str, str]:
     return out
 
 
-def schema_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
-                     ) -> tuple[CohortSchema, bool]:
-    """Build the schema the options describe. Returns ``(schema, lenient)``.
-
-    ``lenient`` is True when no part was named explicitly: the RE/NEN contract's optional parts
-    are then used where their columns exist.
-    """
+def _endpoint_options(args, parser) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """The endpoints the options name: ``NAME=TIME:EVENT`` (and --time/--event) as a mapping,
+    contract endpoint names as a list."""
     if bool(args.time) != bool(args.event):
         parser.error("--time and --event go together")
-    custom_eps = {}
-    contract_eps = []
+    custom_eps, contract_eps = {}, []
     for item in args.endpoint:
         if "=" in item:
             name, cols = item.split("=", 1)
@@ -116,70 +125,118 @@ def schema_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
             contract_eps.append(item.strip())
     if args.time:
         custom_eps[args.time] = (args.time, args.event)
-    levels = _parse_assignments(args.levels, "--levels", parser)
-
-    if custom_eps:
-        if contract_eps:
-            parser.error("mix of contract endpoints and NAME=TIME:EVENT endpoints")
-        factors = [Factor(f, tuple(levels[f].split(",")) if f in levels else None)
-                   for f in args.factor]
-        unknown = set(levels) - set(args.factor)
-        if unknown:
-            parser.error(f"--levels for columns not named with --factor: {sorted(unknown)}")
-        schema = CohortSchema.custom(
-            custom_eps,
-            id_column=None if args.row_ids else args.id,
-            centre_column=None if args.no_centre else args.centre,
-            factors=factors, numerics=args.numeric, event_coding=args.event_coding,
-            time_unit=args.time_unit or "time units",
-        )
-        return schema, False
-
-    schema = RE_NEN
-    named = bool(contract_eps or args.factor or args.numeric)
-    try:
-        if named:
-            known_factors = {f.name for f in RE_NEN.factors}
-            factors = [f for f in args.factor if f in known_factors]
-            extra = [f for f in args.factor if f not in known_factors]
-            schema = schema.select(endpoints=contract_eps or None, factors=factors or None,
-                                   responses=[] if (contract_eps or factors) else None)
-            if extra or args.numeric:
-                schema = replace(schema, factors=schema.factors + tuple(Factor(f) for f in extra),
-                                 numerics=tuple(args.numeric))
-        for name, lv in levels.items():
-            schema = schema.with_levels(name, lv.split(","))
-    except KeyError as exc:
-        parser.error(str(exc.args[0]))
-    schema = replace(
-        schema,
-        id_column=None if args.row_ids else (args.id or schema.id_column),
-        centre_column=None if args.no_centre else (args.centre or schema.centre_column),
-        event_coding=args.event_coding,
-        time_unit=args.time_unit or schema.time_unit,
-    )
-    return schema, not named
+    if custom_eps and contract_eps:
+        parser.error("mix of contract endpoints and NAME=TIME:EVENT endpoints")
+    return custom_eps, contract_eps
 
 
-def extend_schema(schema: CohortSchema, specs) -> CohortSchema:
-    """Add the covariate and grouping columns of model specifications that the schema does not
-    declare yet (so that a user's cohort is validated for what the models need)."""
-    have = {f.name for f in schema.factors} | set(schema.numerics)
-    factors, numerics = list(schema.factors), list(schema.numerics)
+def _model_columns(specs, centre: str | None, id_column: str | None
+                   ) -> tuple[list[Factor], list[str], bool]:
+    """The factors and numerics the models use, in order of first use, and whether a model
+    has a level grouped by the centre column."""
+    factors: dict[str, Factor] = {}
+    numerics: list[str] = []
+    by_centre = False
     for spec in specs:
         for c in spec.covariates:
-            if c.column in have:
+            if c.column in factors or c.column in numerics:
                 continue
             if c.type == "numeric":
                 numerics.append(c.column)
             else:
-                factors.append(Factor(c.column, ordered=c.type == "ordered"))
-            have.add(c.column)
-        for col in (g.column for g in spec.groups):
-            if col and col not in have and col not in (schema.centre_column, schema.id_column):
-                factors.append(Factor(col))
-                have.add(col)
-    return replace(schema, factors=tuple(factors), numerics=tuple(numerics))
+                factors[c.column] = Factor(c.column, ordered=c.type == "ordered")
+        for g in spec.groups:
+            if g.column is None or g.column == centre:
+                by_centre = True
+            elif g.column != id_column and g.column not in factors:
+                factors[g.column] = Factor(g.column)
+    return list(factors.values()), numerics, by_centre
+
+
+def _contract_parts(args, parser, contract_eps: list[str], used: set[str],
+                    numeric: set[str], extras: bool) -> tuple[CohortSchema, set[str]]:
+    """The RE/NEN contract cut to the endpoints named (else all of them, each used when
+    present), the factors used or named (with ``extras`` and no --factor, the contract's other
+    factors too, used when present) and, with ``extras`` and nothing named, its responses (used
+    when present). A contract factor that a model uses as numeric (``numeric``) is left to
+    the model. Returns the schema and the names of its optional parts."""
+    try:
+        endpoints = tuple(RE_NEN.endpoint(e) for e in contract_eps) or RE_NEN.endpoints
+    except KeyError as exc:
+        parser.error(str(exc.args[0]))
+    wanted = used | set(args.factor)
+    others = extras and not args.factor
+    factors = [f for f in RE_NEN.factors
+               if f.name not in numeric and (f.name in wanted or others)]
+    known = {f.name for f in RE_NEN.factors}
+    factors += [Factor(f) for f in dict.fromkeys(args.factor) if f not in known]
+    responses = RE_NEN.responses if extras and not (contract_eps or args.factor) else ()
+    optional = {f.name for f in factors if f.name not in wanted} | {r.name for r in responses}
+    if not contract_eps:
+        optional |= {e.name for e in endpoints}
+    schema = replace(RE_NEN, endpoints=endpoints, factors=tuple(factors),
+                     numerics=tuple(dict.fromkeys(args.numeric)), responses=responses)
+    return schema, optional
+
+
+def _one_endpoint(schema: CohortSchema, specs, parser) -> CohortSchema:
+    """The schema cut to one endpoint: the one named, else the (first) model's own."""
+    names = [e.name for e in schema.endpoints]
+    if len(names) <= 1:
+        return schema
+    own = specs[0].endpoint if specs else None
+    if own not in names:
+        parser.error(f"one endpoint at a time: give --endpoint (one of {names})")
+    return replace(schema, endpoints=(schema.endpoint(own),))
+
+
+def schema_for(args: argparse.Namespace, parser: argparse.ArgumentParser, specs=(), *,
+               one_endpoint: bool = False, extras: bool = False) -> tuple[CohortSchema, bool]:
+    """The schema of exactly the columns a command uses. Returns ``(schema, lenient)``; pass
+    ``lenient`` to :func:`~nen_bayes.cohorts.cohort.load_cohort`.
+
+    Required: the endpoint(s) named (without a name, the contract's endpoints are each used when
+    the file has them), the id column, the covariates and grouping columns of ``specs`` (model
+    specifications), the columns named by --factor/--numeric, and the centre column when
+    --centre names it or a model has a centre level; without --centre, the column
+    :data:`DEFAULT_CENTRE` is used when the file has it. Under the RE/NEN contract, ``extras``
+    (describe, baselines, the main job) adds, when no --factor is given, the contract's other
+    factors and, when nothing is named, its responses, each used when the file has it.
+    ``one_endpoint`` (one fit): the endpoint named, else the first model's own.
+    """
+    custom_eps, contract_eps = _endpoint_options(args, parser)
+    centre = None if args.no_centre else (args.centre or DEFAULT_CENTRE)
+    id_column = None if args.row_ids else (
+        args.id or (None if custom_eps else RE_NEN.id_column))
+    model_factors, model_numerics, by_centre = _model_columns(specs, centre, id_column)
+    if custom_eps:
+        schema = CohortSchema.custom(
+            custom_eps, factors=[Factor(f) for f in dict.fromkeys(args.factor)],
+            numerics=tuple(dict.fromkeys(args.numeric)))
+        optional: set[str] = set()
+    else:
+        schema, optional = _contract_parts(args, parser, contract_eps,
+                                           {f.name for f in model_factors},
+                                           set(model_numerics), extras)
+    have = {f.name for f in schema.factors} | set(schema.numerics)
+    schema = replace(
+        schema, id_column=id_column, centre_column=centre, event_coding=args.event_coding,
+        time_unit=args.time_unit or schema.time_unit,
+        factors=schema.factors + tuple(f for f in model_factors if f.name not in have),
+        numerics=schema.numerics + tuple(n for n in model_numerics if n not in have))
+    for name, lv in _parse_assignments(args.levels, "--levels", parser).items():
+        try:
+            schema = schema.with_levels(name, lv.split(","))
+        except KeyError:
+            parser.error(f"--levels {name}: not a factor of this analysis; its factors: "
+                         f"{[f.name for f in schema.factors]} (name others with --factor)")
+    if one_endpoint:
+        schema = _one_endpoint(schema, specs, parser)
+        optional -= {e.name for e in RE_NEN.endpoints}
+    if centre is not None and not args.centre and not by_centre and \
+            centre not in {f.name for f in schema.factors} | set(schema.numerics):
+        optional.add(centre)
+    return replace(schema, optional=frozenset(optional)), bool(optional)
 
 
 def add_contrast_options(parser, *, curves: bool = True) -> None:
@@ -270,16 +327,6 @@ def check_sampling_options(args, parser) -> None:
     for name in ("target_accept", "conf_level"):
         if not 0 < getattr(args, name, 0.5) < 1:
             parser.error(f"--{name.replace('_', '-')} must lie in (0, 1)")
-
-
-def one_endpoint_schema(schema: CohortSchema, spec, parser) -> CohortSchema:
-    """The schema restricted to one endpoint: the one named, else the model's own endpoint."""
-    endpoints = [e.name for e in schema.endpoints]
-    if len(endpoints) > 1:
-        if spec.endpoint not in endpoints:
-            parser.error(f"one endpoint at a time: give --endpoint (one of {endpoints})")
-        schema = schema.select(endpoints=[spec.endpoint], responses=[])
-    return schema
 
 
 def load_options(args: argparse.Namespace) -> dict:

@@ -3,7 +3,8 @@ as base64 PNG), so it opens in any browser from disk and can be mailed or archiv
 
 A report is a list of :class:`Section` objects, each holding blocks in order: paragraphs,
 tables (pandas DataFrames), figures (from :mod:`nen_bayes.plotting`, or PNG bytes) and
-preformatted text.
+preformatted text. Sections marked ``lead`` (the answer) come first, in a box, above the table
+of contents. Every table scrolls inside its own box when it is wider than the page.
 All text is HTML-escaped.
 """
 
@@ -37,6 +38,14 @@ figure{margin:1em 0} figure img{max-width:100%;border:1px solid #e5e5e5}
 figcaption{font-size:.85em;color:#555}
 pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.82em;border-radius:4px}
 nav ul{columns:2;font-size:.92em} .small{font-size:.85em;color:#555}
+.scroll{overflow-x:auto;max-width:100%} .scroll table{margin:.6em 0 1.2em}
+.answer{border:2px solid #1b6ca8;border-radius:8px;background:#f3f8fc;padding:.2em 1.2em .8em;
+     margin:1.2em 0 1.6em}
+.answer h2{border-bottom:none;margin-top:.5em} .answer table{font-size:.95em;background:#fff}
+.answer td,.answer th{padding:.35em .7em} .answer td:first-child{font-weight:600}
+.answer th[colspan]{text-align:center;background:#e1ecf5}
+.answer th.blank{background:#f3f8fc;border:none}
+.answer p{margin:.5em 0} .answer p.sentence{font-size:1.08em}
 """
 
 
@@ -47,9 +56,11 @@ class Section:
     title: str
     level: int = 2
     blocks: list = field(default_factory=list)
+    lead: bool = False          # the answer: boxed, above the table of contents
 
-    def text(self, s: str) -> Section:
-        self.blocks.append(("p", s, ""))
+    def text(self, s: str, *, css: str = "") -> Section:
+        """A paragraph; ``css`` is its class (``"sentence"``, ``"small"``)."""
+        self.blocks.append(("p", s, css))
         return self
 
     def html(self, s: str) -> Section:
@@ -57,9 +68,11 @@ class Section:
         self.blocks.append(("html", s, ""))
         return self
 
-    def table(self, df: pd.DataFrame, caption: str = "", *, floatfmt: str = "{:.3g}"
-              ) -> Section:
-        self.blocks.append(("table", (df, floatfmt), caption))
+    def table(self, df: pd.DataFrame, caption: str = "", *, floatfmt: str = "{:.3g}",
+              groups: list[tuple[str, int]] | None = None) -> Section:
+        """A table; ``groups`` adds a header row above the column names: ``(label, number of
+        columns it spans)`` from the left."""
+        self.blocks.append(("table", (df, floatfmt, groups), caption))
         return self
 
     def figure(self, fig, caption: str = "") -> Section:
@@ -80,20 +93,49 @@ def png_bytes(fig) -> bytes:
     return buf.getvalue()
 
 
-def _table(df: pd.DataFrame, floatfmt: str) -> str:
+def _table(df: pd.DataFrame, floatfmt: str, groups: list[tuple[str, int]] | None = None
+           ) -> str:
     def cell(v):
         if isinstance(v, float):
             return "" if pd.isna(v) else floatfmt.format(v)
         return "" if v is None else html.escape(str(v))
 
+    top = ""
+    if groups:
+        top = "<tr>" + "".join(f'<th colspan="{int(n)}" class="blank"></th>' if not label
+                               else f'<th colspan="{int(n)}">{html.escape(label)}</th>'
+                               for label, n in groups) + "</tr>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>"
                    for r in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return (f'<div class="scroll"><table><thead>{top}<tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>")
 
 
 def _anchor(title: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-")
+
+
+def _section(s: Section) -> list[str]:
+    out = [f'<h{s.level} id="{_anchor(s.title)}">{html.escape(s.title)}</h{s.level}>']
+    for kind, content, caption in s.blocks:
+        if kind == "p":
+            css = f' class="{html.escape(caption)}"' if caption else ""
+            out.append(f"<p{css}>{html.escape(content)}</p>")
+        elif kind == "html":
+            out.append(content)
+        elif kind == "pre":
+            out.append(f"<pre>{html.escape(content)}</pre>")
+        elif kind == "table":
+            if caption:
+                out.append(f'<p class="small">{html.escape(caption)}</p>')
+            out.append(_table(*content))
+        elif kind == "figure":
+            data = base64.b64encode(png_bytes(content)).decode("ascii")
+            cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+            out.append(f'<figure><img alt="{html.escape(caption or s.title)}" '
+                       f'src="data:image/png;base64,{data}">{cap}</figure>')
+    return out
 
 
 def render_html(title: str, sections: list[Section], *, notice: str = "",
@@ -106,27 +148,15 @@ def render_html(title: str, sections: list[Section], *, notice: str = "",
         out.append(f'<p class="small">{html.escape(subtitle)}</p>')
     if notice:
         out.append(f'<p class="notice">{html.escape(notice)}</p>')
+    for s in sections:
+        if s.lead:
+            out += ['<div class="answer">', *_section(s), "</div>"]
     toc = "".join(f'<li><a href="#{_anchor(s.title)}">{html.escape(s.title)}</a></li>'
-                  for s in sections if s.level == 2)
+                  for s in sections if s.level == 2 and not s.lead)
     out.append(f"<nav><ul>{toc}</ul></nav>")
     for s in sections:
-        out.append(f'<h{s.level} id="{_anchor(s.title)}">{html.escape(s.title)}</h{s.level}>')
-        for kind, content, caption in s.blocks:
-            if kind == "p":
-                out.append(f"<p>{html.escape(content)}</p>")
-            elif kind == "html":
-                out.append(content)
-            elif kind == "pre":
-                out.append(f"<pre>{html.escape(content)}</pre>")
-            elif kind == "table":
-                if caption:
-                    out.append(f'<p class="small">{html.escape(caption)}</p>')
-                out.append(_table(*content))
-            elif kind == "figure":
-                data = base64.b64encode(png_bytes(content)).decode("ascii")
-                cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-                out.append(f'<figure><img alt="{html.escape(caption or s.title)}" '
-                           f'src="data:image/png;base64,{data}">{cap}</figure>')
+        if not s.lead:
+            out += _section(s)
     if notice:
         out.append(f'<p class="notice">{html.escape(notice)}</p>')
     out.append("</body></html>")

@@ -8,13 +8,17 @@ then runs the steps of :mod:`nen_bayes.pipeline.steps` under a progress reporter
 3. per endpoint: the model set (each specification, the first the headline model), sampled with
    the same seed, each fit's diagnostics (run card; figures for the headline model); the PSIS-LOO
    comparison with stacking weights and every effect next to the Cox models; the contrast of
-   interest from the headline model with the HR of every other model beside it;
+   interest from the headline model with the HR of every other model beside it. A model of the
+   set that cannot be fitted is left out of its endpoint with a note naming it and the error;
+   the headline model failing stops the job (the contrast is read from it);
 4. the prior grid: the headline model refitted under each prior on the contrast's log HR, and
    power-scaling sensitivity in the run cards;
 5. a published comparison reanalysed from its numbers alone, when the settings name one;
 
 then the summary (:mod:`nen_bayes.pipeline.summary`), ``run.json`` and the HTML report
-(:mod:`nen_bayes.pipeline.sections`), all from the typed step results.
+(:mod:`nen_bayes.pipeline.sections`), all from the typed step results. A baseline Cox model
+that cannot be fitted is left out likewise (its note in the baseline report); one model that
+cannot be estimated never stops the job.
 
 Layout of the results directory::
 
@@ -43,6 +47,7 @@ import pandas as pd
 from nen_bayes.bayes.inference import versions
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.effects import write_effects
+from nen_bayes.errors import ModelDataError
 from nen_bayes.files import atomic_write_text
 from nen_bayes.pipeline.html import render_html
 from nen_bayes.pipeline.progress import Progress
@@ -59,6 +64,7 @@ from nen_bayes.pipeline.steps import (
     describe_step,
     fit_step,
     grid_step,
+    left_out_note,
     published_step,
 )
 from nen_bayes.pipeline.summary import endpoint_record, summary_text
@@ -101,15 +107,25 @@ def _endpoint(job: Job, ep: str, baselines: BaselineStep, progress: Progress
     (DataTrees) live only inside this function: the next endpoint starts with their memory
     freed."""
     s = job.settings
-    fits, trees = {}, {}
+    fits, trees, notes = {}, {}, []
     for spec in s.specs:
         with progress.step(f"{ep}: fit {spec.name}"):
-            fits[spec.name], trees[spec.name] = fit_step(job, ep, spec)
+            try:
+                fits[spec.name], trees[spec.name] = fit_step(job, ep, spec)
+            except Exception as exc:  # one model that cannot be fitted never stops the job
+                if spec.name == s.headline.name:
+                    raise ModelDataError(
+                        f"{job.cohort.source}: the headline model {spec.name!r} could not be "
+                        f"fitted on {ep!r} ({type(exc).__name__}: {exc}); the contrast is read "
+                        "from it, so the job stops. Check the model file against the data, or "
+                        "name another model first (--model).") from exc
+                notes.append(left_out_note(job, ep, spec, exc))
+                progress.say(f"        left out: {notes[-1]}")
     with progress.step(f"{ep}: compare the model set (PSIS-LOO, Cox side by side)"):
         cmp = compare_step(job, ep, trees, fits)
     with progress.step(f"{ep}: {s.contrast.term} effects"):
         con = contrast_step(job, ep, trees, fits, cmp.report, baselines.reports[ep])
-    return EndpointResult(ep, fits, cmp, con)
+    return EndpointResult(ep, fits, cmp, con, notes=tuple(notes))
 
 
 def _finish(job: Job, described, baselines: BaselineStep, results: dict, published,

@@ -44,10 +44,20 @@ class ReanalysisResult(Provenanced):
         return pd.concat([ep.contrast.across for ep in self.endpoints.values()],
                          ignore_index=True)
 
+    @property
+    def notes(self) -> dict[str, tuple[str, ...]]:
+        """By endpoint, what could not be estimated: the baseline Cox models left out and their
+        coefficients without an estimate, then the models of the set left out, each a sentence
+        naming the model and why."""
+        reports = self.baselines.reports
+        return {name: reports[name].not_estimated + ep.notes
+                for name, ep in self.endpoints.items()}
+
     def to_dict(self) -> dict:
         """run.json: settings, provenance, versions, step timings and the summary as data."""
         p = self.provenance
         return {"settings": {**self.settings.to_dict(), "endpoints": list(self.endpoints),
                              "factors": list(self.factors)},
                 **p, "versions": self.versions, "timings_s": self.timings,
+                "notes": {name: list(n) for name, n in self.notes.items()},
                 "summary": {"endpoints": self.records}}

@@ -6,17 +6,21 @@ A new section is one function ``(result, ...) -> Section`` here and one line in
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
+from nen_bayes.cohorts.schema import endpoint_heading
 from nen_bayes.formatting import format_equals, format_p, format_prob
 from nen_bayes.pipeline.html import Section
 from nen_bayes.pipeline.result import ReanalysisResult
 from nen_bayes.pipeline.steps import EndpointResult
-from nen_bayes.pipeline.summary import frequentist_contrast
+from nen_bayes.pipeline.summary import FrequentistContrast, frequentist_contrast
 from nen_bayes.posterior.compare import format_side_by_side
+from nen_bayes.posterior.contrast import ContrastResult
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
 
-__all__ = ["report_sections"]
+__all__ = ["answer_section", "answer_sentence", "report_sections"]
 
 #: Diagnostic figures of the headline model shown in the report, with their captions.
 _DIAGNOSTIC_FIGURES = (
@@ -26,6 +30,86 @@ _DIAGNOSTIC_FIGURES = (
     ("pair_sd_centre", "Between-centre SD against centre effects"),
     ("prior_posterior", "Prior and posterior"),
 )
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _hr_text(est, lower, upper) -> str:
+    """``0.79 (0.61-1.04)``; ``n/a`` when the estimate is missing."""
+    if not _finite(est):
+        return "n/a"
+    return f"{est:.2f} ({lower:.2f}-{upper:.2f})"
+
+
+def answer_sentence(con: ContrastResult, fq: FrequentistContrast, label: str) -> str:
+    """The answer of one endpoint in words: ``second_line vs salvage, overall survival: HR 0.79
+    (95% CrI 0.61-1.04); probability of any benefit 0.955, of a benefit beyond HR 0.8 0.529;
+    the log-rank test gives p = 0.084.`` (the log-rank clause only where there is a test)."""
+    p = con.probabilities.set_index("quantity")["probability"]
+    any_benefit, benefit = list(con.decision.events)[:2]
+    text = (f"{con.contrast}, {label}: HR {con.hr[0]:.2f} ({con.conf_level:.0%} CrI "
+            f"{con.hr[1]:.2f}-{con.hr[2]:.2f}); probability of any benefit "
+            f"{format_prob(p[any_benefit])}, of a benefit beyond HR {con.decision.benefit:g} "
+            f"{format_prob(p[benefit])}")
+    if _finite(fq.logrank_p):
+        text += f"; the log-rank test gives p {format_equals(fq.logrank_p)}"
+    return text + "."
+
+
+def answer_section(r: ReanalysisResult) -> Section:
+    """The answer, first and boxed: per endpoint, the contrast's posterior HR with its CrI and
+    decision probabilities next to the unadjusted log-rank p and Cox HR, and one sentence."""
+    first = next(iter(r.endpoints.values())).contrast.result
+    pct = f"{first.conf_level:.0%}"
+    headline = r.settings.headline.name
+    sec = Section(f"The answer: {first.term}, {first.contrast}", lead=True)
+    rows, sentences, missing, failed = [], [], [], []
+    for name, ep in r.endpoints.items():
+        con, rep = ep.contrast.result, r.baselines.reports[name]
+        label = rep.endpoint_label or name
+        fq = frequentist_contrast(rep, con.term, con.level, con.reference)
+        p = con.probabilities.set_index("quantity")["probability"]
+        events = con.decision.events
+        rows.append({"endpoint": endpoint_heading(name, rep.endpoint_label),
+                     "units / events": f"{rep.overall.n} / {rep.overall.events}",
+                     f"HR ({pct} CrI)": _hr_text(*con.hr),
+                     **{lab: format_prob(p[k]) for k, lab in list(events.items())[:3]},
+                     "log-rank p": format_p(fq.logrank_p, missing="n/a"),
+                     f"Cox HR ({pct} CI)": _hr_text(fq.cox_hr, fq.cox_lower, fq.cox_upper)})
+        sentences.append(answer_sentence(con, fq, label))
+        card = ep.fits[headline].card
+        if not card.passed:
+            failed.append(f"{name} ({', '.join(c.name for c in card.failures)})")
+        if not _finite(fq.logrank_p):
+            missing.append(f"{name}, log-rank p: "
+                           f"{fq.logrank_missing or f'no log-rank test of {con.term}'}")
+        if not _finite(fq.cox_hr):
+            missing.append(f"{name}, Cox HR: "
+                           f"{fq.cox_missing or f'no univariable Cox estimate of {con.contrast}'}")
+    table = pd.DataFrame(rows)
+    sec.table(table, groups=[("", 2), (f"Bayesian, {headline} (adjusted)", 4),
+                             ("frequentist (unadjusted)", 2)])
+    for text in sentences:
+        sec.text(text, css="sentence")
+    if failed:
+        sec.text(f"The diagnostics of {headline} FAILED for {'; '.join(failed)}: these numbers "
+                 "are not reliable yet (see the diagnostics below).", css="fail")
+    else:
+        sec.text(f"Every diagnostic check of {headline} passes.", css="pass")
+    sec.text(f"HR < 1 favours {first.level}. Bayesian: posterior median and equal-tailed "
+             f"{pct} credible interval of the headline model {headline}, adjusted for its "
+             "covariates, and the posterior probabilities of any benefit, of a benefit beyond "
+             f"HR {first.decision.benefit:g} and of harm beyond HR {first.decision.harm:g}. "
+             "Frequentist: the log-rank test and the univariable Cox model, as a published "
+             "analysis reports them. The sections below give the details.", css="small")
+    if missing:
+        sec.text("n/a: " + "; ".join(missing) + ".", css="small")
+    return sec
 
 
 def summary_section(r: ReanalysisResult) -> Section:
@@ -58,13 +142,15 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     con = ep.contrast.result
     headline = r.settings.headline.name
     pct = f"{r.settings.conf_level:.0%}"
-    sec = Section(f"{ep.endpoint}: {rep.endpoint_label or ep.endpoint}")
+    sec = Section(endpoint_heading(ep.endpoint, rep.endpoint_label))
     fq = frequentist_contrast(rep, con.term, con.level, con.reference)
-    rows = [{"analysis": "log-rank test (unadjusted)", "estimate": "",
-             "interval": "", "p / probability": format_p(fq.logrank_p)},
-            {"analysis": f"Cox univariable, HR {con.contrast}", "estimate": f"{fq.cox_hr:.2f}",
-             "interval": f"{pct} CI {fq.cox_lower:.2f}-{fq.cox_upper:.2f}",
-             "p / probability": f"p {format_equals(fq.cox_p)}"},
+    cox = ({"estimate": f"{fq.cox_hr:.2f}",
+            "interval": f"{pct} CI {fq.cox_lower:.2f}-{fq.cox_upper:.2f}",
+            "p / probability": f"p {format_equals(fq.cox_p)}"} if _finite(fq.cox_hr) else
+           {"estimate": "n/a", "interval": "", "p / probability": fq.cox_missing})
+    rows = [{"analysis": "log-rank test (unadjusted)", "estimate": "", "interval": "",
+             "p / probability": format_p(fq.logrank_p, missing=f"n/a ({fq.logrank_missing})")},
+            {"analysis": f"Cox univariable, HR {con.contrast}", **cox},
             {"analysis": f"Bayesian {headline}, HR {con.contrast}",
              "estimate": f"{con.hr[0]:.2f}",
              "interval": f"{pct} CrI {con.hr[1]:.2f}-{con.hr[2]:.2f}", "p / probability": ""}]
@@ -94,6 +180,8 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
         sec.table(con.new_centre[["quantity", "group", "estimate", "lower", "upper", "note"]],
                   f"A new centre ({pct} prediction intervals)", floatfmt="{:.2f}")
         sec.figure(ep.contrast.figures["centres"], "Centre effects (caterpillar)")
+    for n in r.notes.get(ep.endpoint, ()):
+        sec.text(f"Not estimated: {n}")
     for n in con.notes:
         sec.text(f"Note: {n}")
     return sec
@@ -186,7 +274,7 @@ def provenance_section(r: ReanalysisResult) -> Section:
 
 def report_sections(r: ReanalysisResult) -> list[Section]:
     """Every section, in the report's order."""
-    secs = [summary_section(r), data_section(r)]
+    secs = [answer_section(r), summary_section(r), data_section(r)]
     for ep in r.endpoints.values():
         secs += [contrast_section(r, ep), comparison_section(r, ep)]
         if ep.grid is not None:

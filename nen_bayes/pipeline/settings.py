@@ -114,6 +114,13 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
         raise ModelDataError(f"RMST horizons {list(s.horizons)}: give positive times")
     if s.max_draws < 1:
         raise ModelDataError(f"max_draws {s.max_draws}: must be at least 1")
+    for ep in s.endpoints_of(cohort):
+        if not cohort.event(ep).any():
+            raise ModelDataError(
+                f"{cohort.source}: endpoint {ep!r} has no events (column "
+                f"{cohort.schema.endpoint(ep).event!r}: all {len(cohort)} units are censored); "
+                "no model can be estimated from it. Check the event column and "
+                "--event-coding, or leave the endpoint out (--endpoint).")
     _check_contrast(cohort, s)
 
 

@@ -5,10 +5,15 @@ PNG the report embeds; the files in the chosen formats are already written).
 A new step is one function here returning one result type, one line in
 :func:`nen_bayes.pipeline.reanalysis.reanalyse`, and one section function in
 :mod:`nen_bayes.pipeline.sections`.
+
+A model of the set that cannot be fitted is left out of its endpoint with a note
+(:func:`left_out_note`, :attr:`EndpointResult.notes`); the baselines leave out a Cox model that
+cannot be fitted in the same way (``BaselineReport.not_estimated``).
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,8 +37,9 @@ from nen_bayes.re_nen.published import PublishedReanalysis, reanalyse_published
 from nen_bayes.sensitivity.refits import GridResult, prior_grid_fit
 
 __all__ = ["BaselineStep", "CompareStep", "ContrastStep", "DescribeStep", "EndpointResult",
-           "FitStep", "GridStep", "Job", "PublishedStep", "baseline_step", "compare_step",
-           "contrast_step", "describe_step", "fit_step", "grid_step", "published_step"]
+           "FitStep", "GridStep", "Job", "PublishedStep", "baseline_references", "baseline_step",
+           "compare_step", "contrast_step", "describe_step", "fit_step", "grid_step",
+           "left_out_note", "published_step"]
 
 
 @dataclass(frozen=True)
@@ -106,10 +112,11 @@ class GridStep:
 @dataclass(frozen=True)
 class EndpointResult:
     endpoint: str
-    fits: dict[str, FitStep]
+    fits: dict[str, FitStep]                    # the models fitted (those left out: notes)
     compare: CompareStep
     contrast: ContrastStep
     grid: GridStep | None = None
+    notes: tuple[str, ...] = ()                 # models of the set left out, and why
 
     @property
     def cards(self) -> list[RunCard]:
@@ -129,12 +136,26 @@ def describe_step(job: Job) -> DescribeStep:
     return DescribeStep(desc)
 
 
+def baseline_references(settings: ReanalysisSettings, factors: list[str]) -> dict[str, str]:
+    """The reference level of the contrast's term in the baselines, so that their hazard ratio
+    and RMST difference compare the contrast's levels: the contrast's comparator (``versus``),
+    else the headline model's reference level for the term; none when neither is named (the
+    factor's own reference, as the model's) or the term is not an analysed factor."""
+    c = settings.contrast
+    ref = c.versus or next((cv.reference for cv in settings.headline.covariates
+                            if cv.column == c.term), None)
+    return {c.term: ref} if ref is not None and c.term in factors else {}
+
+
 def baseline_step(job: Job) -> BaselineStep:
-    """Kaplan-Meier, log-rank and Cox of every endpoint; one KM figure per endpoint (by the
+    """Kaplan-Meier, log-rank and Cox of every endpoint, the contrast's term against the
+    contrast's comparator (:func:`baseline_references`); one KM figure per endpoint (by the
     contrast's term when it is a factor, else by the first factor)."""
     s, cohort = job.settings, job.cohort
     d = job.directory("baseline")
-    reports = {ep: run_baselines(cohort, ep, job.factors, conf_level=s.conf_level)
+    refs = baseline_references(s, job.factors)
+    reports = {ep: run_baselines(cohort, ep, job.factors, conf_level=s.conf_level,
+                                 references=refs)
                for ep in job.endpoints}
     write_effects(pd.concat([b.effects for b in reports.values()], ignore_index=True),
                   d / "effects", metadata=cohort.provenance())
@@ -175,6 +196,15 @@ def fit_step(job: Job, endpoint: str, spec) -> tuple[FitStep, object]:
         for stem, fig in plotting.diagnostic_figures(res.tree, by=by).items():
             figures[stem] = job.figure(fig, dd / stem)
     return FitStep(spec.name, card, loo, figures), res.tree
+
+
+def left_out_note(job: Job, endpoint: str, spec, exc: Exception) -> str:
+    """The note on a model of the set that could not be fitted (naming it and the error); what
+    it had written is removed, so that its directory never holds a partial fit."""
+    shutil.rmtree(job.out / "fits" / endpoint / spec.name, ignore_errors=True)
+    first = next(iter(str(exc).strip().splitlines()), "")
+    return (f"{spec.name} could not be fitted on {endpoint!r} ({type(exc).__name__}: {first}); "
+            "it is left out of this endpoint's comparison and contrast.")
 
 
 def compare_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nen_bayes.cohorts.schema import endpoint_heading
 from nen_bayes.formatting import format_equals, format_prob
 from nen_bayes.frequentist.baselines import BaselineReport
 from nen_bayes.pipeline.steps import EndpointResult, PublishedStep
@@ -20,31 +21,67 @@ __all__ = ["FrequentistContrast", "endpoint_lines", "endpoint_record", "frequent
 @dataclass(frozen=True)
 class FrequentistContrast:
     """The unadjusted analysis of a contrast, as a published study reports it: the log-rank p
-    of the term and the univariable Cox HR of ``level`` vs ``reference`` (NaN when absent)."""
+    of the term and the univariable Cox HR of ``level`` vs ``reference``. A value that is
+    absent is NaN, and ``logrank_missing`` / ``cox_missing`` say why."""
 
     logrank_p: float = np.nan
     cox_hr: float = np.nan
     cox_lower: float = np.nan
     cox_upper: float = np.nan
     cox_p: float = np.nan
+    logrank_missing: str = ""
+    cox_missing: str = ""
 
     def to_dict(self) -> dict:
-        return {"logrank_p": self.logrank_p, "cox_hr": self.cox_hr, "cox_lower": self.cox_lower,
-                "cox_upper": self.cox_upper, "cox_p": self.cox_p}
+        """The values (``None`` where absent) and, where one is absent, why."""
+        out = {k: _value(getattr(self, k))
+               for k in ("logrank_p", "cox_hr", "cox_lower", "cox_upper", "cox_p")}
+        return out | {k: getattr(self, k) for k in ("logrank_missing", "cox_missing")
+                      if getattr(self, k)}
+
+    def to_text(self, conf_level: float) -> str:
+        """``log-rank p = 0.078; Cox HR 1.35 (95% CI 0.97-1.88), p = 0.080 (univariable)``,
+        with ``n/a (why)`` in place of a value that is absent."""
+        if self.logrank_missing and self.logrank_missing == self.cox_missing:
+            return f"n/a ({self.logrank_missing})"
+        lr = (f"log-rank p n/a ({self.logrank_missing})" if self.logrank_missing else
+              f"log-rank p {format_equals(self.logrank_p)}")
+        if self.cox_missing:
+            return f"{lr}; Cox HR n/a ({self.cox_missing})"
+        return (f"{lr}; Cox HR {self.cox_hr:.2f} ({conf_level:.0%} CI {self.cox_lower:.2f}-"
+                f"{self.cox_upper:.2f}), p {format_equals(self.cox_p)} (univariable)")
+
+
+def _value(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
 
 
 def frequentist_contrast(rep: BaselineReport, term: str, level: str, reference: str
                          ) -> FrequentistContrast:
-    """Read the contrast from a baseline report (the Cox table may hold either direction)."""
+    """Read the contrast from a baseline report (the Cox table may hold either direction);
+    where a value is absent, say why."""
+    if term not in rep.logrank and term not in rep.cox_univariable:
+        why = f"{term} is not among the baseline factors"
+        return FrequentistContrast(logrank_missing=why, cox_missing=why)
     p = rep.logrank[term].p_value if term in rep.logrank else np.nan
-    if term in rep.cox_univariable:
-        for _, r in rep.cox_univariable[term].table.iterrows():
-            if r["level"] == level and r["reference"] == reference:
-                return FrequentistContrast(p, r["hr"], r["lower"], r["upper"], r["p"])
-            if r["level"] == reference and r["reference"] == level:
-                return FrequentistContrast(p, 1 / r["hr"], 1 / r["upper"], 1 / r["lower"],
-                                           r["p"])
-    return FrequentistContrast(logrank_p=p)
+    p_missing = "" if np.isfinite(p) else f"no log-rank test of {term}"
+    if term not in rep.cox_univariable:
+        return FrequentistContrast(p, logrank_missing=p_missing, cox_missing=(
+            f"the univariable Cox model of {term} was left out: see the baseline notes"))
+    for _, r in rep.cox_univariable[term].table.iterrows():
+        if {r["level"], r["reference"]} != {level, reference}:
+            continue
+        if not np.isfinite(r["hr"]):
+            return FrequentistContrast(p, logrank_missing=p_missing, cox_missing=(
+                f"the univariable Cox model gave no estimate of {level} vs {reference}: see "
+                "the baseline notes"))
+        if r["level"] == level:
+            return FrequentistContrast(p, r["hr"], r["lower"], r["upper"], r["p"],
+                                       logrank_missing=p_missing)
+        return FrequentistContrast(p, 1 / r["hr"], 1 / r["upper"], 1 / r["lower"], r["p"],
+                                   logrank_missing=p_missing)
+    return FrequentistContrast(p, logrank_missing=p_missing, cox_missing=(
+        f"no {level} vs {reference} row in the univariable Cox table"))
 
 
 def _failed(ep: EndpointResult) -> list[str]:
@@ -60,11 +97,9 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
     p = con.probabilities.set_index("quantity")["probability"]
     failed = _failed(ep)
     pct = f"{conf_level:.0%}"
-    lines = ["", f"{ep.endpoint} ({rep.endpoint_label or ep.endpoint}): {rep.overall.n} units, "
-                 f"{rep.overall.events} events",
-             f"  frequentist  log-rank p {format_equals(fq.logrank_p)}; Cox HR "
-             f"{fq.cox_hr:.2f} ({pct} CI {fq.cox_lower:.2f}-{fq.cox_upper:.2f}), "
-             f"p {format_equals(fq.cox_p)} (univariable)"]
+    lines = ["", f"{endpoint_heading(ep.endpoint, rep.endpoint_label)}: {rep.overall.n} "
+                 f"units, {rep.overall.events} events",
+             f"  frequentist  {fq.to_text(conf_level)}"]
     sd_txt = "".join(f", between-{g} SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})"
                      for g, sd in list(con.group_sd.items())[:1])
     lines.append(f"  Bayesian     HR {con.hr[0]:.2f} ({pct} CrI {con.hr[1]:.2f}-{con.hr[2]:.2f}), "
@@ -73,10 +108,11 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
     md = con.medians[con.medians["what"] == "difference"]
     if len(md):
         md = md.iloc[0]
-        lines.append(f"               standardised median difference {md['estimate']:+.1f} "
-                     f"{con.time_unit} ({pct} CrI {md['lower']:+.1f} to {md['upper']:+.1f})")
-    n = len(ep.fits)
-    lines.append("  diagnostics  " + (f"all checks pass in all {n} fits" if not failed
+        lines.append("               standardised median difference " + (
+            f"{md['estimate']:+.1f} {con.time_unit} ({pct} CrI {md['lower']:+.1f} to "
+            f"{md['upper']:+.1f})" if np.isfinite(md["estimate"]) else
+            f"n/a (median not reached in {md.get('not_reached', 1.0):.0%} of draws)"))
+    lines.append("  diagnostics  " + (_all_pass(len(ep.fits)) if not failed
                                       else "FAILED: " + "; ".join(failed)))
     if ep.grid is not None:
         gt = ep.grid.result.table.iloc[1:]
@@ -85,10 +121,18 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
                      f"({gt.loc[lo_r, 'prior']}) to {format_prob(gt.loc[hi_r, 'P(HR < 1)'])} "
                      f"({gt.loc[hi_r, 'prior']}); HR from {gt['median'].min():.2f} to "
                      f"{gt['median'].max():.2f}")
-    best = ep.compare.report.loo.iloc[0]
-    lines.append(f"  preferred    {best['model']} (highest PSIS-LOO ELPD; stacking weight "
-                 f"{best['weight']:.2f})")
+    loo = ep.compare.report.loo
+    if len(loo) > 1:  # with one model there is nothing to prefer
+        best = loo.iloc[0]
+        lines.append(f"  preferred    {best['model']} (highest PSIS-LOO ELPD; stacking weight "
+                     f"{best['weight']:.2f})")
+    lines += [f"  note         {n}" for n in rep.not_estimated + ep.notes]
     return lines
+
+
+def _all_pass(n_fits: int) -> str:
+    return {1: "all checks pass", 2: "all checks pass in both fits"}.get(
+        n_fits, f"all checks pass in all {n_fits} fits")
 
 
 def endpoint_record(ep: EndpointResult, rep: BaselineReport, *, headline: str) -> dict:
@@ -102,7 +146,8 @@ def endpoint_record(ep: EndpointResult, rep: BaselineReport, *, headline: str) -
             "bayesian": {"model": headline, "hr": con.hr,
                          **{k: float(v) for k, v in p.items()}, "group_sd": sd},
             "diagnostics_passed": not failed, "failed": failed,
-            "preferred": str(ep.compare.report.loo.iloc[0]["model"])}
+            "preferred": str(ep.compare.report.loo.iloc[0]["model"]),
+            "notes": list(rep.not_estimated + ep.notes)}
 
 
 def summary_text(*, source: str, data_hash: str, n_units: int, notice: str,

@@ -14,13 +14,14 @@ centre random intercepts).
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from nen_bayes.effects import effects_frame
-from nen_bayes.errors import ComparisonError
+from nen_bayes.errors import BaselineError, BaselineWarning, ComparisonError
 from nen_bayes.formatting import format_p, format_prob
 from nen_bayes.frequentist.cox import Term, cox_fit
 from nen_bayes.posterior.diagnostics import psis_loo
@@ -115,8 +116,14 @@ def cox_effects(tree, *, conf_level: float = 0.95) -> pd.DataFrame:
         variants.append((f"Cox PH (Efron ties), same covariates, stratified by {strata}",
                          f"__{strata}"))
     for method, st in variants:
-        res = cox_fit(df, "__time", "__event", [Term(c) for c in cov], strata=st,
-                      conf_level=conf_level, zph=False)
+        try:
+            res = cox_fit(df, "__time", "__event", [Term(c) for c in cov], strata=st,
+                          conf_level=conf_level, zph=False)
+        except BaselineError as exc:  # one model that cannot be estimated stops nothing
+            warnings.warn(f"{method}: could not be estimated and is left out of the "
+                          f"comparison ({exc}); the Bayesian fits are compared without it.",
+                          BaselineWarning, stacklevel=2)
+            continue
         for _, r in res.table.iterrows():
             c = r["column"]
             rows.append({**base, "quantity": "hazard_ratio", "term": terms[c],

@@ -89,6 +89,7 @@ class ContrastResult(Provenanced):
     notes: tuple[str, ...] = ()
     hr_draws: np.ndarray = field(default=None, repr=False)
     decision: Decision = field(default_factory=Decision)
+    levels: tuple[str, ...] = ()                # the term's levels in the model's order
 
     @property
     def contrast(self) -> str:
@@ -390,4 +391,5 @@ def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = No
         probabilities=_probability_table(hr_draws, decision), curves=curves, medians=medians,
         rmst=rmst, centres=centres, group_sd=group_sd, new_centre=new_centre,
         n_draws=len(hr_draws), n_draws_curves=n_curve_draws, provenance=prov,
-        notes=tuple(notes), hr_draws=hr_draws, decision=decision)
+        notes=tuple(notes), hr_draws=hr_draws, decision=decision,
+        levels=(model_ref, *level_cols))

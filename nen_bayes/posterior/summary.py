@@ -179,9 +179,12 @@ def fit_summary_text(tree, effects: pd.DataFrame, ppc: pd.DataFrame, *, title: s
              f"{a['chains']} chains x {a['draws']} draws ({a['sampler']}, seed {a['seed']}): "
              f"{seconds:.1f} s, {divergent_transitions(tree)} divergent transitions", ""]
     show = effects[effects["quantity"] != "prob_hr_below_1"]
-    prob = effects[effects["quantity"] == "prob_hr_below_1"].set_index("group")["estimate"]
+    # one probability per coefficient: its term and contrast together name it (numeric
+    # covariates all read "per unit", so the contrast alone does not)
+    prob = {(r.term, r.group): r.estimate for r in
+            effects[effects["quantity"] == "prob_hr_below_1"].itertuples()}
     for r in show.itertuples():
-        extra = (f"   P(HR < 1) {format_equals(prob[r.group])}"
+        extra = (f"   P(HR < 1) {format_equals(prob[(r.term, r.group)])}"
                  if r.quantity == "hazard_ratio" else "")
         lines.append(f"  {r.quantity:<16} {r.term:<14} {r.group:<38} {r.estimate:8.3f} "
                      f"({r.lower:.3f}-{r.upper:.3f}){extra}")

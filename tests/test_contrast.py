@@ -303,3 +303,78 @@ def test_the_posterior_predictive_check_by_level_uses_the_levels_colours():
     bands = {ax.get_title().split(" = ", 1)[1]: to_hex(ax.collections[0].get_facecolor()[0])
              for ax in fig.axes if " = " in ax.get_title()}
     assert bands == km
+
+
+def test_median_differences_say_over_which_draws_they_are_computed():
+    """Exponential survival, no centre effects, so a level's standardised median is
+    ln 2 x scale / exp(b) (closed form), and the median search stops at the curve's horizon
+    H = 1000 x the longest follow-up. Per chain of 40 draws:
+      20 draws scale 40, b = ln 1.5: both medians reached (27.7 and 18.5 months);
+      8 draws scale 2H / ln 2, b = ln 4: the reference's median 2H is beyond H, salvage's H / 2
+        is reached;
+      12 draws scale 1e3 H, b = ln 1.5: neither is reached.
+    So the reference lacks a median in 50% of draws, salvage in 30%, and the difference is
+    computed over the 50% of draws with both, where it is ln 2 x 40 x (1/1.5 - 1) exactly."""
+    tree0 = fake_tree(chains=2, draws=40)
+    horizon = 1e3 * float(tree0["observed_data"]["time"].values.max())
+    scale = np.r_[np.full(20, 40.0), np.full(8, 2 * horizon / math.log(2)),
+                  np.full(12, 1e3 * horizon)]
+    b = np.r_[np.full(20, math.log(1.5)), np.full(8, math.log(4.0)),
+              np.full(12, math.log(1.5))]
+    tree = fake_tree(chains=2, draws=40, scale=np.tile(scale, (2, 1)), beta=np.tile(b, (2, 1)))
+    r = contrast_effects(tree, SALVAGE, horizons=(24.0,), grid_points=50)
+    m = r.medians.set_index("group")
+    assert m.loc["second_line", "not_reached"] == pytest.approx(0.5)
+    assert m.loc["salvage", "not_reached"] == pytest.approx(0.3)
+    d = m.loc["salvage minus second_line"]
+    assert d["not_reached"] == pytest.approx(0.5)
+    assert d["estimate"] == pytest.approx(math.log(2) * 40 * (1 / 1.5 - 1), rel=1e-6)
+    convention = ("computed over the 50% of draws in which both medians are reached within "
+                  "the curve's horizon")
+    assert convention in d["note"]
+    text = r.to_text()
+    assert convention in text
+    assert "not reached in 50% of draws" in text and "not reached in 30% of draws" in text
+    assert any(convention in n for n in r.notes)
+    e = r.effects
+    diff = e[e["quantity"] == "standardised_median_difference"].iloc[0]
+    assert convention in diff["method"]
+    # every median reached: no note, and the difference row says so by an empty note
+    full = contrast_effects(fake_tree(beta=np.full((2, 40), 0.4), scale=np.full((2, 40), 40.0),
+                                      chains=2, draws=40), SALVAGE, horizons=(24.0,),
+                            grid_points=50)
+    assert not any("medians are reached" in n for n in full.notes)
+    assert (full.medians["not_reached"] == 0).all() and (full.medians["note"] == "").all()
+
+
+def _relabelled(tree, term: str, level: str, reference: str):
+    """The fake fit with its one covariate renamed: ``term`` with levels ``reference`` (the
+    model's reference) and ``level``."""
+    import json
+
+    col = f"{term}[{level}]"
+    out = tree.copy()
+    for g in ("posterior", "constant_data"):
+        out[g] = out[g].to_dataset().assign_coords(covariate=[col])
+    out.attrs["terms"] = json.dumps({col: term})
+    out.attrs["contrasts"] = json.dumps({col: f"{level} vs {reference}"})
+    return out
+
+
+def test_new_centre_rows_are_labelled_with_what_they_are_about():
+    """A contrast of a term other than line (arm: drug vs placebo) in a model with centre
+    intercepts: the new centre's HR against the typical centre is a centre quantity (term
+    "centre", like each centre's HR and the between-centre SD), and the HR of the contrast in
+    a new centre carries the contrast's own term, in the effects table and in the text."""
+    shp = (2, 200)
+    rng = np.random.default_rng(8)
+    tree = _relabelled(fake_tree(sd_centre=np.full(shp, 0.5),
+                                 u_centre=rng.normal(0, 0.5, (*shp, 3)), chains=2, draws=200),
+                       "arm", "drug", "placebo")
+    r = contrast_effects(tree, Contrast("arm", "drug", "placebo"), max_draws=20)
+    e = r.effects.set_index("quantity")
+    assert e.loc["new_group_hr", "term"] == "centre"
+    assert e.loc["new_group_contrast_hr", "term"] == "arm"
+    assert (e.loc[["group_sd", "group_hr"], "term"] == "centre").all()
+    assert not (r.effects["term"] == "line").any()
+    assert "new centre: arm HR" in r.to_text() and "line" not in r.to_text()

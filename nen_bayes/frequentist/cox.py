@@ -4,7 +4,10 @@ The hazard of unit *i* is :math:`h_0(t)\\exp(x_i^T\\beta)` (with a separate :mat
 stratum when ``strata`` is given), so :math:`\\exp(\\beta_j)` is the hazard ratio of a one-unit
 change, or of a factor level against its reference level. Fitting uses lifelines' partial
 likelihood with Efron's handling of ties (R ``coxph``'s default). ``cluster`` gives the
-cluster-robust (grouped-jackknife sandwich) variance, as R's ``coxph(..., cluster = centre)``.
+cluster-robust (grouped-jackknife sandwich) variance, as R's ``coxph(..., cluster = centre)``:
+:math:`D^T D` with :math:`D = U I^{-1}`, where the rows of :math:`U` are the score residuals
+under Efron's approximation (:func:`efron_score_residuals`) summed within each cluster and
+:math:`I^{-1}` is the model-based variance.
 
 :func:`cox_zph` is the score test of R ``survival`` >= 3.0's ``cox.zph``: for each term, the
 score test that the coefficients :math:`\\gamma` of the added time-varying covariates
@@ -34,7 +37,7 @@ from nen_bayes.errors import BaselineError, BaselineWarning
 from nen_bayes.frequentist.km import kaplan_meier
 
 __all__ = ["ALIAS_TOLERANCE", "CoxResult", "Term", "aliased_columns", "cox_fit", "cox_zph",
-           "design_matrix"]
+           "design_matrix", "efron_score_residuals"]
 
 
 @dataclass(frozen=True)
@@ -326,7 +329,9 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
     strata
         Column whose levels get separate baseline hazards (e.g. centre).
     cluster
-        Column defining clusters for the robust sandwich variance (e.g. centre).
+        Column defining clusters for the robust sandwich variance (e.g. centre): R's
+        ``coxph(..., cluster = )``, from the Efron score residuals summed within clusters
+        (:func:`efron_score_residuals`).
 
     Raises
     ------
@@ -353,8 +358,9 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
                               strata=frame["__strata"] if strata else None)
     missing += _alias_notes(aliased, cols, groups, strata, notes)
     kept = [c for j, c in enumerate(cols) if j not in aliased]
-    cph = _fit_lifelines(frame.drop(columns=[cols[j] for j in aliased]), strata, cluster,
+    cph = _fit_lifelines(frame.drop(columns=[cols[j] for j in aliased]), strata,
                          notes) if kept else None
+    robust = _robust_se(frame, X[kept], cph, strata) if cluster and kept else None
     z = float(norm.ppf(1 - (1 - conf_level) / 2))
     rows = []
     for term, fterm in zip(terms, fit_terms, strict=True):
@@ -363,9 +369,9 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
                 if lv == fterm.reference:
                     continue
                 col = f"{term.name}={lv}"
-                rows.append(_row(cph, term.name, col, lv, fterm.reference, z))
+                rows.append(_row(cph, term.name, col, lv, fterm.reference, z, robust))
         else:
-            rows.append(_row(cph, term.name, term.name, None, None, z))
+            rows.append(_row(cph, term.name, term.name, None, None, z, robust))
     table = pd.DataFrame(rows)
     zph_table = _zph(frame, X[kept], cph, groups, strata, notes) if zph and kept else None
     method = "Cox PH (Efron ties)"
@@ -469,10 +475,10 @@ def _cox_frame(sub: pd.DataFrame, X: pd.DataFrame, duration: str, event: str,
     return frame
 
 
-def _fit_lifelines(frame: pd.DataFrame, strata: str | None, cluster: str | None,
-                   notes: list[str]):
-    """lifelines' ``CoxPHFitter`` fitted to ``frame``; its convergence and numerical warnings
-    become notes (and :class:`BaselineWarning`)."""
+def _fit_lifelines(frame: pd.DataFrame, strata: str | None, notes: list[str]):
+    """lifelines' ``CoxPHFitter`` fitted to ``frame`` (model-based variance; the robust one is
+    :func:`_robust_se`); its convergence and numerical warnings become notes (and
+    :class:`BaselineWarning`)."""
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 
@@ -480,8 +486,8 @@ def _fit_lifelines(frame: pd.DataFrame, strata: str | None, cluster: str | None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            cph.fit(frame, "__time", "__event", strata=["__strata"] if strata else None,
-                    cluster_col="__cluster" if cluster else None, robust=bool(cluster))
+            cph.fit(frame.drop(columns=["__cluster"], errors="ignore"), "__time", "__event",
+                    strata=["__strata"] if strata else None)
         except (ConvergenceError, np.linalg.LinAlgError) as exc:
             raise BaselineError(f"Cox model did not converge: {exc}") from None
     for w in caught:
@@ -492,13 +498,99 @@ def _fit_lifelines(frame: pd.DataFrame, strata: str | None, cluster: str | None,
     return cph
 
 
-def _row(cph, term, col, level, reference, z):
+def efron_score_residuals(time, event, X: np.ndarray, beta: np.ndarray, *,
+                          strata=None) -> np.ndarray:
+    """Score residuals of a Cox model under Efron's approximation for ties, as R's
+    ``residuals(coxph(..., ties = "efron"), type = "score")``.
+
+    At an event time with :math:`d` tied events, Efron's partial likelihood has :math:`d`
+    steps :math:`k = 0, \\dots, d-1` with denominator :math:`s_{0k} = \\sum_{risk} r -
+    (k/d)\\sum_{dead} r` and mean :math:`\\bar x_k = s_{1k} / s_{0k}` (:math:`r = e^{x^T\\beta}`).
+    A unit at risk that does not die there gets :math:`-r_i \\sum_k (x_i - \\bar x_k)/s_{0k}`;
+    one of the dying units gets :math:`x_i - \\frac1d\\sum_k \\bar x_k - r_i \\sum_k
+    (1 - k/d)(x_i - \\bar x_k)/s_{0k}`. These are the derivatives of the Efron score with
+    respect to the units' case weights, so they sum to the score (zero at
+    :math:`\\hat\\beta`), and :math:`U I^{-1}` is the infinitesimal jackknife (R's dfbeta).
+
+    Parameters
+    ----------
+    time, event
+        Follow-up and event indicator.
+    X, beta
+        Design matrix (n x p) and the coefficients.
+    strata
+        Stratum of each unit (None: one stratum); each has its own risk sets.
+
+    Returns
+    -------
+    ndarray (n x p), in the order of the units.
+    """
+    time = np.asarray(time, float)
+    event = np.asarray(event, np.int64)
+    X = np.asarray(X, float)
+    eta = X @ np.asarray(beta, float)
+    r = np.exp(eta - eta.max())
+    strata = np.zeros(len(time)) if strata is None else pd.factorize(np.asarray(strata))[0]
+    out = np.zeros(X.shape)
+    for s in np.unique(strata):
+        m = strata == s
+        out[m] = _efron_residuals_stratum(time[m], event[m], X[m], r[m])
+    return out
+
+
+def _efron_residuals_stratum(ts, es, xs, rs) -> np.ndarray:
+    """:func:`efron_score_residuals` of one stratum (relative risks ``rs``)."""
+    p = xs.shape[1]
+    uniq, inv = np.unique(ts, return_inverse=True)
+    k = len(uniq)
+    r0 = np.bincount(inv, weights=rs, minlength=k)[::-1].cumsum()[::-1]
+    a1 = np.zeros((k, p))
+    np.add.at(a1, inv, rs[:, None] * xs)
+    r1 = a1[::-1].cumsum(0)[::-1]
+    de = es == 1
+    d = np.bincount(inv[de], minlength=k)
+    d0 = np.bincount(inv[de], weights=rs[de], minlength=k)
+    d1 = np.zeros((k, p))
+    np.add.at(d1, inv[de], rs[de, None] * xs[de])
+    a, b = np.zeros(k), np.zeros((k, p))  # sums over the Efron steps of 1/s0 and mean/s0
+    af, bf = np.zeros(k), np.zeros((k, p))  # the same weighted by k/d (the dying units' share)
+    mbar = np.zeros((k, p))  # the mean over the steps of the means
+    for j in np.nonzero(d)[0]:
+        f = np.arange(d[j]) / d[j]
+        s0 = r0[j] - f * d0[j]
+        mean = (r1[j][None, :] - f[:, None] * d1[j][None, :]) / s0[:, None]
+        a[j], b[j] = (1 / s0).sum(), (mean / s0[:, None]).sum(0)
+        af[j], bf[j] = (f / s0).sum(), (f[:, None] * mean / s0[:, None]).sum(0)
+        mbar[j] = mean.mean(0)
+    ca, cb = a.cumsum()[inv], b.cumsum(0)[inv]  # over the event times up to each unit's time
+    res = -rs[:, None] * (xs * ca[:, None] - cb)
+    j = inv[de]
+    res[de] += (xs[de] - mbar[j]) + rs[de, None] * (xs[de] * af[j][:, None] - bf[j])
+    return res
+
+
+def _robust_se(frame: pd.DataFrame, X: pd.DataFrame, cph, strata: str | None) -> pd.Series:
+    """Cluster-robust standard errors (R's ``coxph(..., cluster = )``, Efron ties): the
+    square roots of the diagonal of :math:`D^T D`, :math:`D = U I^{-1}` with :math:`U` the
+    Efron score residuals summed within the clusters of ``frame["__cluster"]``."""
+    cols = list(X.columns)
+    res = efron_score_residuals(frame["__time"], frame["__event"], X.to_numpy(),
+                                cph.params_[cols].to_numpy(),
+                                strata=frame["__strata"] if strata else None)
+    ids, uniq = pd.factorize(frame["__cluster"])
+    u = np.zeros((len(uniq), len(cols)))
+    np.add.at(u, ids, res)
+    dfbeta = u @ cph.variance_matrix_.loc[cols, cols].to_numpy()
+    return pd.Series(np.sqrt(np.diag(dfbeta.T @ dfbeta)), index=cols)
+
+
+def _row(cph, term, col, level, reference, z, robust: pd.Series | None = None):
     if cph is None or col not in cph.params_.index:
         return {"term": term, "column": col, "level": level, "reference": reference,
                 "coef": np.nan, "se": np.nan, "hr": np.nan, "lower": np.nan, "upper": np.nan,
                 "z": np.nan, "p": np.nan}
     b = float(cph.params_[col])
-    se = float(cph.standard_errors_[col])
+    se = float(cph.standard_errors_[col] if robust is None else robust[col])
     zz = b / se
     return {"term": term, "column": col, "level": level, "reference": reference, "coef": b,
             "se": se, "hr": float(np.exp(b)), "lower": float(np.exp(b - z * se)),

@@ -10,7 +10,10 @@ needs:
   for each posterior draw, every unit is given the level while keeping its other covariates and
   its own centre effect, and the unit curves S(t | x_i, u_c(i)) are averaged;
 * the posterior of the difference (level minus reference) in the median of those curves and in
-  the restricted mean survival time (RMST) at each horizon;
+  the restricted mean survival time (RMST) at each horizon. A curve still above 0.5 at its
+  horizon (1000 x the longest follow-up) has no median in that draw: medians and their
+  difference are computed over the draws in which they exist, and the share without one is
+  reported (``not_reached``, with a note whenever it is above 0);
 * the between-centre SD, each centre's hazard ratio against the typical centre (caterpillar),
   and the effect predicted for a new centre: its HR against the typical centre
   exp(u_new), u_new ~ N(0, sd), and, for models with a centre-varying line effect, the line
@@ -56,8 +59,11 @@ __all__ = ["ContrastResult", "contrast_effects"]
 
 _CURVE_COLUMNS = ["time", "level", "estimate", "lower", "upper"]
 _MEDIAN_COLUMNS = ["what", "group", "estimate", "lower", "upper", "prob_positive",
-                   "not_reached"]
+                   "not_reached", "note"]
 _RMST_COLUMNS = ["horizon", "what", "group", "estimate", "lower", "upper", "prob_positive"]
+#: The median search stops at this multiple of the longest follow-up (the curve's horizon);
+#: a curve still above 0.5 there has no median in that draw.
+_MEDIAN_HORIZON = 1e3
 _CENTRE_COLUMNS = ["group_name", "level", "n", "hr", "lower", "upper", "line_hr", "line_lower",
                    "line_upper"]
 _PROVENANCE_KEYS = ("data_hash", "data_source", "n_units", "n_events", "spec_hash", "seed",
@@ -116,7 +122,7 @@ class ContrastResult(Provenanced):
             rows.append({**base, "quantity": "standardised_median" if r.what == "level" else
                          "standardised_median_difference", "group": r.group,
                          "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
-                         "method": g_comp})
+                         "method": g_comp + (f", {_note(r)}" if _note(r) else "")})
         for r in self.rmst.itertuples():
             rows.append({**base, "quantity": "standardised_rmst" if r.what == "level" else
                          "standardised_rmst_difference", "group": r.group,
@@ -132,7 +138,10 @@ class ContrastResult(Provenanced):
                          "upper": r.upper, "n": r.n,
                          "method": f"{m}, exp(centre effect), posterior"})
         for r in self.new_centre.itertuples():
-            rows.append({**base, "quantity": r.quantity, "group": r.group,
+            # a new group against the typical one is a quantity of the grouping (as the
+            # group's SD and each group's HR); the contrast in a new group is the term's
+            term = r.group if r.quantity == "new_group_hr" else self.term
+            rows.append({**base, "quantity": r.quantity, "term": term, "group": r.group,
                          "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
                          "interval": "PrI", "method": f"{m}, posterior predictive: {r.note}"})
         return effects_frame(rows)
@@ -145,8 +154,10 @@ class ContrastResult(Provenanced):
         lines += [f"  {r.event:<24} {format_prob(r.probability)}"
                   for r in self.probabilities.itertuples()]
         for r in self.medians.itertuples():
+            missing = ("" if not getattr(r, "not_reached", 0) > 0 else
+                       f"; not reached in {_pct(r.not_reached)} of draws, {_note(r)}")
             lines.append(f"  standardised median, {r.group:<26} {r.estimate:7.1f} {u} "
-                         f"({r.lower:.1f} to {r.upper:.1f})")
+                         f"({r.lower:.1f} to {r.upper:.1f}){missing}")
         for r in self.rmst.itertuples():
             lines.append(f"  RMST({r.horizon:g}), {r.group:<34} {r.estimate:7.1f} {u} "
                          f"({r.lower:.1f} to {r.upper:.1f})")
@@ -222,20 +233,67 @@ def _time_grid(tmax: float, horizons: tuple, grid_points: int, time_unit: str,
                                        grid_points), horizons])
 
 
-def _median_rows(med: dict, level: str, reference: str, conf_level: float) -> list[dict]:
+def _reached_note(share_missing: float, what: str, horizon: float, time_unit: str) -> str:
+    """The convention of a median computed over the draws in which it is reached ("" when every
+    draw reaches it)."""
+    if share_missing == 0:
+        return ""
+    return (f"computed over the {_pct(1 - share_missing)} of draws in which {what} reached "
+            f"within the curve's horizon ({horizon:g} {time_unit}, {_MEDIAN_HORIZON:g} x the "
+            "longest follow-up)")
+
+
+def _note(row) -> str:
+    """A medians row's convention ("" when the row has none, as in tables built without the
+    column)."""
+    note = getattr(row, "note", "")
+    return note if isinstance(note, str) else ""
+
+
+def _pct(x: float) -> str:
+    """A share as a percentage, with a decimal when it would round to 0% or 100%."""
+    s = f"{x:.0%}"
+    return f"{x:.1%}" if (s == "0%" and x > 0) or (s == "100%" and x < 1) else s
+
+
+def _median_rows(med: dict, level: str, reference: str, conf_level: float, horizon: float,
+                 time_unit: str) -> list[dict]:
+    """The standardised medians by level and their difference, each over the draws in which
+    it exists: ``not_reached`` is the share of draws whose curve stays above 0.5 up to
+    ``horizon`` (for the difference: in which either level's does), and ``note`` states the
+    convention whenever that share is above 0."""
     rows = []
     for lv in (reference, level):
         m = med[lv]
+        miss = float(np.mean(~np.isfinite(m)))
         est, lo, hi = interval(np.where(np.isfinite(m), m, np.nan), conf_level)
         rows.append({"what": "level", "group": lv, "estimate": est, "lower": lo, "upper": hi,
-                     "prob_positive": np.nan, "not_reached": float(np.mean(~np.isfinite(m)))})
-    d = med[level] - med[reference]
-    est, lo, hi = interval(np.where(np.isfinite(d), d, np.nan), conf_level)
+                     "prob_positive": np.nan, "not_reached": miss,
+                     "note": _reached_note(miss, "the median is", horizon, time_unit)})
+    both = np.isfinite(med[level]) & np.isfinite(med[reference])
+    d = np.full(both.shape, np.nan)
+    d[both] = med[level][both] - med[reference][both]
+    miss = float(np.mean(~both))
+    est, lo, hi = interval(d, conf_level)
     rows.append({"what": "difference", "group": f"{level} minus {reference}",
                  "estimate": est, "lower": lo, "upper": hi,
-                 "prob_positive": float(np.mean(d[np.isfinite(d)] > 0)),
-                 "not_reached": float(np.mean(~np.isfinite(d)))})
+                 "prob_positive": float(np.mean(d[both] > 0)) if both.any() else np.nan,
+                 "not_reached": miss,
+                 "note": _reached_note(miss, "both medians are", horizon, time_unit)})
     return rows
+
+
+def _medians_table(med: dict, level: str, reference: str, conf_level: float, horizon: float,
+                   time_unit: str, notes: list) -> pd.DataFrame:
+    """The medians table; when the difference lacks some draws, a note says over which."""
+    table = pd.DataFrame(_median_rows(med, level, reference, conf_level, horizon, time_unit),
+                         columns=_MEDIAN_COLUMNS)
+    d = table.iloc[-1]
+    if d["not_reached"] > 0:
+        notes.append(f"standardised median difference {d['group']}: {_pct(d['not_reached'])} of "
+                     f"draws have no median for {level} or {reference}; the difference is "
+                     f"{d['note']}")
+    return table
 
 
 def _rmst_rows(surv: dict, grid: np.ndarray, horizons: tuple, level: str, reference: str,
@@ -278,12 +336,13 @@ def _standardised(tree, post, *, term, level, reference, horizons, conf_level, m
         eta = linear_predictor(post, set_level(tree, Xs, term, lv), gs, idx,
                                covariates=covariates)
         surv[lv] = standardised_survival(family, grid, params, eta, cuts)
-        med[lv] = survival_quantile(family, params, eta, cuts, upper=1e3 * tmax)
+        med[lv] = survival_quantile(family, params, eta, cuts, upper=_MEDIAN_HORIZON * tmax)
         lo, mid, hi = np.quantile(surv[lv], q, axis=0)
         curve_rows.append(pd.DataFrame({"time": grid, "level": lv, "estimate": mid,
                                         "lower": lo, "upper": hi}))
     return (pd.concat(curve_rows, ignore_index=True),
-            pd.DataFrame(_median_rows(med, level, reference, conf_level)),
+            _medians_table(med, level, reference, conf_level, _MEDIAN_HORIZON * tmax,
+                           tree.attrs["time_unit"], notes),
             pd.DataFrame(_rmst_rows(surv, grid, horizons, level, reference, conf_level)),
             len(idx))
 

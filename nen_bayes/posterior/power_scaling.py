@@ -4,6 +4,8 @@ How much each posterior changes when the prior, or the likelihood, is raised to 
 computed by ArviZ. It needs the ``log_prior`` and ``log_likelihood`` groups that
 :func:`nen_bayes.bayes.inference.fit` stores. Only the top-level priors are scaled (coefficients,
 baseline, group SDs), not the standardised group effects, as recommended for hierarchical models.
+When the coefficients' priors differ in distribution, ``beta`` is a stack of one variable per
+covariate (``beta_<column>``); every one of their priors is scaled.
 """
 
 from __future__ import annotations
@@ -14,7 +16,20 @@ import logging
 
 import pandas as pd
 
-__all__ = ["power_scaling"]
+__all__ = ["power_scaling", "prior_var_names"]
+
+
+def prior_var_names(tree, names) -> list[str]:
+    """The variables of the ``log_prior`` group whose priors are scaled for ``names``: a name
+    stored there itself, or, for a deterministic stack of per-column variables (``beta`` built
+    from ``beta_<column>`` when the coefficients' prior distributions differ), every
+    ``<name>_<column>`` of the group. Each coefficient's prior is thus scaled, whatever its
+    distribution."""
+    stored = [str(v) for v in tree["log_prior"].dataset.data_vars]
+    out = []
+    for n in names:
+        out += [n] if n in stored else [v for v in stored if v.startswith(f"{n}_")]
+    return list(dict.fromkeys(out))
 
 
 def power_scaling(tree, names, *, threshold: float = 0.05) -> pd.DataFrame:
@@ -34,7 +49,7 @@ def power_scaling(tree, names, *, threshold: float = 0.05) -> pd.DataFrame:
         raise ValueError(f"power-scaling needs the group(s) {missing}; refit with this "
                          "version of nen-bayes (fit() stores them)")
     names = list(names)
-    prior_names = [v for v in tree["log_prior"].dataset.data_vars if v in names]
+    prior_names = prior_var_names(tree, names)
     log = logging.getLogger("arviz_stats.psense")
     level = log.level
     log.setLevel(logging.ERROR)  # ArviZ logs a pointer to its docs when it flags a parameter

@@ -4,6 +4,9 @@ The design matrix has one column per coefficient, named ``column[level]`` for a 
 against its reference, ``column[step]`` for an ordered factor coded linearly (one coefficient per
 step between adjacent levels) and ``column`` for a numeric covariate (centred and scaled as the
 spec says; the centre and scale are recorded so that HRs are read per the stated unit).
+The steps of an ordered factor follow its declared order, never the text order of its levels:
+the model file's ``levels``, else ``--levels`` (an ordered factor of the cohort schema), else
+the contract's own order; with none of them the design refuses (:func:`make_design`).
 Grouping columns become integer indexes with their levels as coordinates.
 """
 
@@ -16,6 +19,7 @@ import pandas as pd
 
 from nen_bayes.bayes.spec import CovariateSpec, ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
+from nen_bayes.cohorts.validate import UNKNOWN_LEVEL
 from nen_bayes.errors import MissingColumnError, ModelDataError
 
 __all__ = ["Design", "GroupIndex", "make_design"]
@@ -53,6 +57,7 @@ class Design:
     cuts: np.ndarray | None = None
     time_unit: str = "months"
     transforms: dict = field(default_factory=dict)  # numeric covariate -> (centre, scale)
+    orders: dict = field(default_factory=dict)  # linear ordered covariate -> its levels in order
 
     @property
     def n(self) -> int:
@@ -100,8 +105,9 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
         A covariate or grouping column is not in the data.
     ModelDataError
         The endpoint has no events, a factor level named in the spec is absent, a factor has
-        a single observed level, a numeric covariate is constant, or a ``within`` grouping is
-        not nested.
+        a single observed level, a numeric covariate is constant, a ``within`` grouping is
+        not nested, or an ordered covariate coded linearly has no declared order, a level
+        outside it, or missing values kept as ``"unknown"``.
     """
     time = cohort.time(endpoint)
     event = cohort.event(endpoint).astype(np.int8)
@@ -127,23 +133,26 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
     terms = tuple(part.term for part in columns for _ in part.names)
     contrasts = tuple(c for part in columns for c in part.contrasts)
     transforms = {part.term: part.transform for part in columns if part.transform is not None}
+    orders = {part.term: part.order for part in columns if part.order is not None}
     X = np.column_stack(cols) if cols else np.zeros((len(time), 0))
     return Design(endpoint=endpoint, time=time, event=event, X=X, coefficients=names,
                   terms=terms, contrasts=contrasts, groups=_group_indexes(spec, cohort, terms),
                   ids=cohort.ids, cuts=_resolve_cuts(spec, time, event),
-                  time_unit=cohort.schema.time_unit, transforms=transforms)
+                  time_unit=cohort.schema.time_unit, transforms=transforms, orders=orders)
 
 
 @dataclass(frozen=True)
 class _Columns:
     """The design-matrix columns of one covariate: values, names and what each contrasts;
-    ``transform`` is the (centre, scale) of a numeric covariate."""
+    ``transform`` is the (centre, scale) of a numeric covariate, ``order`` the observed levels
+    of a linear ordered factor in their declared order."""
 
     term: str
     values: tuple[np.ndarray, ...]
     names: tuple[str, ...]
     contrasts: tuple[str, ...]
     transform: tuple[float, float] | None = None
+    order: tuple[str, ...] | None = None
 
 
 def _numeric_column(cov: CovariateSpec, cohort: Cohort) -> _Columns:
@@ -172,6 +181,9 @@ def _factor_columns(cov: CovariateSpec, spec: ModelSpec, cohort: Cohort) -> _Col
     cat = x.astype("category") if not isinstance(x.dtype, pd.CategoricalDtype) else x
     declared = [str(c) for c in cat.cat.categories]
     observed = [lv for lv in declared if (cat == lv).any()]
+    linear = cov.type == "ordered" and cov.coding == "linear"
+    if linear:
+        cat, declared, observed = _in_declared_order(cov, spec, cohort, cat, observed)
     if cov.reference is not None and cov.reference not in declared:
         raise ModelDataError(f"{spec.source}: reference {cov.reference!r} of {cov.column!r}"
                              f" is not a level of the data; levels: {declared}")
@@ -186,14 +198,59 @@ def _factor_columns(cov: CovariateSpec, spec: ModelSpec, cohort: Cohort) -> _Col
     if ref not in observed:
         raise ModelDataError(f"{src}: reference level {ref!r} of {cov.column!r} never "
                              f"occurs in the data; observed levels: {observed}")
-    if cov.type == "ordered" and cov.coding == "linear":
+    if linear:
         score = {lv: i for i, lv in enumerate(observed)}
         return _Columns(cov.column, (cat.map(score).to_numpy(float) - score[ref],),
-                        (f"{cov.column}[step]",), (f"per step ({' < '.join(observed)})",))
+                        (f"{cov.column}[step]",), (f"per step ({' < '.join(observed)})",),
+                        order=tuple(observed))
     others = [lv for lv in observed if lv != ref]
     return _Columns(cov.column, tuple((cat == lv).to_numpy(float) for lv in others),
                     tuple(f"{cov.column}[{lv}]" for lv in others),
                     tuple(f"{lv} vs {ref}" for lv in others))
+
+
+def _declared_order(cov: CovariateSpec, cohort: Cohort) -> tuple[str, ...] | None:
+    """The order of an ordered covariate: the model file's ``levels``, else the cohort schema's
+    levels when it declares the factor ordered (``--levels``, the contract); else ``None``."""
+    if cov.levels is not None:
+        return cov.levels
+    try:
+        factor = cohort.schema.factor(cov.column)
+    except KeyError:
+        return None
+    return factor.levels if factor.ordered and factor.levels is not None else None
+
+
+def _in_declared_order(cov: CovariateSpec, spec: ModelSpec, cohort: Cohort, cat: pd.Series,
+                       found: list[str]) -> tuple[pd.Series, list[str], list[str]]:
+    """An ordered covariate's values, declared levels and observed levels in the declared order
+    (spelt as declared; matched case-insensitively). Refuses an order taken from nowhere, a
+    level outside the order and missing values kept as ``"unknown"``."""
+    src, col = cohort.source, cov.column
+    order = _declared_order(cov, cohort)
+    how = (f"declare the order, lowest first: levels = [\"a\", \"b\", \"c\"] on the "
+           f"covariate in {spec.source or 'the model file'}, or --levels {col}=a,b,c")
+    if UNKNOWN_LEVEL in found and (order is None or UNKNOWN_LEVEL not in order):
+        scale = " < ".join(order or [lv for lv in found if lv != UNKNOWN_LEVEL])
+        raise ModelDataError(
+            f"{src}: ordered covariate {col!r} has missing values kept as level "
+            f"'{UNKNOWN_LEVEL}' (--missing unknown); an unknown value is not a step of the "
+            f"ordered scale ({scale}). Use --missing drop (missing='drop') to leave those rows "
+            f"out (they are reported), or code {col!r} as type = \"categorical\"")
+    if order is None:
+        raise ModelDataError(
+            f"{src}: ordered covariate {col!r} of the model {spec.name!r} is coded linearly but "
+            f"has no declared order; levels found in the data: {found}. An order is never "
+            f"taken from the data (as text they sort {' < '.join(found)}): {how}")
+    canon = {lv.casefold(): lv for lv in order}
+    outside = [lv for lv in found if lv.casefold() not in canon]
+    if outside:
+        raise ModelDataError(
+            f"{src}: ordered covariate {col!r} has level(s) {outside} in the data, which are "
+            f"not in the declared order {list(order)}; {how} naming every level")
+    values = cat.astype(object).map(lambda v: canon[str(v).casefold()] if pd.notna(v) else v)
+    present = {canon[lv.casefold()] for lv in found}
+    return values, list(order), [lv for lv in order if lv in present]
 
 
 def _group_indexes(spec: ModelSpec, cohort: Cohort,

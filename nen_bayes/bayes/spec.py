@@ -18,8 +18,11 @@ silently change a model.
     ``column``; ``type`` = ``"categorical"`` (one indicator per non-reference level;
     ``reference`` names the reference level, default: the contract's reference or first level),
     ``"ordered"`` (``coding`` = ``"treatment"`` as categorical, or ``"linear"``: one coefficient
-    per step between adjacent levels, scores 0, 1, 2, ...), or ``"numeric"`` (``center`` =
-    true/false, ``scale`` = a number or ``"sd"``).
+    per step between adjacent levels, scores 0, 1, 2, ...; ``levels`` = ``["low",
+    "intermediate", "high"]`` declares the order, lowest first, and wins over ``--levels`` and
+    the contract's order; a linear coding with no declared order anywhere is refused, never
+    taken from the text order of the levels), or ``"numeric"`` (``center`` = true/false,
+    ``scale`` = a number or ``"sd"``).
 ``[[groups]]`` (any number; each a random intercept on the log-hazard)
     ``name`` (the dim name: ``centre``, or ``subject`` for evaluations nested in patients);
     ``column`` (default: the cohort's centre column for ``centre``); ``centered`` (default
@@ -56,7 +59,8 @@ _TOP_KEYS = {"model", "outcome", "baseline", "covariates", "groups", "priors"}
 _MODEL_KEYS = {"name", "title", "description", "family", "parameterisation"}
 _OUTCOME_KEYS = {"endpoint"}
 _BASELINE_KEYS = {"cuts"}
-_COVARIATE_KEYS = {"column", "type", "reference", "coding", "center", "scale", "label"}
+_COVARIATE_KEYS = {"column", "type", "reference", "coding", "center", "scale", "label",
+                   "levels"}
 _GROUP_KEYS = {"name", "column", "centered", "within", "varying"}
 _RESERVED_DIMS = {"patient", "covariate", "chain", "draw", "interval"}
 
@@ -70,6 +74,7 @@ class CovariateSpec:
     center: bool = True
     scale: float | str | None = None
     label: str = ""
+    levels: tuple[str, ...] | None = None  # declared order of an ordered factor, lowest first
 
 
 @dataclass(frozen=True)
@@ -268,8 +273,33 @@ def _covariate(where: str, c: dict) -> CovariateSpec:
     if not isinstance(center, bool):
         raise SpecError(f"{where} ({col}): center must be true or false")
     ref = c.get("reference")
+    levels = _levels(c, where, col, ctype)
+    if levels is not None and ref is not None and str(ref) not in levels:
+        raise SpecError(f"{where} ({col}): reference {ref!r} is not among the levels "
+                        f"{list(levels)}")
     return CovariateSpec(col, ctype, None if ref is None else str(ref), coding, center, scale,
-                         str(c.get("label", "")))
+                         str(c.get("label", "")), levels)
+
+
+def _levels(c: dict, where: str, col: str, ctype: str) -> tuple[str, ...] | None:
+    """The ``levels`` key: the declared order of an ordered factor (distinct names)."""
+    if "levels" not in c:
+        return None
+    if ctype != "ordered":
+        raise SpecError(f"{where} ({col}): 'levels' applies to ordered factors (type = "
+                        f"\"ordered\"), not {ctype!r}")
+    raw = c["levels"]
+    if (not isinstance(raw, list) or len(raw) < 2
+            or not all(isinstance(v, str) and v.strip() for v in raw)):
+        raise SpecError(f"{where} ({col}): levels must be a list of distinct level names in "
+                        f"order, lowest first, e.g. [\"low\", \"intermediate\", \"high\"]; "
+                        f"got {raw!r}")
+    levels = tuple(v.strip() for v in raw)
+    folded = [v.casefold() for v in levels]
+    if len(set(folded)) != len(folded):
+        raise SpecError(f"{where} ({col}): levels repeat (compared case-insensitively): "
+                        f"{list(levels)}")
+    return levels
 
 
 def _groups(data: dict, source: str, cols: list[str]) -> tuple[GroupSpec, ...]:

@@ -68,6 +68,9 @@ class Factor:
     ``levels=None`` accepts any value (levels are taken from the data, sorted); declared levels
     are matched case-insensitively after stripping spaces and stored in their declared spelling.
     ``reference`` is the level other levels are contrasted with (default: the first level).
+    ``ordered=True`` says that ``levels`` are in their order, lowest first, and needs them: an
+    order is never taken from the data (sorted as text, "low, intermediate, high" would read
+    high < intermediate < low).
     """
 
     name: str
@@ -77,6 +80,10 @@ class Factor:
     label: str = ""
 
     def __post_init__(self) -> None:
+        if self.ordered and self.levels is None:
+            raise ValueError(f"factor {self.name!r} is ordered but its levels are not given; "
+                             "declare them in order, lowest first (an order is never taken "
+                             "from the data)")
         if self.levels is not None:
             if len(set(lv.casefold() for lv in self.levels)) != len(self.levels):
                 raise ValueError(f"factor {self.name!r}: levels repeat: {self.levels}")
@@ -215,11 +222,14 @@ class CohortSchema:
             responses=tuple(r for r in self.responses if stays(r.name, (r.name,))),
         )
 
-    def with_levels(self, name: str, levels: list[str]) -> CohortSchema:
-        """Declare (or re-declare) the levels of a factor, keeping its reference if still valid."""
+    def with_levels(self, name: str, levels: list[str], *,
+                    ordered: bool | None = None) -> CohortSchema:
+        """Declare (or re-declare) the levels of a factor, keeping its reference if still valid;
+        ``ordered`` (default: as before) says whether ``levels`` are in order, lowest first."""
         old = self.factor(name)
         ref = old.reference if old.reference in levels else None
-        new = replace(old, levels=tuple(levels), reference=ref)
+        new = replace(old, levels=tuple(levels), reference=ref,
+                      ordered=old.ordered if ordered is None else ordered)
         return replace(
             self,
             factors=tuple(new if f.name == name else f for f in self.factors),

@@ -144,13 +144,40 @@ def _model_columns(specs, centre: str | None, id_column: str | None
             if c.type == "numeric":
                 numerics.append(c.column)
             else:
-                factors[c.column] = Factor(c.column, ordered=c.type == "ordered")
+                factors[c.column] = Factor(c.column)  # an order only where declared
         for g in spec.groups:
             if g.column is None or g.column == centre:
                 by_centre = True
             elif g.column != id_column and g.column not in factors:
                 factors[g.column] = Factor(g.column)
     return list(factors.values()), numerics, by_centre
+
+
+def _declared_orders(schema: CohortSchema, specs, levels: dict[str, str],
+                     parser) -> CohortSchema:
+    """The schema with the levels of ``--levels COL=A,B,C`` and of the models' ``levels`` keys.
+
+    A factor that a model treats as ordered becomes ordered when ``--levels`` names it (its
+    levels, lowest first); a model file's ``levels`` declare the levels of a factor that has none
+    yet. Without either, an ordered factor keeps its order only where the contract declares one
+    (the design refuses a linear coding with no declared order).
+    """
+    ordered = {c.column: getattr(c, "levels", None) for spec in specs for c in spec.covariates
+               if c.type == "ordered"}
+    for name, lv in levels.items():
+        try:
+            schema = schema.with_levels(name, lv.split(","),
+                                        ordered=True if name in ordered else None)
+        except KeyError:
+            parser.error(f"--levels {name}: not a factor of this analysis; its factors: "
+                         f"{[f.name for f in schema.factors]} (name others with --factor)")
+        except ValueError as exc:
+            parser.error(f"--levels {name}: {exc}")
+    factors = {f.name: f for f in schema.factors}
+    for name, lv in ordered.items():
+        if lv is not None and name in factors and factors[name].levels is None:
+            schema = schema.with_levels(name, list(lv), ordered=True)
+    return schema
 
 
 def _contract_parts(args, parser, contract_eps: list[str], used: set[str],
@@ -224,12 +251,8 @@ def schema_for(args: argparse.Namespace, parser: argparse.ArgumentParser, specs=
         time_unit=args.time_unit or schema.time_unit,
         factors=schema.factors + tuple(f for f in model_factors if f.name not in have),
         numerics=schema.numerics + tuple(n for n in model_numerics if n not in have))
-    for name, lv in _parse_assignments(args.levels, "--levels", parser).items():
-        try:
-            schema = schema.with_levels(name, lv.split(","))
-        except KeyError:
-            parser.error(f"--levels {name}: not a factor of this analysis; its factors: "
-                         f"{[f.name for f in schema.factors]} (name others with --factor)")
+    schema = _declared_orders(schema, specs, _parse_assignments(args.levels, "--levels",
+                                                                 parser), parser)
     if one_endpoint:
         schema = _one_endpoint(schema, specs, parser)
         optional -= {e.name for e in RE_NEN.endpoints}

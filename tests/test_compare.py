@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT
 from fakes import fake_tree, write_run
@@ -18,12 +20,14 @@ from nen_bayes.bayes.spec import load_spec
 from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.effects import EFFECT_COLUMNS
 from nen_bayes.errors import ComparisonError
+from nen_bayes.pipeline.sections import comparison_section
 from nen_bayes.posterior.compare import (
     check_comparable,
     compare_report,
     cox_effects,
     format_side_by_side,
     loo_table,
+    loo_verdict,
     side_by_side,
 )
 from nen_bayes.re_nen import RE_NEN
@@ -62,6 +66,62 @@ def test_loo_table_matches_closed_forms():
         pytest.approx(1.0)
     assert t.loc["A", "p_loo"] == pytest.approx(0.0, abs=0.01)
     assert (table["n_high_k"] == 0).all() and (table["warning"] == "").all()
+
+
+def _loo_pair_at(k_se: float, *, n: int = 60, seed: int = 1):
+    """Log-likelihoods of A and B = A + d (d_i a per-unit shift, so the PSIS weights are the
+    same and elpd_i(B) - elpd_i(A) = d_i exactly), with d built so that
+    sum(d) = -k_se * sqrt(n var(d)): B is exactly ``k_se`` SEs of the difference below A."""
+    rng = np.random.default_rng(seed)
+    a_i = rng.normal(-3, 0.5, n)
+    e = rng.normal(0, 1, n)
+    e = (e - e.mean()) / e.std(ddof=1)              # mean 0, SD 1 exactly
+    d = e - k_se / np.sqrt(n)                       # sum -k_se sqrt(n); sqrt(n var(d)) = sqrt(n)
+    ll_a = a_i + rng.normal(0, 1e-3, (4, 500, n))
+    return ll_a, ll_a + d
+
+
+def test_a_difference_within_two_se_prefers_no_model():
+    """B is exactly 1 SE of the difference below A (closed form, see _loo_pair_at): the two
+    are indistinguishable by PSIS-LOO, no model is preferred, and the text says so with the
+    stacking weights."""
+    ll_a, ll_b = _loo_pair_at(1.0)
+    rep = compare_report({"A": fake_tree(log_lik=ll_a, seed=1),
+                          "B": fake_tree(log_lik=ll_b, seed=1)})
+    t = rep.loo.set_index("model")
+    assert -t.loc["B", "elpd_diff"] / t.loc["B", "dse"] == pytest.approx(1.0, abs=1e-3)
+    assert rep.preferred is None
+    assert rep.indistinguishable == ("A", "B")
+    text = rep.to_text()
+    assert "preferred (highest ELPD)" not in text
+    w = t["weight"]
+    assert (f"no model preferred: A, B within 2 SE of the best PSIS-LOO ELPD (stacking "
+            f"weights {w['A']:.2f}, {w['B']:.2f}; the weights say how to combine the models' "
+            "predictions, not how likely each model is)") in text
+
+
+def test_a_difference_beyond_two_se_prefers_the_best():
+    """B is exactly 5 SE of the difference below A: A is preferred."""
+    ll_a, ll_b = _loo_pair_at(5.0)
+    rep = compare_report({"A": fake_tree(log_lik=ll_a, seed=1),
+                          "B": fake_tree(log_lik=ll_b, seed=1)})
+    t = rep.loo.set_index("model")
+    assert -t.loc["B", "elpd_diff"] / t.loc["B", "dse"] == pytest.approx(5.0, abs=1e-3)
+    assert rep.preferred == "A" and rep.indistinguishable == ()
+    assert "preferred: A (PSIS-LOO ELPD more than 2 SE above every other model" in \
+        rep.to_text()
+
+
+def test_every_model_within_two_se_of_the_best_is_named():
+    """Three models: B 1 SE below A, C 5 SE below A. A and B are indistinguishable, C is not
+    among them."""
+    ll_a, ll_b = _loo_pair_at(1.0)
+    _, ll_c = _loo_pair_at(5.0)
+    rep = compare_report({"C": fake_tree(log_lik=ll_c, seed=1),
+                          "A": fake_tree(log_lik=ll_a, seed=1),
+                          "B": fake_tree(log_lik=ll_b, seed=1)})
+    assert rep.preferred is None and rep.indistinguishable == ("A", "B")
+    assert compare_report({"A": fake_tree(log_lik=ll_a, seed=1)}).preferred == "A"
 
 
 def test_report_has_one_effects_table_and_writes_probabilities_by_the_convention():
@@ -130,7 +190,8 @@ def test_compare_script_writes_tables_and_refuses_other_data(two_fits, tmp_path)
     r = subprocess.run([sys.executable, str(SCRIPT), *dirs, "--out", str(out)],
                        capture_output=True, text=True, check=False, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    assert "preferred (highest ELPD)" in r.stdout and "SYNTHETIC DATA" in r.stdout
+    assert ("preferred: " in r.stdout or "no model preferred: " in r.stdout) and \
+        "SYNTHETIC DATA" in r.stdout
     for name in ("loo.csv", "side_by_side.csv", "effects.csv", "effects.json", "elpd.png",
                  "compare.txt"):
         assert (out / name).exists(), name
@@ -143,3 +204,30 @@ def test_compare_script_writes_tables_and_refuses_other_data(two_fits, tmp_path)
                        cwd=ROOT)
     assert r.returncode == 2 and "differ in data" in r.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_report_comparison_section_says_what_is_measured_and_the_verdict():
+    """The report's comparison section states the 2-SE rule and, for B 1 SE below A (closed
+    form, see _loo_pair_at), that no model is preferred, naming both with their weights."""
+    ll_a, ll_b = _loo_pair_at(1.0)
+    rep = compare_report({"A": fake_tree(log_lik=ll_a, seed=1),
+                          "B": fake_tree(log_lik=ll_b, seed=1)})
+    ep = SimpleNamespace(endpoint="os", compare=SimpleNamespace(report=rep,
+                                                                figures={"elpd": b""}),
+                         contrast=SimpleNamespace(result=SimpleNamespace(term="line"),
+                                                  across=pd.DataFrame({"endpoint": ["os"]})))
+    texts = [c for kind, c, _ in comparison_section(None, ep).blocks if kind == "p"]
+    assert len(texts) == 1
+    assert "more than 2 SE of the difference (dse)" in texts[0]
+    assert "No model preferred: A, B within 2 SE of the best PSIS-LOO ELPD" in texts[0]
+
+
+def test_a_difference_without_an_se_prefers_no_model():
+    """A difference whose SE cannot be computed (NaN, e.g. one unit) is not evidence: no
+    model is preferred. Exactly 2 SE is not more than 2 SE."""
+    def table(diff, dse):
+        return pd.DataFrame({"model": ["A", "B"], "elpd_diff": [0.0, diff],
+                             "dse": [0.0, dse]})
+    assert loo_verdict(table(-5.0, np.nan)) == (None, ("A", "B"))
+    assert loo_verdict(table(-4.0, 2.0)) == (None, ("A", "B"))
+    assert loo_verdict(table(-4.0, 1.9)) == ("A", ())

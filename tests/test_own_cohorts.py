@@ -21,7 +21,8 @@ from nen_bayes.cohorts.schema import CohortSchema, Endpoint
 from nen_bayes.errors import MissingColumnError, ModelDataError
 from nen_bayes.formatting import format_equals
 from nen_bayes.pipeline.cli import add_cohort_options, schema_for, script_parser
-from nen_bayes.pipeline.summary import endpoint_lines
+from nen_bayes.pipeline.summary import endpoint_lines, endpoint_record
+from nen_bayes.posterior.compare import CompareReport
 from nen_bayes.posterior.summary import (
     fit_summary_text,
     posterior_effects,
@@ -214,8 +215,10 @@ def test_a_custom_cohorts_time_unit_defaults_to_the_contracts():
     assert "default: months" in " ".join(r.stdout.split())
 
 
-def fake_endpoint(*, n_models=1, failed=(), label="", cox_rows=None, medians=None):
-    """Step results of one endpoint built by hand: the contrast PKD vs other of ``disease``."""
+def fake_endpoint(*, n_models=1, failed=(), label="", cox_rows=None, medians=None,
+                  diff_in_se=10.0, weights=None):
+    """Step results of one endpoint built by hand: the contrast PKD vs other of ``disease``.
+    Every model after m0 is ``diff_in_se`` SEs of the ELPD difference below m0."""
     cards = [SimpleNamespace(model=f"m{i}", passed=f"m{i}" not in failed,
                              failures=[SimpleNamespace(name="rhat")])
              for i in range(n_models)]
@@ -227,10 +230,15 @@ def fake_endpoint(*, n_models=1, failed=(), label="", cox_rows=None, medians=Non
         medians=medians if medians is not None else pd.DataFrame(
             columns=["what", "estimate", "lower", "upper"]))
     loo = pd.DataFrame({"model": [c.model for c in cards],
-                        "weight": np.full(n_models, 1 / n_models)})
+                        "elpd_diff": np.r_[0.0, np.full(n_models - 1, -2.0 * diff_in_se)],
+                        "dse": np.r_[0.0, np.full(n_models - 1, 2.0)],
+                        "weight": (np.full(n_models, 1 / n_models) if weights is None
+                                   else np.asarray(weights, float))})
+    report = CompareReport("os", loo, pd.DataFrame(), pd.DataFrame(),
+                           tuple(loo["model"]), {})
     ep = SimpleNamespace(endpoint="os", notes=(), fits={c.model: c for c in cards}, cards=cards,
                          grid=None, contrast=SimpleNamespace(result=con),
-                         compare=SimpleNamespace(report=SimpleNamespace(loo=loo)))
+                         compare=SimpleNamespace(report=report))
     rows = cox_rows if cox_rows is not None else [
         {"level": "PKD", "reference": "other", "hr": 0.7, "lower": 0.5, "upper": 0.98,
          "p": 0.04}]
@@ -270,6 +278,23 @@ def test_one_model_has_no_preferred_line_and_several_have_one():
     assert not any("preferred" in x for x in lines_of(*fake_endpoint(n_models=1)))
     pref = [x for x in lines_of(*fake_endpoint(n_models=2)) if "preferred" in x]
     assert pref == ["  preferred    m0 (highest PSIS-LOO ELPD; stacking weight 0.50)"]
+
+
+def test_models_within_two_se_are_reported_as_indistinguishable_not_preferred():
+    """m1's ELPD is 1 SE of the difference below m0's (elpd_diff -2, dse 2): neither is
+    preferred, both are named with their stacking weights, and run.json's record says the
+    same; at 5 SE m0 is preferred."""
+    ep, rep = fake_endpoint(n_models=2, diff_in_se=1.0, weights=[0.74, 0.26])
+    pref = [x for x in lines_of(ep, rep) if "preferred" in x]
+    assert pref == ["  preferred    none: m0, m1 within 2 SE of the best PSIS-LOO ELPD "
+                    "(stacking weights 0.74, 0.26)"]
+    record = endpoint_record(ep, rep, headline="m0")
+    assert record["preferred"] is None and record["indistinguishable"] == ["m0", "m1"]
+    ep, rep = fake_endpoint(n_models=2, diff_in_se=5.0, weights=[0.9, 0.1])
+    assert [x for x in lines_of(ep, rep) if "preferred" in x] == [
+        "  preferred    m0 (highest PSIS-LOO ELPD; stacking weight 0.90)"]
+    record = endpoint_record(ep, rep, headline="m0")
+    assert record["preferred"] == "m0" and record["indistinguishable"] == []
 
 
 def test_a_missing_cox_row_is_written_with_its_reason_never_as_nan():

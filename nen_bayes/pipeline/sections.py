@@ -16,7 +16,7 @@ from nen_bayes.pipeline.html import Section
 from nen_bayes.pipeline.result import ReanalysisResult
 from nen_bayes.pipeline.steps import EndpointResult
 from nen_bayes.pipeline.summary import FrequentistContrast, frequentist_contrast
-from nen_bayes.posterior.compare import format_side_by_side
+from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, format_side_by_side
 from nen_bayes.posterior.contrast import ContrastResult
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
 
@@ -191,8 +191,13 @@ def comparison_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     cmp = ep.compare.report
     term = ep.contrast.result.term
     sub = Section(f"{ep.endpoint}: model comparison and Cox side by side", level=3)
+    verdict = cmp.verdict_text()
     sub.table(cmp.loo.drop(columns=["k_threshold"]), "PSIS-LOO (best first); weight: "
               "stacking", floatfmt="{:.2f}")
+    sub.text(f"PSIS-LOO estimates each model's expected log predictive density for a unit "
+             f"left out (ELPD); a model is preferred only when its ELPD exceeds every other "
+             f"model's by more than {LOO_SE_MULTIPLE:g} SE of the difference (dse). "
+             f"{verdict[:1].upper()}{verdict[1:]}.")
     sub.figure(ep.compare.figures["elpd"], "ELPD with SE, and difference to the best")
     sub.table(format_side_by_side(cmp.wide, list(cmp.models)),
               "Every covariate effect: Cox (same covariates; plain and stratified by "

@@ -13,6 +13,7 @@ from nen_bayes.cohorts.schema import endpoint_heading
 from nen_bayes.formatting import format_equals, format_prob
 from nen_bayes.frequentist.baselines import BaselineReport
 from nen_bayes.pipeline.steps import EndpointResult, PublishedStep
+from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, CompareReport
 
 __all__ = ["FrequentistContrast", "endpoint_lines", "endpoint_record", "frequentist_contrast",
            "summary_text"]
@@ -121,13 +122,23 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
                      f"({gt.loc[lo_r, 'prior']}) to {format_prob(gt.loc[hi_r, 'P(HR < 1)'])} "
                      f"({gt.loc[hi_r, 'prior']}); HR from {gt['median'].min():.2f} to "
                      f"{gt['median'].max():.2f}")
-    loo = ep.compare.report.loo
-    if len(loo) > 1:  # with one model there is nothing to prefer
-        best = loo.iloc[0]
-        lines.append(f"  preferred    {best['model']} (highest PSIS-LOO ELPD; stacking weight "
-                     f"{best['weight']:.2f})")
+    cmp = ep.compare.report
+    if len(cmp.loo) > 1:  # with one model there is nothing to prefer
+        lines.append(f"  preferred    {_preferred_text(cmp)}")
     lines += [f"  note         {n}" for n in rep.not_estimated + ep.notes]
     return lines
+
+
+def _preferred_text(cmp: CompareReport) -> str:
+    """The preferred model with its weight, or "none" with the models within
+    :data:`LOO_SE_MULTIPLE` SEs of the best and their weights."""
+    method = cmp.metadata.get("weights", "stacking")
+    if cmp.preferred is not None:
+        return (f"{cmp.preferred} (highest PSIS-LOO ELPD; {method} weight "
+                f"{cmp.weights_of([cmp.preferred])[0]:.2f})")
+    names = cmp.indistinguishable
+    return (f"none: {', '.join(names)} within {LOO_SE_MULTIPLE:g} SE of the best PSIS-LOO ELPD "
+            f"({method} weights {', '.join(f'{w:.2f}' for w in cmp.weights_of(names))})")
 
 
 def _all_pass(n_fits: int) -> str:
@@ -146,7 +157,8 @@ def endpoint_record(ep: EndpointResult, rep: BaselineReport, *, headline: str) -
             "bayesian": {"model": headline, "hr": con.hr,
                          **{k: float(v) for k, v in p.items()}, "group_sd": sd},
             "diagnostics_passed": not failed, "failed": failed,
-            "preferred": str(ep.compare.report.loo.iloc[0]["model"]),
+            "preferred": ep.compare.report.preferred,
+            "indistinguishable": list(ep.compare.report.indistinguishable),
             "notes": list(rep.not_estimated + ep.notes)}
 
 

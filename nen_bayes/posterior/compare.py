@@ -5,6 +5,10 @@ Fits are comparable only when they were fitted to the same data (content hash of
 and number of units) and the same endpoint: a LOO difference between fits to different data
 means nothing, so :func:`check_comparable` refuses, naming what differs.
 
+A model is preferred only when its ELPD exceeds every other model's by more than
+:data:`LOO_SE_MULTIPLE` (2) SEs of the difference; otherwise the models within that of the best
+are reported as indistinguishable by PSIS-LOO (:func:`loo_verdict`), with their weights.
+
 The frequentist side is computed from the fit itself: a Cox model (Efron ties) on the stored
 design matrix, times and events, that is with exactly the covariates and reference levels of the
 Bayesian model, once plain and once stratified by the first grouping level (the Cox analogue of
@@ -28,8 +32,15 @@ from nen_bayes.posterior.diagnostics import psis_loo
 from nen_bayes.posterior.summary import posterior_effects
 from nen_bayes.provenance import Provenanced, is_synthetic
 
-__all__ = ["CompareReport", "check_comparable", "compare_report", "cox_effects",
-           "format_side_by_side", "loo_table", "side_by_side"]
+__all__ = ["LOO_SE_MULTIPLE", "CompareReport", "check_comparable", "compare_report",
+           "cox_effects", "format_side_by_side", "loo_table", "loo_verdict", "side_by_side"]
+
+#: A model is preferred only when its ELPD exceeds every other model's by more than this many
+#: SEs of the difference (``dse``); models within it of the best are indistinguishable.
+LOO_SE_MULTIPLE = 2.0
+
+WEIGHTS_CAUTION = ("the weights say how to combine the models' predictions, not how likely "
+                   "each model is")
 
 
 def check_comparable(trees: dict) -> None:
@@ -85,6 +96,24 @@ def loo_table(trees: dict, *, method: str = "stacking", loos: dict | None = None
     cols = ["model", "rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight",
             "n_high_k", "max_k", "k_threshold", "warning"]
     return out[cols]
+
+
+def loo_verdict(loo: pd.DataFrame, *, se_multiple: float = LOO_SE_MULTIPLE
+                ) -> tuple[str | None, tuple[str, ...]]:
+    """``(preferred, indistinguishable)`` from a :func:`loo_table` (best first).
+
+    The best model is preferred only when every other model's ELPD is more than
+    ``se_multiple`` SEs of the difference below it (``-elpd_diff > se_multiple * dse``); then
+    ``indistinguishable`` is empty. Otherwise ``preferred`` is ``None`` and
+    ``indistinguishable`` names the best and every model within ``se_multiple`` SEs of it, best
+    first. A single model is its own answer: ``(model, ())``.
+    """
+    # a difference whose SE cannot be computed (NaN) never makes a model preferred
+    within = loo[~(-loo["elpd_diff"] > se_multiple * loo["dse"])]
+    names = tuple(str(m) for m in within["model"])
+    if len(loo) == 1 or len(names) <= 1:
+        return str(loo.iloc[0]["model"]), ()
+    return None, names
 
 
 def _cox_frame(tree) -> tuple[pd.DataFrame, list[str], str | None]:
@@ -208,8 +237,35 @@ class CompareReport(Provenanced):
         return self.metadata
 
     @property
-    def preferred(self) -> str:
-        return str(self.loo.iloc[0]["model"])
+    def preferred(self) -> str | None:
+        """The model with the highest ELPD when it exceeds every other by more than
+        :data:`LOO_SE_MULTIPLE` SEs of the difference, else ``None``."""
+        return loo_verdict(self.loo)[0]
+
+    @property
+    def indistinguishable(self) -> tuple[str, ...]:
+        """When no model is preferred: the best and every model within
+        :data:`LOO_SE_MULTIPLE` SEs of it, best first; else empty."""
+        return loo_verdict(self.loo)[1]
+
+    def weights_of(self, models) -> tuple[float, ...]:
+        """The stacking (or pseudo-BMA) weights of ``models``, in that order."""
+        w = self.loo.set_index("model")["weight"]
+        return tuple(float(w[m]) for m in models)
+
+    def verdict_text(self) -> str:
+        """The preferred model, or the indistinguishable ones with their weights."""
+        k, method = f"{LOO_SE_MULTIPLE:g}", self.metadata.get("weights", "stacking")
+        if self.preferred is not None:
+            w = self.weights_of([self.preferred])[0]
+            if len(self.loo) == 1:
+                return f"only model: {self.preferred} (nothing to compare)"
+            return (f"preferred: {self.preferred} (PSIS-LOO ELPD more than {k} SE above every "
+                    f"other model's; {method} weight {w:.2f})")
+        names = self.indistinguishable
+        ws = ", ".join(f"{x:.2f}" for x in self.weights_of(names))
+        return (f"no model preferred: {', '.join(names)} within {k} SE of the best PSIS-LOO "
+                f"ELPD ({method} weights {ws}; {WEIGHTS_CAUTION})")
 
     def to_text(self) -> str:
         lines = [self.notice] if self.notice else []
@@ -219,7 +275,7 @@ class CompareReport(Provenanced):
             lines.append(f"  {r.model:<28} elpd {r.elpd_loo:9.1f} (SE {r.se:5.1f})  p_loo "
                          f"{r.p_loo:5.1f}  diff {r.elpd_diff:7.1f} (SE {r.dse:4.1f})  "
                          f"weight {r.weight:.2f}{'  ' + r.warning if r.warning else ''}")
-        lines.append(f"  preferred (highest ELPD): {self.preferred}")
+        lines.append(f"  {self.verdict_text()}")
         lines.append("")
         lines.append("Hazard ratios: Cox (same covariates) next to the Bayesian models")
         lines.append(format_side_by_side(self.wide, list(self.models)).to_string(index=False))

@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.pipeline.cli import decision_settings, main_guard, script_parser
 from nen_bayes.plotting import plot_assumption_sweep, plot_summary_reanalysis, save_figure
 from nen_bayes.re_nen.published import published_line_comparison, reanalyse_published
 from nen_bayes.sensitivity.grid import load_prior_grid
@@ -96,16 +96,6 @@ def _parser():
     return parser
 
 
-def _decision(args, parser) -> Decision:
-    rope = _floats(args.rope, "--rope", parser)
-    if len(rope) != 2:
-        parser.error("--rope: expected LOW,HIGH")
-    try:
-        return Decision(benefit=args.benefit, harm=args.harm, rope=tuple(rope))
-    except ValueError as exc:
-        parser.error(str(exc))
-
-
 def _check(args, parser) -> None:
     if args.study and (args.estimate is not None or args.p is not None):
         parser.error("--study sets the published P; do not also give --estimate or --p")
@@ -123,7 +113,7 @@ def _check(args, parser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    decision = _decision(args, parser)
+    decision = decision_settings(args, parser)
     _check(args, parser)
     check_output_directory(args.out, force=args.force)
     priors = load_prior_grid(args.priors)

@@ -169,26 +169,36 @@ def _transformed_time(time: np.ndarray, event: np.ndarray, transform: str) -> np
     raise ValueError(f"transform {transform!r}: allowed km, rank, identity, log")
 
 
-def _add_stratum(u: np.ndarray, imat: np.ndarray, ts, es, xs, rs, gs) -> None:
-    """Add one stratum's score ``u`` and information ``imat`` of the augmented model
-    (Efron ties), in place: ``ts, es, xs, rs, gs`` are its times, events, covariates, relative
-    risks and centred transformed times."""
+def _risk_sets(ts, es, xs, rs):
+    """The sums over the risk set and over the events at each distinct time of one stratum,
+    shared by the score/information and the score residuals under Efron ties: the index of each
+    unit's time ``inv``, the number of times ``k``, the event mask ``de``, the risk-set sums of
+    r and r x (``r0``, ``r1``), and the number of events ``d`` with their sums of r and r x
+    (``d0``, ``d1``) at each time."""
     p = xs.shape[1]
     uniq, inv = np.unique(ts, return_inverse=True)
     k = len(uniq)
-    a0 = np.bincount(inv, weights=rs, minlength=k)
+    r0 = np.bincount(inv, weights=rs, minlength=k)[::-1].cumsum()[::-1]
     a1 = np.zeros((k, p))
     np.add.at(a1, inv, rs[:, None] * xs)
-    a2 = np.zeros((k, p, p))
-    np.add.at(a2, inv, rs[:, None, None] * xs[:, :, None] * xs[:, None, :])
-    r0 = a0[::-1].cumsum()[::-1]
     r1 = a1[::-1].cumsum(0)[::-1]
-    r2 = a2[::-1].cumsum(0)[::-1]
     de = es == 1
     d = np.bincount(inv[de], minlength=k)
     d0 = np.bincount(inv[de], weights=rs[de], minlength=k)
     d1 = np.zeros((k, p))
     np.add.at(d1, inv[de], rs[de, None] * xs[de])
+    return inv, k, de, r0, r1, d, d0, d1
+
+
+def _add_stratum(u: np.ndarray, imat: np.ndarray, ts, es, xs, rs, gs) -> None:
+    """Add one stratum's score ``u`` and information ``imat`` of the augmented model
+    (Efron ties), in place: ``ts, es, xs, rs, gs`` are its times, events, covariates, relative
+    risks and centred transformed times."""
+    p = xs.shape[1]
+    inv, k, de, r0, r1, d, d0, d1 = _risk_sets(ts, es, xs, rs)
+    a2 = np.zeros((k, p, p))
+    np.add.at(a2, inv, rs[:, None, None] * xs[:, :, None] * xs[:, None, :])
+    r2 = a2[::-1].cumsum(0)[::-1]
     d2 = np.zeros((k, p, p))
     np.add.at(d2, inv[de], rs[de, None, None] * xs[de, :, None] * xs[de, None, :])
     xsum = np.zeros((k, p))
@@ -541,17 +551,7 @@ def efron_score_residuals(time, event, X: np.ndarray, beta: np.ndarray, *,
 def _efron_residuals_stratum(ts, es, xs, rs) -> np.ndarray:
     """:func:`efron_score_residuals` of one stratum (relative risks ``rs``)."""
     p = xs.shape[1]
-    uniq, inv = np.unique(ts, return_inverse=True)
-    k = len(uniq)
-    r0 = np.bincount(inv, weights=rs, minlength=k)[::-1].cumsum()[::-1]
-    a1 = np.zeros((k, p))
-    np.add.at(a1, inv, rs[:, None] * xs)
-    r1 = a1[::-1].cumsum(0)[::-1]
-    de = es == 1
-    d = np.bincount(inv[de], minlength=k)
-    d0 = np.bincount(inv[de], weights=rs[de], minlength=k)
-    d1 = np.zeros((k, p))
-    np.add.at(d1, inv[de], rs[de, None] * xs[de])
+    inv, k, de, r0, r1, d, d0, d1 = _risk_sets(ts, es, xs, rs)
     a, b = np.zeros(k), np.zeros((k, p))  # sums over the Efron steps of 1/s0 and mean/s0
     af, bf = np.zeros(k), np.zeros((k, p))  # the same weighted by k/d (the dying units' share)
     mbar = np.zeros((k, p))  # the mean over the steps of the means

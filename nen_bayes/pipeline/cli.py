@@ -26,8 +26,9 @@ from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import DEFAULT_HORIZONS, SAMPLERS, Contrast, Decision, Sampling
 
 __all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
-           "check_sampling_options", "contrast_extras", "contrast_settings", "load_options",
-           "main_guard", "sampling_settings", "schema_for", "script_parser"]
+           "check_sampling_options", "contrast_extras", "contrast_settings",
+           "decision_settings", "load_options", "main_guard", "sampling_settings", "schema_for",
+           "script_parser"]
 
 EXIT_BAD_INPUT = 2
 
@@ -291,19 +292,27 @@ def add_contrast_options(parser, *, curves: bool = True) -> None:
                    help="posterior draws used for the curves, medians and RMSTs (1000)")
 
 
-def contrast_settings(args, parser) -> tuple[Contrast, Decision]:
-    """The :class:`Contrast` and :class:`Decision` given by the contrast options."""
+def decision_settings(args, parser) -> Decision:
+    """The :class:`Decision` given by ``--benefit``, ``--harm`` and ``--rope LOW,HIGH``."""
     try:
         lo, hi = (float(x) for x in args.rope.split(","))
     except ValueError:
         parser.error(f"--rope {args.rope!r}: expected LOW,HIGH, e.g. 0.91,1.10")
+    try:
+        return Decision(benefit=args.benefit, harm=args.harm, rope=(lo, hi))
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def contrast_settings(args, parser) -> tuple[Contrast, Decision]:
+    """The :class:`Contrast` and :class:`Decision` given by the contrast options."""
+    decision = decision_settings(args, parser)
     level, versus = args.level, args.versus
     if args.term == LINE_CONTRAST.term:
         level = level or LINE_CONTRAST.level
         versus = versus or LINE_CONTRAST.versus
     try:
-        return (Contrast(args.term, level, versus),
-                Decision(benefit=args.benefit, harm=args.harm, rope=(lo, hi)))
+        return Contrast(args.term, level, versus), decision
     except ValueError as exc:
         parser.error(str(exc))
 

@@ -35,9 +35,11 @@ from nen_bayes.bayes.predict import draw_indices, flat_draws, unit_levels
 from nen_bayes.frequentist.km import KaplanMeier, kaplan_meier
 from nen_bayes.posterior.power_scaling import power_scaling
 from nen_bayes.provenance import is_synthetic
+from nen_bayes.settings import DEFAULT_SEED
 
-__all__ = ["DEFAULT_THRESHOLDS", "Check", "PPCCurve", "RunCard", "diagnose_fit",
-           "key_parameters", "model_parameters", "ppc_km", "psis_loo"]
+__all__ = ["DEFAULT_THRESHOLDS", "Check", "PPCCurve", "RunCard", "censoring_times",
+           "diagnose_fit", "key_parameters", "km_on_grid", "model_parameters", "ppc_km",
+           "psis_loo"]
 
 DEFAULT_THRESHOLDS = {
     "rhat": 1.01,
@@ -276,8 +278,11 @@ def psis_loo(tree):
 
 @dataclass(frozen=True)
 class PPCCurve:
-    """Observed Kaplan-Meier curve of a set of units and the band of the survival curves of
-    their posterior predictive (uncensored) replicates on ``grid``."""
+    """Observed Kaplan-Meier curve of a set of units and the band of the Kaplan-Meier curves of
+    their posterior predictive replicates, censored as the units were, on ``grid``.
+
+    ``observed`` is the observed Kaplan-Meier curve on the same grid; :attr:`outside` marks the
+    grid times at which it leaves the band (the check's alarms)."""
 
     label: str
     km: KaplanMeier
@@ -285,22 +290,81 @@ class PPCCurve:
     lower: np.ndarray
     median: np.ndarray
     upper: np.ndarray
+    observed: np.ndarray
+
+    @property
+    def outside(self) -> np.ndarray:
+        """Grid times at which the observed curve is below or above the band."""
+        return (self.observed < self.lower) | (self.observed > self.upper)
+
+
+def censoring_times(time, event, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Censoring times for ``draws`` replicates of the units, (draws, units).
+
+    A censored unit keeps its own censoring time. A unit with an event was censored at some
+    unknown time after its event: each replicate draws it from the reverse Kaplan-Meier
+    estimate G of the censoring distribution (Kaplan-Meier with the censorings as events, the
+    follow-up pattern of these units), conditional on exceeding the event time:
+    P(C > c | C > t_i) = G(c) / G(t_i). Where G keeps mass beyond the last censoring time (the
+    last unit had an event), a draw in that mass means no censoring (``inf``)."""
+    t = np.asarray(time, float)
+    e = np.asarray(event).astype(bool)
+    out = np.broadcast_to(np.where(e, np.inf, t), (draws, len(t))).copy()
+    if not e.any() or e.all():
+        return out  # no event to censor, or no censoring seen: never censored
+    atoms, n_cens = np.unique(t[~e], return_counts=True)
+    at_risk = len(t) - np.searchsorted(np.sort(t), atoms, side="left")
+    g = np.cumprod(1.0 - n_cens / at_risk)          # G(s_j) = P(C > s_j), non-increasing
+    k = np.searchsorted(atoms, t[e], side="right") - 1
+    g_event = np.where(k >= 0, g[np.maximum(k, 0)], 1.0)   # G(t_i) for the event units
+    target = rng.uniform(size=(draws, int(e.sum()))) * g_event
+    j = np.searchsorted(-g, -target, side="left")   # first atom with G(s_j) <= U G(t_i)
+    out[:, e] = np.where(j < len(atoms), atoms[np.minimum(j, len(atoms) - 1)], np.inf)
+    return out
+
+
+def km_on_grid(time, event, grid) -> np.ndarray:
+    """Kaplan-Meier curves of many samples at once: ``time`` and ``event`` (samples, units),
+    the curves on ``grid`` (samples, grid). Events come before censorings at tied times, as
+    in :func:`~nen_bayes.frequentist.km.kaplan_meier`."""
+    t = np.atleast_2d(np.asarray(time, float))
+    e = np.atleast_2d(np.asarray(event).astype(bool))
+    order = np.lexsort((~e, t))
+    ts = np.take_along_axis(t, order, axis=1)
+    es = np.take_along_axis(e, order, axis=1)
+    at_risk = t.shape[1] - np.arange(t.shape[1])
+    surv = np.cumprod(1.0 - es / at_risk, axis=1)
+    out = np.empty((t.shape[0], len(grid)))
+    for r in range(t.shape[0]):
+        k = np.searchsorted(ts[r], grid, side="right")
+        out[r] = np.where(k > 0, surv[r, np.maximum(k - 1, 0)], 1.0)
+    return out
 
 
 def ppc_km(tree, *, by: str | None = None, max_draws: int = 400, grid_points: int = 100,
-           conf_level: float = 0.95) -> list[PPCCurve]:
-    """Posterior predictive check of the survival curve: for each replicate draw, the
-    empirical survival function of the replicated (uncensored) times of the units; the band is
-    its pointwise ``conf_level`` interval. Under independent censoring the observed Kaplan-Meier
-    curve estimates the same function, so it should run inside the band.
+           conf_level: float = 0.95, times=None, seed: int = DEFAULT_SEED) -> list[PPCCurve]:
+    """Posterior predictive check of the survival curve, censoring included.
 
-    ``by`` names a categorical term of the model (e.g. ``"line"``): one curve per level.
+    For each of ``max_draws`` posterior draws the units' replicated (uncensored) times are
+    censored as the units were (:func:`censoring_times`: a censored unit at its own censoring
+    time, a unit with an event at a time drawn from the reverse Kaplan-Meier estimate of the
+    censoring distribution, beyond its event time) and the replicate's Kaplan-Meier curve is
+    taken; the band is the pointwise ``conf_level`` interval of those curves. The observed
+    Kaplan-Meier curve is one more draw of the same kind when the model is right, so it leaves
+    the band at a given time with probability about 1 - ``conf_level`` (uncensored replicates
+    would give a band too narrow in the tail, where censoring makes the observed curve
+    noisier).
+
+    ``by`` names a categorical term of the model (e.g. ``"line"``): one curve per level, each
+    censored with its own units' follow-up pattern. ``times``: the grid (default
+    ``grid_points`` times from 0 to the set's longest time). ``seed``: the censoring draws.
     """
     t = tree["observed_data"]["time"].values
     e = tree["constant_data"]["time"].values.astype(int)
     pp = tree["posterior_predictive"].dataset
     idx = draw_indices(tree, max_draws)
-    rep = flat_draws(pp, "time", idx)
+    rep = flat_draws(pp, "time", idx).astype(float)
+    rng = np.random.default_rng(seed)
     sets = [("all units", np.ones(len(t), bool))]
     if by is not None:
         lv = unit_levels(tree, by)
@@ -309,10 +373,12 @@ def ppc_km(tree, *, by: str | None = None, max_draws: int = 400, grid_points: in
     out = []
     for label, m in sets:
         km = kaplan_meier(t[m], e[m], label=label)
-        grid = np.linspace(0.0, float(t[m].max()), grid_points)
-        surv = (rep[:, m][:, :, None] > grid[None, None, :]).mean(axis=1)
+        grid = np.linspace(0.0, float(t[m].max()), grid_points) if times is None else \
+            np.asarray(times, float)
+        c = censoring_times(t[m], e[m], len(idx), rng)
+        surv = km_on_grid(np.minimum(rep[:, m], c), rep[:, m] <= c, grid)
         lo, mid, hi = np.quantile(surv, q, axis=0)
-        out.append(PPCCurve(label, km, grid, lo, mid, hi))
+        out.append(PPCCurve(label, km, grid, lo, mid, hi, km_on_grid(t[m], e[m], grid)[0]))
     return out
 
 

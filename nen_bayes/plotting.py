@@ -416,8 +416,9 @@ def plot_prior_posterior(prior, posterior, names, *, title: str = "",
 
 def plot_ppc_km(curves, *, title: str = "", time_unit: str = "months",
                 levels: Sequence[str] | None = None, synthetic: bool = False, ax=None):
-    """Observed Kaplan-Meier curves over the 95% band of the posterior predictive survival
-    curves (one panel per set of units; ``ax``: one axes per curve).
+    """Observed Kaplan-Meier curves over the 95% band of the Kaplan-Meier curves of the
+    posterior predictive replicates, censored as the units were (one panel per set of units;
+    ``ax``: one axes per curve).
 
     ``levels``: for curves by a factor's levels (labelled ``"<term> = <level>"``), the factor's
     declared level order, which gives each level its colour (:func:`level_colours`)."""

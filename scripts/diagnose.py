@@ -8,7 +8,8 @@ For each RUN_DIR (a directory written by fit.py, or its fit.nc) it writes, besid
                           energy.png, pair_sd_<group>.png (between-group SD against the group
                           effects, divergences in red), prior_posterior.png, ppc_km.png and
                           ppc_km_<term>.png (observed Kaplan-Meier curve over the 95% band of the
-                          posterior predictive survival curves, overall and by --by)
+                          Kaplan-Meier curves of posterior predictive replicates censored as the
+                          units were, overall and by --by)
 
 Checks and default thresholds: R-hat <= 1.01; bulk and tail ESS >= 100 per chain;
 MCSE/SD <= 0.1; 0 divergences; <= 1% of transitions at the maximum tree depth; E-BFMI >= 0.3

@@ -27,6 +27,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.optimize import brentq
 from scipy.stats import binom
+from test_ppc_slow import band, nominal_rate
 
 from nen_bayes import load_cohort
 from nen_bayes.bayes.inference import fit
@@ -247,8 +248,6 @@ def test_ppc_km_with_a_fitted_posterior_does_not_alarm_above_the_nominal_rate(co
     never more than the binomial region allows. The exact nominal rate, and the rejection of
     uncensored replicates, are shown with known parameters in test_ppc_slow.py; here the
     uncensored band's rate is printed beside it."""
-    from test_ppc_slow import band, nominal_rate
-
     alarms = np.mean([c["ppc"] for c in cohorts], axis=0)
     old = np.mean([c["ppc_uncensored"] for c in cohorts], axis=0)
     _, hi = band(nominal_rate(300), N_COHORTS)

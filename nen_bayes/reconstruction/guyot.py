@@ -547,11 +547,11 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
                           last_interval)
     tail = _Tail(a, i, lo, hi, n_risk[i], last)
     warnings: list[str] = []
+    warnings += _tail_warnings(risk, t, lo, hi, last_interval, total_events is not None)
     if total_events is None:
         n_c = tail.settle(min(n_c, tail.most_censored()))
         how = (f"no censoring assumed after time {t[lo]:g}" if len(risk.time) == 1
                else f"censoring after time {t[lo]:g} by rule '{last_interval}'")
-        warnings += _tail_warnings(risk, t, lo, hi, last_interval)
     else:
         n_c, note = tail.meet(total_events)
         how = f"censoring after time {t[lo]:g} set to meet the published {total_events} events"
@@ -570,11 +570,14 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
 
 class _Tail:
     """The interval after the last at-risk time: ``n_c`` censorings spread evenly over it,
-    the events at its points following from them. Every choice keeps the units at risk at 0
-    or above, so the arm never has more units than were at risk at time 0."""
+    the events at its points following from them. A number censored is allowed when it leaves
+    no unit count below 0 (so the arm never has more units than were at risk at time 0) and a
+    unit at risk at every drop of the curve (so the curve is still reproduced)."""
 
     def __init__(self, a: _Arm, i: int, lo: int, hi: int, n_at: float, start: int):
         self.a, self.i, self.lo, self.hi, self.n_at, self.start = a, i, lo, hi, n_at, start
+        s = a.s[lo:hi + 1]
+        self.drops = lo + 1 + np.flatnonzero(s[1:] < s[:-1])
 
     def run(self, n_c: int) -> tuple[int, float]:
         """(total events of the arm, units left at the end) with ``n_c`` censored."""
@@ -583,21 +586,26 @@ class _Tail:
         a.events(self.lo, self.hi, self.n_at, self.start)
         return int(a.d[:self.hi + 1].sum()), float(a.nhat[self.hi + 1])
 
+    def allowed(self, n_c: int) -> bool:
+        _, left = self.run(n_c)
+        return left >= 0 and bool((self.a.nhat[self.drops] >= 1).all())
+
     def settle(self, n_c: int) -> int:
-        """Run ``n_c``, lowered until no more units leave than were at risk."""
+        """Run ``n_c``, or the most allowed when it is not allowed."""
         n_c = max(int(n_c), 0)
-        while True:
-            _, left = self.run(n_c)
-            if left >= 0 or n_c == 0:
-                return n_c
-            n_c = max(n_c + int(np.floor(left)), 0)
+        if not self.allowed(n_c):
+            n_c = min(n_c, self.most_censored())
+            while n_c > 0 and not self.allowed(n_c):
+                n_c -= 1
+            self.run(n_c)
+        return n_c
 
     def most_censored(self) -> int:
-        """The largest number censored that leaves no unit count below 0 (bisection)."""
+        """The largest number censored that is allowed (bisection; 0 is always kept)."""
         lo, hi = 0, int(self.n_at)
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if self.run(mid)[1] >= 0:
+            if self.allowed(mid):
                 lo = mid
             else:
                 hi = mid - 1
@@ -616,7 +624,7 @@ class _Tail:
                 lo = mid + 1
         near = set(range(max(lo - 3, 0), min(lo + 3, cap) + 1)) | {0, cap}
         tried = {c: self.run(c) for c in sorted(near)}
-        tried = {c: r for c, r in tried.items() if r[1] >= 0}
+        tried = {c: r for c, r in tried.items() if c == 0 or self.allowed(c)}
         best = min(tried, key=lambda c: (abs(tried[c][0] - target), c))
         got = tried[best][0]
         note = "" if got == target else self._explain(target, best, got, cap)
@@ -633,8 +641,9 @@ class _Tail:
                    "the tail, or a total that counts events beyond the figure's end)")
         elif most > target:
             why = (f"the curve needs at least {most} even with as many censorings {after} as "
-                   f"the units allow ({cap}); {before} of them fall before it, where the "
-                   "at-risk table sets them")
+                   f"the units allow while some remain at risk at its last drop ({cap}, spread "
+                   f"evenly); {before} of them fall before it, where the at-risk table sets "
+                   "them")
         else:
             why = ("the events at the digitised points are whole numbers and no number of "
                    f"censorings {after} gives exactly {target} (the nearest kept: {best} "
@@ -643,22 +652,29 @@ class _Tail:
                 "total and the points of the tail.")
 
 
-def _tail_warnings(risk: RiskTable, t: np.ndarray, lo: int, hi: int,
-                   last_interval: str) -> list[str]:
-    """What a table too short to settle the tail leaves assumed, without a published total."""
+def _tail_warnings(risk: RiskTable, t: np.ndarray, lo: int, hi: int, last_interval: str,
+                   published: bool) -> list[str]:
+    """What a table too short to settle the tail leaves assumed without a published total, and
+    a table covering under a third of the axis (another time unit?)."""
     n0 = int(risk.n_risk[0])
+    span = t[hi] - t[0]
+    unit = []
+    if len(risk.time) >= 3 and span > 0 and (t[lo] - t[0]) * 3 < span:
+        unit = [f"the at-risk table covers only {(t[lo] - t[0]) / span:.0%} of the curve's time "
+                f"axis. {_unit_hint(float(risk.time[-1]), float(t[hi]))}"]
+    if published:
+        return unit
     if len(risk.time) == 1:
         return [f"the at-risk table gives only the number at time 0 ({n0}): no censoring can "
                 "be inferred from it, so none is assumed; every unit without an event is "
                 f"censored at the end of the curve ({t[hi]:g}), and the events are an upper "
                 "bound. Give the published total of events (--events ARM=N)."]
-    span = t[hi] - t[0]
     if span > 0 and (t[hi] - t[lo]) / span > SHORT_TABLE:
-        return [f"the at-risk table stops at {t[lo]:g}, {(t[lo] - t[0]) / span:.0%} of the "
+        return unit + [f"the at-risk table stops at {t[lo]:g}, {(t[lo] - t[0]) / span:.0%} of the "
                 "curve's time axis: after it the split into events and censorings is not "
                 f"identified and follows rule '{last_interval}'. Give the published total of "
                 "events (--events ARM=N)."]
-    return []
+    return unit
 
 
 def _unmet_risk(data: pd.DataFrame, risk: RiskTable) -> list[str]:

@@ -110,6 +110,7 @@ def test_short_table_keeps_units_curve_median_and_hr(configurations):
         if until == 1.0:
             continue
         assert (g["n_rec"] == g["n"]).all(), ev
+        assert (g["max_abs_diff_points"] < FAR).all(), ev
         assert (g["median_steps"] <= 2).all(), ev
         assert g["max_abs_diff"].quantile(0.95) <= 0.03, ev
         assert (g["hr_rel_err"].abs() <= 0.05).all(), ev

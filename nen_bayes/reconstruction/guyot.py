@@ -28,10 +28,13 @@ trips of :mod:`nen_bayes.reconstruction.roundtrip` and each switchable:
   drop to the next step; their survival values are exchanged first.
 
 Input points are cleaned first (:func:`clean_curve`): sorted by time, percentages turned into
-probabilities, overshoots clipped, non-monotone stretches corrected by isotonic regression, the
-point (0, 1) added. Every correction is listed in the result. Inputs that cannot be read as a
-survival curve or an at-risk table raise :class:`ReconstructionError`, naming the source, the
-rows and what is allowed.
+probabilities (the scale decided from the whole arm), overshoots within reading noise clipped,
+non-monotone stretches corrected by isotonic regression, the point (0, 1) added. Every
+correction is listed in the result. Inputs that cannot be read as a survival curve or an
+at-risk table raise :class:`ReconstructionError`, naming the source, the rows and what is
+allowed; so does an at-risk table that does not fit its curve (:func:`check_fit`, most often
+another time unit). What the reconstruction had to assume, and every published figure it does
+not meet, is a warning of the arm. No arm ever has more units than were at risk at time 0.
 """
 
 from __future__ import annotations
@@ -520,7 +523,8 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
         (:func:`check_risk_table`).
     total_events
         The published number of events, when known: the censoring after the last table time is
-        then set so that the events add up to it.
+        then set so that the events add up to it; where no allowed number of censorings does,
+        the nearest is kept and a warning says why.
     last_interval
         Censoring after the last table time when ``total_events`` is not given: ``"guyot"``
         (the earlier intervals' average count per unit time, the paper's rule), ``"rate"``
@@ -529,6 +533,10 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
     snap
         Drops read at most this long before an at-risk time are moved onto it; default 0.5%
         of the time axis.
+
+    The arm has exactly as many units as were at risk at time 0. ``warnings`` of the result
+    list what was assumed (no censoring with only the time-0 row; a rule for a short table)
+    and every published figure not met, with why.
     """
     if last_interval not in LAST_INTERVAL_RULES:
         raise ValueError(f"last_interval {last_interval!r}: allowed {list(LAST_INTERVAL_RULES)}")
@@ -542,18 +550,17 @@ def reconstruct_arm(curve: CleanCurve, risk: RiskTable, *, total_events: int | N
     # after the last table time
     i = len(risk.time) - 1
     lo, hi = lower[i], upper[i]
-    t_end = t[hi]
     n_c = _last_censoring(a.s, t, lo, hi, risk.time.astype(float), n_risk, reached, n_censored,
                           last_interval)
     tail = _Tail(a, i, lo, hi, n_risk[i], last)
     warnings: list[str] = []
     warnings += _tail_warnings(risk, t, lo, hi, last_interval, total_events is not None)
     if total_events is None:
-        n_c = tail.settle(min(n_c, tail.most_censored()))
+        tail.settle(n_c)
         how = (f"no censoring assumed after time {t[lo]:g}" if len(risk.time) == 1
                else f"censoring after time {t[lo]:g} by rule '{last_interval}'")
     else:
-        n_c, note = tail.meet(total_events)
+        _, note = tail.meet(total_events)
         how = f"censoring after time {t[lo]:g} set to meet the published {total_events} events"
         if note:
             warnings.append(note)
@@ -670,8 +677,8 @@ def _tail_warnings(risk: RiskTable, t: np.ndarray, lo: int, hi: int, last_interv
                 f"censored at the end of the curve ({t[hi]:g}), and the events are an upper "
                 "bound. Give the published total of events (--events ARM=N)."]
     if span > 0 and (t[hi] - t[lo]) / span > SHORT_TABLE:
-        return unit + [f"the at-risk table stops at {t[lo]:g}, {(t[lo] - t[0]) / span:.0%} of the "
-                "curve's time axis: after it the split into events and censorings is not "
+        return [*unit, f"the at-risk table stops at {t[lo]:g}, {(t[lo] - t[0]) / span:.0%} of "
+                "the curve's time axis: after it the split into events and censorings is not "
                 f"identified and follows rule '{last_interval}'. Give the published total of "
                 "events (--events ARM=N)."]
     return unit

@@ -650,13 +650,15 @@ class _Tail:
             why = (f"the curve needs at least {most} even with as many censorings {after} as "
                    f"the units allow while some remain at risk at its last drop ({cap}, spread "
                    f"evenly); {before} of them fall before it, where the at-risk table sets "
-                   "them")
+                   "them. The censoring after it likely came earlier than an even spread (late "
+                   "entrants censored soon after); meeting the total would take units that do "
+                   "not exist, so the nearest is kept")
         else:
             why = ("the events at the digitised points are whole numbers and no number of "
                    f"censorings {after} gives exactly {target} (the nearest kept: {best} "
                    "censored)")
         return (f"published {target} events, reconstructed {got}: {why}. Check the published "
-                "total and the points of the tail.")
+                "total and the points of the tail; a longer at-risk table settles it.")
 
 
 def _tail_warnings(risk: RiskTable, t: np.ndarray, lo: int, hi: int, last_interval: str,

@@ -7,17 +7,22 @@ Inputs
                   step are what to read.
   --at-risk FILE  the numbers-at-risk table printed under the figure: columns time, n_risk and
                   arm (the same arm names). It must start at time 0.
-  --events ARM=N  the published total of events of an arm (repeatable, optional)
+  --events ARM=N  the published total of events of an arm (repeatable, optional; recommended
+                  when the at-risk table is short or gives only the number at time 0)
+  Semicolon- or tab-separated files may use decimal commas, as for cohort files.
 
 Writes to --out DIR (created whole or not at all; an existing DIR needs --force):
   ipd.csv              the reconstructed units: id, time, event (1 = event), arm
-  accuracy.csv         per arm: units, events (and the published total), median against the
-                       digitised curve's, max and mean distance from the points to the
-                       reconstructed curve, largest difference in the numbers at risk
+  accuracy.csv         per arm: the scale read, units, events (and the published total),
+                       median against the digitised curve's, max and mean distance from every
+                       point to the reconstructed curve, largest difference in the numbers at
+                       risk, the number of warnings
   at_risk.csv          published against reconstructed numbers at risk
-  report.txt           the printed report, with every correction made to the inputs
+  report.txt           the printed report: the scale read per arm, every warning (what was
+                       assumed, every published figure not met and why) and every correction
   reconstruction.png/.svg  the digitised points over the reconstructed curves
-  reconstruct.json     provenance: input files and hashes, settings, corrections, versions
+  reconstruct.json     provenance: input files and hashes, settings (with the scale read per
+                       arm), warnings, corrections, versions
 
 Example
   scripts/reconstruct.py --points examples/gbsg2/points.csv --at-risk examples/gbsg2/at_risk.csv \\
@@ -26,6 +31,9 @@ Example
       --id id --factor arm --levels arm=no,yes --time-unit days --out results/gbsg2_baseline
 
 Exit codes: 0 done, 2 bad input or an existing --out without --force (nothing is written).
+Bad input includes an at-risk table that does not fit the curve (most often another time
+unit): most of its rows beyond the last point, or the reconstructed curve more than 0.10 from
+a point.
 """
 
 from __future__ import annotations
@@ -64,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="published total of events of an arm (repeatable); with a single "
                         "curve the arm is 'all'")
     i.add_argument("--scale", choices=SCALES, default="auto",
-                   help="survival as a probability or a percentage (default: auto, percent "
-                        "when a value exceeds 1.02)")
+                   help="survival as a probability or a percentage (default: auto, decided "
+                        "per arm: probability when no value exceeds 1.02, percent when most "
+                        "do; an arm fitting neither is refused)")
+    i.add_argument("--rescale-start", action="store_true",
+                   help="an arm read below 0.98 at time 0 (a y-axis calibrated off) is "
+                        "divided by the value read there instead of refused")
     i.add_argument("--time-column", default="time", help="time column of both files (time)")
     i.add_argument("--survival-column", default="survival", help="survival column (survival)")
     i.add_argument("--arm-column", default="arm", help="arm column of both files (arm)")
@@ -100,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                       swap_window=args.swap_window, points_source=points.source,
                       risk_source=risk.source, time_col=args.time_column,
                       surv_col=args.survival_column, arm_col=args.arm_column,
-                      risk_col=args.risk_column, first_row=points.first_row)
+                      risk_col=args.risk_column, first_row=points.first_row,
+                      risk_first_row=risk.first_row, rescale_start=args.rescale_start,
+                      points_decimal_comma=points.decimal_comma,
+                      risk_decimal_comma=risk.decimal_comma)
     text = rec.summary_text(args.time_unit)
     provenance = {
         "method": "Guyot et al., BMC Med Res Methodol 2012;12:9",
@@ -108,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         "at_risk": {"file": risk.source, "hash": risk.data_hash},
         "settings": rec.settings,
         "time_unit": args.time_unit,
+        "tail": {a.arm: a.how for a in rec.arms},
+        "warnings": [{"arm": a, "warning": w} for a, w in rec.warnings()],
         "corrections": [{"arm": a, "correction": c} for a, c in rec.corrections()],
         "versions": versions(),
     }

@@ -5,13 +5,18 @@ two corners of every step, with a little reading noise in time and survival, so 
 one step can swap order), print the numbers at risk at regular times, reconstruct, and compare
 the reconstruction with the original patients:
 
-* events, per arm (relative difference);
+* the number of units, per arm (it must equal the number randomised: never more units than
+  were at risk at time 0, and none lost);
+* events, per arm (relative difference), and with ``with_events`` whether the published total
+  was met or the difference explained in a warning;
 * the median, in units of the original's distinct event times;
 * the largest |S_reconstructed(t) - S_original(t)| where at least 20 original patients are still
   at risk, measured between the original's steps (at the midpoints between consecutive distinct
   event times): reading noise moves a step a fraction of a time unit, which a comparison at the
   step itself would count as a survival error as large as the step;
-* the Cox hazard ratio between the arms (relative difference).
+* the Cox hazard ratio between the arms (relative difference);
+* the accuracy report's own largest distance from the points to the reconstructed curve
+  (``max_abs_diff_points``, every point), and the warnings the reconstruction gave.
 
 Each round trip is repeated over many digitiser seeds; :func:`round_trip_study` gives the whole
 distribution.
@@ -26,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from nen_bayes.frequentist.km import kaplan_meier
-from nen_bayes.reconstruction.guyot import check_risk_table, clean_curve, reconstruct_arm
+from nen_bayes.reconstruction.guyot import (
+    accuracy_table,
+    check_risk_table,
+    clean_curve,
+    reconstruct_arm,
+)
 
 __all__ = [
     "DATASETS",
@@ -169,12 +179,18 @@ def round_trip(name: str, seed: int, *, time_sd: float = 0.0025, surv_sd: float 
                               total_events=int(sub["event"].sum()) if with_events else None)
         recs.append(rec.data)
         kr = rec.km
+        n_events = int(sub["event"].sum())
         rows.append({
-            "dataset": name, "seed": seed, "arm": arm, "n": len(sub),
-            "events": int(sub["event"].sum()), "events_rec": rec.events,
+            "dataset": name, "seed": seed, "arm": arm, "n": len(sub), "n_rec": len(rec.data),
+            "risk_until": risk_until, "with_events": with_events,
+            "events": n_events, "events_rec": rec.events,
             "events_rel_err": rec.events / sub["event"].sum() - 1,
+            "events_explained": rec.events == n_events or any(
+                f"published {n_events} events" in w for w in rec.warnings),
             "median_steps": _median_in_event_times(sub["time"], sub["event"], kr.median()[0]),
             "max_abs_diff": _km_between_steps(sub["time"], sub["event"], rec.data, min_at_risk),
+            "max_abs_diff_points": accuracy_table(rec)["max_abs_diff"],
+            "warnings": " | ".join(rec.warnings),
         })
     out = pd.DataFrame(rows)
     hr0 = np.exp(_cox_log_hr(frame, spec.reference))
@@ -201,6 +217,8 @@ def summarise_study(study: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "dataset": name,
             "seeds": g["seed"].nunique(),
+            "units_ok": (g["n_rec"] == g["n"]).mean(),
+            "units_excess_max": int((g["n_rec"] - g["n"]).max()),
             "events_err_median": ev.median(), "events_err_p95": ev.quantile(0.95),
             "events_err_max": ev.max(), "events_ok": (ev <= 0.02).mean(),
             "median_steps_max": g["median_steps"].max(),
@@ -213,5 +231,8 @@ def summarise_study(study: pd.DataFrame) -> pd.DataFrame:
             "hr_err_median": hr.median(), "hr_err_max": hr.max(),
             "hr_ok": (hr <= 0.05).mean(),
             "hr_checked": not DATASETS[name].admin_ties,
+            "events_met_or_explained": g["events_explained"].mean(),
+            "warned": (g["warnings"] != "").mean(),
+            "max_diff_points_max": g["max_abs_diff_points"].max(),
         })
     return pd.DataFrame(rows)

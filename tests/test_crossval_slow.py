@@ -4,7 +4,12 @@ matches it, and only then."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT
 
@@ -30,8 +35,6 @@ def test_zero_weights_give_the_log_density_of_the_other_centres(tmp_path):
     rest_csv = tmp_path / "rest.csv"
     raw = full.data
     keep = raw["centre"].astype(str) != "C1"
-    import pandas as pd
-
     frame = pd.read_csv(BUNDLED_COHORT, dtype=str, keep_default_na=False)
     frame[keep.to_numpy()].to_csv(rest_csv, index=False)
     rest = load_cohort(rest_csv, RE_NEN)
@@ -83,11 +86,6 @@ def test_without_between_centre_variation_the_hierarchical_model_is_not_preferre
 
 
 def test_script_writes_the_comparison_and_refuses_to_overwrite(tmp_path):
-    import subprocess
-    import sys
-
-    import pandas as pd
-
     out = tmp_path / "cv"
     args = [sys.executable, str(ROOT / "scripts" / "crossval.py"), "--data", str(BUNDLED_COHORT),
             "--endpoint", "os", "--model", str(MODELS / "weibull_ph_pooled.toml"),
@@ -108,9 +106,6 @@ def test_script_writes_the_comparison_and_refuses_to_overwrite(tmp_path):
 
 # a subprocess that imports the sampling stack: about 15 s, so in the slow tier
 def test_script_refuses_a_model_with_a_centre_varying_effect_and_writes_nothing(tmp_path):
-    import subprocess
-    import sys
-
     out = tmp_path / "cv"
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "crossval.py"), "--data",
                         str(BUNDLED_COHORT), "--endpoint", "os", "--model",
@@ -120,3 +115,26 @@ def test_script_refuses_a_model_with_a_centre_varying_effect_and_writes_nothing(
     assert r.returncode == 2, r.stderr
     assert "group-varying coefficients" in r.stderr + r.stdout
     assert not out.exists()
+
+
+def test_the_main_job_runs_the_cross_validation_when_asked(tmp_path):
+    # reanalyse.py --cv centre: a model whose new centre is more than an intercept is left
+    # out of the cross-validation with a note, the others are scored; the report has the section
+    out = tmp_path / "results"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "reanalyse.py"), "--data",
+                        str(BUNDLED_COHORT), "--endpoint", "os", "--model",
+                        str(MODELS / "weibull_ph_centre.toml"), "--model",
+                        str(MODELS / "weibull_ph_pooled.toml"), "--model",
+                        str(MODELS / "weibull_ph_centre_line.toml"), "--draws", "60",
+                        "--tune", "60", "--chains", "2", "--no-prior-grid",
+                        "--no-study-summary", "--cv", "centre", "--out", str(out)],
+                       capture_output=True, text=True, check=False, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cv = pd.read_csv(out / "crossval" / "os" / "cv.csv")
+    assert set(cv["model"]) == {"weibull_ph_centre", "weibull_ph_pooled"}
+    text = (out / "crossval" / "os" / "crossval.txt").read_text()
+    assert "weibull_ph_centre_line is left out" in text
+    html = (out / "report.html").read_text()
+    assert "os: leave-one-centre-out cross-validation" in html
+    assert "weibull_ph_centre_line is left out" in html
+    assert json.loads((out / "run.json").read_text())["settings"]["centre_cv"] is True

@@ -52,8 +52,14 @@ from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, loo_verdict
 from nen_bayes.provenance import Provenanced
 from nen_bayes.settings import Sampling
 
-__all__ = ["CentreCV", "CVComparison", "centre_cv", "compare_cv", "fold_log_density",
-           "new_group_log_density"]
+__all__ = [
+    "CVComparison",
+    "CentreCV",
+    "centre_cv",
+    "compare_cv",
+    "fold_log_density",
+    "new_group_log_density",
+]
 
 #: Gauss-Hermite nodes of the integral over a new centre's intercept.
 GH_NODES = 32
@@ -84,8 +90,8 @@ def new_group_log_density(a: np.ndarray, d: np.ndarray, b: np.ndarray, sd: np.nd
 
     The joint log-likelihood of a centre's units with a shared log-hazard offset ``u`` is
     ``a + d u - b exp(u)``: ``a`` the sum of the log hazards of their events at u = 0, ``d``
-    their number of events, ``b`` the sum of their cumulative hazards at u = 0. Adaptive Gauss-Hermite
-    quadrature: nodes centred at the mode of the integrand and scaled by its curvature there.
+    their number of events, ``b`` the sum of their cumulative hazards at u = 0. Adaptive
+    Gauss-Hermite quadrature: nodes centred at the integrand's mode, scaled by its curvature.
     """
     a, b, sd = (np.asarray(x, float) for x in (a, b, sd))
     d = np.broadcast_to(np.asarray(d, float), a.shape)
@@ -161,7 +167,7 @@ class CentreCV(Provenanced):
         lines.append(f"Leave-one-centre-out CV of {self.model}, endpoint {self.endpoint} "
                      f"(folds: {self.column})")
         for r in self.table.itertuples():
-            lines.append(f"  {str(r.centre):<16} n {r.n:4d}  events {r.events:4d}  elpd "
+            lines.append(f"  {r.centre!s:<16} n {r.n:4d}  events {r.events:4d}  elpd "
                          f"{r.elpd:8.1f} (MC SE {r.mcse:.2f})  R-hat {r.max_rhat:.3f}  "
                          f"divergences {r.divergences}")
         lines.append(f"  elpd_lococv {self.elpd:.1f} (SE {self.se:.1f} over "

@@ -124,3 +124,13 @@ def test_models_whose_new_centre_is_more_than_an_intercept_are_refused():
     with pytest.raises(ModelDataError, match="group-varying coefficients"):
         centre_cv(spec, cohort, draws=10, tune=10, chains=1)
 
+
+
+def test_refits_with_divergences_or_high_rhat_are_named():
+    ok = _cv("hier", [-50, -40, -30, -20])
+    bad = _cv("pooled", [-52, -43, -32.5, -22.5])
+    bad.table.loc[1, "divergences"] = 3
+    bad.table.loc[2, "max_rhat"] = 1.05
+    text = compare_cv({"hier": ok, "pooled": bad}).to_text()
+    assert "caution: pooled: the refit(s) without B, C had divergences (3)" in text
+    assert text.count("caution:") == 1  # the model whose refits were clean is not named

@@ -31,6 +31,10 @@ centre's estimate (delta method over the S draws, treated as independent).
 
 Models with group-varying coefficients or more than one grouping level are refused: their new
 centre needs an integral over several effects, which is not implemented here.
+
+What the refits share with the full data: the design (numeric covariates centred and scaled,
+and data-placed piecewise cut points ``quantiles:K``) is built once from every centre, so the
+held-out centre's covariate values and event times enter those constants (not the posterior).
 """
 
 from __future__ import annotations
@@ -300,6 +304,18 @@ class CVComparison(Provenanced):
         :func:`~nen_bayes.posterior.compare.loo_verdict`."""
         return loo_verdict(self.table)
 
+    def refit_warnings(self, max_rhat: float = 1.01) -> list[str]:
+        """One line per model whose refits had divergences or an R-hat above ``max_rhat``."""
+        out = []
+        for name, r in self.results.items():
+            t = r.table
+            bad = t[(t["divergences"] > 0) | (t["max_rhat"] > max_rhat)]
+            if len(bad):
+                out.append(f"{name}: the refit(s) without {', '.join(map(str, bad['centre']))} "
+                           f"had divergences ({int(bad['divergences'].sum())}) or R-hat > "
+                           f"{max_rhat:g} (max {float(t['max_rhat'].max()):.3f}); see refits")
+        return out
+
     def verdict_text(self) -> str:
         preferred, close = self.verdict
         k = f"{LOO_SE_MULTIPLE:g}"
@@ -320,6 +336,7 @@ class CVComparison(Provenanced):
             lines.append(f"  {r.model:<28} elpd {r.elpd_lococv:9.1f} (SE {r.se:5.1f}, MC SE "
                          f"{r.mcse:4.2f})  diff {r.elpd_diff:7.1f} (SE {r.dse:4.1f})")
         lines.append(f"  {self.verdict_text()}")
+        lines += [f"  caution: {w}" for w in self.refit_warnings()]
         lines.append(f"  SEs are over {k} centres and rough; a centre's elpd is the joint log "
                      "predictive density of its units, its intercept integrated as a new "
                      "centre's.")

@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--priors", default=str(MODELS_DIR / "priors" / "line"), metavar="DIR",
                    help="prior grid on the contrast's log-HR (default models/priors/line)")
     m.add_argument("--no-prior-grid", action="store_true", help="skip the prior-grid refits")
+    m.add_argument("--cv", choices=["centre"],
+                   help="also run leave-one-centre-out cross-validation of the model set "
+                        "(one refit per centre and model; off by default)")
     m.add_argument("--no-study-summary", action="store_true",
                    help="skip the summary-level reanalysis of the published P = 0.078")
     add_contrast_options(parser)
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         horizons=extras["horizons"], max_draws=extras["max_draws"],
         conf_level=args.conf_level,
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-        priors=priors, published=published)
+        priors=priors, published=published, centre_cv=args.cv == "centre")
     with output_directory(args.out, force=args.force) as out:
         result = reanalyse(cohort, out, settings)
     print()

@@ -69,6 +69,7 @@ def test_few_draw_job_writes_everything(tmp_path):
                 "sensitivity/os/grid.csv", "sensitivity/os/prior_grid.png",
                 "summary_level/posterior.csv", "summary_level/sweep.png"):
         assert (out / rel).exists(), rel
+    assert not (out / "crossval").exists()  # cross-validation only when asked (--cv centre)
     run_json = json.loads((out / "run.json").read_text())
     assert run_json["data_hash"] == content_hash(BUNDLED_COHORT.read_bytes())
     assert run_json["settings"]["seed"] == 20261123 and "pymc" in run_json["versions"]

@@ -20,6 +20,9 @@ piecewise)
     (``d log h(t) + log S(t)`` per unit, censored units included).
 
 ``prior_only=True`` leaves out the likelihood, for prior checks by sampling.
+``unit_weights=True`` multiplies each unit's log-likelihood by a weight held in a data container
+(:data:`UNIT_WEIGHTS`, all 1 when built): weights 0 for the units of one centre give the exact
+posterior given the other centres, so cross-validation refits reuse one compiled model.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from nen_bayes.bayes.design import Design
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.errors import SpecError
 
-__all__ = ["OBSERVED", "PRIOR_DATA", "build_model", "group_var_names"]
+__all__ = ["OBSERVED", "PRIOR_DATA", "UNIT_WEIGHTS", "build_model", "group_var_names"]
 
 #: Name of the observed variable (and, in ``constant_data``, of the event indicator).
 OBSERVED = "time"
@@ -46,6 +49,18 @@ def group_var_names(name: str) -> dict[str, str]:
 #: Names of the data containers holding the coefficient prior's location and scale when a model
 #: is built with ``prior_data=True`` (so that refits under other priors reuse one compilation).
 PRIOR_DATA = ("beta_prior_mu", "beta_prior_sigma")
+
+#: Name of the data container of per-unit likelihood weights (``build_model(...,
+#: unit_weights=True)``): 1 counts a unit, 0 leaves it out of the fit.
+UNIT_WEIGHTS = "unit_weight"
+
+
+def _weighted(logp):
+    """``logp`` with one more argument, a per-unit weight that multiplies it."""
+    def weighted_logp(value, *args):
+        *params, weight = args
+        return weight * logp(value, *params)
+    return weighted_logp
 
 
 def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False):
@@ -85,12 +100,14 @@ def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False):
 
 
 def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
-                prior_data: bool = False):
+                prior_data: bool = False, unit_weights: bool = False):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
     group, ``interval`` for the piecewise family).
 
     ``prior_data=True`` holds the (Normal) coefficient priors' means and SDs in data containers
-    (:data:`PRIOR_DATA`) so that a prior-sensitivity grid reuses one compiled model."""
+    (:data:`PRIOR_DATA`) so that a prior-sensitivity grid reuses one compiled model;
+    ``unit_weights=True`` weights each unit's log-likelihood by :data:`UNIT_WEIGHTS` (data,
+    dims ``patient``) so that cross-validation refits reuse one compiled model."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -135,7 +152,11 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
 
             def logp(value, log_hazard, eta, event):
                 return families.piecewise_logp(value, log_hazard, eta, event, expo, index)
-        if not prior_only:
+        if not prior_only and unit_weights:
+            weight = pm.Data(UNIT_WEIGHTS, np.ones(design.n), dims="patient")
+            pm.CustomDist(OBSERVED, *params, eta, event, weight, logp=_weighted(logp),
+                          observed=design.time, dims="patient")
+        elif not prior_only:
             pm.CustomDist(OBSERVED, *params, eta, event, logp=logp, observed=design.time,
                           dims="patient")
     return model

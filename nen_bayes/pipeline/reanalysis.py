@@ -14,6 +14,8 @@ then runs the steps of :mod:`nen_bayes.pipeline.steps` under a progress reporter
 4. the prior grid: the headline model refitted under each prior on the contrast's log HR, and
    power-scaling sensitivity in the run cards;
 5. a published comparison reanalysed from its numbers alone, when the settings name one;
+6. leave-one-centre-out cross-validation of the model set, when the settings ask for it
+   (``centre_cv``; one refit per centre and model);
 
 then the summary (:mod:`nen_bayes.pipeline.summary`), ``run.json`` and the HTML report
 (:mod:`nen_bayes.pipeline.sections`), all from the typed step results. A baseline Cox model
@@ -34,6 +36,7 @@ Layout of the results directory::
                             standardised_/hr_/centres_<endpoint>.png, across_models.csv
     sensitivity/<endpoint>/ grid.csv, sensitivity.txt, prior_grid.png
     summary_level/          posterior.csv, sweep.csv, summary.txt, figures (published comparison)
+    crossval/<endpoint>/    cv.csv, cv_centres.csv, refits.csv, crossval.txt (with centre_cv)
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from nen_bayes.pipeline.steps import (
     baseline_step,
     compare_step,
     contrast_step,
+    crossval_step,
     describe_step,
     fit_step,
     grid_step,
@@ -81,7 +85,8 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *,
     job = Job(cohort, Path(out), settings)
     s = settings
     endpoints = job.endpoints
-    n_steps = 2 + len(endpoints) * (len(s.specs) + 2 + bool(s.priors)) + bool(s.published)
+    n_steps = 2 + len(endpoints) * (len(s.specs) + 2 + bool(s.priors) + s.centre_cv) + \
+        bool(s.published)
     progress = Progress(n_steps, say)
     if cohort.synthetic:
         say(cohort.provenance()["notice"])
@@ -98,6 +103,10 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *,
     if s.published is not None:
         with progress.step("summary-level reanalysis of the published comparison"):
             published = published_step(job)
+    for ep in endpoints if s.centre_cv else ():
+        with progress.step(f"{ep}: leave-one-centre-out cross-validation "
+                           f"({len(s.specs)} models, one refit per centre)"):
+            results[ep] = replace(results[ep], crossval=crossval_step(job, ep))
     return _finish(job, described, baselines, results, published, progress.timings)
 
 

@@ -220,6 +220,24 @@ def grid_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     return sub
 
 
+def crossval_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
+    sub = Section(f"{ep.endpoint}: leave-one-centre-out cross-validation", level=3)
+    cv = ep.crossval.comparison
+    if cv is not None:
+        sub.text("Each centre predicted by refits of each model on the other centres: the joint "
+                 "log predictive density of the centre's units, a model's centre intercept "
+                 "integrated over N(0, sd_centre) as a new centre's. A model is preferred only "
+                 f"when its sum exceeds every other's by more than {LOO_SE_MULTIPLE:g} SE of "
+                 f"the per-centre differences; with {len(cv.centres)} centres the SE is rough. "
+                 f"{cv.verdict_text()[:1].upper()}{cv.verdict_text()[1:]}.")
+        sub.table(cv.table, "Leave-one-centre-out ELPD (best first)", floatfmt="{:.2f}")
+        sub.table(cv.centres, "Per centre: each model's ELPD and its difference to the best",
+                  floatfmt="{:.2f}")
+    for n in ep.crossval.notes:
+        sub.text(f"Note: {n}")
+    return sub
+
+
 def diagnostics_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     headline = r.settings.headline.name
     sub = Section(f"{ep.endpoint}: diagnostics", level=3)
@@ -284,6 +302,8 @@ def report_sections(r: ReanalysisResult) -> list[Section]:
         secs += [contrast_section(r, ep), comparison_section(r, ep)]
         if ep.grid is not None:
             secs.append(grid_section(r, ep))
+        if ep.crossval is not None:
+            secs.append(crossval_section(r, ep))
         secs.append(diagnostics_section(r, ep))
     if r.published is not None:
         secs.append(published_section(r))

@@ -34,7 +34,8 @@ class ReanalysisSettings:
     headline model; ``contrast`` is the effect of interest (a categorical covariate of the
     headline model); ``priors`` the prior grid on its log HR (empty: no grid refits);
     ``published`` a published comparison to reanalyse from its numbers alone (``None``: none).
-    ``endpoints``/``factors`` ``None`` mean all of the cohort's.
+    ``endpoints``/``factors`` ``None`` mean all of the cohort's. ``centre_cv``: also run
+    leave-one-centre-out cross-validation of the model set (one refit per centre and model).
     """
 
     specs: tuple
@@ -50,6 +51,7 @@ class ReanalysisSettings:
     formats: tuple[str, ...] = ("png",)
     priors: tuple[GridPrior, ...] = ()
     published: PublishedComparison | None = None
+    centre_cv: bool = False
 
     @property
     def headline(self):
@@ -79,7 +81,8 @@ class ReanalysisSettings:
                 "formats": list(self.formats),
                 "priors": {q.name: {"mu": q.mu, "sigma": q.sigma, "source": q.source}
                            for q in self.priors},
-                "published": self.published.to_dict() if self.published else None}
+                "published": self.published.to_dict() if self.published else None,
+                "centre_cv": self.centre_cv}
 
 
 def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
@@ -92,6 +95,9 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
     names = [sp.name for sp in s.specs]
     if len(set(names)) != len(names):
         raise ModelDataError(f"the model set names the same model twice: {names}")
+    if s.centre_cv and cohort.schema.centre_column not in cohort.data.columns:
+        raise ModelDataError(f"{cohort.source}: leave-one-centre-out cross-validation needs a "
+                             "centre column; the cohort has none (--centre COL names it)")
     known = [e.name for e in cohort.schema.endpoints]
     bad = [e for e in (s.endpoints or ()) if e not in known]
     if bad:

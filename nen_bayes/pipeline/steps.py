@@ -23,6 +23,7 @@ from nen_bayes import plotting
 from nen_bayes.bayes.inference import fit, write_fit
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.effects import write_effects
+from nen_bayes.errors import ModelDataError
 from nen_bayes.files import atomic_write_text
 from nen_bayes.formatting import format_equals
 from nen_bayes.frequentist.baselines import BaselineReport, run_baselines
@@ -31,15 +32,17 @@ from nen_bayes.pipeline.html import png_bytes
 from nen_bayes.pipeline.settings import ReanalysisSettings
 from nen_bayes.posterior.compare import CompareReport, compare_report
 from nen_bayes.posterior.contrast import ContrastResult, contrast_effects
+from nen_bayes.posterior.crossval import CVComparison, centre_cv, compare_cv
 from nen_bayes.posterior.diagnostics import RunCard, diagnose_fit, psis_loo
 from nen_bayes.posterior.summary import posterior_effects
 from nen_bayes.re_nen.published import PublishedReanalysis, reanalyse_published
 from nen_bayes.sensitivity.refits import GridResult, prior_grid_fit
 
-__all__ = ["BaselineStep", "CompareStep", "ContrastStep", "DescribeStep", "EndpointResult",
-           "FitStep", "GridStep", "Job", "PublishedStep", "baseline_references", "baseline_step",
-           "compare_step", "contrast_step", "describe_step", "fit_step", "grid_step",
-           "left_out_note", "published_step"]
+__all__ = ["BaselineStep", "CompareStep", "ContrastStep", "CrossvalStep", "DescribeStep",
+           "EndpointResult", "FitStep", "GridStep", "Job", "PublishedStep",
+           "baseline_references", "baseline_step", "compare_step", "contrast_step",
+           "crossval_step", "describe_step", "fit_step", "grid_step", "left_out_note",
+           "published_step"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,12 @@ class GridStep:
 
 
 @dataclass(frozen=True)
+class CrossvalStep:
+    comparison: CVComparison | None             # None: no model of the set could be scored
+    notes: tuple[str, ...] = ()                 # models left out of the cross-validation
+
+
+@dataclass(frozen=True)
 class EndpointResult:
     endpoint: str
     fits: dict[str, FitStep]                    # the models fitted (those left out: notes)
@@ -117,6 +126,7 @@ class EndpointResult:
     contrast: ContrastStep
     grid: GridStep | None = None
     notes: tuple[str, ...] = ()                 # models of the set left out, and why
+    crossval: CrossvalStep | None = None
 
     @property
     def cards(self) -> list[RunCard]:
@@ -279,6 +289,32 @@ def grid_step(job: Job, endpoint: str) -> GridStep:
         g, title=f"{endpoint}: prior sensitivity of the HR {g.contrast} ({s.headline.name})",
         synthetic=job.cohort.synthetic)
     return GridStep(g, {"grid": job.figure(fig, d / "prior_grid")})
+
+
+def crossval_step(job: Job, endpoint: str, say=None) -> CrossvalStep:
+    """Leave-one-centre-out cross-validation of the model set (one compilation per model, one
+    refit per centre). A model whose new centre is more than one intercept is left out with a
+    note."""
+    s = job.settings
+    results, notes = {}, []
+    for spec in s.specs:
+        try:
+            results[spec.name] = centre_cv(spec, job.cohort, endpoint=endpoint,
+                                           sampling=s.sampling, progress=say)
+        except ModelDataError as exc:
+            notes.append(f"{spec.name} is left out of the cross-validation: {exc}")
+    if not results:
+        return CrossvalStep(None, tuple(notes))
+    cmp = compare_cv(results)
+    d = job.directory("crossval", endpoint)
+    atomic_write_text(d / "cv.csv", cmp.table.to_csv(index=False))
+    atomic_write_text(d / "cv_centres.csv", cmp.centres.to_csv(index=False))
+    atomic_write_text(d / "refits.csv", pd.concat(
+        [r.table.assign(model=n) for n, r in results.items()], ignore_index=True
+    ).to_csv(index=False))
+    atomic_write_text(d / "crossval.txt", cmp.to_text() + "".join(f"Note: {n}\n"
+                                                                  for n in notes))
+    return CrossvalStep(cmp, tuple(notes))
 
 
 def published_step(job: Job) -> PublishedStep:

@@ -40,6 +40,8 @@ from nen_bayes.pipeline.cli import (
     add_cohort_options,
     load_options,
     main_guard,
+    open_unit,
+    positive_float,
     schema_for,
     script_parser,
 )
@@ -58,14 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.add_argument_group("analysis")
     a.add_argument("--out", required=True, metavar="DIR", help="results directory")
     a.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    a.add_argument("--horizon", action="append", type=float, default=None, metavar="T",
+    a.add_argument("--horizon", action="append", type=positive_float, default=None, metavar="T",
                    help="time at which survival is reported (repeatable; default 12 24 36 60 "
                         "for months, none otherwise)")
-    a.add_argument("--tau", type=float, help="RMST horizon (default: the longest time every "
+    a.add_argument("--tau", type=positive_float, help="RMST horizon (default: the longest time every "
                    "compared group is followed)")
     a.add_argument("--conf-type", choices=CONF_TYPES, default="log",
                    help="Kaplan-Meier interval transform (default: log, as R survfit)")
-    a.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
+    a.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
     a.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
     a.add_argument("--no-figures", action="store_true", help="skip the Kaplan-Meier figures")
     args = parser.parse_args(argv)

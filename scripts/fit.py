@@ -65,6 +65,8 @@ from nen_bayes.pipeline.cli import (
     check_sampling_options,
     load_options,
     main_guard,
+    open_unit,
+    positive_int,
     sampling_settings,
     schema_for,
     script_parser,
@@ -92,8 +94,8 @@ def _parser():
     m.add_argument("--force", action="store_true",
                    help="replace an existing --out directory or --write-spec file")
     add_sampling_options(m)
-    m.add_argument("--prior-draws", type=int, default=1000, help="prior draws (1000)")
-    m.add_argument("--conf-level", type=float, default=0.95, help="credible level (0.95)")
+    m.add_argument("--prior-draws", type=positive_int, default=1000, help="prior draws (1000)")
+    m.add_argument("--conf-level", type=open_unit, default=0.95, help="credible level (0.95)")
     m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

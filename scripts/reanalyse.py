@@ -61,6 +61,7 @@ from nen_bayes.pipeline.cli import (
     contrast_settings,
     load_options,
     main_guard,
+    open_unit,
     sampling_settings,
     schema_for,
     script_parser,
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="results directory (default results)")
     m.add_argument("--force", action="store_true", help="replace an existing --out directory")
     add_sampling_options(m, target_accept=MAIN_JOB_SAMPLING.target_accept)
-    m.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
+    m.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
     m.add_argument("--formats", default="png", help="figure file formats (default png)")
     m.add_argument("--priors", default=str(MODELS_DIR / "priors" / "line"), metavar="DIR",
                    help="prior grid on the contrast's log-HR (default models/priors/line)")

@@ -19,7 +19,13 @@ import sys
 import pandas as pd
 
 from nen_bayes.files import atomic_write_text
-from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.pipeline.cli import (
+    main_guard,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    script_parser,
+)
 from nen_bayes.reconstruction.guyot import LAST_INTERVAL_RULES
 from nen_bayes.reconstruction.roundtrip import DATASETS, round_trip_study, summarise_study
 
@@ -28,12 +34,12 @@ from nen_bayes.reconstruction.roundtrip import DATASETS, round_trip_study, summa
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser("validate_reconstruction.py", __doc__)
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    parser.add_argument("--seeds", type=int, default=50, help="digitiser seeds per dataset (50)")
-    parser.add_argument("--time-sd", type=float, default=0.0025,
+    parser.add_argument("--seeds", type=positive_int, default=50, help="digitiser seeds per dataset (50)")
+    parser.add_argument("--time-sd", type=non_negative_float, default=0.0025,
                         help="reading noise in time, share of the axis (0.0025)")
-    parser.add_argument("--surv-sd", type=float, default=0.0025,
+    parser.add_argument("--surv-sd", type=non_negative_float, default=0.0025,
                         help="reading noise in survival (0.0025)")
-    parser.add_argument("--risk-until", type=float, default=1.0,
+    parser.add_argument("--risk-until", type=positive_float, default=1.0,
                         help="the at-risk table covers this share of the curve (1.0)")
     parser.add_argument("--last-interval", choices=LAST_INTERVAL_RULES, default="guyot")
     parser.add_argument("--with-events", action="store_true",

@@ -8,6 +8,7 @@ ends the script with exit code 2, a one-paragraph message on stderr and nothing 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -25,7 +26,8 @@ from nen_bayes.errors import (
 from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import DEFAULT_HORIZONS, SAMPLERS, Contrast, Decision, Sampling
 
-__all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
+__all__ = ["add_cohort_options", "at_least", "finite_float", "non_negative_float",
+           "non_negative_int", "open_unit", "positive_float", "positive_int", "add_contrast_options", "add_sampling_options",
            "check_sampling_options", "contrast_extras", "contrast_settings",
            "decision_settings", "load_options", "main_guard", "sampling_settings", "schema_for",
            "script_parser"]
@@ -277,18 +279,18 @@ def add_contrast_options(parser, *, curves: bool = True) -> None:
     g.add_argument("--versus", default=None,
                    help=f"comparator level (default {LINE_CONTRAST.versus} for "
                         f"{LINE_CONTRAST.term}, else the model's reference)")
-    g.add_argument("--benefit", type=float, default=d.benefit,
+    g.add_argument("--benefit", type=positive_float, default=d.benefit,
                    help=f"clinically important benefit: P(HR < this) ({d.benefit:g})")
-    g.add_argument("--harm", type=float, default=d.harm,
+    g.add_argument("--harm", type=positive_float, default=d.harm,
                    help=f"harm: P(HR > this) ({d.harm:g})")
     g.add_argument("--rope", default=f"{d.rope[0]:g},{d.rope[1]:.2f}",
                    help=f"region of practical equivalence LOW,HIGH ({d.rope[0]:g},{d.rope[1]:.2f})")
     if not curves:
         return
-    g.add_argument("--horizon", action="append", type=float, default=None, metavar="T",
+    g.add_argument("--horizon", action="append", type=positive_float, default=None, metavar="T",
                    help="RMST horizon (repeatable; default "
                         f"{' and '.join(f'{h:g}' for h in DEFAULT_HORIZONS)})")
-    g.add_argument("--max-draws", type=int, default=1000,
+    g.add_argument("--max-draws", type=positive_int, default=1000,
                    help="posterior draws used for the curves, medians and RMSTs (1000)")
 
 
@@ -328,18 +330,18 @@ def add_sampling_options(group, *, target_accept: float | None = None,
     :class:`~nen_bayes.settings.Sampling`)."""
     s = Sampling()
     target_accept = s.target_accept if target_accept is None else target_accept
-    group.add_argument("--draws", type=int, default=s.draws,
+    group.add_argument("--draws", type=positive_int, default=s.draws,
                        help=f"draws per chain after tuning ({s.draws})")
-    group.add_argument("--tune", type=int, default=s.tune,
+    group.add_argument("--tune", type=positive_int, default=s.tune,
                        help=f"tuning steps per chain ({s.tune})")
-    group.add_argument("--chains", type=int, default=s.chains, help=f"chains ({s.chains})")
-    group.add_argument("--cores", type=int,
+    group.add_argument("--chains", type=positive_int, default=s.chains, help=f"chains ({s.chains})")
+    group.add_argument("--cores", type=positive_int,
                        help="parallel chains (default: min(chains, CPUs))")
-    group.add_argument("--seed", type=int, default=s.seed, help=f"random seed ({s.seed})")
+    group.add_argument("--seed", type=non_negative_int, default=s.seed, help=f"random seed ({s.seed})")
     if sampler:
         group.add_argument("--sampler", choices=list(SAMPLERS), default=s.sampler,
                            help=f"NUTS implementation (default {s.sampler})")
-    group.add_argument("--target-accept", type=float, default=target_accept,
+    group.add_argument("--target-accept", type=open_unit, default=target_accept,
                        help=f"NUTS target acceptance ({target_accept:g})")
 
 
@@ -390,3 +392,72 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
                 return EXIT_BAD_INPUT
 
     return run
+
+
+# --- Limits of option values ------------------------------------------------------------------
+# argparse ``type=`` validators shared by every script: a value out of its range ends the script
+# at parsing (exit 2, "argument --name: ...") before anything is read, fitted or written.
+
+
+def _number(text: str, kind: type, what: str):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
+    return value
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An integer option of at least ``minimum`` (e.g. ``type=at_least(1)``)."""
+
+    def parse(text: str) -> int:
+        value = _number(text, int, "a whole number")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the smallest allowed value, "
+                                             f"{minimum}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (draws, chains, seeds to search...)."""
+    return at_least(1)(text)
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0 (tuning steps, counts allowed)."""
+    return at_least(0)(text)
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (times, horizons, thresholds)."""
+    value = _number(text, float, "a number")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value:g}: must be above 0")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number of at least 0."""
+    value = _number(text, float, "a number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value:g}: must be at least 0")
+    return value
+
+
+def open_unit(text: str) -> float:
+    """A level or probability strictly between 0 and 1 (e.g. 0.95, not 95)."""
+    value = _number(text, float, "a number")
+    if not 0 < value < 1:
+        hint = f" (for {value:g}% write {value / 100:g})" if 1 < value < 100 else ""
+        raise argparse.ArgumentTypeError(f"{value:g}: must lie strictly between 0 and 1{hint}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _number(text, float, "a number")

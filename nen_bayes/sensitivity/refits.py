@@ -32,7 +32,7 @@ from nen_bayes.provenance import Provenanced
 from nen_bayes.sensitivity.grid import GridPrior, normal_probabilities
 from nen_bayes.settings import Contrast, Decision, Sampling, decision_probabilities
 
-__all__ = ["GridResult", "prior_grid_fit"]
+__all__ = ["GridResult", "check_grid_contrast", "prior_grid_fit"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,14 @@ def _contrast_column(design, contrast: Contrast) -> tuple[int, int, str, str]:
     raise ModelDataError(
         f"the prior grid is on one coefficient: {level!r} vs {versus!r} must involve the "
         f"model's reference level {ref!r} of {term!r} (levels: {[ref, *levels]})")
+
+
+def check_grid_contrast(spec, cohort, contrast: Contrast, endpoint: str | None = None) -> None:
+    """Refuse, before any sampling, a contrast the prior grid cannot be put on (a term the
+    model lacks, or two levels of which neither is the model's reference): raises
+    :class:`~nen_bayes.errors.ModelDataError`."""
+    design = make_design(spec, cohort, resolve_endpoint(spec, cohort, endpoint))
+    _contrast_column(design, contrast)
 
 
 def _refit_row(compiled, pr: GridPrior, base: tuple, j: int, sign: int, seed: int,

@@ -8,8 +8,10 @@ SD as data, and only re-sampled per prior (nutpie). The first row is the model f
 
 Writes to --out DIR: grid.csv (per prior: the prior's median HR and 95% interval, the
 posterior median HR, 95% CrI, P(HR < 1), P(HR < --benefit), P(HR > --harm), P(ROPE), and each
-refit's max R-hat, min bulk ESS and divergences), prior_grid.png/.svg (prior against
-posterior per prior), sensitivity.txt and run.json.
+refit's max R-hat, min bulk ESS, divergences and its run-card checks: "pass" or "FAIL: ..."),
+prior_grid.png/.svg (prior against posterior per prior), sensitivity.txt and run.json. Every
+refit is held to diagnose.py's default thresholds; failures are printed with their reasons
+(the refits' posteriors are then not reliable: raise --draws/--tune).
 
 Examples
 --------

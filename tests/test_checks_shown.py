@@ -32,3 +32,60 @@ def test_a_one_chain_fit_says_rhat_needs_two_chains():
     card = diagnose_fit(fake_tree(chains=1, seed=4))
     rhat = {c.name: c for c in card.checks}["rhat"]
     assert "two chains" in rhat.reason and "disagree" not in rhat.reason
+
+
+def test_the_main_job_summary_counts_a_failed_grid_refit_as_a_failure():
+    """summary.txt's diagnostics line lists the prior-grid refits' failures beside the model
+    set's (a grid refit whose R-hat failed must not leave "all checks pass")."""
+    from types import SimpleNamespace
+
+    from nen_bayes.pipeline.summary import _failed
+
+    ok = _card(Check("rhat", "max R-hat", 1.001, 1.01, "<=", True))
+    bad = RunCard(run="prior grid: neutral_weak", model="m under prior neutral_weak",
+                  endpoint="os", data_hash="h", synthetic=False,
+                  checks=(Check("rhat", "max R-hat", 1.017, 1.01, "<=", False),))
+    ep = SimpleNamespace(cards=[ok], grid=SimpleNamespace(result=SimpleNamespace(
+        cards=(ok, bad))))
+    assert _failed(ep) == ["m under prior neutral_weak (rhat)"]
+    ep_no_grid = SimpleNamespace(cards=[ok], grid=None)
+    assert _failed(ep_no_grid) == []
+
+
+def test_predictive_times_beyond_float32_are_counted_without_an_overflow_warning():
+    """A Weibull prior with a tiny shape allows times beyond float32's range. With eta = 0,
+    log T = log scale + log(E) / shape, E ~ Exp(1), so P(T > f32max) =
+    exp(-exp(shape * (log f32max - log scale))) (closed form); the count of times stored as
+    inf must match it within 5 binomial SEs, and no overflow warning may be raised."""
+    import math
+    import warnings
+
+    import xarray as xr
+    from conftest import ROOT
+
+    from nen_bayes import load_cohort
+    from nen_bayes.bayes.design import make_design
+    from nen_bayes.bayes.inference import _predictive
+    from nen_bayes.bayes.spec import load_spec
+    from nen_bayes.data import BUNDLED_COHORT
+    from nen_bayes.re_nen import RE_NEN
+
+    spec = load_spec(ROOT / "models/weibull_ph_pooled.toml")
+    design = make_design(spec, load_cohort(BUNDLED_COHORT, RE_NEN), "os")
+    chains, draws, shape = 2, 50, 0.01
+    ds = xr.Dataset(
+        {"beta": (("chain", "draw", "covariate"),
+                  np.zeros((chains, draws, len(design.coefficients)))),
+         "shape": (("chain", "draw"), np.full((chains, draws), shape)),
+         "scale": (("chain", "draw"), np.ones((chains, draws)))},
+        coords={"chain": np.arange(chains), "draw": np.arange(draws),
+                "covariate": list(design.coefficients)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = _predictive(ds, spec, design, np.random.default_rng(5))
+    t = out["time"].values
+    p = math.exp(-math.exp(shape * math.log(float(np.finfo(np.float32).max))))
+    n = t.size
+    assert out.attrs["out_of_range"] == int(np.isinf(t).sum())
+    assert abs(out.attrs["out_of_range"] - n * p) < 5 * math.sqrt(n * p * (1 - p))
+    assert np.all(t >= 0) and not np.isnan(t).any()

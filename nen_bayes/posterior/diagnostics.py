@@ -66,6 +66,11 @@ class Check:
     detail: str = ""
 
     @property
+    def shown(self) -> str:
+        """The value as displayed: enough digits to see it on its side of the threshold."""
+        return _shown(self)
+
+    @property
     def reason(self) -> str:
         v = _shown(self)
         where = f" ({self.worst})" if self.worst else ""

@@ -57,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--ess-per-chain", type=non_negative_float, default=100.0,
                    help="min bulk and tail ESS per chain (100)")
     t.add_argument("--mcse-ratio", type=positive_float, default=0.1, help="max MCSE/SD (0.1)")
-    t.add_argument("--max-divergences", type=non_negative_int, default=0, help="max divergences (0)")
+    t.add_argument("--max-divergences", type=non_negative_int, default=0,
+                   help="max divergences (0)")
     t.add_argument("--treedepth-share", type=non_negative_float, default=0.01,
                    help="max share of transitions at the maximum tree depth (0.01)")
-    t.add_argument("--ebfmi", type=non_negative_float, default=0.3, help="min E-BFMI per chain (0.3)")
+    t.add_argument("--ebfmi", type=non_negative_float, default=0.3,
+                   help="min E-BFMI per chain (0.3)")
     t.add_argument("--pareto-k-bad", type=non_negative_int, default=0,
                    help="max number of units with a high Pareto k (0)")
     args = parser.parse_args(argv)

@@ -54,7 +54,6 @@ from pathlib import Path
 
 from nen_bayes.bayes.formula import formula_model, parse_formula, spec_toml
 from nen_bayes.bayes.spec import FAMILIES, load_spec, spec_from_dict
-from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.effects import write_effects
 from nen_bayes.errors import OutputExistsError
@@ -63,6 +62,7 @@ from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_sampling_options,
     check_sampling_options,
+    load_checked,
     load_options,
     main_guard,
     open_unit,
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     model = _formula_model(args, parser) if args.formula else load_spec(args.model)
     model = _with_group_columns(model, args.group, parser)
     schema, lenient = schema_for(args, parser, [model], one_endpoint=True)
-    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    cohort = load_checked(args, schema, lenient, [model])
     if args.formula:
         file_dict = model.file_dict(cohort)
         spec = spec_from_dict(file_dict, source=model.source)

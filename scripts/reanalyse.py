@@ -49,7 +49,6 @@ from pathlib import Path
 
 from nen_bayes.bayes.formula import formula_model, parse_formula
 from nen_bayes.bayes.spec import FAMILIES, load_spec
-from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.files import check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
@@ -59,6 +58,7 @@ from nen_bayes.pipeline.cli import (
     check_sampling_options,
     contrast_extras,
     contrast_settings,
+    load_checked,
     load_options,
     main_guard,
     open_unit,
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     published = None if args.no_study_summary or schema.name != RE_NEN.name else \
         published_line_comparison()
     check_output_directory(args.out, force=args.force)
-    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    cohort = load_checked(args, schema, lenient, ((model,) if model else ()) + files,
+                          default_models=() if args.model or args.formula else DEFAULT_MODELS)
     specs = ((model.spec(cohort),) if model else ()) + files
     settings = ReanalysisSettings(
         specs=specs, contrast=contrast, decision=decision, sampling=sampling_settings(args),

@@ -30,7 +30,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
@@ -38,7 +37,7 @@ from nen_bayes.pipeline.cli import (
     add_sampling_options,
     check_sampling_options,
     contrast_settings,
-    load_options,
+    load_checked,
     main_guard,
     sampling_settings,
     schema_for,
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     priors = load_prior_grid(args.priors)
     schema, lenient = schema_for(args, parser, [spec], one_endpoint=True)
     check_output_directory(args.out, force=args.force)
-    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    cohort = load_checked(args, schema, lenient, [spec])
     from nen_bayes.plotting import plot_prior_grid, save_figure
     from nen_bayes.provenance import SYNTHETIC_NOTICE
     from nen_bayes.sensitivity.refits import prior_grid_fit

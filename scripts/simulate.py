@@ -37,8 +37,10 @@ from nen_bayes.re_nen.simulate import load_calibration, simulate_cohort, truth_j
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser("simulate.py", __doc__)
     parser.add_argument("--out", metavar="FILE", help="CSV to write")
-    parser.add_argument("--seed", type=non_negative_int, help="RNG seed (default: the calibration's)")
-    parser.add_argument("--n", type=positive_int, help="number of units (default: the calibration's)")
+    parser.add_argument("--seed", type=non_negative_int,
+                        help="RNG seed (default: the calibration's)")
+    parser.add_argument("--n", type=positive_int,
+                        help="number of units (default: the calibration's)")
     parser.add_argument("--calibration", metavar="TOML",
                         help="calibration file (default: the bundled one)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")

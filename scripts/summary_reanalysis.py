@@ -89,7 +89,8 @@ def _parser():
                    help="directory of prior files (default models/priors/line)")
     a.add_argument("--benefit", type=positive_float, default=d.benefit,
                    help=f"P(effect < this) ({d.benefit:g})")
-    a.add_argument("--harm", type=positive_float, default=d.harm, help=f"P(effect > this) ({d.harm:g})")
+    a.add_argument("--harm", type=positive_float, default=d.harm,
+                   help=f"P(effect > this) ({d.harm:g})")
     a.add_argument("--rope", default=f"{d.rope[0]:g},{d.rope[1]:.2f}",
                    help=f"ROPE LOW,HIGH ({d.rope[0]:g},{d.rope[1]:.2f})")
     a.add_argument("--sweep-events", default=None,

@@ -34,7 +34,8 @@ from nen_bayes.reconstruction.roundtrip import DATASETS, round_trip_study, summa
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser("validate_reconstruction.py", __doc__)
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    parser.add_argument("--seeds", type=positive_int, default=50, help="digitiser seeds per dataset (50)")
+    parser.add_argument("--seeds", type=positive_int, default=50,
+                        help="digitiser seeds per dataset (50)")
     parser.add_argument("--time-sd", type=non_negative_float, default=0.0025,
                         help="reading noise in time, share of the axis (0.0025)")
     parser.add_argument("--surv-sd", type=non_negative_float, default=0.0025,

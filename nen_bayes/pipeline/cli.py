@@ -13,12 +13,16 @@ import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
+from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.cohorts.schema import DEFAULT_TIME_UNIT, EVENT_CODINGS, CohortSchema, Factor
 from nen_bayes.cohorts.validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 from nen_bayes.errors import (
     CalibrationError,
     CohortError,
+    InvalidValueError,
+    MissingColumnError,
     OutputExistsError,
     ResultError,
     SpecError,
@@ -26,8 +30,7 @@ from nen_bayes.errors import (
 from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import DEFAULT_HORIZONS, SAMPLERS, Contrast, Decision, Sampling
 
-__all__ = ["add_cohort_options", "at_least", "finite_float", "non_negative_float",
-           "non_negative_int", "open_unit", "positive_float", "positive_int", "add_contrast_options", "add_sampling_options",
+__all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
            "check_sampling_options", "contrast_extras", "contrast_settings",
            "decision_settings", "load_options", "main_guard", "sampling_settings", "schema_for",
            "script_parser"]
@@ -337,7 +340,8 @@ def add_sampling_options(group, *, target_accept: float | None = None,
     group.add_argument("--chains", type=positive_int, default=s.chains, help=f"chains ({s.chains})")
     group.add_argument("--cores", type=positive_int,
                        help="parallel chains (default: min(chains, CPUs))")
-    group.add_argument("--seed", type=non_negative_int, default=s.seed, help=f"random seed ({s.seed})")
+    group.add_argument("--seed", type=non_negative_int, default=s.seed,
+                       help=f"random seed ({s.seed})")
     if sampler:
         group.add_argument("--sampler", choices=list(SAMPLERS), default=s.sampler,
                            help=f"NUTS implementation (default {s.sampler})")
@@ -395,6 +399,9 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
 
 
 # --- Limits of option values ------------------------------------------------------------------
+__all__ += ["at_least", "finite_float", "load_checked", "non_negative_float", "non_negative_int",
+            "open_unit", "positive_float", "positive_int"]
+
 # argparse ``type=`` validators shared by every script: a value out of its range ends the script
 # at parsing (exit 2, "argument --name: ...") before anything is read, fitted or written.
 
@@ -461,3 +468,84 @@ def open_unit(text: str) -> float:
 def finite_float(text: str) -> float:
     """Any finite number."""
     return _number(text, float, "a number")
+
+
+# --- Loading with messages for typical mistakes -----------------------------------------------
+
+#: A factor (--factor, or a model's categorical covariate) whose values are all numbers and take
+#: more distinct values than this, with no levels declared, is refused as a likely --numeric.
+MAX_NUMERIC_FACTOR_LEVELS = 20
+
+
+def load_checked(args, schema: CohortSchema, lenient: bool, specs=(), *,
+                 default_models: tuple[str, ...] = ()):
+    """:func:`~nen_bayes.cohorts.cohort.load_cohort` with the cohort options, saying more about
+    typical mistakes: a missing column that a model uses names the model and its file (and,
+    for ``default_models``, that they are a default set and how to give others); a numeric
+    column given as a factor with many values is refused with a pointer to ``--numeric``."""
+    try:
+        cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    except MissingColumnError as exc:
+        hint = _models_hint(getattr(exc, "missing", ()), specs, default_models)
+        if not hint:
+            raise
+        raise MissingColumnError(f"{exc} {hint}") from None
+    _refuse_numeric_factors(args, cohort, specs)
+    return cohort
+
+
+def _models_hint(missing, specs, default_models: tuple[str, ...]) -> str:
+    uses: dict[tuple, list[str]] = {}  # the missing columns a model uses -> those models
+    for sp in specs:
+        cols = {c.column for c in sp.covariates} | {g.column for g in sp.groups if g.column}
+        mine = tuple(c for c in missing if c in cols)
+        if mine:
+            uses.setdefault(mine, []).append(f"{sp.name} ({_shown_path(sp.source)})")
+    if not uses:
+        return ""
+    text = "Of these, " + "; ".join(
+        f"{list(cols)} {'is' if len(cols) == 1 else 'are'} used by the model"
+        f"{'s' if len(names) > 1 else ''} {', '.join(names)}" for cols, names in uses.items()
+    ) + "."
+    if default_models:
+        text += (" These are the default model set, written for the RE/NEN cohort; for "
+                 "another cohort give models that use its "
+                 "columns: --model FILE (see models/README.md) or --formula "
+                 "\"TIME ~ COVARIATES + (1 | CENTRE)\".")
+    return text
+
+
+def _shown_path(source: str) -> str:
+    """A model file's path, relative to the working directory where it lies below it."""
+    try:
+        return str(Path(source).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(source)
+
+
+def _refuse_numeric_factors(args, cohort, specs) -> None:
+    declared = {i.split("=", 1)[0].strip() for i in getattr(args, "levels", []) if "=" in i}
+    by_model = {c.column: sp for sp in specs for c in sp.covariates if c.type != "numeric"}
+    names = [f for f in dict.fromkeys([*getattr(args, "factor", []), *by_model])
+             if f not in declared]
+    levels = {f.name: f.levels or () for f in cohort.schema.factors}
+    for name in names:
+        lv = levels.get(name, ())
+        if len(lv) <= MAX_NUMERIC_FACTOR_LEVELS or not all(_is_number(v) for v in lv):
+            continue
+        given = f"the model {by_model[name].name!r} ({by_model[name].source}) uses it as a " \
+                "categorical covariate" if name in by_model else "--factor names it"
+        raise InvalidValueError(
+            f"{cohort.source}: column {name!r}: {given}, but it holds numbers with {len(lv)} "
+            f"distinct values ({', '.join(lv[:3])}, ..., {lv[-1]}): as a factor it would get "
+            f"{len(lv)} levels and {len(lv) - 1} coefficients. For a numeric covariate give "
+            f"--numeric {name}" + (" and a model with type = \"numeric\" for it"
+                                   if name in by_model else "") +
+            f"; to keep it categorical, declare its levels: --levels {name}=A,B,C.")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False

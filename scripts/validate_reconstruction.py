@@ -15,9 +15,11 @@ Exit codes: 0 done, 2 an existing --out without --force.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 
+from nen_bayes.errors import OutputExistsError
 from nen_bayes.files import atomic_write_text
 from nen_bayes.pipeline.cli import (
     main_guard,
@@ -50,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="FILE", help="CSV of every round trip")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error("--seeds must be >= 1")
+    if args.out and Path(args.out).exists() and not args.force:  # before the round trips
+        raise OutputExistsError(f"{args.out} exists; pass --force to replace it (nothing was "
+                                "run or written).")
     extra = {"swap_window": 0.0, "snap": 0.0} if args.literal else {}
     study = round_trip_study(args.datasets, range(args.seeds), time_sd=args.time_sd,
                              surv_sd=args.surv_sd, risk_until=args.risk_until,

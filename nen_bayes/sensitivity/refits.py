@@ -114,7 +114,9 @@ class GridResult(Provenanced):
         lines = [f"  diagnostics: FAILED in {len(bad)} of {len(self.cards)} refits (these "
                  "posteriors are not reliable yet: raise --draws/--tune)"]
         for card in bad:
-            lines += [f"    {card.model}: {c.reason.strip()}" for c in card.failures]
+            lines.append(f"    {card.run.removeprefix('prior grid: '):<22} " + "; ".join(
+                f"{c.name} {c.shown}{f' ({c.worst})' if c.worst else ''} needs {c.rule} "
+                f"{c.threshold:g}" for c in card.failures))
         return lines
 
 

@@ -37,6 +37,7 @@ from nen_bayes.frequentist.baselines import run_baselines
 from nen_bayes.frequentist.km import CONF_TYPES
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
+    figure_formats,
     load_checked,
     main_guard,
     open_unit,
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--conf-type", choices=CONF_TYPES, default="log",
                    help="Kaplan-Meier interval transform (default: log, as R survfit)")
     a.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
-    a.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    a.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     a.add_argument("--no-figures", action="store_true", help="skip the Kaplan-Meier figures")
     args = parser.parse_args(argv)
     if not 0 < args.conf_level < 1:

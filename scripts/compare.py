@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.pipeline.cli import main_guard, open_unit, script_parser
+from nen_bayes.pipeline.cli import figure_formats, main_guard, open_unit, script_parser
 
 
 @main_guard
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", choices=["stacking", "BB-pseudo-BMA", "pseudo-BMA"],
                         default="stacking", help="model weights (default stacking)")
     parser.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
-    parser.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    parser.add_argument("--formats", type=figure_formats, default="png,svg",
+                        help="figure formats (default png,svg)")
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error(f"a comparison needs at least two RUN_DIRs; got one ({args.runs[0]})")

@@ -32,6 +32,7 @@ from pathlib import Path
 from nen_bayes.errors import OutputExistsError, ResultError
 from nen_bayes.files import atomic_write_text, output_directory
 from nen_bayes.pipeline.cli import (
+    figure_formats,
     main_guard,
     non_negative_float,
     non_negative_int,
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="replace an existing run_card.json and diagnostics/")
     parser.add_argument("--no-figures", action="store_true", help="run card only")
-    parser.add_argument("--formats", default="png", help="figure formats (default png)")
+    parser.add_argument("--formats", type=figure_formats, default="png",
+                        help="figure formats (default png)")
     t = parser.add_argument_group("thresholds")
     t.add_argument("--rhat", type=positive_float, default=1.01, help="max R-hat (1.01)")
     t.add_argument("--ess-per-chain", type=non_negative_float, default=100.0,

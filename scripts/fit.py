@@ -62,6 +62,7 @@ from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_sampling_options,
     check_sampling_options,
+    figure_formats,
     load_checked,
     load_options,
     main_guard,
@@ -96,7 +97,8 @@ def _parser():
     add_sampling_options(m)
     m.add_argument("--prior-draws", type=positive_int, default=1000, help="prior draws (1000)")
     m.add_argument("--conf-level", type=open_unit, default=0.95, help="credible level (0.95)")
-    m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    m.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

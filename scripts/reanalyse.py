@@ -58,6 +58,7 @@ from nen_bayes.pipeline.cli import (
     check_sampling_options,
     contrast_extras,
     contrast_settings,
+    figure_formats,
     load_checked,
     load_options,
     main_guard,
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--force", action="store_true", help="replace an existing --out directory")
     add_sampling_options(m, target_accept=MAIN_JOB_SAMPLING.target_accept)
     m.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
-    m.add_argument("--formats", default="png", help="figure file formats (default png)")
+    m.add_argument("--formats", type=figure_formats, default="png",
+                   help="figure file formats (default png)")
     m.add_argument("--priors", default=str(MODELS_DIR / "priors" / "line"), metavar="DIR",
                    help="prior grid on the contrast's log-HR (default models/priors/line)")
     m.add_argument("--no-prior-grid", action="store_true", help="skip the prior-grid refits")

@@ -36,7 +36,7 @@ import sys
 from nen_bayes.bayes.inference import versions
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.pipeline.cli import main_guard, non_negative_float, script_parser
+from nen_bayes.pipeline.cli import figure_formats, main_guard, non_negative_float, script_parser
 from nen_bayes.reconstruction.guyot import LAST_INTERVAL_RULES, SCALES, reconstruct
 
 
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     o = parser.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="DIR", help="results directory")
     o.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    o.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    o.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     o.add_argument("--no-figure", action="store_true", help="skip the figure")
     args = parser.parse_args(argv)
     for name in ("snap", "swap_window"):

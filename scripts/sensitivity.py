@@ -37,6 +37,7 @@ from nen_bayes.pipeline.cli import (
     add_sampling_options,
     check_sampling_options,
     contrast_settings,
+    figure_formats,
     load_checked,
     main_guard,
     sampling_settings,
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--out", required=True, metavar="DIR", help="results directory")
     m.add_argument("--force", action="store_true", help="replace an existing --out")
     add_sampling_options(m, sampler=False)
-    m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    m.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     add_contrast_options(parser, curves=False)
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)

@@ -37,6 +37,7 @@ from pathlib import Path
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     decision_settings,
+    figure_formats,
     main_guard,
     open_unit,
     positive_float,
@@ -99,7 +100,8 @@ def _parser():
                    help="shares of units in group 1 for the sweep (0.3,...,0.7)")
     a.add_argument("--out", required=True, metavar="DIR", help="results directory")
     a.add_argument("--force", action="store_true", help="replace an existing --out")
-    a.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    a.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     return parser
 
 

@@ -198,3 +198,13 @@ def test_the_main_job_refuses_a_grid_contrast_off_the_reference_before_any_fit()
         check_settings(cohort, s)
     check_settings(cohort, ReanalysisSettings(specs=specs, contrast=Contrast("grade", "G3", "G2"),
                                               endpoints=("os",)))  # no grid: allowed
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if "--formats" in s.read_text()],
+                         ids=lambda p: p.name)
+def test_an_unknown_figure_format_is_refused_before_any_work(script, inputs, capsys):
+    """Figures are written last: an unknown format must stop the script at parsing, not after
+    the fits and tables are computed."""
+    rc, err = run_main(script.name, [*base_args(script.name, inputs), "--formats", "png,bmp"],
+                       capsys)
+    assert rc == 2 and "--formats" in err and "bmp" in err, err

@@ -27,6 +27,7 @@ from nen_bayes.errors import (
     ResultError,
     SpecError,
 )
+from nen_bayes.pipeline.settings import FIGURE_FORMATS
 from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import DEFAULT_HORIZONS, SAMPLERS, Contrast, Decision, Sampling
 
@@ -549,3 +550,17 @@ def _is_number(text: str) -> bool:
         return math.isfinite(float(text))
     except ValueError:
         return False
+
+
+def figure_formats(text: str) -> str:
+    """A comma-separated list of figure formats, each one of png, svg, pdf; returned as given
+    (the scripts split it)."""
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in names if f not in FIGURE_FORMATS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: figure formats are a comma-separated list "
+                                         f"of {', '.join(FIGURE_FORMATS)}")
+    return text
+
+
+__all__ += ["figure_formats"]

@@ -60,3 +60,12 @@ def test_a_column_suggestion_ignores_case(cohort_csv, capsys):
     rc, err = run_main("describe.py", ["--data", cohort_csv, "--time", "time", "--event",
                                        "status", "--factor", "Aid"], capsys)
     assert rc == 2 and "did you mean 'aid'" in err
+
+
+def test_a_formulas_categorical_numeric_column_is_refused_naming_the_formula(
+        cohort_csv, tmp_path, capsys):
+    rc, err = run_main("fit.py", ["--data", cohort_csv, "--time", "time", "--event", "status",
+                                  "--row-ids", "--no-centre", "--formula",
+                                  "time ~ C(age) + trt", "--out", tmp_path / "f"], capsys)
+    assert rc == 2 and "'age'" in err and "C(age)" in err and "without C()" in err
+    assert not (tmp_path / "f").exists()

@@ -540,9 +540,15 @@ def _refuse_numeric_factors(args, cohort, specs) -> None:
             f"{cohort.source}: column {name!r}: {given}, but it holds numbers with {len(lv)} "
             f"distinct values ({', '.join(lv[:3])}, ..., {lv[-1]}): as a factor it would get "
             f"{len(lv)} levels and {len(lv) - 1} coefficients. For a numeric covariate give "
-            f"--numeric {name}" + (" and a model with type = \"numeric\" for it"
+            f"--numeric {name}" + (_numeric_in_model(by_model[name], name)
                                    if name in by_model else "") +
             f"; to keep it categorical, declare its levels: --levels {name}=A,B,C.")
+
+
+def _numeric_in_model(spec, name: str) -> str:
+    if str(spec.source).startswith("--formula"):
+        return f" and write {name} in the formula without C()"
+    return f" and make it numeric in the model file (type = \"numeric\" for column {name!r})"
 
 
 def _is_number(text: str) -> bool:

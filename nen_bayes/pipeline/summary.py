@@ -115,9 +115,9 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
             f"{md['upper']:+.1f})" if np.isfinite(md["estimate"]) else
             f"n/a (median not reached in {md.get('not_reached', 1.0):.0%} of draws)"))
     n_grid = len(ep.grid.result.cards) if ep.grid is not None else 0
-    lines.append("  diagnostics  " + (_all_pass(len(ep.fits)) + (
-        f" and in all {n_grid} prior-grid refits" if n_grid else "") if not failed
-                                      else "FAILED: " + "; ".join(failed)))
+    passed = _all_pass(len(ep.fits)) + (f" and in all {n_grid} prior-grid refits"
+                                        if n_grid else "")
+    lines.append("  diagnostics  " + (passed if not failed else "FAILED: " + "; ".join(failed)))
     if ep.grid is not None:
         gt = ep.grid.result.table.iloc[1:]
         lo_r, hi_r = gt["P(HR < 1)"].idxmin(), gt["P(HR < 1)"].idxmax()

@@ -137,12 +137,13 @@ def _shown(c: Check) -> str:
     v = float(c.value)
     if not np.isfinite(v):
         return f"{v}"
-    ok = v <= c.threshold if c.rule == "<=" else v >= c.threshold
-    for digits in range(4, 16):
+
+    def passes(x: float) -> bool:
+        return x <= c.threshold if c.rule == "<=" else x >= c.threshold
+
+    for digits in range(4, 18):
         text = f"{v:.{digits}g}"
-        w = float(text)
-        if (w <= c.threshold if c.rule == "<=" else w >= c.threshold) == ok and \
-                (ok or w != c.threshold):
+        if passes(float(text)) == passes(v):
             return text
     return repr(v)
 

@@ -30,7 +30,6 @@ import sys
 
 import pandas as pd
 
-from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.effects import write_effects
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.formatting import format_equals
@@ -38,8 +37,11 @@ from nen_bayes.frequentist.baselines import run_baselines
 from nen_bayes.frequentist.km import CONF_TYPES
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
-    load_options,
+    figure_formats,
+    load_checked,
     main_guard,
+    open_unit,
+    positive_float,
     schema_for,
     script_parser,
 )
@@ -58,22 +60,24 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.add_argument_group("analysis")
     a.add_argument("--out", required=True, metavar="DIR", help="results directory")
     a.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    a.add_argument("--horizon", action="append", type=float, default=None, metavar="T",
+    a.add_argument("--horizon", action="append", type=positive_float, default=None, metavar="T",
                    help="time at which survival is reported (repeatable; default 12 24 36 60 "
                         "for months, none otherwise)")
-    a.add_argument("--tau", type=float, help="RMST horizon (default: the longest time every "
+    a.add_argument("--tau", type=positive_float,
+                   help="RMST horizon (default: the longest time every "
                    "compared group is followed)")
     a.add_argument("--conf-type", choices=CONF_TYPES, default="log",
                    help="Kaplan-Meier interval transform (default: log, as R survfit)")
-    a.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
-    a.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    a.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
+    a.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     a.add_argument("--no-figures", action="store_true", help="skip the Kaplan-Meier figures")
     args = parser.parse_args(argv)
     if not 0 < args.conf_level < 1:
         parser.error("--conf-level must lie in (0, 1)")
     schema, lenient = schema_for(args, parser, extras=True)
     check_output_directory(args.out, force=args.force)
-    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    cohort = load_checked(args, schema, lenient)
     factors = [f.name for f in cohort.schema.factors]
     reports = [
         run_baselines(cohort, ep.name, factors, horizons=args.horizon, tau=args.tau,

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.pipeline.cli import figure_formats, main_guard, open_unit, script_parser
 
 
 @main_guard
@@ -44,11 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
     parser.add_argument("--weights", choices=["stacking", "BB-pseudo-BMA", "pseudo-BMA"],
                         default="stacking", help="model weights (default stacking)")
-    parser.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
-    parser.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    parser.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
+    parser.add_argument("--formats", type=figure_formats, default="png,svg",
+                        help="figure formats (default png,svg)")
     args = parser.parse_args(argv)
-    if not 0 < args.conf_level < 1:
-        parser.error("--conf-level must lie in (0, 1)")
+    if len(args.runs) < 2:
+        parser.error(f"a comparison needs at least two RUN_DIRs; got one ({args.runs[0]})")
     check_output_directory(args.out, force=args.force)
     from nen_bayes.bayes.inference import read_run
     from nen_bayes.effects import write_effects

@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import sys
 
-from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.frequentist.describe import describe_cohort
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
-    load_options,
+    load_checked,
     main_guard,
     schema_for,
     script_parser,
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
     args = parser.parse_args(argv)
     schema, lenient = schema_for(args, parser, extras=True)
-    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    cohort = load_checked(args, schema, lenient)
     description = describe_cohort(cohort)
     if args.json:
         print(json.dumps(description.to_dict(), indent=2))

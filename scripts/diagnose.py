@@ -32,7 +32,14 @@ from pathlib import Path
 
 from nen_bayes.errors import OutputExistsError, ResultError
 from nen_bayes.files import atomic_write_text, output_directory
-from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.pipeline.cli import (
+    figure_formats,
+    main_guard,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    script_parser,
+)
 from nen_bayes.re_nen.contract import LINE_CONTRAST
 
 
@@ -46,17 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="replace an existing run_card.json and diagnostics/")
     parser.add_argument("--no-figures", action="store_true", help="run card only")
-    parser.add_argument("--formats", default="png", help="figure formats (default png)")
+    parser.add_argument("--formats", type=figure_formats, default="png",
+                        help="figure formats (default png)")
     t = parser.add_argument_group("thresholds")
-    t.add_argument("--rhat", type=float, default=1.01, help="max R-hat (1.01)")
-    t.add_argument("--ess-per-chain", type=float, default=100.0,
+    t.add_argument("--rhat", type=positive_float, default=1.01, help="max R-hat (1.01)")
+    t.add_argument("--ess-per-chain", type=non_negative_float, default=100.0,
                    help="min bulk and tail ESS per chain (100)")
-    t.add_argument("--mcse-ratio", type=float, default=0.1, help="max MCSE/SD (0.1)")
-    t.add_argument("--max-divergences", type=int, default=0, help="max divergences (0)")
-    t.add_argument("--treedepth-share", type=float, default=0.01,
+    t.add_argument("--mcse-ratio", type=positive_float, default=0.1, help="max MCSE/SD (0.1)")
+    t.add_argument("--max-divergences", type=non_negative_int, default=0,
+                   help="max divergences (0)")
+    t.add_argument("--treedepth-share", type=non_negative_float, default=0.01,
                    help="max share of transitions at the maximum tree depth (0.01)")
-    t.add_argument("--ebfmi", type=float, default=0.3, help="min E-BFMI per chain (0.3)")
-    t.add_argument("--pareto-k-bad", type=int, default=0,
+    t.add_argument("--ebfmi", type=non_negative_float, default=0.3,
+                   help="min E-BFMI per chain (0.3)")
+    t.add_argument("--pareto-k-bad", type=non_negative_int, default=0,
                    help="max number of units with a high Pareto k (0)")
     args = parser.parse_args(argv)
     thresholds = {"rhat": args.rhat, "ess_per_chain": args.ess_per_chain,
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 by = LINE_CONTRAST.term
             except ValueError:
                 by = None
-        elif not args.no_figures:
+        else:  # checked with or without figures: a --by that names nothing is a mistake
             try:
                 term_levels(tree, by)
             except ValueError as exc:

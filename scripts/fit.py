@@ -54,7 +54,6 @@ from pathlib import Path
 
 from nen_bayes.bayes.formula import formula_model, parse_formula, spec_toml
 from nen_bayes.bayes.spec import FAMILIES, load_spec, spec_from_dict
-from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.effects import write_effects
 from nen_bayes.errors import OutputExistsError
@@ -63,8 +62,12 @@ from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_sampling_options,
     check_sampling_options,
+    figure_formats,
+    load_checked,
     load_options,
     main_guard,
+    open_unit,
+    positive_int,
     sampling_settings,
     schema_for,
     script_parser,
@@ -92,9 +95,10 @@ def _parser():
     m.add_argument("--force", action="store_true",
                    help="replace an existing --out directory or --write-spec file")
     add_sampling_options(m)
-    m.add_argument("--prior-draws", type=int, default=1000, help="prior draws (1000)")
-    m.add_argument("--conf-level", type=float, default=0.95, help="credible level (0.95)")
-    m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    m.add_argument("--prior-draws", type=positive_int, default=1000, help="prior draws (1000)")
+    m.add_argument("--conf-level", type=open_unit, default=0.95, help="credible level (0.95)")
+    m.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     model = _formula_model(args, parser) if args.formula else load_spec(args.model)
     model = _with_group_columns(model, args.group, parser)
     schema, lenient = schema_for(args, parser, [model], one_endpoint=True)
-    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    cohort = load_checked(args, schema, lenient, [model])
     if args.formula:
         file_dict = model.file_dict(cohort)
         spec = spec_from_dict(file_dict, source=model.source)

@@ -38,7 +38,9 @@ from nen_bayes.pipeline.cli import (
     add_contrast_options,
     contrast_extras,
     contrast_settings,
+    figure_formats,
     main_guard,
+    open_unit,
     script_parser,
 )
 
@@ -49,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="results of fit.py")
     parser.add_argument("--out", required=True, metavar="DIR", help="results directory")
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
-    parser.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
-    parser.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    parser.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
+    parser.add_argument("--formats", type=figure_formats, default="png,svg",
+                        help="figure formats (default png,svg)")
     add_contrast_options(parser)
     args = parser.parse_args(argv)
     contrast, decision = contrast_settings(args, parser)

@@ -22,13 +22,13 @@ import sys
 
 from nen_bayes.errors import OutputExistsError
 from nen_bayes.formatting import format_prob
-from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.pipeline.cli import main_guard, positive_float, script_parser
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser("prior_grid.py", __doc__)
-    parser.add_argument("--expected-hr", type=float, default=0.8,
+    parser.add_argument("--expected-hr", type=positive_float, default=0.8,
                         help="expected effect (HR < 1) that centres the optimistic priors (0.8)")
     parser.add_argument("--tail", action="append", default=[], metavar="STRENGTH=P",
                         help="tail probability of a strength (defaults weak=0.30, "

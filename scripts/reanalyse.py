@@ -49,7 +49,6 @@ from pathlib import Path
 
 from nen_bayes.bayes.formula import formula_model, parse_formula
 from nen_bayes.bayes.spec import FAMILIES, load_spec
-from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.files import check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
@@ -59,8 +58,11 @@ from nen_bayes.pipeline.cli import (
     check_sampling_options,
     contrast_extras,
     contrast_settings,
+    figure_formats,
+    load_checked,
     load_options,
     main_guard,
+    open_unit,
     sampling_settings,
     schema_for,
     script_parser,
@@ -100,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="results directory (default results)")
     m.add_argument("--force", action="store_true", help="replace an existing --out directory")
     add_sampling_options(m, target_accept=MAIN_JOB_SAMPLING.target_accept)
-    m.add_argument("--conf-level", type=float, default=0.95, help="interval level (0.95)")
-    m.add_argument("--formats", default="png", help="figure file formats (default png)")
+    m.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
+    m.add_argument("--formats", type=figure_formats, default="png",
+                   help="figure file formats (default png)")
     m.add_argument("--priors", default=str(MODELS_DIR / "priors" / "line"), metavar="DIR",
                    help="prior grid on the contrast's log-HR (default models/priors/line)")
     m.add_argument("--no-prior-grid", action="store_true", help="skip the prior-grid refits")
@@ -132,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     published = None if args.no_study_summary or schema.name != RE_NEN.name else \
         published_line_comparison()
     check_output_directory(args.out, force=args.force)
-    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    cohort = load_checked(args, schema, lenient, ((model,) if model else ()) + files,
+                          default_models=() if args.model or args.formula else DEFAULT_MODELS)
     specs = ((model.spec(cohort),) if model else ()) + files
     settings = ReanalysisSettings(
         specs=specs, contrast=contrast, decision=decision, sampling=sampling_settings(args),

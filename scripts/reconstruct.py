@@ -44,7 +44,7 @@ import sys
 from nen_bayes.bayes.inference import versions
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.pipeline.cli import figure_formats, main_guard, non_negative_float, script_parser
 from nen_bayes.reconstruction.guyot import LAST_INTERVAL_RULES, SCALES, reconstruct
 
 
@@ -88,16 +88,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="censoring after the last at-risk time when --events is not given: "
                         "guyot (the paper's average count per unit time; default), rate (per "
                         "unit at risk and time), recent (the last interval's rate)")
-    a.add_argument("--snap", type=float, default=0.005, metavar="SHARE",
+    a.add_argument("--snap", type=non_negative_float, default=0.005, metavar="SHARE",
                    help="drops read at most this share of the time axis before an at-risk time "
                         "may be moved onto it, where the table requires it (0.005)")
-    a.add_argument("--swap-window", type=float, default=0.01, metavar="SHARE",
+    a.add_argument("--swap-window", type=non_negative_float, default=0.01, metavar="SHARE",
                    help="points closer than this share of the axis whose survival rises are "
                         "taken as swapped corners of one step (0.01)")
     o = parser.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="DIR", help="results directory")
     o.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    o.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    o.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     o.add_argument("--no-figure", action="store_true", help="skip the figure")
     args = parser.parse_args(argv)
     for name in ("snap", "swap_window"):

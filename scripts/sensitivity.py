@@ -8,8 +8,10 @@ SD as data, and only re-sampled per prior (nutpie). The first row is the model f
 
 Writes to --out DIR: grid.csv (per prior: the prior's median HR and 95% interval, the
 posterior median HR, 95% CrI, P(HR < 1), P(HR < --benefit), P(HR > --harm), P(ROPE), and each
-refit's max R-hat, min bulk ESS and divergences), prior_grid.png/.svg (prior against
-posterior per prior), sensitivity.txt and run.json.
+refit's max R-hat, min bulk ESS, divergences and its run-card checks: "pass" or "FAIL: ..."),
+prior_grid.png/.svg (prior against posterior per prior), sensitivity.txt and run.json. Every
+refit is held to diagnose.py's default thresholds; failures are printed with their reasons
+(the refits' posteriors are then not reliable: raise --draws/--tune).
 
 Examples
 --------
@@ -28,7 +30,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
@@ -36,7 +37,8 @@ from nen_bayes.pipeline.cli import (
     add_sampling_options,
     check_sampling_options,
     contrast_settings,
-    load_options,
+    figure_formats,
+    load_checked,
     main_guard,
     sampling_settings,
     schema_for,
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--out", required=True, metavar="DIR", help="results directory")
     m.add_argument("--force", action="store_true", help="replace an existing --out")
     add_sampling_options(m, sampler=False)
-    m.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    m.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     add_contrast_options(parser, curves=False)
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     priors = load_prior_grid(args.priors)
     schema, lenient = schema_for(args, parser, [spec], one_endpoint=True)
     check_output_directory(args.out, force=args.force)
-    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    cohort = load_checked(args, schema, lenient, [spec])
     from nen_bayes.plotting import plot_prior_grid, save_figure
     from nen_bayes.provenance import SYNTHETIC_NOTICE
     from nen_bayes.sensitivity.refits import prior_grid_fit

@@ -26,7 +26,7 @@ from nen_bayes.cohorts.read import content_hash
 from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.errors import OutputExistsError
 from nen_bayes.files import atomic_write_bytes, atomic_write_text
-from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.pipeline.cli import main_guard, non_negative_int, positive_int, script_parser
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.re_nen import RE_NEN
 from nen_bayes.re_nen.calibration import calibration_markdown, calibration_summary, search_seeds
@@ -37,12 +37,14 @@ from nen_bayes.re_nen.simulate import load_calibration, simulate_cohort, truth_j
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser("simulate.py", __doc__)
     parser.add_argument("--out", metavar="FILE", help="CSV to write")
-    parser.add_argument("--seed", type=int, help="RNG seed (default: the calibration's)")
-    parser.add_argument("--n", type=int, help="number of units (default: the calibration's)")
+    parser.add_argument("--seed", type=non_negative_int,
+                        help="RNG seed (default: the calibration's)")
+    parser.add_argument("--n", type=positive_int,
+                        help="number of units (default: the calibration's)")
     parser.add_argument("--calibration", metavar="TOML",
                         help="calibration file (default: the bundled one)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    parser.add_argument("--search-seeds", type=int, metavar="K",
+    parser.add_argument("--search-seeds", type=positive_int, metavar="K",
                         help="instead of writing, rank seeds 1..K by closeness to the published "
                              "figures and print the best ten")
     parser.add_argument("--report", action="store_true",

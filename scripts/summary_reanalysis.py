@@ -35,7 +35,14 @@ import sys
 from pathlib import Path
 
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.pipeline.cli import decision_settings, main_guard, script_parser
+from nen_bayes.pipeline.cli import (
+    decision_settings,
+    figure_formats,
+    main_guard,
+    open_unit,
+    positive_float,
+    script_parser,
+)
 from nen_bayes.plotting import plot_assumption_sweep, plot_summary_reanalysis, save_figure
 from nen_bayes.re_nen.published import published_line_comparison, reanalyse_published
 from nen_bayes.sensitivity.grid import load_prior_grid
@@ -62,15 +69,15 @@ def _floats(text: str, what: str, parser) -> list[float]:
 def _parser():
     parser = script_parser("summary_reanalysis.py", __doc__)
     g = parser.add_argument_group("published result (one of)")
-    g.add_argument("--estimate", type=float, help="reported HR / OR / RR")
+    g.add_argument("--estimate", type=positive_float, help="reported HR / OR / RR")
     g.add_argument("--ci", help="its 95%% CI as LOWER,UPPER")
     g.add_argument("--measure", default="HR", choices=["HR", "OR", "RR"], help="(HR)")
     g.add_argument("--se-from", default="interval", choices=["interval", "upper", "lower"],
                    help="SE of the log effect from both limits (default) or one limit")
-    g.add_argument("--p", type=float, help="two-sided log-rank p-value")
-    g.add_argument("--events", type=float, help="number of events (with --p)")
-    g.add_argument("--n1", type=float, help="size of the group of interest (with --p)")
-    g.add_argument("--n2", type=float, help="size of the comparator group (with --p)")
+    g.add_argument("--p", type=open_unit, help="two-sided log-rank p-value")
+    g.add_argument("--events", type=positive_float, help="number of events (with --p)")
+    g.add_argument("--n1", type=positive_float, help="size of the group of interest (with --p)")
+    g.add_argument("--n2", type=positive_float, help="size of the comparator group (with --p)")
     g.add_argument("--favours", choices=["group 1", "group 2"], default="group 1",
                    help="which group did better (default group 1: HR < 1)")
     g.add_argument("--study", action="store_true",
@@ -81,9 +88,10 @@ def _parser():
     a = parser.add_argument_group("priors, thresholds, output")
     a.add_argument("--priors", default=str(ROOT / "models/priors/line"), metavar="DIR",
                    help="directory of prior files (default models/priors/line)")
-    a.add_argument("--benefit", type=float, default=d.benefit,
+    a.add_argument("--benefit", type=positive_float, default=d.benefit,
                    help=f"P(effect < this) ({d.benefit:g})")
-    a.add_argument("--harm", type=float, default=d.harm, help=f"P(effect > this) ({d.harm:g})")
+    a.add_argument("--harm", type=positive_float, default=d.harm,
+                   help=f"P(effect > this) ({d.harm:g})")
     a.add_argument("--rope", default=f"{d.rope[0]:g},{d.rope[1]:.2f}",
                    help=f"ROPE LOW,HIGH ({d.rope[0]:g},{d.rope[1]:.2f})")
     a.add_argument("--sweep-events", default=None,
@@ -92,7 +100,8 @@ def _parser():
                    help="shares of units in group 1 for the sweep (0.3,...,0.7)")
     a.add_argument("--out", required=True, metavar="DIR", help="results directory")
     a.add_argument("--force", action="store_true", help="replace an existing --out")
-    a.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    a.add_argument("--formats", type=figure_formats, default="png,svg",
+                   help="figure formats (default png,svg)")
     return parser
 
 

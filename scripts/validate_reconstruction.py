@@ -18,11 +18,19 @@ Exit codes: 0 done, 2 an existing --out without --force.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 
+from nen_bayes.errors import OutputExistsError
 from nen_bayes.files import atomic_write_text
-from nen_bayes.pipeline.cli import main_guard, script_parser
+from nen_bayes.pipeline.cli import (
+    main_guard,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    script_parser,
+)
 from nen_bayes.reconstruction.guyot import LAST_INTERVAL_RULES
 from nen_bayes.reconstruction.roundtrip import DATASETS, round_trip_study, summarise_study
 
@@ -31,12 +39,13 @@ from nen_bayes.reconstruction.roundtrip import DATASETS, round_trip_study, summa
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser("validate_reconstruction.py", __doc__)
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    parser.add_argument("--seeds", type=int, default=50, help="digitiser seeds per dataset (50)")
-    parser.add_argument("--time-sd", type=float, default=0.0025,
+    parser.add_argument("--seeds", type=positive_int, default=50,
+                        help="digitiser seeds per dataset (50)")
+    parser.add_argument("--time-sd", type=non_negative_float, default=0.0025,
                         help="reading noise in time, share of the axis (0.0025)")
-    parser.add_argument("--surv-sd", type=float, default=0.0025,
+    parser.add_argument("--surv-sd", type=non_negative_float, default=0.0025,
                         help="reading noise in survival (0.0025)")
-    parser.add_argument("--risk-until", type=float, default=None,
+    parser.add_argument("--risk-until", type=positive_float, default=None,
                         help="the at-risk table covers this share of the curve (default: 1.0 "
                              "and 0.5, each without and with --with-events)")
     parser.add_argument("--last-interval", choices=LAST_INTERVAL_RULES, default="guyot")
@@ -47,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="FILE", help="CSV of every round trip")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error("--seeds must be >= 1")
     if args.risk_until is not None and not 0 < args.risk_until <= 1:
         parser.error("--risk-until must lie in (0, 1]")
+    if args.out and Path(args.out).exists() and not args.force:  # before the round trips
+        raise OutputExistsError(f"{args.out} exists; pass --force to replace it (nothing was "
+                                "run or written).")
     extra = {"swap_window": 0.0, "snap": 0.0} if args.literal else {}
     if args.risk_until is None and not args.with_events:
         configs = [(1.0, False), (1.0, True), (0.5, False), (0.5, True)]

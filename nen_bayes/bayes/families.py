@@ -32,6 +32,7 @@ import numpy as np
 __all__ = [
     "exposure_matrix",
     "interval_index",
+    "log_random_times",
     "loglik_numpy",
     "median_baseline",
     "random_times",
@@ -164,3 +165,19 @@ def random_times(family: str, params: dict, eta, rng: np.random.Generator, cuts=
     p = {k: (np.asarray(v, float)[:, None] if k != "log_hazard" else np.asarray(v, float))
          for k, v in params.items()}
     return _inverse_h0(family, target, p, cuts)
+
+
+def log_random_times(family: str, params: dict, eta, rng: np.random.Generator, cuts=None):
+    """The logarithm of :func:`random_times`' draws (same random numbers), computed on the log
+    scale so that a prior allowing enormous times gives a large finite log time, not an
+    overflow: log T = log scale + (log E - eta) / shape for the Weibull (shape 1: exponential).
+    Piecewise times are finite whenever every hazard is positive; their log is taken after."""
+    eta = np.asarray(eta, float)
+    e = rng.standard_exponential(eta.shape)
+    p = {k: (np.asarray(v, float)[:, None] if k != "log_hazard" else np.asarray(v, float))
+         for k, v in params.items()}
+    if family in ("weibull", "exponential"):
+        shape = p.get("shape", 1.0) if family == "weibull" else 1.0
+        return np.log(p["scale"]) + (np.log(e) - eta) / shape
+    with np.errstate(over="ignore", divide="ignore"):
+        return np.log(_inverse_h0(family, e * np.exp(-eta), p, cuts))

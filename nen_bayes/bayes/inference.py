@@ -121,23 +121,34 @@ def _add_derived(ds, spec: ModelSpec, design: Design):
 _BLOCK = 250
 
 
+#: the largest log time a float32 holds; longer predictive times are stored as inf and counted
+_LOG_F32_MAX = float(np.log(np.finfo(np.float32).max))
+
+
 def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
-    """Uncensored predictive times, float32, computed in blocks of draws (bounded memory)."""
+    """Uncensored predictive times, float32, computed in blocks of draws (bounded memory) on
+    the log scale; times beyond float32's range (about 3.4e38) are stored as inf and counted
+    in the dataset's ``out_of_range`` attribute (no overflow in the cast)."""
     import xarray as xr
 
     params = _param_draws(ds, spec.family)
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
     out = np.empty((n_draws, design.n), dtype=np.float32)
+    n_out = 0
     for start in range(0, n_draws, _BLOCK):
         block = slice(start, min(start + _BLOCK, n_draws))
         eta = _eta_draws(ds, design, block)
-        out[block] = families.random_times(spec.family, {k: v[block] for k, v in
-                                                         params.items()},
-                                           eta, rng, design.cuts)
+        log_t = families.log_random_times(spec.family, {k: v[block] for k, v in
+                                                        params.items()},
+                                          eta, rng, design.cuts)
+        over = ~(log_t <= _LOG_F32_MAX)
+        n_out += int(over.sum())
+        out[block] = np.where(over, np.inf, np.exp(np.where(over, 0.0, log_t)))
     t = out.reshape(ds.sizes["chain"], ds.sizes["draw"], design.n)
     return xr.Dataset({OBSERVED: (("chain", "draw", "patient"), t)},
                       coords={"chain": ds["chain"], "draw": ds["draw"],
-                              "patient": design.coords()["patient"]})
+                              "patient": design.coords()["patient"]},
+                      attrs={"out_of_range": n_out, "size": int(out.size)})
 
 
 def log_likelihood(model, posterior, design: Design):
@@ -250,6 +261,7 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
                                                  np.random.default_rng(seeds[2]))
         groups["posterior_predictive"] = _predictive(post, spec, design,
                                                      np.random.default_rng(seeds[3]))
+        _say_out_of_range(groups, design.time_unit)
     if log_lik:
         groups["log_likelihood"] = log_likelihood(model, post, design)
         groups["log_prior"] = log_prior(model, tree)
@@ -259,6 +271,18 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
                      "chains": s.chains, "cores": cores, "target_accept": s.target_accept,
                      "prior_draws": prior_draws})
     return Fit(dt, spec, design)
+
+
+def _say_out_of_range(groups: dict, unit: str) -> None:
+    """One warning per predictive group with times beyond float32's range (stored as inf)."""
+    for name in ("prior_predictive", "posterior_predictive"):
+        a = groups[name].attrs
+        if a["out_of_range"]:
+            warnings.warn(f"{a['out_of_range']} of {a['size']} {name.replace('_', ' ')} times "
+                          f"({a['out_of_range'] / a['size']:.2%}) exceed 3.4e38 {unit}, the "
+                          "largest a float32 holds, and are stored as inf: the prior allows "
+                          "implausibly long survival (see the prior predictive check)",
+                          stacklevel=3)
 
 
 def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> dict:

@@ -142,20 +142,33 @@ class _Rows:
 
 
 # -- the rules -----------------------------------------------------------------------------------
+def _close_column(name: str, have: list) -> str | None:
+    """The file's column closest to ``name``, ignoring case ("Aid" -> "aid", not "id")."""
+    folded = {}
+    for c in have:
+        folded.setdefault(str(c).casefold(), c)
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
 def _check_columns(raw: RawTable, schema: CohortSchema) -> None:
     have = list(raw.frame.columns)
     missing = [c for c in schema.columns if c not in have]
     if missing:
         hints = []
         for m in missing:
-            close = difflib.get_close_matches(m, have, n=1, cutoff=0.6)
+            close = _close_column(m, have)
             if close:
-                hints.append(f"{m!r} (did you mean {close[0]!r}?)")
+                hints.append(f"{m!r} (did you mean {close!r}?)")
         hint = f" Close matches: {', '.join(hints)}." if hints else ""
-        raise MissingColumnError(
+        err = MissingColumnError(
             f"{raw.source}: missing required column(s) {missing}. The file has {have}.{hint} "
             "Name other columns with the column options (e.g. --time/--event, --centre, --id)."
         )
+        err.missing = tuple(missing)  # for callers that know where each column was asked for
+        raise err
     if not schema.endpoints:
         raise MissingColumnError(
             f"{raw.source}: no endpoint columns found. The file has {have}; expected a "

@@ -8,20 +8,26 @@ ends the script with exit code 2, a one-paragraph message on stderr and nothing 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
+from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.cohorts.schema import DEFAULT_TIME_UNIT, EVENT_CODINGS, CohortSchema, Factor
 from nen_bayes.cohorts.validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 from nen_bayes.errors import (
     CalibrationError,
     CohortError,
+    InvalidValueError,
+    MissingColumnError,
     OutputExistsError,
     ResultError,
     SpecError,
 )
+from nen_bayes.pipeline.settings import FIGURE_FORMATS
 from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import DEFAULT_HORIZONS, SAMPLERS, Contrast, Decision, Sampling
 
@@ -277,18 +283,18 @@ def add_contrast_options(parser, *, curves: bool = True) -> None:
     g.add_argument("--versus", default=None,
                    help=f"comparator level (default {LINE_CONTRAST.versus} for "
                         f"{LINE_CONTRAST.term}, else the model's reference)")
-    g.add_argument("--benefit", type=float, default=d.benefit,
+    g.add_argument("--benefit", type=positive_float, default=d.benefit,
                    help=f"clinically important benefit: P(HR < this) ({d.benefit:g})")
-    g.add_argument("--harm", type=float, default=d.harm,
+    g.add_argument("--harm", type=positive_float, default=d.harm,
                    help=f"harm: P(HR > this) ({d.harm:g})")
     g.add_argument("--rope", default=f"{d.rope[0]:g},{d.rope[1]:.2f}",
                    help=f"region of practical equivalence LOW,HIGH ({d.rope[0]:g},{d.rope[1]:.2f})")
     if not curves:
         return
-    g.add_argument("--horizon", action="append", type=float, default=None, metavar="T",
+    g.add_argument("--horizon", action="append", type=positive_float, default=None, metavar="T",
                    help="RMST horizon (repeatable; default "
                         f"{' and '.join(f'{h:g}' for h in DEFAULT_HORIZONS)})")
-    g.add_argument("--max-draws", type=int, default=1000,
+    g.add_argument("--max-draws", type=positive_int, default=1000,
                    help="posterior draws used for the curves, medians and RMSTs (1000)")
 
 
@@ -328,18 +334,19 @@ def add_sampling_options(group, *, target_accept: float | None = None,
     :class:`~nen_bayes.settings.Sampling`)."""
     s = Sampling()
     target_accept = s.target_accept if target_accept is None else target_accept
-    group.add_argument("--draws", type=int, default=s.draws,
+    group.add_argument("--draws", type=positive_int, default=s.draws,
                        help=f"draws per chain after tuning ({s.draws})")
-    group.add_argument("--tune", type=int, default=s.tune,
+    group.add_argument("--tune", type=positive_int, default=s.tune,
                        help=f"tuning steps per chain ({s.tune})")
-    group.add_argument("--chains", type=int, default=s.chains, help=f"chains ({s.chains})")
-    group.add_argument("--cores", type=int,
+    group.add_argument("--chains", type=positive_int, default=s.chains, help=f"chains ({s.chains})")
+    group.add_argument("--cores", type=positive_int,
                        help="parallel chains (default: min(chains, CPUs))")
-    group.add_argument("--seed", type=int, default=s.seed, help=f"random seed ({s.seed})")
+    group.add_argument("--seed", type=non_negative_int, default=s.seed,
+                       help=f"random seed ({s.seed})")
     if sampler:
         group.add_argument("--sampler", choices=list(SAMPLERS), default=s.sampler,
                            help=f"NUTS implementation (default {s.sampler})")
-    group.add_argument("--target-accept", type=float, default=target_accept,
+    group.add_argument("--target-accept", type=open_unit, default=target_accept,
                        help=f"NUTS target acceptance ({target_accept:g})")
 
 
@@ -390,3 +397,176 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
                 return EXIT_BAD_INPUT
 
     return run
+
+
+# --- Limits of option values ------------------------------------------------------------------
+__all__ += ["at_least", "finite_float", "load_checked", "non_negative_float", "non_negative_int",
+            "open_unit", "positive_float", "positive_int"]
+
+# argparse ``type=`` validators shared by every script: a value out of its range ends the script
+# at parsing (exit 2, "argument --name: ...") before anything is read, fitted or written.
+
+
+def _number(text: str, kind: type, what: str):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
+    return value
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An integer option of at least ``minimum`` (e.g. ``type=at_least(1)``)."""
+
+    def parse(text: str) -> int:
+        value = _number(text, int, "a whole number")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the smallest allowed value, "
+                                             f"{minimum}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (draws, chains, seeds to search...)."""
+    return at_least(1)(text)
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0 (tuning steps, counts allowed)."""
+    return at_least(0)(text)
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (times, horizons, thresholds)."""
+    value = _number(text, float, "a number")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value:g}: must be above 0")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number of at least 0."""
+    value = _number(text, float, "a number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value:g}: must be at least 0")
+    return value
+
+
+def open_unit(text: str) -> float:
+    """A level or probability strictly between 0 and 1 (e.g. 0.95, not 95)."""
+    value = _number(text, float, "a number")
+    if not 0 < value < 1:
+        hint = f" (for {value:g}% write {value / 100:g})" if 1 < value < 100 else ""
+        raise argparse.ArgumentTypeError(f"{value:g}: must lie strictly between 0 and 1{hint}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _number(text, float, "a number")
+
+
+# --- Loading with messages for typical mistakes -----------------------------------------------
+
+#: A factor (--factor, or a model's categorical covariate) whose values are all numbers and take
+#: more distinct values than this, with no levels declared, is refused as a likely --numeric.
+MAX_NUMERIC_FACTOR_LEVELS = 20
+
+
+def load_checked(args, schema: CohortSchema, lenient: bool, specs=(), *,
+                 default_models: tuple[str, ...] = ()):
+    """:func:`~nen_bayes.cohorts.cohort.load_cohort` with the cohort options, saying more about
+    typical mistakes: a missing column that a model uses names the model and its file (and,
+    for ``default_models``, that they are a default set and how to give others); a numeric
+    column given as a factor with many values is refused with a pointer to ``--numeric``."""
+    try:
+        cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    except MissingColumnError as exc:
+        hint = _models_hint(getattr(exc, "missing", ()), specs, default_models)
+        if not hint:
+            raise
+        raise MissingColumnError(f"{exc} {hint}") from None
+    _refuse_numeric_factors(args, cohort, specs)
+    return cohort
+
+
+def _models_hint(missing, specs, default_models: tuple[str, ...]) -> str:
+    uses: dict[tuple, list[str]] = {}  # the missing columns a model uses -> those models
+    for sp in specs:
+        cols = {c.column for c in sp.covariates} | {g.column for g in sp.groups if g.column}
+        mine = tuple(c for c in missing if c in cols)
+        if mine:
+            uses.setdefault(mine, []).append(f"{sp.name} ({_shown_path(sp.source)})")
+    if not uses:
+        return ""
+    text = "Of these, " + "; ".join(
+        f"{list(cols)} {'is' if len(cols) == 1 else 'are'} used by the model"
+        f"{'s' if len(names) > 1 else ''} {', '.join(names)}" for cols, names in uses.items()
+    ) + "."
+    if default_models:
+        text += (" These are the default model set, written for the RE/NEN cohort; for "
+                 "another cohort give models that use its "
+                 "columns: --model FILE (see models/README.md) or --formula "
+                 "\"TIME ~ COVARIATES + (1 | CENTRE)\".")
+    return text
+
+
+def _shown_path(source: str) -> str:
+    """A model file's path, relative to the working directory where it lies below it."""
+    try:
+        return str(Path(source).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(source)
+
+
+def _refuse_numeric_factors(args, cohort, specs) -> None:
+    declared = {i.split("=", 1)[0].strip() for i in getattr(args, "levels", []) if "=" in i}
+    by_model = {c.column: sp for sp in specs for c in sp.covariates if c.type != "numeric"}
+    names = [f for f in dict.fromkeys([*getattr(args, "factor", []), *by_model])
+             if f not in declared]
+    levels = {f.name: f.levels or () for f in cohort.schema.factors}
+    for name in names:
+        lv = levels.get(name, ())
+        if len(lv) <= MAX_NUMERIC_FACTOR_LEVELS or not all(_is_number(v) for v in lv):
+            continue
+        given = f"the model {by_model[name].name!r} ({by_model[name].source}) uses it as a " \
+                "categorical covariate" if name in by_model else "--factor names it"
+        raise InvalidValueError(
+            f"{cohort.source}: column {name!r}: {given}, but it holds numbers with {len(lv)} "
+            f"distinct values ({', '.join(lv[:3])}, ..., {lv[-1]}): as a factor it would get "
+            f"{len(lv)} levels and {len(lv) - 1} coefficients. For a numeric covariate give "
+            f"--numeric {name}" + (_numeric_in_model(by_model[name], name)
+                                   if name in by_model else "") +
+            f"; to keep it categorical, declare its levels: --levels {name}=A,B,C.")
+
+
+def _numeric_in_model(spec, name: str) -> str:
+    if str(spec.source).startswith("--formula"):
+        return f" and write {name} in the formula without C()"
+    return f" and make it numeric in the model file (type = \"numeric\" for column {name!r})"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def figure_formats(text: str) -> str:
+    """A comma-separated list of figure formats, each one of png, svg, pdf; returned as given
+    (the scripts split it)."""
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in names if f not in FIGURE_FORMATS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: figure formats are a comma-separated list "
+                                         f"of {', '.join(FIGURE_FORMATS)}")
+    return text
+
+
+__all__ += ["figure_formats"]

@@ -242,12 +242,13 @@ def diagnostics_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     headline = r.settings.headline.name
     sub = Section(f"{ep.endpoint}: diagnostics", level=3)
     rows = []
-    for name, f in ep.fits.items():
+    grid_cards = ep.grid.result.cards if ep.grid is not None else ()
+    for name, card in [*((n, f.card) for n, f in ep.fits.items()),
+                       *((c.model, c) for c in grid_cards)]:
         row = {"model": name}
-        for ch in f.card.checks:
-            v = "n/a" if ch.value is None else f"{ch.value:.4g}"
-            row[ch.name] = v + ("" if ch.passed is not False else " FAIL")
-        row["status"] = "pass" if f.card.passed else "FAIL"
+        for ch in card.checks:
+            row[ch.name] = ch.shown + ("" if ch.passed is not False else " FAIL")
+        row["status"] = "pass" if card.passed else "FAIL"
         rows.append(row)
     sub.table(pd.DataFrame(rows), "Run cards; thresholds: " + ", ".join(
         f"{k} {v}" for k, v in {**DEFAULT_THRESHOLDS, **(r.settings.thresholds or {})}.items()))

@@ -9,6 +9,7 @@ from nen_bayes.errors import ModelDataError
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
 from nen_bayes.re_nen.published import PublishedComparison
 from nen_bayes.sensitivity.grid import GridPrior
+from nen_bayes.sensitivity.refits import check_grid_contrast
 from nen_bayes.settings import DEFAULT_HORIZONS, Contrast, Decision, Sampling
 
 __all__ = ["DEFAULT_MODELS", "FIGURE_FORMATS", "MAIN_JOB_SAMPLING", "ReanalysisSettings",
@@ -120,6 +121,7 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
         raise ModelDataError(f"RMST horizons {list(s.horizons)}: give positive times")
     if s.max_draws < 1:
         raise ModelDataError(f"max_draws {s.max_draws}: must be at least 1")
+    _check_sampling(s.sampling)
     for ep in s.endpoints_of(cohort):
         if not cohort.event(ep).any():
             raise ModelDataError(
@@ -128,6 +130,8 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
                 "no model can be estimated from it. Check the event column and "
                 "--event-coding, or leave the endpoint out (--endpoint).")
     _check_contrast(cohort, s)
+    if s.priors:  # the grid step's refits: their coefficient, before the first fit
+        check_grid_contrast(s.headline, cohort, s.contrast, s.endpoints_of(cohort)[0])
 
 
 def _check_contrast(cohort: Cohort, s: ReanalysisSettings) -> None:
@@ -147,3 +151,11 @@ def _check_contrast(cohort: Cohort, s: ReanalysisSettings) -> None:
             raise ModelDataError(
                 f"{cohort.source}: column {c.term!r} has no level {lv!r}; levels present: "
                 f"{sorted(present)} (--level/--versus)")
+
+
+def _check_sampling(sp: Sampling) -> None:
+    """What :class:`Sampling` itself leaves open: parallel chains and the seed."""
+    if sp.cores is not None and sp.cores < 1:
+        raise ModelDataError(f"sampling cores {sp.cores}: must be at least 1")
+    if sp.seed < 0:
+        raise ModelDataError(f"seed {sp.seed}: must be at least 0")

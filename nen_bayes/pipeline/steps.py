@@ -281,7 +281,8 @@ def grid_step(job: Job, endpoint: str) -> GridStep:
     """The headline model refitted under every prior of the grid (one compilation)."""
     s = job.settings
     g = prior_grid_fit(s.headline, job.cohort, list(s.priors), s.contrast, endpoint=endpoint,
-                       sampling=s.sampling, decision=s.decision, conf_level=s.conf_level)
+                       sampling=s.sampling, decision=s.decision, conf_level=s.conf_level,
+                       thresholds=s.thresholds)
     d = job.directory("sensitivity", endpoint)
     atomic_write_text(d / "grid.csv", g.table.to_csv(index=False))
     atomic_write_text(d / "sensitivity.txt", g.to_text())

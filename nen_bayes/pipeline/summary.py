@@ -86,8 +86,9 @@ def frequentist_contrast(rep: BaselineReport, term: str, level: str, reference: 
 
 
 def _failed(ep: EndpointResult) -> list[str]:
+    grid = ep.grid.result.cards if ep.grid is not None else ()  # the prior-grid refits too
     return [f"{cd.model} ({', '.join(x.name for x in cd.failures)})"
-            for cd in ep.cards if not cd.passed]
+            for cd in (*ep.cards, *grid) if not cd.passed]
 
 
 def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
@@ -113,8 +114,10 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
             f"{md['estimate']:+.1f} {con.time_unit} ({pct} CrI {md['lower']:+.1f} to "
             f"{md['upper']:+.1f})" if np.isfinite(md["estimate"]) else
             f"n/a (median not reached in {md.get('not_reached', 1.0):.0%} of draws)"))
-    lines.append("  diagnostics  " + (_all_pass(len(ep.fits)) if not failed
-                                      else "FAILED: " + "; ".join(failed)))
+    n_grid = len(ep.grid.result.cards) if ep.grid is not None else 0
+    passed = _all_pass(len(ep.fits)) + (f" and in all {n_grid} prior-grid refits"
+                                        if n_grid else "")
+    lines.append("  diagnostics  " + (passed if not failed else "FAILED: " + "; ".join(failed)))
     if ep.grid is not None:
         gt = ep.grid.result.table.iloc[1:]
         lo_r, hi_r = gt["P(HR < 1)"].idxmin(), gt["P(HR < 1)"].idxmax()

@@ -68,8 +68,13 @@ class Check:
     detail: str = ""
 
     @property
+    def shown(self) -> str:
+        """The value as displayed: enough digits to see it on its side of the threshold."""
+        return _shown(self)
+
+    @property
     def reason(self) -> str:
-        v = "n/a" if self.value is None else f"{self.value:.4g}"
+        v = _shown(self)
         where = f" ({self.worst})" if self.worst else ""
         return f"{self.name}: {v}{where}, needs {self.rule} {self.threshold:g}. {self.detail}"
 
@@ -113,7 +118,7 @@ class RunCard:
                  f"{'all checks pass' if self.passed else 'FAILED ' + str(len(self.failures))}"]
         for c in self.checks:
             status = {True: "pass", False: "FAIL", None: "n/a"}[c.passed]
-            v = "n/a" if c.value is None else f"{c.value:.4g}"
+            v = _shown(c)
             lines.append(f"  [{status:>4}] {c.name:<12} {v:>10} (needs {c.rule} {c.threshold:g})"
                          f"{'  worst: ' + c.worst if c.worst else ''}")
         for c in self.failures:
@@ -124,6 +129,25 @@ class RunCard:
                 lines.append(f"    {r['parameter']:<34} prior {r['prior']:.3f}  likelihood "
                              f"{r['likelihood']:.3f}  {r['diagnosis']}")
         return "\n".join(lines) + "\n"
+
+
+def _shown(c: Check) -> str:
+    """A check's value with enough digits to be seen on its side of the threshold: a failing
+    R-hat of 1.0104 is written 1.0104, not 1.01 (which would read as passing)."""
+    if c.value is None:
+        return "n/a"
+    v = float(c.value)
+    if not np.isfinite(v):
+        return f"{v}"
+
+    def passes(x: float) -> bool:
+        return x <= c.threshold if c.rule == "<=" else x >= c.threshold
+
+    for digits in range(4, 18):
+        text = f"{v:.{digits}g}"
+        if passes(float(text)) == passes(v):
+            return text
+    return repr(v)
 
 
 def _json_default(v):
@@ -185,9 +209,12 @@ def _convergence_checks(tree, names: list[str], th: dict) -> list[Check]:
 
     post = tree["posterior"]
     rhat, where = _extreme(azs.rhat(tree, var_names=names).dataset, np.nanargmax)
+    n_chains = post.sizes["chain"]
     checks = [Check("rhat", "max rank-normalised split R-hat", rhat, th["rhat"], "<=",
                     bool(rhat <= th["rhat"]), where,
-                    "Chains disagree: run longer, or reparameterise.")]
+                    "Chains disagree: run longer, or reparameterise." if n_chains > 1 else
+                    f"R-hat needs at least two chains to compare; this fit has {n_chains}: "
+                    "rerun with --chains 2 or more.")]
     ess_min = th["ess_per_chain"] * post.sizes["chain"]
     for method in ("bulk", "tail"):
         v, where = _extreme(azs.ess(tree, var_names=names, method=method).dataset,

@@ -86,7 +86,11 @@ def load_calibration(path: str | Path | None = None) -> dict:
     levels; probabilities are in [0, 1] and add up to 1.
     """
     p = bundled_calibration_path() if path is None else Path(path)
-    raw = p.read_bytes()
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CalibrationError(f"{p}: cannot read the calibration file ({exc.strerror}); "
+                               "expected a TOML file like the bundled calibration.toml") from None
     try:
         cal = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -20,6 +20,7 @@ user adds or changes a prior by editing a file, and :func:`zampieri_grid` regene
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tomllib
@@ -98,6 +99,13 @@ def zampieri_grid(expected_hr: float = 0.8, tails: dict | None = None) -> list[G
     for s, p in tails.items():
         if not 0 < p < 0.5:
             raise SpecError(f"tail probability of {s!r} is {p}; allowed: 0 < p < 0.5")
+    # a stronger prior has a smaller tail probability, hence a smaller SD
+    ordered = [tails[s] for s in STRENGTHS]
+    if any(hi <= lo for hi, lo in itertools.pairwise(ordered)):
+        given = ", ".join(f"{s}={tails[s]:g}" for s in STRENGTHS)
+        raise SpecError(f"tail probabilities {given} are not in decreasing order: a stronger "
+                        "prior needs a smaller tail probability (narrower prior), e.g. "
+                        "weak=0.30, moderate=0.15, strong=0.05")
     d = abs(math.log(expected_hr))
     e = expected_hr
     out = []

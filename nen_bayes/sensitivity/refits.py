@@ -27,12 +27,13 @@ from nen_bayes.bayes.model import PRIOR_DATA, build_model
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import ModelDataError
 from nen_bayes.formatting import format_prob
+from nen_bayes.posterior.diagnostics import RunCard, diagnose_fit
 from nen_bayes.posterior.summary import interval
 from nen_bayes.provenance import Provenanced
 from nen_bayes.sensitivity.grid import GridPrior, normal_probabilities
 from nen_bayes.settings import Contrast, Decision, Sampling, decision_probabilities
 
-__all__ = ["GridResult", "prior_grid_fit"]
+__all__ = ["GridResult", "check_grid_contrast", "prior_grid_fit"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ class GridResult(Provenanced):
     term: str = ""
     conf_level: float = 0.95
     decision: Decision = field(default_factory=Decision)
+    #: the run card of each refit (same order as ``table``), held to the usual thresholds
+    cards: tuple = ()
+
+    @property
+    def failed_cards(self) -> list:
+        return [c for c in self.cards if not c.passed]
 
     @property
     def effects(self) -> pd.DataFrame:
@@ -91,9 +98,26 @@ class GridResult(Provenanced):
             po = f"{d['median']:.2f} ({d['lower']:.2f}-{d['upper']:.2f})"
             lines.append(f"  {d['prior']:<22} {pr:<20} {po:<24}"
                          + "".join(f"{format_prob(d[c]):>21}" for c in probs))
+        lines += self._checks_lines()
         lines.append(f"  compile {self.timings['compile_s']:.1f} s, {len(t)} refits "
                      f"{self.timings['sampling_s']:.1f} s")
         return "\n".join(lines) + "\n"
+
+
+    def _checks_lines(self) -> list[str]:
+        """Whether every refit passes the run card's checks; each failure with its reason."""
+        if not self.cards:
+            return []
+        bad = self.failed_cards
+        if not bad:
+            return [f"  diagnostics: all {len(self.cards)} refits pass the run card's checks"]
+        lines = [f"  diagnostics: FAILED in {len(bad)} of {len(self.cards)} refits (these "
+                 "posteriors are not reliable yet: raise --draws/--tune)"]
+        for card in bad:
+            lines.append(f"    {card.run.removeprefix('prior grid: '):<22} " + "; ".join(
+                f"{c.name} {c.shown}{f' ({c.worst})' if c.worst else ''} needs {c.rule} "
+                f"{c.threshold:g}" for c in card.failures))
+        return lines
 
 
 def _contrast_column(design, contrast: Contrast) -> tuple[int, int, str, str]:
@@ -121,12 +145,20 @@ def _contrast_column(design, contrast: Contrast) -> tuple[int, int, str, str]:
         f"model's reference level {ref!r} of {term!r} (levels: {[ref, *levels]})")
 
 
+def check_grid_contrast(spec, cohort, contrast: Contrast, endpoint: str | None = None) -> None:
+    """Refuse, before any sampling, a contrast the prior grid cannot be put on (a term the
+    model lacks, or two levels of which neither is the model's reference): raises
+    :class:`~nen_bayes.errors.ModelDataError`."""
+    design = make_design(spec, cohort, resolve_endpoint(spec, cohort, endpoint))
+    _contrast_column(design, contrast)
+
+
 def _refit_row(compiled, pr: GridPrior, base: tuple, j: int, sign: int, seed: int,
-               s: Sampling, cores: int, decision: Decision, conf_level: float
-               ) -> tuple[dict, np.ndarray]:
-    """Sample the compiled model under one prior on coefficient ``j``; the table row and the
-    HR draws."""
-    import arviz_stats as azs
+               s: Sampling, cores: int, decision: Decision, conf_level: float,
+               thresholds: dict | None = None, model: str = ""
+               ) -> tuple[dict, np.ndarray, RunCard]:
+    """Sample the compiled model under one prior on coefficient ``j``; the table row, the
+    HR draws and the refit's run card."""
     import nutpie
 
     mu, sd = base[0].copy(), base[1].copy()
@@ -137,22 +169,24 @@ def _refit_row(compiled, pr: GridPrior, base: tuple, j: int, sign: int, seed: in
     hr = np.exp(sign * tree["posterior"]["beta"].isel(covariate=j).values.ravel())
     prior_sum = normal_probabilities(pr.mu, pr.sigma, decision=decision, level=conf_level)
     mid, lo, hi = interval(hr, conf_level)
+    card = replace(diagnose_fit(tree, run=f"prior grid: {pr.name}", thresholds=thresholds),
+                   model=f"{model} under prior {pr.name}")
+    checks = {c.name: c for c in card.checks}
     row = {"prior": pr.name, "direction": pr.direction, "strength": pr.strength,
            "prior_mu": pr.mu, "prior_sd": pr.sigma, "prior_median": prior_sum["hr"],
            "prior_lower": prior_sum["lower"], "prior_upper": prior_sum["upper"],
            "median": mid, "lower": lo, "upper": hi, **decision_probabilities(hr, decision),
-           "max_rhat": float(max(float(v.max()) for v in
-                                 azs.rhat(tree).dataset.data_vars.values())),
-           "min_ess_bulk": float(min(float(v.min()) for v in
-                                     azs.ess(tree).dataset.data_vars.values())),
-           "divergences": int(tree["sample_stats"]["diverging"].sum())}
-    return row, hr
+           "max_rhat": checks["rhat"].value, "min_ess_bulk": checks["ess_bulk"].value,
+           "divergences": checks["divergences"].value,
+           "checks": "pass" if card.passed else
+           "FAIL: " + ", ".join(c.name for c in card.failures)}
+    return row, hr, card
 
 
 def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
                    endpoint: str | None = None, sampling: Sampling | None = None,
                    decision: Decision | None = None, conf_level: float = 0.95, progress=None,
-                   **overrides) -> GridResult:
+                   thresholds: dict | None = None, **overrides) -> GridResult:
     """Refit ``spec`` under each prior (and first under the model's own prior, as the
     reference) with one compiled model; summarise the HR of ``contrast``.
 
@@ -160,7 +194,9 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
     target acceptance; keyword ``overrides`` replace its fields (``draws=150``). The refits
     always use nutpie, whose compiled model takes new prior data without recompiling, so
     ``sampling.sampler`` is not used. ``progress`` (a callable) is told each prior's name
-    before its refit."""
+    before its refit. Each refit is held to the run card's checks
+    (:func:`~nen_bayes.posterior.diagnostics.diagnose_fit`, ``thresholds`` as there): the
+    result's ``cards``, the table's ``checks`` column and its text show every failure."""
     import nutpie
 
     s = replace(Sampling() if sampling is None else sampling, **overrides)
@@ -184,14 +220,16 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
         *priors]
     seeds = np.random.SeedSequence(s.seed).generate_state(len(everything))
     cores = s.cores or min(s.chains, os.cpu_count() or 1)
-    rows, hr_draws = [], {}
+    rows, hr_draws, cards = [], {}, []
     t1 = time.perf_counter()
     for k, pr in enumerate(everything):
         if progress:
             progress(f"prior {k + 1}/{len(everything)}: {pr.name}")
-        row, hr_draws[pr.name] = _refit_row(compiled, pr, base, j, sign, int(seeds[k]), s,
-                                            cores, decision, conf_level)
+        row, hr_draws[pr.name], card = _refit_row(compiled, pr, base, j, sign, int(seeds[k]),
+                                                  s, cores, decision, conf_level, thresholds,
+                                                  spec.name)
         rows.append(row)
+        cards.append(card)
     t_sampling = time.perf_counter() - t1
     prov = cohort.provenance()
     return GridResult(model=spec.name, endpoint=endpoint, contrast=f"{level} vs {versus}",
@@ -203,4 +241,5 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
                                   "n_events": int(design.event.sum()), "seed": s.seed,
                                   "draws": s.draws, "tune": s.tune, "chains": s.chains,
                                   "sampler": "nutpie"},
-                      term=contrast.term, conf_level=conf_level, decision=decision)
+                      term=contrast.term, conf_level=conf_level, decision=decision,
+                      cards=tuple(cards))

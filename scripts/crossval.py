@@ -36,6 +36,8 @@ import json
 import sys
 import time
 
+import pandas as pd
+
 from nen_bayes.bayes.spec import load_spec
 from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
@@ -49,6 +51,7 @@ from nen_bayes.pipeline.cli import (
     schema_for,
     script_parser,
 )
+from nen_bayes.posterior.crossval import centre_cv, compare_cv
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 
 
@@ -72,10 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--model: two files define the same model name ({names})")
     schema, lenient = schema_for(args, parser, specs, one_endpoint=True)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
-
-    import pandas as pd
-
-    from nen_bayes.posterior.crossval import centre_cv, compare_cv
 
     if cohort.synthetic:
         print(SYNTHETIC_NOTICE)

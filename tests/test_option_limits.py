@@ -73,6 +73,8 @@ def base_args(name: str, p: dict) -> list:
     return {
         "baseline.py": [*data, "--out", p["exists"]],
         "compare.py": [p["run1"], p["run2"], "--out", p["exists"]],
+        "crossval.py": [*data, "--model", ROOT / "models/weibull_ph_centre.toml", "--out",
+                        p["exists"]],
         "describe.py": ["--data", p["points"], "--time", "time", "--event", "nonsense"],
         "diagnose.py": [p["run1"], "--no-figures"],
         "fit.py": [*data, "--out", p["exists"]],

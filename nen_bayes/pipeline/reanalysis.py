@@ -141,12 +141,13 @@ def _finish(job: Job, described, baselines: BaselineStep, results: dict, publish
                   metadata={**prov, "model": headline, "term": c.term, "level": c.level,
                             "versus": c.versus, "benefit": s.decision.benefit,
                             "harm": s.decision.harm, "rope": list(s.decision.rope),
-                            "horizons": list(s.horizons)})
+                            "horizons": sorted({float(h) for r in results.values()
+                                                for h in r.contrast.result.rmst["horizon"]})})
     summary = summary_text(source=cohort.source, data_hash=cohort.data_hash,
                            n_units=len(cohort), notice=prov["notice"], endpoints=results,
                            baselines=baselines.reports, published=published,
                            headline=headline, benefit=s.decision.benefit,
-                           conf_level=s.conf_level)
+                           conf_level=s.conf_level, data_notes=cohort.notes)
     records = {ep: endpoint_record(r, baselines.reports[ep], headline=headline)
                for ep, r in results.items()}
     result = ReanalysisResult(s, prov, described, baselines, results, tuple(job.factors),

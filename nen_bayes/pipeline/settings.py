@@ -9,7 +9,7 @@ from nen_bayes.errors import ModelDataError
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
 from nen_bayes.re_nen.published import PublishedComparison
 from nen_bayes.sensitivity.grid import GridPrior
-from nen_bayes.settings import DEFAULT_HORIZONS, Contrast, Decision, Sampling
+from nen_bayes.settings import Contrast, Decision, Sampling
 
 __all__ = ["DEFAULT_MODELS", "FIGURE_FORMATS", "MAIN_JOB_SAMPLING", "ReanalysisSettings",
            "check_settings"]
@@ -34,7 +34,8 @@ class ReanalysisSettings:
     headline model; ``contrast`` is the effect of interest (a categorical covariate of the
     headline model); ``priors`` the prior grid on its log HR (empty: no grid refits);
     ``published`` a published comparison to reanalyse from its numbers alone (``None``: none).
-    ``endpoints``/``factors`` ``None`` mean all of the cohort's.
+    ``endpoints``/``factors`` ``None`` mean all of the cohort's; ``horizons`` ``None``: each
+    endpoint's :func:`~nen_bayes.settings.default_horizons` from its own follow-up.
     """
 
     specs: tuple
@@ -43,7 +44,7 @@ class ReanalysisSettings:
     factors: tuple[str, ...] | None = None
     sampling: Sampling = MAIN_JOB_SAMPLING
     decision: Decision = field(default_factory=Decision)
-    horizons: tuple[float, ...] = DEFAULT_HORIZONS
+    horizons: tuple[float, ...] | None = None
     max_draws: int = 1000
     conf_level: float = 0.95
     thresholds: dict | None = None
@@ -74,7 +75,8 @@ class ReanalysisSettings:
                 "contrast": {"term": c.term, "level": c.level, "versus": c.versus},
                 "decision": {"benefit": self.decision.benefit, "harm": self.decision.harm,
                              "rope": list(self.decision.rope)},
-                "horizons": list(self.horizons), "max_draws": self.max_draws,
+                "horizons": (list(self.horizons) if self.horizons is not None else
+                             "from follow-up"), "max_draws": self.max_draws,
                 "thresholds": {**DEFAULT_THRESHOLDS, **(self.thresholds or {})},
                 "formats": list(self.formats),
                 "priors": {q.name: {"mu": q.mu, "sigma": q.sigma, "source": q.source}
@@ -110,7 +112,7 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
                              f"{sorted(DEFAULT_THRESHOLDS)}")
     if not 0 < s.conf_level < 1:
         raise ModelDataError(f"conf_level {s.conf_level}: must lie in (0, 1)")
-    if not s.horizons or min(s.horizons) <= 0:
+    if s.horizons is not None and (not s.horizons or min(s.horizons) <= 0):
         raise ModelDataError(f"RMST horizons {list(s.horizons)}: give positive times")
     if s.max_draws < 1:
         raise ModelDataError(f"max_draws {s.max_draws}: must be at least 1")

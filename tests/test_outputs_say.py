@@ -24,7 +24,7 @@ from nen_bayes.cohorts.schema import CohortSchema
 from nen_bayes.frequentist.baselines import run_baselines
 from nen_bayes.frequentist.describe import describe_cohort
 from nen_bayes.pipeline.sections import answer_sentence, data_section
-from nen_bayes.pipeline.summary import FrequentistContrast, endpoint_lines, frequentist_contrast
+from nen_bayes.pipeline.summary import endpoint_lines, frequentist_contrast
 from nen_bayes.posterior.compare import format_side_by_side
 from nen_bayes.posterior.contrast import ContrastResult
 from nen_bayes.settings import Decision, default_horizons
@@ -243,3 +243,24 @@ def test_the_readme_lung_commands_run_as_written(script, tmp_path):
         r = subprocess.run([sys.executable, *args], capture_output=True, text=True,
                            check=False, cwd=ROOT)
         assert r.returncode == 0, r.stderr[-2000:]
+
+
+# --- 2: --term alone names one pair for every side -------------------------------------------
+def test_term_alone_resolves_to_the_headline_models_first_level_against_its_reference():
+    from nen_bayes.pipeline.settings import ReanalysisSettings, resolved_contrast
+    from nen_bayes.settings import Contrast
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"t": rng.exponential(10, 60).round(2) + 0.1,
+                          "e": np.r_[1, rng.integers(0, 2, 59)],
+                          "grade": rng.choice(["G1", "G2", "G3"], 60)})
+    cohort = load_cohort(frame, CohortSchema.custom({"os": ("t", "e")}, factors=["grade"]))
+    spec = spec_from_dict({"model": {"name": "x", "family": "exponential"},
+                           "covariates": [{"column": "grade", "type": "categorical",
+                                           "reference": "G2"}],
+                           "priors": {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
+                                      "scale": {"dist": "LogNormal", "mu": 3, "sigma": 1}}})
+    s = ReanalysisSettings(specs=(spec,), contrast=Contrast("grade"))
+    assert resolved_contrast(cohort, s) == Contrast("grade", "G1", "G2")
+    s = ReanalysisSettings(specs=(spec,), contrast=Contrast("grade", versus="G3"))
+    assert resolved_contrast(cohort, s) == Contrast("grade", "G1", "G3")

@@ -53,7 +53,12 @@ from nen_bayes.pipeline.html import render_html
 from nen_bayes.pipeline.progress import Progress
 from nen_bayes.pipeline.result import ReanalysisResult
 from nen_bayes.pipeline.sections import report_sections
-from nen_bayes.pipeline.settings import DEFAULT_MODELS, ReanalysisSettings, check_settings
+from nen_bayes.pipeline.settings import (
+    DEFAULT_MODELS,
+    ReanalysisSettings,
+    check_settings,
+    resolved_contrast,
+)
 from nen_bayes.pipeline.steps import (
     BaselineStep,
     EndpointResult,
@@ -78,6 +83,7 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *,
     callers use :func:`nen_bayes.files.output_directory` so that it appears whole or not at
     all). Every setting is checked before the first step."""
     check_settings(cohort, settings)
+    settings = replace(settings, contrast=resolved_contrast(cohort, settings))
     job = Job(cohort, Path(out), settings)
     s = settings
     endpoints = job.endpoints

@@ -225,7 +225,7 @@ def comparison_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
              f"{verdict[:1].upper()}{verdict[1:]}.")
     sub.figure(ep.compare.figures["elpd"], "ELPD with SE, and difference to the best")
     con = ep.contrast.result
-    sub.table(format_side_by_side(cmp.wide, list(cmp.models), conf_level=r.settings.conf_level,
+    sub.table(format_side_by_side(cmp.wide, list(cmp.models), conf_level=con.conf_level,
                                   orient=(con.term, con.level, con.reference)),
               "Every covariate effect: Cox (same covariates; plain and stratified by "
               "centre) next to each model's posterior")

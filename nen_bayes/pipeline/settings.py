@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nen_bayes.bayes.design import make_design
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.errors import ModelDataError
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
@@ -12,7 +13,7 @@ from nen_bayes.sensitivity.grid import GridPrior
 from nen_bayes.settings import Contrast, Decision, Sampling
 
 __all__ = ["DEFAULT_MODELS", "FIGURE_FORMATS", "MAIN_JOB_SAMPLING", "ReanalysisSettings",
-           "check_settings"]
+           "check_settings", "resolved_contrast"]
 
 #: The model set of the main job; the first is the headline model.
 DEFAULT_MODELS = ("weibull_ph_centre", "weibull_ph_pooled", "exponential_ph_centre",
@@ -124,6 +125,26 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
                 "no model can be estimated from it. Check the event column and "
                 "--event-coding, or leave the endpoint out (--endpoint).")
     _check_contrast(cohort, s)
+
+
+def resolved_contrast(cohort: Cohort, s: ReanalysisSettings) -> Contrast:
+    """The contrast with both levels named: a level left out (``--term`` alone) is the headline
+    model's first non-reference level, a comparator left out its reference level, as the
+    Bayesian side reads them; the baselines, the prior grid and every label then use the same
+    pair. Call after :func:`check_settings`."""
+    c = s.contrast
+    if c.level is not None and c.versus is not None:
+        return c
+    design = make_design(s.headline, cohort, s.endpoints_of(cohort)[0])
+    pairs = [label.split(" vs ", 1) for term, label in zip(design.terms, design.contrasts,
+                                                            strict=True)
+             if term == c.term and " vs " in label]
+    level = c.level if c.level is not None else pairs[0][0]
+    versus = c.versus if c.versus is not None else pairs[0][1]
+    if level == versus:
+        raise ModelDataError(f"--versus {versus!r} is the default level of {c.term!r} in the "
+                             f"headline model {s.headline.name!r}; name the level with --level")
+    return Contrast(c.term, level, versus)
 
 
 def _check_contrast(cohort: Cohort, s: ReanalysisSettings) -> None:

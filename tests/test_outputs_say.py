@@ -264,3 +264,41 @@ def test_term_alone_resolves_to_the_headline_models_first_level_against_its_refe
     assert resolved_contrast(cohort, s) == Contrast("grade", "G1", "G2")
     s = ReanalysisSettings(specs=(spec,), contrast=Contrast("grade", versus="G3"))
     assert resolved_contrast(cohort, s) == Contrast("grade", "G1", "G3")
+
+
+# --- the whole main job on a public cohort ----------------------------------------------------
+@pytest.mark.slow
+def test_the_main_job_on_rossi_says_what_it_computed(tmp_path):
+    """lifelines' rossi (432 units, 52 weeks of follow-up, 'fin' coded 0/1), with two zero times
+    shifted and one missing 'fin' dropped: --conf-level 0.9 labels, --term alone, the data
+    changes by id, the caveat on medians beyond 52 weeks, default RMST horizons 17 and 35
+    weeks. Few draws: only the text is checked."""
+    from lifelines.datasets import load_rossi
+
+    d = load_rossi()
+    d["fin"] = d["fin"].map({0: "no", 1: "yes"}).astype(object)
+    d.loc[[3, 10], "week"] = 0
+    d.loc[5, "fin"] = None
+    data = tmp_path / "rossi.csv"
+    d.to_csv(data, index=False)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts/reanalyse.py"), "--data", data,
+                        "--time", "week", "--event", "arrest", "--row-ids", "--time-unit",
+                        "weeks", "--zero-time", "shift", "--missing", "drop", "--formula",
+                        "week ~ fin + scale(age)", "--term", "fin", "--conf-level", "0.9",
+                        "--no-prior-grid", "--draws", "60", "--tune", "60", "--chains", "2",
+                        "--out", out], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = (out / "summary.txt").read_text()
+    assert "fin: yes vs no" in summary and "None" not in summary
+    assert "(90% CI" in summary and "(90% CrI" in summary and "95%" not in summary
+    # rows are spreadsheet rows (header = 1): frame rows 3 and 10 are ids 5 and 12, row 5 is 7
+    assert re.search(r"data change  week: 2 zero time\(s\) replaced by .* ids "
+                     r"\['row-5', 'row-12'\]", summary), summary
+    assert re.search(r"data change  dropped 1 of 432 row\(s\).*ids \['row-7'\]", summary), summary
+    assert "caveat       the standardised median of" in summary
+    html = (out / "report.html").read_text()
+    assert "Data change: dropped 1 of 432" in html and "per SD (" in html
+    assert "95% CI" not in html and "95% CrI" not in html
+    rmst = pd.read_csv(out / "line_effects/effects.csv")
+    assert sorted(set(rmst.loc[rmst["quantity"] == "standardised_rmst", "horizon"])) == [17, 35]

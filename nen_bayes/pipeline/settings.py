@@ -131,10 +131,9 @@ def resolved_contrast(cohort: Cohort, s: ReanalysisSettings) -> Contrast:
     """The contrast with both levels named: a level left out (``--term`` alone) is the headline
     model's first non-reference level, a comparator left out its reference level, as the
     Bayesian side reads them; the baselines, the prior grid and every label then use the same
-    pair. Call after :func:`check_settings`."""
+    pair. With a prior grid, the pair must involve the model's reference (the grid is a prior
+    on one coefficient): refused here, before any fit. Call after :func:`check_settings`."""
     c = s.contrast
-    if c.level is not None and c.versus is not None:
-        return c
     design = make_design(s.headline, cohort, s.endpoints_of(cohort)[0])
     pairs = [label.split(" vs ", 1) for term, label in zip(design.terms, design.contrasts,
                                                             strict=True)
@@ -144,6 +143,13 @@ def resolved_contrast(cohort: Cohort, s: ReanalysisSettings) -> Contrast:
     if level == versus:
         raise ModelDataError(f"--versus {versus!r} is the default level of {c.term!r} in the "
                              f"headline model {s.headline.name!r}; name the level with --level")
+    ref = pairs[0][1]
+    if s.priors and ref not in (level, versus):
+        raise ModelDataError(
+            f"the prior grid is on one coefficient of the headline model {s.headline.name!r}: "
+            f"{level!r} vs {versus!r} must involve its reference level {ref!r} of {c.term!r} "
+            f"(levels: {[ref, *(p[0] for p in pairs)]}). Compare with {ref!r} (--versus), or "
+            "leave the grid out (--no-prior-grid).")
     return Contrast(c.term, level, versus)
 
 

@@ -54,7 +54,7 @@ def test_standardised_contrasts_cover_the_truth():
         f = fit(spec, cohort, draws=500, tune=500, chains=2, cores=2, seed=i, prior_draws=10,
                 progressbar=False, log_lik=False, predictive=False)
         r = contrast_effects(f.tree, Contrast("line", "second_line", "salvage"),
-                             max_draws=500)
+                             horizons=(24, 60), max_draws=500)
         s2, ss = true_standardised(sim, cohort, "second_line"), \
             true_standardised(sim, cohort, "salvage")
         truth = {

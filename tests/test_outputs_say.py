@@ -329,3 +329,16 @@ def test_a_grid_contrast_without_the_reference_is_refused_before_any_fit():
         resolved_contrast(cohort, s)
     ok = ReanalysisSettings(specs=(spec,), contrast=Contrast("grade", "G3"), priors=(prior,))
     assert resolved_contrast(cohort, ok) == Contrast("grade", "G3", "G2")
+
+
+@pytest.mark.slow  # two PSIS-LOO and four Cox fits: a few seconds
+def test_compare_text_labels_its_intervals_at_the_level_used():
+    from fakes import fake_tree
+
+    from nen_bayes.posterior.compare import compare_report
+
+    small = {"n_units": 30, "draws": 50, "chains": 2}
+    rep = compare_report({"A": fake_tree(seed=1, **small), "B": fake_tree(seed=2, **small)},
+                         conf_level=0.8)
+    text = rep.to_text()
+    assert "(80% CI)" in text and "(80% CrI)" in text and "95%" not in text

@@ -304,7 +304,9 @@ class CompareReport(Provenanced):
         lines.append(f"  {self.verdict_text()}")
         lines.append("")
         lines.append("Hazard ratios: Cox (same covariates) next to the Bayesian models")
-        lines.append(format_side_by_side(self.wide, list(self.models)).to_string(index=False))
+        lines.append(format_side_by_side(self.wide, list(self.models),
+                                         conf_level=self.metadata.get("conf_level", 0.95))
+                     .to_string(index=False))
         if self.notice:
             lines.append(self.notice)
         return "\n".join(lines) + "\n"
@@ -321,7 +323,7 @@ def compare_report(trees: dict, *, method: str = "stacking", conf_level: float =
     synthetic = is_synthetic(first)
     meta = {"endpoint": first["endpoint"], "data_hash": first["data_hash"],
             "data_source": first.get("data_source"), "synthetic": synthetic,
-            "notice": first.get("notice", ""), "weights": method,
+            "notice": first.get("notice", ""), "weights": method, "conf_level": conf_level,
             "models": {n: {"spec_hash": t.attrs.get("spec_hash"), "seed": t.attrs.get("seed")}
                        for n, t in trees.items()}}
     return CompareReport(first["endpoint"], loo, wide, effects, tuple(trees), meta)

@@ -342,3 +342,14 @@ def test_compare_text_labels_its_intervals_at_the_level_used():
                          conf_level=0.8)
     text = rep.to_text()
     assert "(80% CI)" in text and "(80% CrI)" in text and "95%" not in text
+
+
+def test_every_shifted_row_is_named_not_only_the_first_twenty():
+    n = 60
+    frame = pd.DataFrame({"id": [f"u{i}" for i in range(n)],
+                          "t": [0.0] * 25 + [float(i) for i in range(1, n - 24)],
+                          "e": [1, 0] * (n // 2)})
+    cohort = load_cohort(frame, CohortSchema.custom({"os": ("t", "e")}, id_column="id",
+                                                    time_unit="weeks"), zero_time="shift")
+    (note,) = cohort.notes
+    assert note.endswith(str([f"u{i}" for i in range(25)]))

@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         write_effects(effects, out / "effects",
                       metadata={"runs": [str(r) for r, _ in trees], **asdict(contrast),
                                 **asdict(decision), **extras, "conf_level": args.conf_level,
+                                "horizons": sorted({float(h) for r in results
+                                                    for h in r.rmst["horizon"]}),
                                 "notice": notice})
         endpoints = [r.endpoint for r in results]
         for res in results:

@@ -143,7 +143,7 @@ def test_numeric_scaling_by_sd_reads_as_a_rounded_sd():
     assert re.fullmatch(r"per SD \(\d\.\d\d\) of age", label)
 
 
-def test_the_report_data_section_writes_nr_and_centre_codes_as_in_the_file():
+def test_the_report_data_section_writes_nr_for_a_median_not_reached():
     frame = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "e": [1, 0, 0, 0, 0, 0],
                           "inst": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]})
     cohort = load_cohort(frame, CohortSchema.custom({"os": ("t", "e")}, centre_column="inst",
@@ -353,3 +353,4 @@ def test_every_shifted_row_is_named_not_only_the_first_twenty():
                                                     time_unit="weeks"), zero_time="shift")
     (note,) = cohort.notes
     assert note.endswith(str([f"u{i}" for i in range(25)]))
+

@@ -81,14 +81,6 @@ class CohortDescription(Provenanced):
         return "\n".join(out) + "\n"
 
 
-def _code(value) -> str:
-    """A centre code as written in the file: ``1``, never ``1.0`` (a numeric column with a
-    missing value is read as floats)."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _km_median(t: np.ndarray, e: np.ndarray) -> float:
     """Kaplan-Meier median with R's conventions (see :mod:`nen_bayes.frequentist.km`); NaN if
     not reached."""
@@ -103,8 +95,7 @@ def describe_cohort(cohort: Cohort) -> CohortDescription:
     n = len(df)
     if schema.centre_column:
         counts = df[schema.centre_column].value_counts(sort=False)
-        centres = pd.DataFrame({"centre": [_code(v) for v in counts.index],
-                                "n": counts.to_numpy(),
+        centres = pd.DataFrame({"centre": counts.index.astype(str), "n": counts.to_numpy(),
                                 "percent": 100 * counts.to_numpy() / n})
     else:
         centres = pd.DataFrame(columns=["centre", "n", "percent"])

@@ -243,8 +243,7 @@ def _units(n_units: int, max_units: int, rng, seed: int, notes: list) -> np.ndar
     return units
 
 
-def _time_grid(tmax: float, horizons: tuple, grid_points: int, time_unit: str,
-               notes: list) -> np.ndarray:
+def _time_grid(tmax: float, horizons: tuple, grid_points: int) -> np.ndarray:
     """Evenly spaced times up to the longest follow-up (or the last horizon), plus the
     horizons themselves (those beyond the follow-up are named by
     :attr:`ContrastResult.extrapolation_caveats`)."""
@@ -349,7 +348,7 @@ def _standardised(tree, post, *, term, level, reference, horizons, conf_level, m
     tmax = float(tree["observed_data"]["time"].values.max())
     horizons = (default_horizons(tmax, tree.attrs["time_unit"]) if horizons is None else
                 tuple(float(h) for h in horizons))
-    grid = _time_grid(tmax, horizons, grid_points, tree.attrs["time_unit"], notes)
+    grid = _time_grid(tmax, horizons, grid_points)
     q = [(1 - conf_level) / 2, 0.5, (1 + conf_level) / 2]
     curve_rows, surv, med = [], {}, {}
     for lv in (reference, level):

@@ -342,6 +342,10 @@ def test_compare_text_labels_its_intervals_at_the_level_used():
                          conf_level=0.8)
     text = rep.to_text()
     assert "(80% CI)" in text and "(80% CrI)" in text and "95%" not in text
+    # the run's orientation wins: the first row written the other way round
+    row = rep.wide.iloc[0]
+    flipped = rep.to_text(orient=(row["term"], *reversed(row["contrast"].split(" vs "))))
+    assert f"{' vs '.join(reversed(row['contrast'].split(' vs ')))}" in flipped
 
 
 def test_every_shifted_row_is_named_not_only_the_first_twenty():

@@ -293,7 +293,8 @@ class CompareReport(Provenanced):
         return (f"no model preferred: {', '.join(names)} within {k} SE of the best PSIS-LOO "
                 f"ELPD ({method} weights {ws}; {WEIGHTS_CAUTION})")
 
-    def to_text(self) -> str:
+    def to_text(self, *, orient: tuple[str, str, str] | None = None) -> str:
+        """The comparison as text; ``orient`` as :func:`format_side_by_side`'s."""
         lines = [self.notice] if self.notice else []
         lines.append(f"Model comparison, endpoint {self.endpoint} (PSIS-LOO; data "
                      f"{self.metadata['data_hash'][:19]}...)")
@@ -305,7 +306,8 @@ class CompareReport(Provenanced):
         lines.append("")
         lines.append("Hazard ratios: Cox (same covariates) next to the Bayesian models")
         lines.append(format_side_by_side(self.wide, list(self.models),
-                                         conf_level=self.metadata.get("conf_level", 0.95))
+                                         conf_level=self.metadata.get("conf_level", 0.95),
+                                         orient=orient)
                      .to_string(index=False))
         if self.notice:
             lines.append(self.notice)

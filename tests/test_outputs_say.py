@@ -331,7 +331,6 @@ def test_a_grid_contrast_without_the_reference_is_refused_before_any_fit():
     assert resolved_contrast(cohort, ok) == Contrast("grade", "G3", "G2")
 
 
-@pytest.mark.slow  # two PSIS-LOO and four Cox fits: a few seconds
 def test_compare_text_labels_its_intervals_at_the_level_used():
     from fakes import fake_tree
 

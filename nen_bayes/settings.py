@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["DEFAULT_HORIZONS", "DEFAULT_SEED", "SAMPLERS", "Contrast", "Decision", "Sampling",
-           "decision_probabilities"]
+           "decision_probabilities", "default_horizons"]
 
 #: The seed of every seeded computation unless the user gives another.
 DEFAULT_SEED = 20261123
@@ -35,6 +35,17 @@ SAMPLERS = ("nutpie", "pymc")
 
 #: Horizons of the restricted mean survival times, in the cohort's time unit.
 DEFAULT_HORIZONS = (24.0, 60.0)
+
+
+def default_horizons(longest: float, time_unit: str) -> tuple[float, ...]:
+    """The RMST horizons used when none is given, in the cohort's own time unit: the study's
+    :data:`DEFAULT_HORIZONS` (2 and 5 years) for a cohort in months followed at least that
+    long; otherwise a third and two thirds of the longest follow-up ``longest``, to two
+    significant digits (52 weeks: 17 and 35; 2659 days: 890 and 1800), so that no default
+    horizon lies beyond the follow-up."""
+    if time_unit == "months" and longest >= DEFAULT_HORIZONS[-1]:
+        return DEFAULT_HORIZONS
+    return tuple(float(f"{longest * f:.2g}") for f in (1 / 3, 2 / 3))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ Examples
   scripts/baseline.py --data nen_bayes/data/synthetic_cohort.csv --out results/baseline
   scripts/baseline.py --data nen_bayes/data/synthetic_cohort.csv --endpoint os --factor line \\
       --horizon 12 --horizon 24 --tau 60 --conf-type log-log --out results/os_line
-  scripts/baseline.py --data lung.csv --endpoint os=time:status --event-coding 1/2 \\
+  scripts/baseline.py --data examples/lung/lung.csv --endpoint os=time:status \\
       --centre inst --row-ids --factor sex --numeric age --missing drop --time-unit days \\
       --horizon 365 --tau 730 --out results/lung
 

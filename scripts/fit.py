@@ -207,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         "versions": json.loads(tree.attrs["versions"]),
     }
     text = fit_summary_text(tree, effects, ppc, title=spec.title, seconds=t_fit)
+    changes = "".join(f"data change: {n}\n" for n in cohort.notes)  # by id (missing, zero t)
+    tail = SYNTHETIC_NOTICE + "\n" if text.endswith(SYNTHETIC_NOTICE + "\n") else ""
+    text = text.removesuffix(tail) + changes + tail
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with output_directory(args.out, force=args.force) as out:
         write_fit(result, out / "fit.nc")

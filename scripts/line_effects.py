@@ -21,7 +21,7 @@ Examples
   scripts/line_effects.py results/fit_os results/fit_hpfs results/fit_pfs --out results/line
   scripts/line_effects.py results/fit_os --benefit 0.75 --harm 1.33 --rope 0.9,1.11 \\
       --horizon 12 --horizon 36 --out results/line_os
-  scripts/line_effects.py results/lung --term sex --level 2 --versus 1 --horizon 365 \\
+  scripts/line_effects.py results/lung_fit --term sex --level female --versus male --horizon 365 \\
       --out results/lung_sex
 
 Exit codes: 0 done, 2 bad input (no fit in a RUN_DIR, a term or level the model does not
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         write_effects(effects, out / "effects",
                       metadata={"runs": [str(r) for r, _ in trees], **asdict(contrast),
                                 **asdict(decision), **extras, "conf_level": args.conf_level,
+                                "horizons": sorted({float(h) for r in results
+                                                    for h in r.rmst["horizon"]}),
                                 "notice": notice})
         endpoints = [r.endpoint for r in results]
         for res in results:

@@ -214,8 +214,10 @@ def test_report_comparison_section_says_what_is_measured_and_the_verdict():
                           "B": fake_tree(log_lik=ll_b, seed=1)})
     ep = SimpleNamespace(endpoint="os", compare=SimpleNamespace(report=rep,
                                                                 figures={"elpd": b""}),
-                         contrast=SimpleNamespace(result=SimpleNamespace(term="line"),
-                                                  across=pd.DataFrame({"endpoint": ["os"]})))
+                         contrast=SimpleNamespace(
+                             result=SimpleNamespace(term="line", level="second_line",
+                                                    reference="salvage", conf_level=0.95),
+                             across=pd.DataFrame({"endpoint": ["os"]})))
     texts = [c for kind, c, _ in comparison_section(None, ep).blocks if kind == "p"]
     assert len(texts) == 1
     assert "more than 2 SE of the difference (dse)" in texts[0]

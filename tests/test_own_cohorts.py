@@ -228,7 +228,8 @@ def fake_endpoint(*, n_models=1, failed=(), label="", cox_rows=None, medians=Non
         probabilities=pd.DataFrame({"quantity": ["prob_hr_below_1", "prob_hr_below_benefit"],
                                     "probability": [0.9, 0.4]}),
         medians=medians if medians is not None else pd.DataFrame(
-            columns=["what", "estimate", "lower", "upper"]))
+            columns=["what", "estimate", "lower", "upper"]),
+        extrapolation_caveats=[])
     loo = pd.DataFrame({"model": [c.model for c in cards],
                         "elpd_diff": np.r_[0.0, np.full(n_models - 1, -2.0 * diff_in_se)],
                         "dse": np.r_[0.0, np.full(n_models - 1, 2.0)],
@@ -244,7 +245,8 @@ def fake_endpoint(*, n_models=1, failed=(), label="", cox_rows=None, medians=Non
          "p": 0.04}]
     rep = SimpleNamespace(endpoint_label=label, not_estimated=(),
                           overall=SimpleNamespace(n=100, events=60),
-                          logrank={"disease": SimpleNamespace(p_value=0.03)},
+                          logrank={"disease": SimpleNamespace(p_value=0.03,
+                                                              levels=("PKD", "other"))},
                           cox_univariable={"disease": SimpleNamespace(
                               table=pd.DataFrame(rows))})
     return ep, rep

@@ -232,7 +232,8 @@ def _answer_inputs(*, hr=(0.79, 0.61, 1.04), probs=(0.955, 0.529, 0.012, 0.25),
                        [], columns=["level", "reference", "hr", "lower", "upper", "p"])
     rep = SimpleNamespace(endpoint_label="overall survival",
                           overall=SimpleNamespace(n=297, events=223),
-                          logrank={"line": SimpleNamespace(p_value=logrank_p)},
+                          logrank={"line": SimpleNamespace(p_value=logrank_p,
+                                                           levels=("second_line", "salvage"))},
                           cox_univariable={"line": SimpleNamespace(table=cox)})
     card = SimpleNamespace(passed=not failures,
                            failures=[SimpleNamespace(name=f) for f in failures])

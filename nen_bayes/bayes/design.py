@@ -168,7 +168,10 @@ def _numeric_column(cov: CovariateSpec, cohort: Cohort) -> _Columns:
     if scale <= 0 or not np.isfinite(scale):
         raise ModelDataError(f"{src}: numeric covariate {cov.column!r} is constant; "
                              "it cannot be scaled by its SD or estimated")
-    contrast = f"per {scale:g} {cov.column}" if scale != 1 else "per unit"
+    # per SD: the SD to 3 significant digits ("per SD (6.11) of age", never "per 6.11338 age")
+    contrast = ("per unit" if scale == 1 else
+                f"per SD ({scale:.3g}) of {cov.column}" if cov.scale == "sd" else
+                f"per {scale:g} {cov.column}")
     return _Columns(cov.column, ((v - centre) / scale,), (cov.column,), (contrast,),
                     (centre, scale))
 

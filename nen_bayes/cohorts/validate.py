@@ -205,6 +205,19 @@ def _ids(raw: RawTable, schema: CohortSchema) -> np.ndarray:
     return ids
 
 
+#: At most this many ids are written in one note of a data change.
+_MAX_IDS = 200
+
+
+def _id_list(ids) -> str:
+    """The ids of the changed rows, every one up to :data:`_MAX_IDS`, else the first ones and
+    how many there are in all."""
+    ids = list(ids)
+    if len(ids) <= _MAX_IDS:
+        return str(ids)
+    return f"{ids[:_MAX_IDS]} (the first {_MAX_IDS} of {len(ids)})"
+
+
 def _endpoint(raw, schema, rows, ep, zero_time, notes):
     frame = raw.frame
     coding = EVENT_CODINGS[schema.event_coding]
@@ -264,7 +277,7 @@ def _endpoint(raw, schema, rows, ep, zero_time, notes):
         t = np.where(zero, shift, t)
         notes.append(f"{ep.time}: {int(zero.sum())} zero time(s) replaced by {shift:.4g} "
                      f"{unit} (half the smallest positive time), ids "
-                     f"{list(rows.ids[zero][:20])}")
+                     f"{_id_list(rows.ids[zero])}")
     return t, event, t_miss & e_miss
 
 
@@ -416,13 +429,13 @@ def _missing_policy(raw: RawTable, rows: _Rows, ids: np.ndarray, parsed: _Parsed
                 if f.name == k else f for f in new_factors
             )
             notes.append(f"{k}: {int(m.sum())} missing value(s) kept as level "
-                         f"'{UNKNOWN_LEVEL}', ids {list(ids[m][:20])}")
+                         f"'{UNKNOWN_LEVEL}', ids {_id_list(ids[m])}")
         return replace(parsed, columns=out, factors=new_factors), keep
     for k, m in with_missing.items():  # drop
         notes.append(f"{k}: {int(m.sum())} row(s) with a missing value")
     keep = ~np.any(np.vstack(list(with_missing.values())), axis=0)
     notes.append(f"dropped {int((~keep).sum())} of {n} row(s) (missing='drop'), ids "
-                 f"{list(ids[~keep][:50])}")
+                 f"{_id_list(ids[~keep])}")
     if not keep.any():
         raise MissingValueError(f"{raw.source}: every row has a missing value in a "
                                 "used column; nothing is left after missing='drop'.")

@@ -79,9 +79,11 @@ class BaselineReport(Provenanced):
             lines += [self.notice, ""]
         lines.append(f"Baselines: {endpoint_heading(self.endpoint, self.endpoint_label)}; "
                      f"data {self.provenance['source']} ({self.provenance['data_hash'][:19]}...)")
+        lines += [f"  data change: {n}" for n in self.provenance.get("policy_notes", ())]
         m, lo, hi = self.overall.median()
         lines.append(f"  n = {self.overall.n}, events = {self.overall.events}, median "
-                     f"{_num(m)} {u} (95% CI {_num(lo)}-{_num(hi)}; KM {self.conf_type} CI)")
+                     f"{_num(m)} {u} ({self.overall.conf_level:.0%} CI {_num(lo)}-{_num(hi)}; "
+                     f"KM {self.conf_type} CI)")
         for f in self.factors:
             lines.append("")
             lines.append(f"  {f}:")

@@ -291,9 +291,12 @@ def add_contrast_options(parser, *, curves: bool = True) -> None:
                    help=f"region of practical equivalence LOW,HIGH ({d.rope[0]:g},{d.rope[1]:.2f})")
     if not curves:
         return
-    g.add_argument("--horizon", action="append", type=positive_float, default=None, metavar="T",
-                   help="RMST horizon (repeatable; default "
-                        f"{' and '.join(f'{h:g}' for h in DEFAULT_HORIZONS)})")
+    g.add_argument("--horizon", action="append", type=positive_float, default=None,
+                   metavar="T",
+                   help="RMST horizon, a positive time in the cohort's unit (repeatable; "
+                        f"default {' and '.join(f'{h:g}' for h in DEFAULT_HORIZONS)} for a "
+                        "cohort in months followed that long, else a third and two thirds of "
+                        "the longest follow-up)")
     g.add_argument("--max-draws", type=positive_int, default=1000,
                    help="posterior draws used for the curves, medians and RMSTs (1000)")
 
@@ -325,7 +328,8 @@ def contrast_settings(args, parser) -> tuple[Contrast, Decision]:
 
 def contrast_extras(args) -> dict:
     """RMST horizons and the number of draws for the standardised curves."""
-    return {"horizons": tuple(args.horizon or DEFAULT_HORIZONS), "max_draws": args.max_draws}
+    return {"horizons": tuple(args.horizon) if args.horizon else None,
+            "max_draws": args.max_draws}
 
 
 def add_sampling_options(group, *, target_accept: float | None = None,

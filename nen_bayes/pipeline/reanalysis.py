@@ -56,7 +56,12 @@ from nen_bayes.pipeline.html import render_html
 from nen_bayes.pipeline.progress import Progress
 from nen_bayes.pipeline.result import ReanalysisResult
 from nen_bayes.pipeline.sections import report_sections
-from nen_bayes.pipeline.settings import DEFAULT_MODELS, ReanalysisSettings, check_settings
+from nen_bayes.pipeline.settings import (
+    DEFAULT_MODELS,
+    ReanalysisSettings,
+    check_settings,
+    resolved_contrast,
+)
 from nen_bayes.pipeline.steps import (
     BaselineStep,
     EndpointResult,
@@ -82,6 +87,7 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *,
     callers use :func:`nen_bayes.files.output_directory` so that it appears whole or not at
     all). Every setting is checked before the first step."""
     check_settings(cohort, settings)
+    settings = replace(settings, contrast=resolved_contrast(cohort, settings))
     job = Job(cohort, Path(out), settings)
     s = settings
     endpoints = job.endpoints
@@ -150,12 +156,13 @@ def _finish(job: Job, described, baselines: BaselineStep, results: dict, publish
                   metadata={**prov, "model": headline, "term": c.term, "level": c.level,
                             "versus": c.versus, "benefit": s.decision.benefit,
                             "harm": s.decision.harm, "rope": list(s.decision.rope),
-                            "horizons": list(s.horizons)})
+                            "horizons": sorted({float(h) for r in results.values()
+                                                for h in r.contrast.result.rmst["horizon"]})})
     summary = summary_text(source=cohort.source, data_hash=cohort.data_hash,
                            n_units=len(cohort), notice=prov["notice"], endpoints=results,
                            baselines=baselines.reports, published=published,
                            headline=headline, benefit=s.decision.benefit,
-                           conf_level=s.conf_level)
+                           conf_level=s.conf_level, data_notes=cohort.notes)
     records = {ep: endpoint_record(r, baselines.reports[ep], headline=headline)
                for ep, r in results.items()}
     result = ReanalysisResult(s, prov, described, baselines, results, tuple(job.factors),

@@ -39,6 +39,13 @@ def _finite(x) -> bool:
         return False
 
 
+def _probabilities_as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Every probability column (``P(...)``) written as the rest of the report writes
+    probabilities (:func:`~nen_bayes.formatting.format_prob`: ``<0.001``, ``>0.999``)."""
+    return table.assign(**{c: table[c].map(format_prob) for c in table.columns
+                           if str(c).startswith("P(")})
+
+
 def _hr_text(est, lower, upper) -> str:
     """``0.79 (0.61-1.04)``; ``n/a`` when the estimate is missing."""
     if not _finite(est):
@@ -57,7 +64,10 @@ def answer_sentence(con: ContrastResult, fq: FrequentistContrast, label: str) ->
             f"{format_prob(p[any_benefit])}, of a benefit beyond HR {con.decision.benefit:g} "
             f"{format_prob(p[benefit])}")
     if _finite(fq.logrank_p):
-        text += f"; the log-rank test gives p {format_equals(fq.logrank_p)}"
+        test = ("the log-rank test" if fq.logrank_groups <= 2 else
+                f"the global log-rank test of all {fq.logrank_groups} levels of {con.term} "
+                "(not this pair)")
+        text += f"; {test} gives p {format_equals(fq.logrank_p)}"
     return text + "."
 
 
@@ -68,7 +78,7 @@ def answer_section(r: ReanalysisResult) -> Section:
     pct = f"{first.conf_level:.0%}"
     headline = r.settings.headline.name
     sec = Section(f"The answer: {first.term}, {first.contrast}", lead=True)
-    rows, sentences, missing, failed = [], [], [], []
+    rows, sentences, missing, failed, global_lr = [], [], [], [], []
     for name, ep in r.endpoints.items():
         con, rep = ep.contrast.result, r.baselines.reports[name]
         label = rep.endpoint_label or name
@@ -85,6 +95,9 @@ def answer_section(r: ReanalysisResult) -> Section:
         card = ep.fits[headline].card
         if not card.passed:
             failed.append(f"{name} ({', '.join(c.name for c in card.failures)})")
+        if _finite(fq.logrank_p) and fq.logrank_groups > 2:
+            global_lr.append(f"{name}: the global test over the {fq.logrank_groups} levels of "
+                             f"{con.term}, not the pairwise {con.contrast} test")
         if not _finite(fq.logrank_p):
             missing.append(f"{name}, log-rank p: "
                            f"{fq.logrank_missing or f'no log-rank test of {con.term}'}")
@@ -107,6 +120,8 @@ def answer_section(r: ReanalysisResult) -> Section:
              f"HR {first.decision.benefit:g} and of harm beyond HR {first.decision.harm:g}. "
              "Frequentist: the log-rank test and the univariable Cox model, as a published "
              "analysis reports them. The sections below give the details.", css="small")
+    if global_lr:
+        sec.text("log-rank p: " + "; ".join(global_lr) + ".", css="small")
     if missing:
         sec.text("n/a: " + "; ".join(missing) + ".", css="small")
     return sec
@@ -120,7 +135,7 @@ def summary_section(r: ReanalysisResult) -> Section:
         f"{r.settings.conf_level:.0%} credible intervals from the headline model "
         f"{r.settings.headline.name} ({r.settings.headline.title or r.settings.headline.family}, "
         "adjusted for the model's covariates); the frequentist numbers are the unadjusted "
-        "log-rank test and univariable Cox model the published analysis used.")
+        "log-rank test and univariable Cox model, as a published analysis reports them.")
 
 
 def data_section(r: ReanalysisResult) -> Section:
@@ -128,10 +143,14 @@ def data_section(r: ReanalysisResult) -> Section:
     p = r.provenance
     sec = Section("Data")
     sec.text(f"File {p['source']}, content hash {p['data_hash']}, {p['n_units']} units.")
+    for n in p.get("policy_notes", ()):
+        sec.text(f"Data change: {n}.")
     if len(desc.centres):
         sec.table(desc.centres, "Centres")
-    sec.table(desc.endpoints, "Endpoints (Kaplan-Meier medians; follow-up by reverse KM)",
-              floatfmt="{:.1f}")
+    ends = desc.endpoints.assign(**{c: desc.endpoints[c].map(
+        lambda v: "NR" if pd.isna(v) else f"{v:.1f}") for c in ("median", "median_follow_up")})
+    sec.table(ends, f"Endpoints, {desc.time_unit} (Kaplan-Meier medians, NR = not reached; "
+              "follow-up by reverse KM)", floatfmt="{:.1f}")
     sec.table(desc.factors, "Categorical covariates")
     return sec
 
@@ -148,7 +167,10 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
             "interval": f"{pct} CI {fq.cox_lower:.2f}-{fq.cox_upper:.2f}",
             "p / probability": f"p {format_equals(fq.cox_p)}"} if _finite(fq.cox_hr) else
            {"estimate": "n/a", "interval": "", "p / probability": fq.cox_missing})
-    rows = [{"analysis": "log-rank test (unadjusted)", "estimate": "", "interval": "",
+    lr_name = ("log-rank test (unadjusted)" if fq.logrank_groups <= 2 else
+               f"log-rank test, global over the {fq.logrank_groups} levels of {con.term} "
+               "(unadjusted)")
+    rows = [{"analysis": lr_name, "estimate": "", "interval": "",
              "p / probability": format_p(fq.logrank_p, missing=f"n/a ({fq.logrank_missing})")},
             {"analysis": f"Cox univariable, HR {con.contrast}", **cox},
             {"analysis": f"Bayesian {headline}, HR {con.contrast}",
@@ -163,14 +185,15 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
         sec.figure(km, "Kaplan-Meier curves with numbers at risk")
     sec.figure(ep.contrast.figures["hr"], "Posterior of the hazard ratio with the decision "
                                           "thresholds and the region of practical equivalence")
-    sec.table(con.medians[["group", "estimate", "lower", "upper", "prob_positive",
-                           "not_reached"]].rename(columns={"group": "median survival",
-                                                           "prob_positive": "P(> 0)",
-                                                           "not_reached": "share not reached"}),
+    sec.table(_probabilities_as_text(con.medians[[
+        "group", "estimate", "lower", "upper", "prob_positive", "not_reached"]].rename(
+            columns={"group": "median survival", "prob_positive": "P(> 0)",
+                     "not_reached": "share not reached"})),
               f"Standardised (g-computation) median survival, {con.time_unit}",
               floatfmt="{:.2f}")
-    sec.table(con.rmst[["horizon", "group", "estimate", "lower", "upper", "prob_positive"]]
-              .rename(columns={"group": "RMST", "prob_positive": "P(> 0)"}),
+    sec.table(_probabilities_as_text(
+        con.rmst[["horizon", "group", "estimate", "lower", "upper", "prob_positive"]]
+        .rename(columns={"group": "RMST", "prob_positive": "P(> 0)"})),
               f"Standardised restricted mean survival time, {con.time_unit}",
               floatfmt="{:.2f}")
     sec.figure(ep.contrast.figures["standardised"],
@@ -184,6 +207,8 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
         sec.text(f"Not estimated: {n}")
     for n in con.notes:
         sec.text(f"Note: {n}")
+    for n in con.extrapolation_caveats:
+        sec.text(f"Caveat: {n}.")
     return sec
 
 
@@ -199,10 +224,12 @@ def comparison_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
              f"model's by more than {LOO_SE_MULTIPLE:g} SE of the difference (dse). "
              f"{verdict[:1].upper()}{verdict[1:]}.")
     sub.figure(ep.compare.figures["elpd"], "ELPD with SE, and difference to the best")
-    sub.table(format_side_by_side(cmp.wide, list(cmp.models)),
+    con = ep.contrast.result
+    sub.table(format_side_by_side(cmp.wide, list(cmp.models), conf_level=con.conf_level,
+                                  orient=(con.term, con.level, con.reference)),
               "Every covariate effect: Cox (same covariates; plain and stratified by "
               "centre) next to each model's posterior")
-    sub.table(ep.contrast.across.drop(columns=["endpoint"]),
+    sub.table(_probabilities_as_text(ep.contrast.across.drop(columns=["endpoint"])),
               f"The {term} HR across the model set", floatfmt="{:.3f}")
     return sub
 
@@ -215,7 +242,8 @@ def grid_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
              "other prior as in the model file. One compiled model, the prior's mean and SD as "
              f"data: compile {g.timings['compile_s']:.1f} s, {len(g.table)} refits "
              f"{g.timings['sampling_s']:.1f} s. The first row is the model file's own prior.")
-    sub.table(g.table.drop(columns=["prior_mu", "prior_sd"]), "Per prior", floatfmt="{:.3f}")
+    sub.table(_probabilities_as_text(g.table.drop(columns=["prior_mu", "prior_sd"])),
+              "Per prior", floatfmt="{:.3f}")
     sub.figure(ep.grid.figures["grid"], "Prior (grey) and posterior (blue) of the HR")
     return sub
 
@@ -274,7 +302,8 @@ def published_section(r: ReanalysisResult) -> Section:
              f"P = {c.p:g} ({c.label}, {c.n} units) with the summary-level method "
              "(Parmar/Tierney), under every prior of the grid.")
     sec.pre(pub.to_text())
-    sec.table(pub.table.drop(columns=["prior_mu", "prior_sd", "posterior_mu", "posterior_sd"]),
+    sec.table(_probabilities_as_text(pub.table.drop(columns=["prior_mu", "prior_sd",
+                                                             "posterior_mu", "posterior_sd"])),
               "Posterior per prior (flat prior first)", floatfmt="{:.3f}")
     sec.figure(r.published.figures["summary"], "Prior, likelihood and posterior per prior")
     sec.figure(r.published.figures["sweep"], "P(HR < 1) across assumed events and group sizes")

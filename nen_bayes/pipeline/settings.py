@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nen_bayes.bayes.design import make_design
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.errors import ModelDataError
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
 from nen_bayes.re_nen.published import PublishedComparison
 from nen_bayes.sensitivity.grid import GridPrior
 from nen_bayes.sensitivity.refits import check_grid_contrast
-from nen_bayes.settings import DEFAULT_HORIZONS, Contrast, Decision, Sampling
+from nen_bayes.settings import Contrast, Decision, Sampling
 
 __all__ = ["DEFAULT_MODELS", "FIGURE_FORMATS", "MAIN_JOB_SAMPLING", "ReanalysisSettings",
-           "check_settings"]
+           "check_settings", "resolved_contrast"]
 
 #: The model set of the main job; the first is the headline model.
 DEFAULT_MODELS = ("weibull_ph_centre", "weibull_ph_pooled", "exponential_ph_centre",
@@ -35,8 +36,10 @@ class ReanalysisSettings:
     headline model; ``contrast`` is the effect of interest (a categorical covariate of the
     headline model); ``priors`` the prior grid on its log HR (empty: no grid refits);
     ``published`` a published comparison to reanalyse from its numbers alone (``None``: none).
-    ``endpoints``/``factors`` ``None`` mean all of the cohort's. ``centre_cv``: also run
-    leave-one-centre-out cross-validation of the model set (one refit per centre and model).
+    ``endpoints``/``factors`` ``None`` mean all of the cohort's; ``horizons`` ``None``: each
+    endpoint's :func:`~nen_bayes.settings.default_horizons` from its own follow-up.
+    ``centre_cv``: also run leave-one-centre-out cross-validation of the model set (one refit
+    per centre and model).
     """
 
     specs: tuple
@@ -45,7 +48,7 @@ class ReanalysisSettings:
     factors: tuple[str, ...] | None = None
     sampling: Sampling = MAIN_JOB_SAMPLING
     decision: Decision = field(default_factory=Decision)
-    horizons: tuple[float, ...] = DEFAULT_HORIZONS
+    horizons: tuple[float, ...] | None = None
     max_draws: int = 1000
     conf_level: float = 0.95
     thresholds: dict | None = None
@@ -77,7 +80,8 @@ class ReanalysisSettings:
                 "contrast": {"term": c.term, "level": c.level, "versus": c.versus},
                 "decision": {"benefit": self.decision.benefit, "harm": self.decision.harm,
                              "rope": list(self.decision.rope)},
-                "horizons": list(self.horizons), "max_draws": self.max_draws,
+                "horizons": (list(self.horizons) if self.horizons is not None else
+                             "from follow-up"), "max_draws": self.max_draws,
                 "thresholds": {**DEFAULT_THRESHOLDS, **(self.thresholds or {})},
                 "formats": list(self.formats),
                 "priors": {q.name: {"mu": q.mu, "sigma": q.sigma, "source": q.source}
@@ -117,7 +121,7 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
                              f"{sorted(DEFAULT_THRESHOLDS)}")
     if not 0 < s.conf_level < 1:
         raise ModelDataError(f"conf_level {s.conf_level}: must lie in (0, 1)")
-    if not s.horizons or min(s.horizons) <= 0:
+    if s.horizons is not None and (not s.horizons or min(s.horizons) <= 0):
         raise ModelDataError(f"RMST horizons {list(s.horizons)}: give positive times")
     if s.max_draws < 1:
         raise ModelDataError(f"max_draws {s.max_draws}: must be at least 1")
@@ -132,6 +136,32 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
     _check_contrast(cohort, s)
     if s.priors:  # the grid step's refits: their coefficient, before the first fit
         check_grid_contrast(s.headline, cohort, s.contrast, s.endpoints_of(cohort)[0])
+
+
+def resolved_contrast(cohort: Cohort, s: ReanalysisSettings) -> Contrast:
+    """The contrast with both levels named: a level left out (``--term`` alone) is the headline
+    model's first non-reference level, a comparator left out its reference level, as the
+    Bayesian side reads them; the baselines, the prior grid and every label then use the same
+    pair. With a prior grid, the pair must involve the model's reference (the grid is a prior
+    on one coefficient): refused here, before any fit. Call after :func:`check_settings`."""
+    c = s.contrast
+    design = make_design(s.headline, cohort, s.endpoints_of(cohort)[0])
+    pairs = [label.split(" vs ", 1) for term, label in zip(design.terms, design.contrasts,
+                                                            strict=True)
+             if term == c.term and " vs " in label]
+    level = c.level if c.level is not None else pairs[0][0]
+    versus = c.versus if c.versus is not None else pairs[0][1]
+    if level == versus:
+        raise ModelDataError(f"--versus {versus!r} is the default level of {c.term!r} in the "
+                             f"headline model {s.headline.name!r}; name the level with --level")
+    ref = pairs[0][1]
+    if s.priors and ref not in (level, versus):
+        raise ModelDataError(
+            f"the prior grid is on one coefficient of the headline model {s.headline.name!r}: "
+            f"{level!r} vs {versus!r} must involve its reference level {ref!r} of {c.term!r} "
+            f"(levels: {[ref, *(p[0] for p in pairs)]}). Compare with {ref!r} (--versus), or "
+            "leave the grid out (--no-prior-grid).")
+    return Contrast(c.term, level, versus)
 
 
 def _check_contrast(cohort: Cohort, s: ReanalysisSettings) -> None:

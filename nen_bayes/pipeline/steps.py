@@ -226,7 +226,8 @@ def compare_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
     atomic_write_text(d / "loo.csv", cmp.loo.to_csv(index=False))
     atomic_write_text(d / "side_by_side.csv", cmp.wide.to_csv(index=False))
     write_effects(cmp.effects, d / "effects", metadata=cmp.provenance)
-    atomic_write_text(d / "compare.txt", cmp.to_text())
+    c = job.settings.contrast  # named levels (resolved_contrast): one orientation per run
+    atomic_write_text(d / "compare.txt", cmp.to_text(orient=(c.term, c.level, c.versus)))
     fig = plotting.plot_elpd(cmp.loo, title=f"Model comparison (PSIS-LOO), {endpoint}",
                              synthetic=job.cohort.synthetic)
     return CompareStep(cmp, {"elpd": job.figure(fig, d / "elpd")})

@@ -5,7 +5,7 @@ shown first in the report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,6 +32,14 @@ class FrequentistContrast:
     cox_p: float = np.nan
     logrank_missing: str = ""
     cox_missing: str = ""
+    logrank_groups: int = 2
+
+    @property
+    def logrank_name(self) -> str:
+        """``log-rank p``, or ``global log-rank p (3 levels)`` when the test compares more
+        levels than the two of the contrast (the k-group test, not the pairwise one)."""
+        return ("log-rank p" if self.logrank_groups <= 2 else
+                f"global log-rank p ({self.logrank_groups} levels)")
 
     def to_dict(self) -> dict:
         """The values (``None`` where absent) and, where one is absent, why."""
@@ -46,7 +54,7 @@ class FrequentistContrast:
         if self.logrank_missing and self.logrank_missing == self.cox_missing:
             return f"n/a ({self.logrank_missing})"
         lr = (f"log-rank p n/a ({self.logrank_missing})" if self.logrank_missing else
-              f"log-rank p {format_equals(self.logrank_p)}")
+              f"{self.logrank_name} {format_equals(self.logrank_p)}")
         if self.cox_missing:
             return f"{lr}; Cox HR n/a ({self.cox_missing})"
         return (f"{lr}; Cox HR {self.cox_hr:.2f} ({conf_level:.0%} CI {self.cox_lower:.2f}-"
@@ -66,6 +74,13 @@ def frequentist_contrast(rep: BaselineReport, term: str, level: str, reference: 
         return FrequentistContrast(logrank_missing=why, cox_missing=why)
     p = rep.logrank[term].p_value if term in rep.logrank else np.nan
     p_missing = "" if np.isfinite(p) else f"no log-rank test of {term}"
+    k = len(rep.logrank[term].levels) if term in rep.logrank else 2
+    out = _frequentist_contrast(rep, term, level, reference, p, p_missing)
+    return replace(out, logrank_groups=k)
+
+
+def _frequentist_contrast(rep: BaselineReport, term: str, level: str, reference: str,
+                          p: float, p_missing: str) -> FrequentistContrast:
     if term not in rep.cox_univariable:
         return FrequentistContrast(p, logrank_missing=p_missing, cox_missing=(
             f"the univariable Cox model of {term} was left out: see the baseline notes"))
@@ -114,6 +129,7 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
             f"{md['estimate']:+.1f} {con.time_unit} ({pct} CrI {md['lower']:+.1f} to "
             f"{md['upper']:+.1f})" if np.isfinite(md["estimate"]) else
             f"n/a (median not reached in {md.get('not_reached', 1.0):.0%} of draws)"))
+    lines += [f"  caveat       {c}" for c in con.extrapolation_caveats]
     n_grid = len(ep.grid.result.cards) if ep.grid is not None else 0
     passed = _all_pass(len(ep.fits)) + (f" and in all {n_grid} prior-grid refits"
                                         if n_grid else "")
@@ -168,12 +184,15 @@ def endpoint_record(ep: EndpointResult, rep: BaselineReport, *, headline: str) -
 def summary_text(*, source: str, data_hash: str, n_units: int, notice: str,
                  endpoints: dict[str, EndpointResult], baselines: dict[str, BaselineReport],
                  published: PublishedStep | None, headline: str, benefit: float,
-                 conf_level: float) -> str:
-    """The whole summary (starting and ending with the synthetic notice where it applies)."""
+                 conf_level: float, data_notes: tuple[str, ...] = ()) -> str:
+    """The whole summary (starting and ending with the synthetic notice where it applies);
+    ``data_notes``: every change the missing-value and zero-time policies made to the data
+    (``Cohort.notes``, with the ids), listed after the first line."""
     lines = [notice] if notice else []
     first = next(iter(endpoints.values())).contrast.result
     lines.append(f"Bayesian reanalysis of {source} ({data_hash[:19]}...), {n_units} units; "
                  f"{first.term}: {first.level} vs {first.reference}")
+    lines += [f"data change  {n}" for n in data_notes]
     for name, ep in endpoints.items():
         lines += endpoint_lines(ep, baselines[name], headline=headline, benefit=benefit,
                                 conf_level=conf_level)

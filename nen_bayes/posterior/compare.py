@@ -198,8 +198,14 @@ def side_by_side(trees: dict, *, conf_level: float = 0.95) -> tuple[pd.DataFrame
     return pd.DataFrame(list(wide.values())), pd.concat(parts, ignore_index=True)
 
 
-def format_side_by_side(wide: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    """The wide table as text cells: 'HR (lower-upper)', 'p', 'P(HR<1)'."""
+def format_side_by_side(wide: pd.DataFrame, models: list[str], *, conf_level: float = 0.95,
+                        orient: tuple[str, str, str] | None = None) -> pd.DataFrame:
+    """The wide table as text cells: 'HR (lower-upper)', 'p', 'P(HR<1)', the interval labels
+    at ``conf_level``. ``orient = (term, level, reference)`` writes that contrast as ``level vs
+    reference`` where the table holds it the other way round (HR and interval inverted,
+    P(HR<1) its complement; p-values are the same in either direction)."""
+    pct = f"{conf_level:.0%}"
+
     def cell(r, tag):
         h, lo, hi = r.get(f"{tag}_hr"), r.get(f"{tag}_lower"), r.get(f"{tag}_upper")
         if h is None or not np.isfinite(h):
@@ -208,15 +214,35 @@ def format_side_by_side(wide: pd.DataFrame, models: list[str]) -> pd.DataFrame:
 
     out = []
     for _, r in wide.iterrows():
+        r = _oriented(r, models, orient)
         row = {"term": r["term"], "contrast": r["contrast"],
-               "Cox HR (95% CI)": cell(r, "cox"), "Cox p": format_p(r.get("cox_p")),
-               "Cox strat. HR (95% CI)": cell(r, "cox_strat"),
+               f"Cox HR ({pct} CI)": cell(r, "cox"), "Cox p": format_p(r.get("cox_p")),
+               f"Cox strat. HR ({pct} CI)": cell(r, "cox_strat"),
                "Cox strat. p": format_p(r.get("cox_strat_p"))}
         for m in models:
-            row[f"{m} HR (95% CrI)"] = cell(r, m)
+            row[f"{m} HR ({pct} CrI)"] = cell(r, m)
             row[f"{m} P(HR<1)"] = format_prob(r.get(f"{m}_p_hr_below_1"))
         out.append(row)
     return pd.DataFrame(out)
+
+
+def _oriented(r: pd.Series, models: list[str], orient) -> pd.Series:
+    """The row of ``reference vs level`` turned into ``level vs reference``."""
+    if orient is None:
+        return r
+    term, level, reference = orient
+    if r["term"] != term or r["contrast"] != f"{reference} vs {level}":
+        return r
+    r = r.copy()
+    r["contrast"] = f"{level} vs {reference}"
+    for tag in ("cox", "cox_strat", *models):
+        h, lo, hi = (r.get(f"{tag}_{k}") for k in ("hr", "lower", "upper"))
+        if h is not None:
+            r[f"{tag}_hr"], r[f"{tag}_lower"], r[f"{tag}_upper"] = 1 / h, 1 / hi, 1 / lo
+    for m in models:
+        if r.get(f"{m}_p_hr_below_1") is not None:
+            r[f"{m}_p_hr_below_1"] = 1 - r[f"{m}_p_hr_below_1"]
+    return r
 
 
 @dataclass(frozen=True)
@@ -267,7 +293,8 @@ class CompareReport(Provenanced):
         return (f"no model preferred: {', '.join(names)} within {k} SE of the best PSIS-LOO "
                 f"ELPD ({method} weights {ws}; {WEIGHTS_CAUTION})")
 
-    def to_text(self) -> str:
+    def to_text(self, *, orient: tuple[str, str, str] | None = None) -> str:
+        """The comparison as text; ``orient`` as :func:`format_side_by_side`'s."""
         lines = [self.notice] if self.notice else []
         lines.append(f"Model comparison, endpoint {self.endpoint} (PSIS-LOO; data "
                      f"{self.metadata['data_hash'][:19]}...)")
@@ -278,7 +305,10 @@ class CompareReport(Provenanced):
         lines.append(f"  {self.verdict_text()}")
         lines.append("")
         lines.append("Hazard ratios: Cox (same covariates) next to the Bayesian models")
-        lines.append(format_side_by_side(self.wide, list(self.models)).to_string(index=False))
+        lines.append(format_side_by_side(self.wide, list(self.models),
+                                         conf_level=self.metadata.get("conf_level", 0.95),
+                                         orient=orient)
+                     .to_string(index=False))
         if self.notice:
             lines.append(self.notice)
         return "\n".join(lines) + "\n"
@@ -295,7 +325,7 @@ def compare_report(trees: dict, *, method: str = "stacking", conf_level: float =
     synthetic = is_synthetic(first)
     meta = {"endpoint": first["endpoint"], "data_hash": first["data_hash"],
             "data_source": first.get("data_source"), "synthetic": synthetic,
-            "notice": first.get("notice", ""), "weights": method,
+            "notice": first.get("notice", ""), "weights": method, "conf_level": conf_level,
             "models": {n: {"spec_hash": t.attrs.get("spec_hash"), "seed": t.attrs.get("seed")}
                        for n, t in trees.items()}}
     return CompareReport(first["endpoint"], loo, wide, effects, tuple(trees), meta)

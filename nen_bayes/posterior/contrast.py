@@ -48,11 +48,11 @@ from nen_bayes.formatting import format_prob
 from nen_bayes.posterior.summary import interval
 from nen_bayes.provenance import Provenanced, is_synthetic
 from nen_bayes.settings import (
-    DEFAULT_HORIZONS,
     DEFAULT_SEED,
     Contrast,
     Decision,
     decision_probabilities,
+    default_horizons,
 )
 
 __all__ = ["ContrastResult", "contrast_effects"]
@@ -96,6 +96,27 @@ class ContrastResult(Provenanced):
     hr_draws: np.ndarray = field(default=None, repr=False)
     decision: Decision = field(default_factory=Decision)
     levels: tuple[str, ...] = ()                # the term's levels in the model's order
+    follow_up: float = float("nan")             # the longest observed time of the fit
+
+    @property
+    def extrapolation_caveats(self) -> list[str]:
+        """A sentence for each standardised median and each RMST horizon beyond the longest
+        follow-up: those numbers come from the parametric model's extrapolation, not from
+        observed follow-up."""
+        if not np.isfinite(self.follow_up):
+            return []
+        u, fu = self.time_unit, self.follow_up
+        out = [f"the standardised median of {r.group} ({r.estimate:.1f} {u}) lies beyond the "
+               f"longest follow-up ({fu:.1f} {u}): extrapolated by the parametric model, and "
+               "so is the median difference"
+               for r in self.medians.itertuples()
+               if r.what == "level" and np.isfinite(r.estimate) and r.estimate > fu]
+        beyond = sorted({float(h) for h in self.rmst.get("horizon", ()) if h > fu})
+        if beyond:
+            out.append(f"RMST horizon(s) {', '.join(f'{h:g}' for h in beyond)} {u} lie beyond "
+                       f"the longest follow-up ({fu:.1f} {u}): extrapolated by the parametric "
+                       "model")
+        return out
 
     @property
     def contrast(self) -> str:
@@ -169,6 +190,7 @@ class ContrastResult(Provenanced):
             lines.append(f"  new {r.group}: {labels[r.quantity]} {r.estimate:.2f} "
                          f"({self.conf_level:.0%} PrI {r.lower:.2f}-{r.upper:.2f})")
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  caveat: {c}" for c in self.extrapolation_caveats]
         return "\n".join(lines) + "\n"
 
 
@@ -221,14 +243,10 @@ def _units(n_units: int, max_units: int, rng, seed: int, notes: list) -> np.ndar
     return units
 
 
-def _time_grid(tmax: float, horizons: tuple, grid_points: int, time_unit: str,
-               notes: list) -> np.ndarray:
+def _time_grid(tmax: float, horizons: tuple, grid_points: int) -> np.ndarray:
     """Evenly spaced times up to the longest follow-up (or the last horizon), plus the
-    horizons themselves; horizons beyond the follow-up are noted as extrapolated."""
-    beyond = [h for h in horizons if h > tmax]
-    if beyond:
-        notes.append(f"RMST horizon(s) {beyond} lie beyond the longest follow-up "
-                     f"({tmax:.1f} {time_unit}): extrapolated by the parametric model")
+    horizons themselves (those beyond the follow-up are named by
+    :attr:`ContrastResult.extrapolation_caveats`)."""
     return np.unique(np.r_[np.linspace(0.0, max(tmax, *horizons) if horizons else tmax,
                                        grid_points), horizons])
 
@@ -328,8 +346,9 @@ def _standardised(tree, post, *, term, level, reference, horizons, conf_level, m
     gs = {g: ix[units] for g, ix in group_indexes(tree).items()}
     params = baseline_params(tree, idx)
     tmax = float(tree["observed_data"]["time"].values.max())
-    horizons = tuple(float(h) for h in horizons)
-    grid = _time_grid(tmax, horizons, grid_points, tree.attrs["time_unit"], notes)
+    horizons = (default_horizons(tmax, tree.attrs["time_unit"]) if horizons is None else
+                tuple(float(h) for h in horizons))
+    grid = _time_grid(tmax, horizons, grid_points)
     q = [(1 - conf_level) / 2, 0.5, (1 + conf_level) / 2]
     curve_rows, surv, med = [], {}, {}
     for lv in (reference, level):
@@ -411,7 +430,7 @@ def _centres(tree, post, **kw) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
 
 
 def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = None,
-                     horizons=DEFAULT_HORIZONS, conf_level: float = 0.95, max_draws: int = 1000,
+                     horizons=None, conf_level: float = 0.95, max_draws: int = 1000,
                      grid_points: int = 200, max_units: int = 3000, seed: int = DEFAULT_SEED,
                      standardise: bool = True) -> ContrastResult:
     """Hazard ratio, decision probabilities, standardised curves and their differences, and
@@ -419,6 +438,8 @@ def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = No
     (``None`` levels: the model's first non-reference level and its reference).
 
     ``decision`` gives the thresholds of the probabilities (default :class:`Decision`'s);
+    ``horizons`` the RMST horizons (``None``: :func:`~nen_bayes.settings.default_horizons` of
+    the fit's longest follow-up, in its time unit);
     ``standardise=False`` skips the curves, medians and RMSTs (empty tables). Raises
     :class:`ResultError` when the term or a level is not the model's."""
     decision = Decision() if decision is None else decision
@@ -451,4 +472,5 @@ def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = No
         rmst=rmst, centres=centres, group_sd=group_sd, new_centre=new_centre,
         n_draws=len(hr_draws), n_draws_curves=n_curve_draws, provenance=prov,
         notes=tuple(notes), hr_draws=hr_draws, decision=decision,
-        levels=(model_ref, *level_cols))
+        levels=(model_ref, *level_cols),
+        follow_up=float(tree["observed_data"]["time"].values.max()))

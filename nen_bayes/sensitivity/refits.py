@@ -91,7 +91,9 @@ class GridResult(Provenanced):
         lines = [f"Prior sensitivity of {self.model}, endpoint {self.endpoint}: "
                  f"HR {self.contrast}"]
         probs = [c for c in t.columns if c.startswith("P(")]
-        lines.append(f"  {'prior':<22} {'prior HR (95%)':<20} {'posterior HR (95% CrI)':<24}"
+        pct = f"{self.conf_level:.0%}"
+        lines.append(f"  {'prior':<22} {f'prior HR ({pct})':<20} "
+                     f"{f'posterior HR ({pct} CrI)':<24}"
                      + "".join(f"{c:>21}" for c in probs))
         for d in t.to_dict(orient="records"):
             pr = f"{d['prior_median']:.2f} ({d['prior_lower']:.2f}-{d['prior_upper']:.2f})"

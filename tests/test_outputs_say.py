@@ -215,7 +215,8 @@ def test_a_horizon_at_or_below_zero_is_refused(value):
     r = subprocess.run([sys.executable, str(ROOT / "scripts/reanalyse.py"), "--data",
                         "nothing.csv", "--horizon", value], capture_output=True, text=True,
                        check=False, cwd=ROOT)
-    assert r.returncode == 2 and "positive" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "--horizon" in r.stderr and "above 0" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 # --- 15: the README's lung commands run as written ----------------------------------------------

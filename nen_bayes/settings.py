@@ -24,8 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nen_bayes.units import unit_factor
+
 __all__ = ["DEFAULT_HORIZONS", "DEFAULT_SEED", "SAMPLERS", "Contrast", "Decision", "Sampling",
-           "decision_probabilities"]
+           "decision_probabilities", "default_horizons"]
 
 #: The seed of every seeded computation unless the user gives another.
 DEFAULT_SEED = 20261123
@@ -33,8 +35,16 @@ DEFAULT_SEED = 20261123
 #: The NUTS implementations :class:`Sampling` accepts.
 SAMPLERS = ("nutpie", "pymc")
 
-#: Horizons of the restricted mean survival times, in the cohort's time unit.
+#: Horizons of the restricted mean survival times unless the user gives others, in months;
+#: :func:`default_horizons` gives them in a cohort's time unit.
 DEFAULT_HORIZONS = (24.0, 60.0)
+
+
+def default_horizons(time_unit: str) -> tuple[float, ...] | None:
+    """:data:`DEFAULT_HORIZONS` (24 and 60 months) in ``time_unit`` (730.5 and 1826.25 days);
+    ``None`` when ``time_unit`` is not one of days, weeks, months, years."""
+    factor = unit_factor("months", time_unit)
+    return None if factor is None else tuple(h * factor for h in DEFAULT_HORIZONS)
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,20 @@ from nen_bayes.cohorts.validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 from nen_bayes.errors import (
     CalibrationError,
     CohortError,
+    ModelDataError,
     OutputExistsError,
     ResultError,
     SpecError,
 )
 from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
-from nen_bayes.settings import DEFAULT_HORIZONS, SAMPLERS, Contrast, Decision, Sampling
+from nen_bayes.settings import (
+    DEFAULT_HORIZONS,
+    SAMPLERS,
+    Contrast,
+    Decision,
+    Sampling,
+    default_horizons,
+)
 
 __all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
            "check_sampling_options", "contrast_extras", "contrast_settings",
@@ -287,7 +295,8 @@ def add_contrast_options(parser, *, curves: bool = True) -> None:
         return
     g.add_argument("--horizon", action="append", type=float, default=None, metavar="T",
                    help="RMST horizon (repeatable; default "
-                        f"{' and '.join(f'{h:g}' for h in DEFAULT_HORIZONS)})")
+                        f"{' and '.join(f'{h:g}' for h in DEFAULT_HORIZONS)} months, in the "
+                        "cohort's time unit)")
     g.add_argument("--max-draws", type=int, default=1000,
                    help="posterior draws used for the curves, medians and RMSTs (1000)")
 
@@ -317,9 +326,18 @@ def contrast_settings(args, parser) -> tuple[Contrast, Decision]:
         parser.error(str(exc))
 
 
-def contrast_extras(args) -> dict:
-    """RMST horizons and the number of draws for the standardised curves."""
-    return {"horizons": tuple(args.horizon or DEFAULT_HORIZONS), "max_draws": args.max_draws}
+def contrast_extras(args, time_unit: str | None = None) -> dict:
+    """RMST horizons and the number of draws for the standardised curves. Without --horizon:
+    24 and 60 months in ``time_unit`` (the cohort's), or ``None`` (each fit's own unit) when
+    ``time_unit`` is not given; a unit those cannot be put in is refused (give --horizon)."""
+    horizons = tuple(args.horizon) if args.horizon else None
+    if horizons is None and time_unit is not None:
+        horizons = default_horizons(time_unit)
+        if horizons is None:
+            raise ModelDataError(f"the default RMST horizons (24 and 60 months) cannot be put "
+                                 f"in the time unit {time_unit!r} (not one of days, weeks, "
+                                 "months, years); give --horizon in that unit")
+    return {"horizons": horizons, "max_draws": args.max_draws}
 
 
 def add_sampling_options(group, *, target_accept: float | None = None,

@@ -48,11 +48,11 @@ from nen_bayes.formatting import format_prob
 from nen_bayes.posterior.summary import interval
 from nen_bayes.provenance import Provenanced, is_synthetic
 from nen_bayes.settings import (
-    DEFAULT_HORIZONS,
     DEFAULT_SEED,
     Contrast,
     Decision,
     decision_probabilities,
+    default_horizons,
 )
 
 __all__ = ["ContrastResult", "contrast_effects"]
@@ -221,6 +221,18 @@ def _units(n_units: int, max_units: int, rng, seed: int, notes: list) -> np.ndar
     return units
 
 
+def _horizons(horizons, time_unit: str) -> tuple:
+    """The RMST horizons: those given, else 24 and 60 months in the fit's time unit."""
+    if horizons is not None:
+        return tuple(horizons)
+    out = default_horizons(time_unit)
+    if out is None:
+        raise ResultError(f"the default RMST horizons (24 and 60 months) cannot be put in the "
+                          f"fit's time unit {time_unit!r} (not one of days, weeks, months, "
+                          "years); give the horizons (--horizon) in that unit")
+    return out
+
+
 def _time_grid(tmax: float, horizons: tuple, grid_points: int, time_unit: str,
                notes: list) -> np.ndarray:
     """Evenly spaced times up to the longest follow-up (or the last horizon), plus the
@@ -328,7 +340,7 @@ def _standardised(tree, post, *, term, level, reference, horizons, conf_level, m
     gs = {g: ix[units] for g, ix in group_indexes(tree).items()}
     params = baseline_params(tree, idx)
     tmax = float(tree["observed_data"]["time"].values.max())
-    horizons = tuple(float(h) for h in horizons)
+    horizons = tuple(float(h) for h in _horizons(horizons, tree.attrs["time_unit"]))
     grid = _time_grid(tmax, horizons, grid_points, tree.attrs["time_unit"], notes)
     q = [(1 - conf_level) / 2, 0.5, (1 + conf_level) / 2]
     curve_rows, surv, med = [], {}, {}
@@ -411,7 +423,7 @@ def _centres(tree, post, **kw) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
 
 
 def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = None,
-                     horizons=DEFAULT_HORIZONS, conf_level: float = 0.95, max_draws: int = 1000,
+                     horizons=None, conf_level: float = 0.95, max_draws: int = 1000,
                      grid_points: int = 200, max_units: int = 3000, seed: int = DEFAULT_SEED,
                      standardise: bool = True) -> ContrastResult:
     """Hazard ratio, decision probabilities, standardised curves and their differences, and

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nen_bayes.units import unit_factor
+
 __all__ = ["DEFAULT_HORIZONS", "DEFAULT_SEED", "SAMPLERS", "Contrast", "Decision", "Sampling",
            "decision_probabilities", "default_horizons"]
 
@@ -33,18 +35,21 @@ DEFAULT_SEED = 20261123
 #: The NUTS implementations :class:`Sampling` accepts.
 SAMPLERS = ("nutpie", "pymc")
 
-#: Horizons of the restricted mean survival times, in the cohort's time unit.
+#: Horizons of the restricted mean survival times unless the user gives others, in months;
+#: :func:`default_horizons` gives them in a cohort's time unit.
 DEFAULT_HORIZONS = (24.0, 60.0)
 
 
 def default_horizons(longest: float, time_unit: str) -> tuple[float, ...]:
     """The RMST horizons used when none is given, in the cohort's own time unit: the study's
-    :data:`DEFAULT_HORIZONS` (2 and 5 years) for a cohort in months followed at least that
-    long; otherwise a third and two thirds of the longest follow-up ``longest``, to two
-    significant digits (52 weeks: 17 and 35; 2659 days: 890 and 1800), so that no default
-    horizon lies beyond the follow-up."""
-    if time_unit == "months" and longest >= DEFAULT_HORIZONS[-1]:
-        return DEFAULT_HORIZONS
+    :data:`DEFAULT_HORIZONS` (24 and 60 months, i.e. 2 and 5 years) put in ``time_unit``
+    (730.5 and 1826.25 days) for a cohort in a known unit followed at least that long, so that
+    the same cohort in months or in days gets the same horizons; otherwise a third and two
+    thirds of the longest follow-up ``longest``, to two significant digits (52 weeks: 17 and
+    35; 1500 days: 500 and 1000), so that no default horizon lies beyond the follow-up."""
+    factor = unit_factor("months", time_unit)
+    if factor is not None and longest >= DEFAULT_HORIZONS[-1] * factor:
+        return tuple(h * factor for h in DEFAULT_HORIZONS)
     return tuple(float(f"{longest * f:.2g}") for f in (1 / 3, 2 / 3))
 
 

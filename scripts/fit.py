@@ -52,8 +52,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.formula import formula_model, parse_formula, spec_toml
-from nen_bayes.bayes.spec import FAMILIES, load_spec, spec_from_dict
+from nen_bayes.bayes.inference import resolve_endpoint
+from nen_bayes.bayes.spec import FAMILIES, in_time_unit, load_spec, spec_from_dict
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.effects import write_effects
 from nen_bayes.errors import OutputExistsError
@@ -152,6 +154,13 @@ def _write_spec(path: str, data: dict, formula: str, force: bool) -> None:
     atomic_write_text(path, spec_toml(data, header=header), force=force)
 
 
+def check_design(spec, cohort) -> None:
+    """The design of ``spec`` on ``cohort``, built and dropped: it raises on what a fit would
+    refuse (an ordered covariate without a declared order, a factor with one level, ...)."""
+    spec_in_unit, _ = in_time_unit(spec, cohort.schema.time_unit)
+    make_design(spec_in_unit, cohort, resolve_endpoint(spec, cohort, None))
+
+
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -170,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.formula:
         file_dict = model.file_dict(cohort)
         spec = spec_from_dict(file_dict, source=model.source)
+        # every check of the design (declared orders, levels, groups) before anything is
+        # written, with or without --out
+        check_design(spec, cohort)
         if args.write_spec:
             _write_spec(args.write_spec, file_dict, args.formula, args.force)
             print(f"written: {args.write_spec}")

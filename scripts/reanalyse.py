@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)
     contrast, decision = contrast_settings(args, parser)
-    extras = contrast_extras(args)
     if args.family and not args.formula:
         parser.error("--family goes with --formula")
     default = [] if args.formula else [MODELS_DIR / f"{n}.toml" for n in DEFAULT_MODELS]
@@ -134,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     # the study's published comparison belongs to the study's own cohort contract
     published = None if args.no_study_summary or schema.name != RE_NEN.name else \
         published_line_comparison()
+    extras = contrast_extras(args)  # default horizons: each endpoint's own follow-up
     check_output_directory(args.out, force=args.force)
     cohort = load_checked(args, schema, lenient, ((model,) if model else ()) + files,
                           default_models=() if args.model or args.formula else DEFAULT_MODELS)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, write_csv
+from fakes import fake_tree
 
 from nen_bayes import load_cohort
 from nen_bayes.bayes.design import make_design
@@ -25,6 +26,7 @@ from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.errors import ModelDataError, SpecError
 from nen_bayes.pipeline.cli import add_cohort_options, schema_for, script_parser
+from nen_bayes.posterior.summary import fit_summary_text, posterior_effects
 from nen_bayes.re_nen import RE_NEN
 
 PRIORS = {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
@@ -128,6 +130,22 @@ def test_the_contract_grade_keeps_g1_g2_g3(bundled_frame):
     attrs = _attrs(spec, cohort, d, "os")
     assert json.loads(attrs["contrasts"]) == {"grade[step]": "per step (G1 < G2 < G3)"}
     assert d.orders == {"grade": ("G1", "G2", "G3")}
+    assert json.loads(attrs["orders"]) == {"grade": ["G1", "G2", "G3"]}
+
+
+def test_the_fit_records_and_prints_the_declared_order():
+    """The attrs of a fit hold the declared order (not only the effect's label), and the
+    summary of fit.py prints it."""
+    spec = spec_from_dict(model(levels=["low", "intermediate", "high"]), source="m.toml")
+    cohort = custom_cohort()
+    d = make_design(spec, cohort, "ep")
+    attrs = _attrs(spec, cohort, d, "ep")
+    assert json.loads(attrs["orders"]) == {"risk": ["low", "intermediate", "high"]}
+    tree = fake_tree()
+    tree.attrs.update({"orders": attrs["orders"], "chains": 4, "draws": 500})
+    text = fit_summary_text(tree, posterior_effects(tree), pd.DataFrame(), title="t",
+                            seconds=1.0)
+    assert "order of risk (declared, lowest first): low < intermediate < high" in text
 
 
 def test_missing_kept_as_unknown_is_refused_on_an_ordered_covariate():
@@ -168,7 +186,7 @@ def test_levels_key_is_for_ordered_factors_and_holds_the_reference():
 def test_fit_script_refuses_with_exit_2_and_writes_nothing(tmp_path):
     data = write_csv(tmp_path / "c.csv", FRAME)
     spec = tmp_path / "m.toml"
-    spec.write_text('[model]\nname = "m"\nfamily = "exponential"\n'
+    spec.write_text('[model]\nname = "m"\nfamily = "exponential"\ntime_unit = "months"\n'
                     '[[covariates]]\ncolumn = "risk"\ntype = "ordered"\ncoding = "linear"\n'
                     '[priors.coefficient]\ndist = "Normal"\nmu = 0\nsigma = 1\n'
                     '[priors.scale]\ndist = "LogNormal"\nmu = 3\nsigma = 1\n')

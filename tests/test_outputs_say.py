@@ -201,7 +201,8 @@ def test_medians_and_horizons_beyond_follow_up_carry_a_caveat_in_the_summary():
 # --- 9: horizons in the cohort's own unit; none at or below 0 ----------------------------------
 @pytest.mark.parametrize(("longest", "unit", "expected"), [
     (52.0, "weeks", (17.0, 35.0)),       # 52/3 = 17.3, 2*52/3 = 34.7
-    (2659.0, "days", (890.0, 1800.0)),   # 886.3 and 1772.7 to two significant digits
+    (1500.0, "days", (500.0, 1000.0)),   # under 60 months (1826.25 days): thirds of follow-up
+    (2659.0, "days", (730.5, 1826.25)),  # over 60 months: 24 and 60 months in days (x 30.4375)
     (120.0, "months", (24.0, 60.0)),     # the study's 2 and 5 years, within follow-up
     (40.0, "months", (13.0, 27.0)),      # a shorter study: within its follow-up
 ])

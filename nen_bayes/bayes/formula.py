@@ -69,6 +69,7 @@ from nen_bayes.cohorts.read import RawTable
 from nen_bayes.cohorts.schema import CohortSchema
 from nen_bayes.cohorts.validate import parse_numeric
 from nen_bayes.errors import ModelDataError, SpecError
+from nen_bayes.units import PER_MONTH, canonical_unit
 
 __all__ = ["DEFAULT_PRIORS", "HEADLINE_CUTS_MONTHS", "Formula", "FormulaGroup", "FormulaModel",
            "FormulaTerm", "baseline_prior", "formula_model", "parse_formula", "per_unit_prior",
@@ -118,9 +119,8 @@ LOG_HAZARD_SIGMA = 1.5
 
 #: Interior cuts of the headline piecewise model (``models/piecewise_ph_centre.toml``), months.
 HEADLINE_CUTS_MONTHS = (6.0, 12.0, 24.0, 36.0, 60.0)
-#: Time units the cuts are converted to (units per month); any other unit: event quantiles.
-_PER_MONTH = {"months": 1.0, "month": 1.0, "days": 365.25 / 12, "day": 365.25 / 12,
-              "weeks": 365.25 / 12 / 7, "week": 365.25 / 12 / 7, "years": 1 / 12, "year": 1 / 12}
+# The headline cuts are converted to days, weeks or years (nen_bayes.units); any other unit:
+# event quantiles.
 _QUANTILE_CUTS = "quantiles:6"
 
 _FAMILY_TITLES = {"weibull": "Weibull PH", "exponential": "Exponential PH",
@@ -355,7 +355,9 @@ class FormulaModel:
         d: dict = {
             "model": {"name": self.name, "title": title,
                       "description": self.description(), "family": self.family,
-                      "parameterisation": "ph"},
+                      "parameterisation": "ph",
+                      "time_unit": (canonical_unit(cohort.schema.time_unit)
+                                    or cohort.schema.time_unit)},
             "outcome": {"endpoint": self.endpoint},
         }
         if self.cuts is not None:
@@ -532,7 +534,7 @@ def _group_specs(formula: Formula, schema: CohortSchema) -> tuple[GroupSpec, ...
 
 
 def _cuts(unit: str) -> tuple[tuple[float, ...] | str, str]:
-    per = _PER_MONTH.get(unit.strip().lower())
+    per = PER_MONTH.get(canonical_unit(unit))
     if per is None:
         return _QUANTILE_CUTS, (f"Piecewise cuts: six intervals with equal numbers of events "
                                 f"(the time unit {unit!r} is not one of days, weeks, months, "

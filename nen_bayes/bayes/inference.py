@@ -23,7 +23,10 @@ standard groups:
     (1 = event, 0 = censored) under the same name ``time`` in ``constant_data``; beside it the
     design matrix ``X`` and each grouping column.
 
-Its attrs record the specification (JSON), its hash, the data file's content hash and source,
+Its attrs record the specification (JSON; its time numbers in the cohort's unit), the unit
+the model file stated (``spec_time_unit``) and what was converted (``time_unit_conversion``,
+empty when nothing was), the declared order of each ordered covariate coded linearly
+(``orders``), its hash, the data file's content hash and source,
 the endpoint, the package versions, the seed and the sampler settings.
 
 Samplers: ``"nutpie"`` (the default; Rust NUTS on a Numba-compiled log-density) and ``"pymc"``
@@ -47,7 +50,7 @@ from nen_bayes.bayes import families
 from nen_bayes.bayes.design import Design, make_design
 from nen_bayes.bayes.model import OBSERVED, build_model
 from nen_bayes.bayes.predict import flat_draws, linear_predictor
-from nen_bayes.bayes.spec import ModelSpec
+from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.errors import ModelDataError, ResultError
 from nen_bayes.provenance import SYNTHETIC_NOTICE, is_synthetic
@@ -236,6 +239,8 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
     import xarray as xr
 
     endpoint = resolve_endpoint(spec, cohort, endpoint)
+    spec_unit = spec.time_unit
+    spec, unit_note = in_time_unit(spec, cohort.schema.time_unit)
     design = make_design(spec, cohort, endpoint)
     model = build_model(spec, design)
     prior_model = build_model(spec, design, prior_only=True)
@@ -267,6 +272,8 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
         groups["log_prior"] = log_prior(model, tree)
     dt = xr.DataTree.from_dict({k: v for k, v in groups.items()})
     dt.attrs.update(_attrs(spec, cohort, design, endpoint))
+    dt.attrs.update({"spec_time_unit": spec_unit or design.time_unit,
+                     "time_unit_conversion": unit_note})
     dt.attrs.update({"seed": s.seed, "sampler": s.sampler, "draws": s.draws, "tune": s.tune,
                      "chains": s.chains, "cores": cores, "target_accept": s.target_accept,
                      "prior_draws": prior_draws})
@@ -305,6 +312,7 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "contrasts": json.dumps(dict(zip(design.coefficients, design.contrasts, strict=True))),
         "terms": json.dumps(dict(zip(design.coefficients, design.terms, strict=True))),
         "transforms": json.dumps(design.transforms),
+        "orders": json.dumps({k: list(v) for k, v in design.orders.items()}),
         "versions": json.dumps(versions()),
     }
 

@@ -7,7 +7,11 @@ silently change a model.
 ``[model]``
     ``name``, ``title``, ``description``; ``family`` = ``"weibull"`` | ``"exponential"`` |
     ``"piecewise"``; ``parameterisation`` = ``"ph"`` (proportional hazards: exp(coefficient) is
-    a hazard ratio; the only one offered).
+    a hazard ratio; the only one offered); ``time_unit`` = ``"days"`` | ``"weeks"`` |
+    ``"months"`` | ``"years"``: the unit of the file's numbers that are times (the baseline
+    scale and log-hazard priors, the cuts). A model file must state it (:func:`load_spec`
+    refuses a file without it); a fit on a cohort in another known unit converts those numbers
+    exactly (:func:`in_time_unit`).
 ``[outcome]``
     ``endpoint``: the default endpoint (``os``, ``hpfs``, ``pfs`` or a user's); ``fit.py
     --endpoint/--time/--event`` override it.
@@ -41,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -48,15 +53,17 @@ from pathlib import Path
 from typing import Any
 
 from nen_bayes.bayes.priors import Prior
-from nen_bayes.errors import SpecError
+from nen_bayes.errors import ModelDataError, SpecError
+from nen_bayes.units import TIME_UNITS, canonical_unit, unit_factor
 
-__all__ = ["FAMILIES", "CovariateSpec", "GroupSpec", "ModelSpec", "load_spec", "spec_from_dict"]
+__all__ = ["FAMILIES", "CovariateSpec", "GroupSpec", "ModelSpec", "in_time_unit", "load_spec",
+           "spec_from_dict"]
 
 FAMILIES = ("weibull", "exponential", "piecewise")
 COVARIATE_TYPES = ("categorical", "ordered", "numeric")
 
 _TOP_KEYS = {"model", "outcome", "baseline", "covariates", "groups", "priors"}
-_MODEL_KEYS = {"name", "title", "description", "family", "parameterisation"}
+_MODEL_KEYS = {"name", "title", "description", "family", "parameterisation", "time_unit"}
 _OUTCOME_KEYS = {"endpoint"}
 _BASELINE_KEYS = {"cuts"}
 _COVARIATE_KEYS = {"column", "type", "reference", "coding", "center", "scale", "label",
@@ -101,6 +108,8 @@ class ModelSpec:
     groups: tuple[GroupSpec, ...] = ()
     priors: dict[str, Prior] = field(default_factory=dict)
     source: str = ""
+    #: unit of the spec's time numbers; None (a spec built in code without one): the cohort's
+    time_unit: str | None = None
 
     # -- priors -------------------------------------------------------------------------------
     def coefficient_prior(self, column: str) -> Prior:
@@ -124,7 +133,8 @@ class ModelSpec:
     def to_dict(self) -> dict:
         d: dict[str, Any] = {
             "model": {"name": self.name, "title": self.title, "description": self.description,
-                      "family": self.family, "parameterisation": self.parameterisation},
+                      "family": self.family, "parameterisation": self.parameterisation,
+                      **({"time_unit": self.time_unit} if self.time_unit else {})},
             "outcome": {"endpoint": self.endpoint} if self.endpoint else {},
             "covariates": [
                 {k: v for k, v in c.__dict__.items() if v is not None and v != ""}
@@ -192,11 +202,19 @@ def load_spec(path: str | os.PathLike) -> ModelSpec:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{p}: not valid TOML: {exc}") from exc
+    model = data.get("model")
+    if isinstance(model, dict) and "time_unit" not in model:
+        raise SpecError(f"{p} [model]: the file does not say in which time unit its numbers "
+                        f"are (the baseline prior, the cuts); add the key 'time_unit', e.g. "
+                        f"time_unit = \"months\" (one of {list(TIME_UNITS)}). A fit on a "
+                        "cohort in another unit converts them.")
     return spec_from_dict(data, source=str(p))
 
 
 def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
-    """Check a specification given as a dict (the parsed TOML)."""
+    """Check a specification given as a dict (the parsed TOML). Without ``[model] time_unit``
+    (allowed for a dict built in code, never for a file) the spec's numbers are taken in the
+    unit of the cohort it is fitted to."""
     _unknown(data, _TOP_KEYS, source)
     model = data.get("model")
     if not isinstance(model, dict):
@@ -210,6 +228,11 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
     if param != "ph":
         raise SpecError(f"{source} [model]: parameterisation {param!r} is not offered; "
                         "allowed: ['ph'] (proportional hazards)")
+
+    time_unit = model.get("time_unit")
+    if time_unit is not None:
+        text = _text(time_unit, f"{source} [model]", "time_unit")
+        time_unit = canonical_unit(text) or text
 
     outcome = data.get("outcome", {})
     _unknown(outcome, _OUTCOME_KEYS, f"{source} [outcome]")
@@ -235,9 +258,87 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
     spec = ModelSpec(name=name, family=family, title=str(model.get("title", "")),
                      description=str(model.get("description", "")), parameterisation=param,
                      endpoint=endpoint, cuts=cuts, covariates=covs,
-                     groups=groups, priors=priors, source=source)
+                     groups=groups, priors=priors, source=source, time_unit=time_unit)
     _check_priors(spec, source)
     return spec
+
+
+#: How a prior on a positive time (a scale) changes when times are multiplied by f: the
+#: parameter that is a scale of the distribution is multiplied (or its rate divided) by f, or
+#: the log-scale location shifted by log(f); each is exact (f X has the same family).
+_TIME_SCALE = {"LogNormal": ("mu", "shift"), "Gamma": ("beta", "divide"),
+               "InverseGamma": ("beta", "multiply"), "Exponential": ("lam", "divide"),
+               "HalfNormal": ("sigma", "multiply"), "HalfStudentT": ("sigma", "multiply"),
+               "HalfCauchy": ("beta", "multiply"), "Weibull": ("beta", "multiply")}
+#: The location of a prior on a log hazard (log of 1 / time): shifted by -log(f).
+_LOCATION = {"Normal": "mu", "StudentT": "mu", "Cauchy": "alpha", "Laplace": "mu",
+             "Logistic": "mu"}
+
+
+def _scaled_prior(prior: Prior, factor: float, *, log_hazard: bool) -> Prior:
+    """The prior of ``factor * X`` (a time scale) or of ``X - log(factor)`` (a log hazard)."""
+    params = dict(prior.params)
+    if log_hazard:
+        params[_LOCATION[prior.dist]] -= math.log(factor)
+    else:
+        key, how = _TIME_SCALE[prior.dist]
+        if how == "shift":
+            params[key] += math.log(factor)
+        elif how == "multiply":
+            params[key] *= factor
+        else:
+            params[key] /= factor
+    return Prior(prior.dist, params, prior.reason)
+
+
+def in_time_unit(spec: ModelSpec, unit: str) -> tuple[ModelSpec, str]:
+    """``spec`` with its time numbers in ``unit`` (the cohort's), and a sentence saying what was
+    converted ("" when nothing was).
+
+    With f the number of ``unit`` in one of the spec's unit (30.4375 days per month): the
+    baseline scale prior (Weibull and exponential) is that of f x scale, the piecewise
+    log-hazard prior that of log_hazard - log(f), the cuts are multiplied by f. Each is exact:
+    the model in ``unit`` is the same model. (The Weibull is parameterised by its scale, so its
+    shape prior is untouched; a log-hazard parameter of a Weibull with shape k would move by
+    -k log(f), which is why the scale, not a log hazard, carries the unit.) Coefficients, shape
+    and group SDs have no unit.
+
+    Raises
+    ------
+    ModelDataError
+        The two units differ and either is not one of days, weeks, months, years.
+    """
+    if spec.time_unit is None:
+        return spec, ""
+    factor = unit_factor(spec.time_unit, unit)
+    if factor is None:
+        raise ModelDataError(
+            f"{spec.source}: its numbers are in {spec.time_unit!r} and the cohort's times in "
+            f"{unit!r}; they can be converted only between {list(TIME_UNITS)}. Give the "
+            f"cohort's unit with --time-unit (one of those), or write the model file in the "
+            f"cohort's unit (time_unit = {unit!r}).")
+    target = canonical_unit(unit) or spec.time_unit
+    if factor == 1.0:
+        return ModelSpec(**{**spec.__dict__, "time_unit": target}), ""
+    priors = dict(spec.priors)
+    done = []
+    if "scale" in priors:
+        priors["scale"] = _scaled_prior(priors["scale"], factor, log_hazard=False)
+        done.append(f"the baseline scale prior {spec.priors['scale'].describe()} -> "
+                    f"{priors['scale'].describe()}")
+    if "log_hazard" in priors:
+        priors["log_hazard"] = _scaled_prior(priors["log_hazard"], factor, log_hazard=True)
+        done.append(f"the log-hazard prior {spec.priors['log_hazard'].describe()} -> "
+                    f"{priors['log_hazard'].describe()}")
+    cuts = spec.cuts
+    if isinstance(cuts, tuple):
+        cuts = tuple(c * factor for c in cuts)
+        done.append(f"the cuts {', '.join(f'{c:g}' for c in spec.cuts)} -> "
+                    f"{', '.join(f'{c:g}' for c in cuts)}")
+    out = ModelSpec(**{**spec.__dict__, "priors": priors, "cuts": cuts, "time_unit": target})
+    note = (f"time unit: the model's numbers are in {spec.time_unit}, the cohort's times in "
+            f"{target}; converted exactly (x {factor:.6g}): " + "; ".join(done))
+    return out, note
 
 
 def _covariates(data: dict, source: str) -> tuple[CovariateSpec, ...]:

@@ -29,7 +29,13 @@ from nen_bayes.errors import (
 )
 from nen_bayes.pipeline.settings import FIGURE_FORMATS
 from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
-from nen_bayes.settings import DEFAULT_HORIZONS, SAMPLERS, Contrast, Decision, Sampling
+from nen_bayes.settings import (
+    DEFAULT_HORIZONS,
+    SAMPLERS,
+    Contrast,
+    Decision,
+    Sampling,
+)
 
 __all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
            "check_sampling_options", "contrast_extras", "contrast_settings",
@@ -95,8 +101,9 @@ def add_cohort_options(parser: argparse.ArgumentParser) -> None:
                    help="event indicator coding: 0/1 (1 = event) or 1/2 (R survival: "
                         "2 = event). Default 0/1")
     g.add_argument("--time-unit",
-                   help=f"unit of the time columns, reported and never converted (default: "
-                        f"{DEFAULT_TIME_UNIT}, as the RE/NEN contract)")
+                   help=f"unit of the time columns (days, weeks, months, years, or another "
+                        f"name): reported, never converted; a model file's numbers are "
+                        f"converted to it (default: {DEFAULT_TIME_UNIT}, as the RE/NEN contract)")
     g.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="missing covariate values: error (default), keep as level 'unknown', "
                         "or drop the rows (reported)")

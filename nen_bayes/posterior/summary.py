@@ -28,9 +28,11 @@ from nen_bayes.bayes.predict import flat_draws
 from nen_bayes.effects import effects_frame
 from nen_bayes.formatting import format_equals
 from nen_bayes.provenance import SYNTHETIC_NOTICE, is_synthetic
+from nen_bayes.units import PER_MONTH, canonical_unit
 
 __all__ = ["divergent_transitions", "fit_summary_text", "interval", "plausible_time_range",
-           "posterior_effects", "prior_predictive_check", "prior_predictive_draws"]
+           "posterior_effects", "prior_predictive_check", "prior_predictive_draws",
+           "prior_predictive_warnings"]
 
 
 def interval(x, level: float) -> tuple[float, float, float]:
@@ -122,14 +124,11 @@ _LABELS = {
 
 
 # plausible median survival: 1 month to 20 years, in the cohort's time unit
-_PER_MONTH = {"months": 1.0, "month": 1.0, "days": 365.25 / 12, "day": 365.25 / 12,
-              "weeks": 365.25 / 12 / 7, "week": 365.25 / 12 / 7, "years": 1 / 12,
-              "year": 1 / 12}
 
 
 def plausible_time_range(unit: str) -> tuple[float, float]:
     """1 month to 240 months (20 years) in ``unit`` (months when the unit is not known)."""
-    k = _PER_MONTH.get(str(unit).strip().lower(), 1.0)
+    k = PER_MONTH.get(canonical_unit(unit), 1.0)
     return 1.0 * k, 240.0 * k
 
 
@@ -158,6 +157,28 @@ def prior_predictive_check(tree, *, probs=(0.025, 0.25, 0.5, 0.75, 0.975)) -> pd
     return pd.DataFrame(rows)
 
 
+#: Share of prior draws outside the plausible range above which the check warns.
+PRIOR_OUTSIDE_WARN = 0.5
+
+
+def prior_predictive_warnings(ppc: pd.DataFrame, attrs) -> list[str]:
+    """A warning line for each prior-implied time (median survival) with more than half its
+    draws outside the plausible range, naming the likely causes. A warning, not a refusal:
+    vague priors are a legitimate choice."""
+    out = []
+    for r in ppc.itertuples():
+        if r.unit != "HR" and r.share_outside > PRIOR_OUTSIDE_WARN:
+            spec_unit = attrs.get("spec_time_unit", r.unit)
+            out.append(
+                f"warning: {r.share_outside:.0%} of the prior's {r.quantity} lie outside the "
+                f"plausible range ({r.outside} {r.unit}). Likely causes: a time-unit mismatch "
+                f"(the cohort's times are taken to be in {r.unit} and the model's numbers in "
+                f"{spec_unit}: check --time-unit and the model file's time_unit), or a baseline "
+                "prior far from the data's time scale. The fit goes on: a vague prior is a "
+                "legitimate choice.")
+    return out
+
+
 def divergent_transitions(tree) -> int:
     """Divergent transitions after tuning, over all chains (0 without the sampler statistic)."""
     if "sample_stats" not in tree.children or "diverging" not in tree["sample_stats"]:
@@ -178,6 +199,10 @@ def fit_summary_text(tree, effects: pd.DataFrame, ppc: pd.DataFrame, *, title: s
              f"{a['endpoint']}: {a['n_units']} units, {a['n_events']} events",
              f"{a['chains']} chains x {a['draws']} draws ({a['sampler']}, seed {a['seed']}): "
              f"{seconds:.1f} s, {divergent_transitions(tree)} divergent transitions", ""]
+    if a.get("time_unit_conversion"):
+        lines[-1:-1] = [a["time_unit_conversion"]]
+    for col, levels in json.loads(a.get("orders", "{}")).items():
+        lines[-1:-1] = [f"order of {col} (declared, lowest first): {' < '.join(levels)}"]
     show = effects[effects["quantity"] != "prob_hr_below_1"]
     # one probability per coefficient: its term and contrast together name it (numeric
     # covariates all read "per unit", so the contrast alone does not)
@@ -192,6 +217,7 @@ def fit_summary_text(tree, effects: pd.DataFrame, ppc: pd.DataFrame, *, title: s
     for r in ppc.itertuples():
         lines.append(f"  {r.quantity:<58} median {r.q50:8.2f} {r.unit:<7} 95% "
                      f"{r.q2_5:.2f}-{r.q97_5:.2f}; {r.share_outside:.1%} {r.outside}")
+    lines += prior_predictive_warnings(ppc, a)
     if is_synthetic(a):
         lines = [SYNTHETIC_NOTICE, *lines, SYNTHETIC_NOTICE]
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ import pandas as pd
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import resolve_endpoint
 from nen_bayes.bayes.model import PRIOR_DATA, build_model
+from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import ModelDataError
 from nen_bayes.formatting import format_prob
@@ -204,6 +205,7 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
     s = replace(Sampling() if sampling is None else sampling, **overrides)
     decision = Decision() if decision is None else decision
     endpoint = resolve_endpoint(spec, cohort, endpoint)
+    spec, _ = in_time_unit(spec, cohort.schema.time_unit)  # the fit's own conversion
     design = make_design(spec, cohort, endpoint)
     j, sign, level, versus = _contrast_column(design, contrast)
     t0 = time.perf_counter()

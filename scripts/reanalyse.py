@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--priors", default=str(MODELS_DIR / "priors" / "line"), metavar="DIR",
                    help="prior grid on the contrast's log-HR (default models/priors/line)")
     m.add_argument("--no-prior-grid", action="store_true", help="skip the prior-grid refits")
+    m.add_argument("--accept-unconverged", action="store_true",
+                   help="report the headline model's answer even if its fit missed the "
+                        "convergence checks (R-hat, ESS, divergences, E-BFMI), flagged NOT "
+                        "CONVERGED; by default such an answer is withheld")
     m.add_argument("--no-study-summary", action="store_true",
                    help="skip the summary-level reanalysis of the published P = 0.078")
     add_contrast_options(parser)
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         horizons=extras["horizons"], max_draws=extras["max_draws"],
         conf_level=args.conf_level,
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-        priors=priors, published=published)
+        priors=priors, published=published, accept_unconverged=args.accept_unconverged)
     with output_directory(args.out, force=args.force) as out:
         result = reanalyse(cohort, out, settings)
     print()

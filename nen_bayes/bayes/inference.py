@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from nen_bayes.bayes import families
-from nen_bayes.bayes.design import Design, make_design
+from nen_bayes.bayes.design import Design, few_group_notes, make_design
 from nen_bayes.bayes.model import OBSERVED, build_model
 from nen_bayes.bayes.predict import flat_draws, linear_predictor
 from nen_bayes.bayes.spec import ModelSpec
@@ -281,6 +281,7 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "contrasts": json.dumps(dict(zip(design.coefficients, design.contrasts, strict=True))),
         "terms": json.dumps(dict(zip(design.coefficients, design.terms, strict=True))),
         "transforms": json.dumps(design.transforms),
+        "group_notes": json.dumps(few_group_notes(design)),
         "versions": json.dumps(versions()),
     }
 

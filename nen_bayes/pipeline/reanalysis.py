@@ -146,8 +146,9 @@ def _finish(job: Job, described, baselines: BaselineStep, results: dict, publish
                            n_units=len(cohort), notice=prov["notice"], endpoints=results,
                            baselines=baselines.reports, published=published,
                            headline=headline, benefit=s.decision.benefit,
-                           conf_level=s.conf_level)
-    records = {ep: endpoint_record(r, baselines.reports[ep], headline=headline)
+                           conf_level=s.conf_level, accept_unconverged=s.accept_unconverged)
+    records = {ep: endpoint_record(r, baselines.reports[ep], headline=headline,
+                                   accept_unconverged=s.accept_unconverged)
                for ep, r in results.items()}
     result = ReanalysisResult(s, prov, described, baselines, results, tuple(job.factors),
                               published, summary, records, versions(), dict(timings))

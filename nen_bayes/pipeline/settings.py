@@ -50,6 +50,9 @@ class ReanalysisSettings:
     formats: tuple[str, ...] = ("png",)
     priors: tuple[GridPrior, ...] = ()
     published: PublishedComparison | None = None
+    #: report the headline model's answer even when its fit missed the convergence checks
+    #: (flagged NOT CONVERGED); by default such an answer is withheld
+    accept_unconverged: bool = False
 
     @property
     def headline(self):
@@ -79,7 +82,8 @@ class ReanalysisSettings:
                 "formats": list(self.formats),
                 "priors": {q.name: {"mu": q.mu, "sigma": q.sigma, "source": q.source}
                            for q in self.priors},
-                "published": self.published.to_dict() if self.published else None}
+                "published": self.published.to_dict() if self.published else None,
+                "accept_unconverged": self.accept_unconverged}
 
 
 def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:

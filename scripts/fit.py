@@ -45,8 +45,9 @@ divergent transition, E-BFMI >= 0.3); a fit that misses a check is still written
 summary.txt and the printed summary open with NOT CONVERGED and the failed checks, and run.json
 ("converged", "convergence") and the fit's attrs ("converged", "convergence_failed") record it.
 
-Exit codes: 0 done, 1 the sampler could not start (nothing written), 2 bad input (cohort, model file, formula) or an existing --out or
---write-spec file without --force (nothing is written).
+Exit codes: 0 done, 1 the sampler could not start (nothing written), 2 bad input (cohort,
+model file, formula) or an existing --out or --write-spec file without --force (nothing is
+written).
 """
 
 from __future__ import annotations

@@ -97,7 +97,8 @@ ACCEPT_UNCONVERGED_OPTION = "--accept-unconverged"
 
 def unconverged_checks(ep: EndpointResult, headline: str) -> list[str]:
     """The convergence checks (R-hat, ESS, divergences, E-BFMI) the headline fit failed."""
-    card = next((cd for cd in ep.cards if cd.model == headline), None)
+    fs = ep.fits.get(headline)
+    card = getattr(fs, "card", fs)  # a FitStep's run card
     if card is None or card.passed:
         return []
     return [c.name for c in card.failures if c.name in CONVERGENCE_CHECKS]

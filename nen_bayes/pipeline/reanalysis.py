@@ -112,6 +112,8 @@ def _endpoint(job: Job, ep: str, baselines: BaselineStep, progress: Progress
         with progress.step(f"{ep}: fit {spec.name}"):
             try:
                 fits[spec.name], trees[spec.name] = fit_step(job, ep, spec)
+                if spec.name == s.headline.name:  # two or three groups: the SD is its prior
+                    notes += json.loads(trees[spec.name].attrs.get("group_notes", "[]"))
             except Exception as exc:  # one model that cannot be fitted never stops the job
                 if spec.name == s.headline.name:
                     raise ModelDataError(

@@ -94,3 +94,15 @@ def test_a_sampler_that_cannot_start_is_retried_then_refused(kidney, monkeypatch
     assert len(calls) == inference.INIT_ATTEMPTS
     assert not np.allclose(calls[0]["beta"], calls[1]["beta"])  # new draws each time
     assert "Nothing was written" in str(err.value)
+
+
+def test_a_script_whose_sampler_cannot_start_exits_1_with_the_message(capsys):
+    from nen_bayes.pipeline.cli import main_guard
+
+    @main_guard
+    def main(argv=None):
+        raise SamplingStartError("the sampler could not start: ... Nothing was written.")
+
+    assert main([]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the sampler could not start") and "Traceback" not in err

@@ -28,6 +28,7 @@ __all__ = [
     "ModelDataError",
     "OutputExistsError",
     "ResultError",
+    "SamplingStartError",
     "SingletonCentreWarning",
     "SpecError",
     "UnknownLevelError",
@@ -118,6 +119,11 @@ class SpecError(ValueError):
 class ModelDataError(CohortError):
     """The cohort cannot be modelled as the specification asks (e.g. a covariate level that
     never occurs, a grouping column that is not nested)."""
+
+
+class SamplingStartError(RuntimeError):
+    """The sampler could not start: the log density was not finite at any of the initial
+    values tried. Scripts end with exit code 1 and write nothing."""
 
 
 class ResultError(ValueError):

@@ -40,8 +40,14 @@ follow-up / events); --write-spec FILE saves the model as a file to edit.
 Samplers: nutpie (default; fastest on 2 cores, see benchmarks/bench_fit.py) or pymc (PyMC's own
 NUTS). The same --seed, data and settings give identical posteriors.
 
-Exit codes: 0 done, 2 bad input (cohort, model file, formula) or an existing --out or
---write-spec file without --force (nothing is written).
+Convergence: every fit is checked (R-hat <= 1.01, bulk and tail ESS >= 100 per chain, no
+divergent transition, E-BFMI >= 0.3); a fit that misses a check is still written, but
+summary.txt and the printed summary open with NOT CONVERGED and the failed checks, and run.json
+("converged", "convergence") and the fit's attrs ("converged", "convergence_failed") record it.
+
+Exit codes: 0 done, 1 the sampler could not start (nothing written), 2 bad input (cohort,
+model file, formula) or an existing --out or --write-spec file without --force (nothing is
+written).
 """
 
 from __future__ import annotations
@@ -192,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nen_bayes.bayes.inference import fit, write_fit
     from nen_bayes.plotting import plot_prior_predictive, save_figure
+    from nen_bayes.posterior.diagnostics import convergence_verdict, record_verdict
     from nen_bayes.posterior.summary import (
         divergent_transitions,
         fit_summary_text,
@@ -207,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                  prior_draws=args.prior_draws, progressbar=not args.quiet)
     t_fit = time.perf_counter() - t0
     tree = result.tree
+    verdict = convergence_verdict(tree)
+    record_verdict(tree, verdict)
     effects = posterior_effects(tree, conf_level=args.conf_level)
     ppc = prior_predictive_check(tree)
     run = {
@@ -217,11 +226,17 @@ def main(argv: list[str] | None = None) -> int:
         "chains": args.chains, "seed": args.seed, "target_accept": args.target_accept,
         "wall_seconds_fit": round(t_fit, 2), "divergences": divergent_transitions(tree),
         "versions": json.loads(tree.attrs["versions"]),
+        "converged": verdict.converged, "convergence": verdict.to_dict(),
+        "group_notes": json.loads(tree.attrs["group_notes"]),
     }
     text = fit_summary_text(tree, effects, ppc, title=spec.title, seconds=t_fit)
     changes = "".join(f"data change: {n}\n" for n in cohort.notes)  # by id (missing, zero t)
     tail = SYNTHETIC_NOTICE + "\n" if text.endswith(SYNTHETIC_NOTICE + "\n") else ""
     text = text.removesuffix(tail) + changes + tail
+    # a fit that missed the checks says so above its estimates (after the synthetic notice)
+    notice = SYNTHETIC_NOTICE + "\n" if text.startswith(SYNTHETIC_NOTICE + "\n") else ""
+    groups = "".join(f"NOTE: {n}\n" for n in json.loads(tree.attrs["group_notes"]))
+    text = notice + verdict.banner() + groups + text.removeprefix(notice)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with output_directory(args.out, force=args.force) as out:
         write_fit(result, out / "fit.nc")

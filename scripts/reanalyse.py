@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--cv", choices=["centre"],
                    help="also run leave-one-centre-out cross-validation of the model set "
                         "(one refit per centre and model; off by default)")
+    m.add_argument("--accept-unconverged", action="store_true",
+                   help="report the headline model's answer even if its fit missed the "
+                        "convergence checks (R-hat, ESS, divergences, E-BFMI), flagged NOT "
+                        "CONVERGED; by default such an answer is withheld")
     m.add_argument("--no-study-summary", action="store_true",
                    help="skip the summary-level reanalysis of the published P = 0.078")
     add_contrast_options(parser)
@@ -143,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         horizons=extras["horizons"], max_draws=extras["max_draws"],
         conf_level=args.conf_level,
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-        priors=priors, published=published, centre_cv=args.cv == "centre")
+        priors=priors, published=published, centre_cv=args.cv == "centre",
+        accept_unconverged=args.accept_unconverged)
     with output_directory(args.out, force=args.force) as out:
         result = reanalyse(cohort, out, settings)
     print()

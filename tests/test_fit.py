@@ -133,6 +133,16 @@ def test_fit_script_writes_everything_and_refuses_to_overwrite(tmp_path):
         "fit.nc", "effects.csv", "effects.json", "prior_predictive.csv",
         "prior_predictive.png", "run.json", "summary.txt"}
     assert json.loads((out / "run.json").read_text())["endpoint"] == "hpfs"
+    # 2 x 40 draws cannot reach a bulk ESS of 2 x 100: the fit says so above its estimates,
+    # in run.json and in the fit's attrs
+    assert "NOT CONVERGED" in r.stdout and "ess_bulk" in r.stdout
+    assert r.stdout.index("NOT CONVERGED") < r.stdout.index("hazard_ratio")
+    summary = (out / "summary.txt").read_text()
+    assert summary.index("NOT CONVERGED") < summary.index("hazard_ratio")
+    recorded = json.loads((out / "run.json").read_text())
+    assert recorded["converged"] is False and "ess_bulk" in recorded["convergence"]["failed"]
+    attrs = read_fit(out / "fit.nc").attrs
+    assert attrs["converged"] == 0 and "ess_bulk" in json.loads(attrs["convergence_failed"])
     before = (out / "fit.nc").read_bytes()
     r = run(*args)
     assert r.returncode == 2 and "exists" in r.stderr and "--force" in r.stderr

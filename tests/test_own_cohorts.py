@@ -327,3 +327,27 @@ def test_a_term_outside_the_baselines_and_an_unreached_median_say_why():
     assert "nan" not in text.lower()
     assert "frequentist  n/a (disease is not among the baseline factors)" in text
     assert "standardised median difference n/a (median not reached" in text
+
+
+def test_a_headline_fit_that_missed_convergence_is_not_reported_as_the_answer():
+    """The headline model m0 failed R-hat: the summary withholds its HR and names the checks
+    and the option; with the option the HR is reported, flagged NOT CONVERGED; run.json's
+    record says the same. A converged headline with a failing second model is reported."""
+    ep, rep = fake_endpoint(n_models=2, failed=("m0",))
+    text = "\n".join(lines_of(ep, rep))
+    assert "HR 0.80" not in text
+    assert "not reported: the headline model m0 missed the convergence checks (rhat)" in text
+    assert "--accept-unconverged" in text
+    record = endpoint_record(ep, rep, headline="m0")
+    assert record["bayesian"]["converged"] is False and "hr" not in record["bayesian"]
+    flagged = endpoint_lines(ep, rep, headline="m0", benefit=0.8, conf_level=0.95,
+                             accept_unconverged=True)
+    joined = "\n".join(flagged)
+    assert "NOT CONVERGED (rhat)" in joined and "HR 0.80" in joined
+    assert joined.index("NOT CONVERGED") < joined.index("HR 0.80")
+    record = endpoint_record(ep, rep, headline="m0", accept_unconverged=True)
+    assert record["bayesian"]["hr"] == (0.8, 0.6, 1.1)
+    assert record["bayesian"]["converged"] is False
+    ep, rep = fake_endpoint(n_models=2, failed=("m1",))
+    assert "HR 0.80" in "\n".join(lines_of(ep, rep))
+    assert endpoint_record(ep, rep, headline="m0")["bayesian"]["converged"] is True

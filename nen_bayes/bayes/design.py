@@ -22,7 +22,10 @@ from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.cohorts.validate import UNKNOWN_LEVEL
 from nen_bayes.errors import MissingColumnError, ModelDataError
 
-__all__ = ["Design", "GroupIndex", "make_design"]
+__all__ = ["FEW_GROUPS", "Design", "GroupIndex", "few_group_notes", "make_design"]
+
+#: With this many groups or fewer, a between-group SD is mostly its prior (said, not refused).
+FEW_GROUPS = 3
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,9 @@ def _group_indexes(spec: ModelSpec, cohort: Cohort,
                                      f"{spec.source}) is not in the data; columns: "
                                      f"{list(data.columns)}")
         codes, uniques = pd.factorize(data[column].astype(str), sort=True)
+        if len(uniques) == 1:
+            raise ModelDataError(_one_group_message(spec, g.name, column, str(uniques[0]),
+                                                    cohort))
         varying = tuple(j for j, t in enumerate(terms) if t in g.varying)
         gi = GroupIndex(g.name, column, tuple(str(u) for u in uniques), codes.astype(np.int64),
                         g.centered, varying)
@@ -290,3 +296,25 @@ def _group_indexes(spec: ModelSpec, cohort: Cohort,
         groups.append(gi)
         by_name[g.name] = gi
     return tuple(groups)
+
+
+def _one_group_message(spec: ModelSpec, name: str, column: str, level: str,
+                       cohort: Cohort) -> str:
+    """Why a grouping with a single level is refused, and what to fit instead."""
+    instead = ("the pooled model (models/weibull_ph_pooled.toml, or a formula without "
+               "(1 | centre)); with a cohort file, --no-centre says it is single-centre"
+               if column == cohort.schema.centre_column else
+               f"a model without the '{name}' grouping")
+    return (f"{cohort.source}: the model {spec.name!r} ({spec.source}) has a '{name}' level "
+            f"but column {column!r} holds a single value ({level!r}) in all {len(cohort)} "
+            f"rows: a between-{name} SD cannot be estimated from one group (it would be its "
+            f"prior, with the sampler struggling in the funnel). Fit {instead}.")
+
+
+def few_group_notes(design: Design) -> list[str]:
+    """A note for each grouping with 2 to :data:`FEW_GROUPS` levels: its SD rests mostly on
+    its prior (the power-scaling check of the run card measures how much)."""
+    return [f"'{g.name}' has only {len(g.levels)} groups ({', '.join(g.levels)}): the "
+            f"between-{g.name} SD sd_{g.name} rests mostly on its prior; read it as the prior "
+            "updated a little (power-scaling in diagnose.py shows how much), not as an estimate"
+            for g in design.groups if 2 <= len(g.levels) <= FEW_GROUPS]

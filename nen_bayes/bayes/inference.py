@@ -47,17 +47,17 @@ from pathlib import Path
 import numpy as np
 
 from nen_bayes.bayes import families
-from nen_bayes.bayes.design import Design, make_design
-from nen_bayes.bayes.model import OBSERVED, build_model
+from nen_bayes.bayes.design import Design, few_group_notes, make_design
+from nen_bayes.bayes.model import CENTRED_BASELINE, OBSERVED, build_model, centring_offsets
 from nen_bayes.bayes.predict import flat_draws, linear_predictor
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
-from nen_bayes.errors import ModelDataError, ResultError
+from nen_bayes.errors import ModelDataError, ResultError, SamplingStartError
 from nen_bayes.provenance import SYNTHETIC_NOTICE, is_synthetic
 from nen_bayes.settings import Sampling
 
-__all__ = ["Fit", "fit", "log_likelihood", "log_prior", "read_fit", "read_run",
-           "versions", "write_fit"]
+__all__ = ["INIT_ATTEMPTS", "INIT_RADIUS", "Fit", "fit", "initial_points", "log_likelihood",
+           "log_prior", "read_fit", "read_run", "versions", "write_fit"]
 
 _PACKAGES = ("nen-bayes", "pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats",
              "xarray", "numpy", "pandas", "h5netcdf")
@@ -248,13 +248,13 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
     cores = s.cores or min(s.chains, os.cpu_count() or 1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
-        tree = pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=cores, model=model,
-                         random_seed=int(seeds[0]), nuts_sampler=s.sampler,
-                         progressbar=progressbar, compute_convergence_checks=False,
-                         nuts={"target_accept": s.target_accept})
+        tree = _sample(model, s, cores, int(seeds[0]), progressbar)
         prior = pm.sample_prior_predictive(draws=prior_draws, model=prior_model,
                                            random_seed=int(seeds[1]))
-    post = _add_derived(tree["posterior"].to_dataset(), spec, design)
+    # the internally centred baseline is the user's baseline re-expressed: not stored
+    post = tree["posterior"].to_dataset()
+    post = _add_derived(post.drop_vars([v for v in CENTRED_BASELINE if v in post]), spec,
+                        design)
     prior_ds = _add_derived(prior["prior"].to_dataset(), spec, design)
     groups = {"posterior": post, "sample_stats": tree["sample_stats"].to_dataset(),
               "prior": prior_ds}
@@ -267,9 +267,10 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
         groups["posterior_predictive"] = _predictive(post, spec, design,
                                                      np.random.default_rng(seeds[3]))
         _say_out_of_range(groups, design.time_unit)
-    if log_lik:
-        groups["log_likelihood"] = log_likelihood(model, post, design)
-        groups["log_prior"] = log_prior(model, tree)
+    if log_lik:  # in the user's coding: the model as written, at the stored draws
+        user_model = build_model(spec, design, centre=False)
+        groups["log_likelihood"] = log_likelihood(user_model, post, design)
+        groups["log_prior"] = log_prior(user_model, xr.DataTree.from_dict({"posterior": post}))
     dt = xr.DataTree.from_dict({k: v for k, v in groups.items()})
     dt.attrs.update(_attrs(spec, cohort, design, endpoint))
     dt.attrs.update({"spec_time_unit": spec_unit or design.time_unit,
@@ -290,6 +291,67 @@ def _say_out_of_range(groups: dict, unit: str) -> None:
                           "largest a float32 holds, and are stored as inf: the prior allows "
                           "implausibly long survival (see the prior predictive check)",
                           stacklevel=3)
+
+
+#: Initial values are tried this many times (new draws each time) before the fit gives up.
+INIT_ATTEMPTS = 4
+#: Each chain starts at a point drawn uniformly in (-INIT_RADIUS, INIT_RADIUS) on the
+#: unconstrained scale of every parameter (Stan's default), wherever the priors put their mass.
+INIT_RADIUS = 2.0
+
+
+def initial_points(model, rng: np.random.Generator, n: int, radius: float = INIT_RADIUS
+                   ) -> list[dict[str, np.ndarray]]:
+    """``n`` initial points (values of the free parameters, on their own scale) whose
+    unconstrained values are uniform in (-radius, radius): a log-transformed scale starts in
+    (exp(-2), exp(2)), a coefficient in (-2, 2). Unlike a prior's mean or mode this does not
+    move with a vague prior (a Gamma(1, 0.001) shape has mean 1000)."""
+    import pytensor.tensor as pt
+
+    points = []
+    for _ in range(n):
+        point = {}
+        for rv in model.free_RVs:
+            u = rng.uniform(-radius, radius, size=tuple(int(k) for k in rv.shape.eval()))
+            tr = model.rvs_to_transforms.get(rv)
+            x = u if tr is None else tr.backward(pt.as_tensor(u), *rv.owner.inputs).eval()
+            point[rv.name] = np.asarray(x, dtype=model.rvs_to_values[rv].dtype)
+        points.append(point)
+    return points
+
+
+def _sample(model, s: Sampling, cores: int, seed: int, progressbar: bool):
+    """NUTS from initial values drawn by :func:`initial_points`, retried with new draws
+    (:data:`INIT_ATTEMPTS` in all) when the sampler cannot start.
+
+    Raises :class:`~nen_bayes.errors.SamplingStartError` when no attempt starts."""
+    import pymc as pm
+
+    rng = np.random.default_rng(seed)
+    errors = []
+    for attempt in range(INIT_ATTEMPTS):
+        # nutpie takes one point and jitters it by U(-1, 1) per chain: draw its centre in
+        # (-1, 1) so that every chain starts within (-2, 2); PyMC's NUTS takes one per chain
+        if s.sampler == "nutpie":
+            init = initial_points(model, rng, 1, INIT_RADIUS / 2)[0]
+        else:
+            init = initial_points(model, rng, s.chains)
+        try:
+            return pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=cores,
+                             model=model, random_seed=seed + attempt, nuts_sampler=s.sampler,
+                             progressbar=progressbar, compute_convergence_checks=False,
+                             initvals=init, nuts={"target_accept": s.target_accept})
+        except (RuntimeError, pm.exceptions.SamplingError, FloatingPointError) as exc:
+            text = str(exc)
+            if "init" not in text.lower() and "starting point" not in text.lower():
+                raise
+            errors.append(text.splitlines()[0])
+    raise SamplingStartError(
+        f"the sampler could not start: the log density was not finite at initial values "
+        f"drawn {INIT_ATTEMPTS} times uniformly in (-{INIT_RADIUS:g}, {INIT_RADIUS:g}) on the "
+        f"unconstrained scale of every parameter (last: {errors[-1]}). Nothing was written. "
+        "Check the data (times must be positive) and the priors (proper, and on the scale of "
+        "the data: a time unit the model file does not expect moves the baseline far away).")
 
 
 def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> dict:
@@ -313,6 +375,10 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "terms": json.dumps(dict(zip(design.coefficients, design.terms, strict=True))),
         "transforms": json.dumps(design.transforms),
         "orders": json.dumps({k: list(v) for k, v in design.orders.items()}),
+        "group_notes": json.dumps(few_group_notes(design)),
+        "sampling_centres": json.dumps(
+            {c: float(m) for c, m in zip(design.coefficients, centring_offsets(design)
+                                          if design.X.shape[1] else [], strict=True) if m}),
         "versions": json.dumps(versions()),
     }
 

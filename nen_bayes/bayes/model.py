@@ -23,6 +23,20 @@ piecewise)
 ``unit_weights=True`` multiplies each unit's log-likelihood by a weight held in a data container
 (:data:`UNIT_WEIGHTS`, all 1 when built): weights 0 for the units of one centre give the exact
 posterior given the other centres, so cross-validation refits reuse one compiled model.
+
+Internal centring (``centre=True``, the default for sampling): the numeric covariates' columns
+are centred at their means *inside* the model, whatever coding the user chose (``center =
+false`` keeps the user's coding for every reported quantity). With ``eta = X beta`` in the
+user's coding and ``m`` the column means, ``X beta = (X - m) beta + m'beta``, so the sampler
+works on the baseline at the covariate means (free variable ``scale_centred_log`` or
+``log_hazard_centred``, names in :data:`CENTRED_BASELINE`) and the user's baseline is exact:
+Weibull ``log scale = log scale_c + m'beta / shape``, exponential ``log scale = log scale_c +
+m'beta``, piecewise ``log_hazard = log_hazard_c - m'beta``. The map has Jacobian 1 in the
+log-baseline, so the user's prior on ``scale`` (``log_hazard``) enters as a potential on the
+transformed value (plus ``log scale`` for the log change of variables) and the posterior is
+exactly the uncentred model's, with the correlation between baseline and coefficients gone
+(as brms samples a centred intercept). Scaling is left to NUTS's diagonal mass matrix, which
+rescales each coefficient during tuning. ``beta`` keeps its prior unchanged.
 """
 
 from __future__ import annotations
@@ -34,7 +48,11 @@ from nen_bayes.bayes.design import Design
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.errors import SpecError
 
-__all__ = ["OBSERVED", "PRIOR_DATA", "UNIT_WEIGHTS", "build_model", "group_var_names"]
+__all__ = ["CENTRED_BASELINE", "OBSERVED", "PRIOR_DATA", "UNIT_WEIGHTS", "build_model",
+           "centring_offsets", "group_var_names"]
+
+#: The free baseline variables of an internally centred model (not stored with the draws).
+CENTRED_BASELINE = ("scale_centred_log", "log_hazard_centred")
 
 #: Name of the observed variable (and, in ``constant_data``, of the event indicator).
 OBSERVED = "time"
@@ -99,24 +117,60 @@ def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False):
     return pm.Deterministic("beta", pt.concatenate(parts), dims="covariate")
 
 
+def centring_offsets(design: Design) -> np.ndarray:
+    """The mean of each design column of a numeric covariate (0 for factor columns): what the
+    sampler subtracts internally (see the module's docstring)."""
+    return np.array([float(design.X[:, j].mean()) if t in design.transforms else 0.0
+                     for j, t in enumerate(design.terms)])
+
+
+def _baseline(spec: ModelSpec, name: str, shift, per=None, dims=None):
+    """The baseline ``name`` (``scale`` or ``log_hazard``) in the user's coding, as a
+    Deterministic, and the value the likelihood sees at the covariate means; sampled as the
+    latter (module docstring)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    prior = spec.priors[name].dist_object()
+    if name == "log_hazard":
+        free = pm.Flat(CENTRED_BASELINE[1], dims=dims)
+        value = pm.Deterministic(name, free - shift, dims=dims)
+        pm.Potential(f"{name}_prior", pm.logp(prior, value).sum())
+        return value, free
+    free = pm.Flat(CENTRED_BASELINE[0])
+    log_value = free + shift / (1.0 if per is None else per)
+    value = pm.Deterministic(name, pt.exp(log_value))
+    pm.Potential(f"{name}_prior", pm.logp(prior, value) + log_value)
+    return value, pt.exp(free)
+
+
 def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
-                prior_data: bool = False, unit_weights: bool = False):
+                prior_data: bool = False, unit_weights: bool = False, centre: bool = True):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
     group, ``interval`` for the piecewise family).
 
     ``prior_data=True`` holds the (Normal) coefficient priors' means and SDs in data containers
     (:data:`PRIOR_DATA`) so that a prior-sensitivity grid reuses one compiled model;
     ``unit_weights=True`` weights each unit's log-likelihood by :data:`UNIT_WEIGHTS` (data,
-    dims ``patient``) so that cross-validation refits reuse one compiled model."""
+    dims ``patient``) so that cross-validation refits reuse one compiled model.
+    ``centre=True`` samples on internally centred numeric columns (module docstring); the
+    prior-only model and ``centre=False`` build the model in the user's coding as written."""
     import pymc as pm
     import pytensor.tensor as pt
 
     coords = design.coords()
+    offsets = centring_offsets(design) if design.X.shape[1] else np.zeros(0)
+    centred = centre and not prior_only and bool(np.any(offsets != 0))
     with pm.Model(coords=coords, name="") as model:
         eta = pt.zeros(design.n)
+        shift = 0.0
         if design.X.shape[1]:
             beta = _coefficients(spec, design, prior_data)
-            eta = eta + pt.dot(design.X, beta)
+            if centred:
+                eta = eta + pt.dot(design.X - offsets, beta)
+                shift = pt.dot(offsets, beta)
+            else:
+                eta = eta + pt.dot(design.X, beta)
         for g in design.groups:
             v = group_var_names(g.name)
             sd = spec.group_sd_prior(g.name).create(v["sd"])
@@ -139,14 +193,27 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
         event = design.event.astype(float)
         if spec.family == "weibull":
             shape = spec.priors["shape"].create("shape")
-            scale = spec.priors["scale"].create("scale")
-            params, logp = (shape, scale), families.weibull_logp
+            if centred:  # the likelihood sees the scale at the covariate means
+                _, scale_c = _baseline(spec, "scale", shift, per=shape)
+                params = (shape, scale_c)
+            else:
+                scale = spec.priors["scale"].create("scale")
+                params = (shape, scale)
+            logp = families.weibull_logp
         elif spec.family == "exponential":
-            scale = spec.priors["scale"].create("scale")
-            params, logp = (scale,), families.exponential_logp
+            if centred:
+                _, scale_c = _baseline(spec, "scale", shift)
+                params = (scale_c,)
+            else:
+                params = (spec.priors["scale"].create("scale"),)
+            logp = families.exponential_logp
         else:
-            log_hazard = spec.priors["log_hazard"].create("log_hazard", dims="interval")
-            params = (log_hazard,)
+            if centred:
+                _, log_hazard_c = _baseline(spec, "log_hazard", shift, dims="interval")
+                params = (log_hazard_c,)
+            else:
+                log_hazard = spec.priors["log_hazard"].create("log_hazard", dims="interval")
+                params = (log_hazard,)
             expo = families.exposure_matrix(design.time, design.cuts)
             index = families.interval_index(design.time, design.cuts)
 

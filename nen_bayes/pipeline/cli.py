@@ -25,6 +25,7 @@ from nen_bayes.errors import (
     MissingColumnError,
     OutputExistsError,
     ResultError,
+    SamplingStartError,
     SpecError,
 )
 from nen_bayes.pipeline.settings import FIGURE_FORMATS
@@ -43,6 +44,8 @@ __all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
            "script_parser"]
 
 EXIT_BAD_INPUT = 2
+#: Exit code when the sampler could not start (nothing written).
+EXIT_NOT_STARTED = 1
 
 #: The centre column used when --centre is not given: the contract's, taken when the file has it.
 DEFAULT_CENTRE = RE_NEN.centre_column
@@ -406,6 +409,9 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
                     ResultError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
+            except SamplingStartError as exc:  # a failed start is not a result: exit 1
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_NOT_STARTED
 
     return run
 

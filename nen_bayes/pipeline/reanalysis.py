@@ -127,6 +127,8 @@ def _endpoint(job: Job, ep: str, baselines: BaselineStep, progress: Progress
         with progress.step(f"{ep}: fit {spec.name}"):
             try:
                 fits[spec.name], trees[spec.name] = fit_step(job, ep, spec)
+                if spec.name == s.headline.name:  # two or three groups: the SD is its prior
+                    notes += json.loads(trees[spec.name].attrs.get("group_notes", "[]"))
             except Exception as exc:  # one model that cannot be fitted never stops the job
                 if spec.name == s.headline.name:
                     raise ModelDataError(
@@ -162,8 +164,10 @@ def _finish(job: Job, described, baselines: BaselineStep, results: dict, publish
                            n_units=len(cohort), notice=prov["notice"], endpoints=results,
                            baselines=baselines.reports, published=published,
                            headline=headline, benefit=s.decision.benefit,
-                           conf_level=s.conf_level, data_notes=cohort.notes)
-    records = {ep: endpoint_record(r, baselines.reports[ep], headline=headline)
+                           conf_level=s.conf_level, data_notes=cohort.notes,
+                           accept_unconverged=s.accept_unconverged)
+    records = {ep: endpoint_record(r, baselines.reports[ep], headline=headline,
+                                   accept_unconverged=s.accept_unconverged)
                for ep, r in results.items()}
     result = ReanalysisResult(s, prov, described, baselines, results, tuple(job.factors),
                               published, summary, records, versions(), dict(timings))

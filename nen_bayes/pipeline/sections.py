@@ -15,7 +15,12 @@ from nen_bayes.formatting import format_equals, format_p, format_prob
 from nen_bayes.pipeline.html import Section
 from nen_bayes.pipeline.result import ReanalysisResult
 from nen_bayes.pipeline.steps import EndpointResult
-from nen_bayes.pipeline.summary import FrequentistContrast, frequentist_contrast
+from nen_bayes.pipeline.summary import (
+    ACCEPT_UNCONVERGED_OPTION,
+    FrequentistContrast,
+    frequentist_contrast,
+    unconverged_checks,
+)
 from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, format_side_by_side
 from nen_bayes.posterior.contrast import ContrastResult
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
@@ -85,13 +90,23 @@ def answer_section(r: ReanalysisResult) -> Section:
         fq = frequentist_contrast(rep, con.term, con.level, con.reference)
         p = con.probabilities.set_index("quantity")["probability"]
         events = con.decision.events
+        # a headline fit that missed the convergence checks gives no answer without the option
+        withheld = bool(unconverged_checks(ep, headline)) and not r.settings.accept_unconverged
         rows.append({"endpoint": endpoint_heading(name, rep.endpoint_label),
                      "units / events": f"{rep.overall.n} / {rep.overall.events}",
-                     f"HR ({pct} CrI)": _hr_text(*con.hr),
-                     **{lab: format_prob(p[k]) for k, lab in list(events.items())[:3]},
+                     f"HR ({pct} CrI)": ("not reported: NOT CONVERGED" if withheld else
+                                         _hr_text(*con.hr)),
+                     **{lab: "-" if withheld else format_prob(p[k])
+                        for k, lab in list(events.items())[:3]},
                      "log-rank p": format_p(fq.logrank_p, missing="n/a"),
                      f"Cox HR ({pct} CI)": _hr_text(fq.cox_hr, fq.cox_lower, fq.cox_upper)})
-        sentences.append(answer_sentence(con, fq, label))
+        if withheld:
+            sentences.append(f"{label}: the headline model {headline} missed the convergence "
+                             f"checks ({', '.join(unconverged_checks(ep, headline))}); its "
+                             f"estimate is not reported ({ACCEPT_UNCONVERGED_OPTION} reports "
+                             "it, flagged).")
+        else:
+            sentences.append(answer_sentence(con, fq, label))
         card = ep.fits[headline].card
         if not card.passed:
             failed.append(f"{name} ({', '.join(c.name for c in card.failures)})")

@@ -56,6 +56,9 @@ class ReanalysisSettings:
     priors: tuple[GridPrior, ...] = ()
     published: PublishedComparison | None = None
     centre_cv: bool = False
+    #: report the headline model's answer even when its fit missed the convergence checks
+    #: (flagged NOT CONVERGED); by default such an answer is withheld
+    accept_unconverged: bool = False
 
     @property
     def headline(self):
@@ -87,7 +90,8 @@ class ReanalysisSettings:
                 "priors": {q.name: {"mu": q.mu, "sigma": q.sigma, "source": q.source}
                            for q in self.priors},
                 "published": self.published.to_dict() if self.published else None,
-                "centre_cv": self.centre_cv}
+                "centre_cv": self.centre_cv,
+                "accept_unconverged": self.accept_unconverged}
 
 
 def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:

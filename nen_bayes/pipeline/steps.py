@@ -33,7 +33,13 @@ from nen_bayes.pipeline.settings import ReanalysisSettings
 from nen_bayes.posterior.compare import CompareReport, compare_report
 from nen_bayes.posterior.contrast import ContrastResult, contrast_effects
 from nen_bayes.posterior.crossval import CVComparison, centre_cv, compare_cv
-from nen_bayes.posterior.diagnostics import RunCard, diagnose_fit, psis_loo
+from nen_bayes.posterior.diagnostics import (
+    RunCard,
+    convergence_verdict,
+    diagnose_fit,
+    psis_loo,
+    record_verdict,
+)
 from nen_bayes.posterior.summary import posterior_effects
 from nen_bayes.re_nen.published import PublishedReanalysis, reanalyse_published
 from nen_bayes.sensitivity.refits import GridResult, prior_grid_fit
@@ -190,6 +196,7 @@ def fit_step(job: Job, endpoint: str, spec) -> tuple[FitStep, object]:
     s = job.settings
     res = fit(spec, job.cohort, endpoint=endpoint, sampling=s.sampling, progressbar=False)
     d = job.directory("fits", endpoint, spec.name)
+    record_verdict(res.tree, convergence_verdict(res.tree, thresholds=s.thresholds))
     write_fit(res, d / "fit.nc")
     write_effects(posterior_effects(res.tree, conf_level=s.conf_level), d / "effects",
                   metadata={**job.cohort.provenance(), "spec": spec.to_dict()})

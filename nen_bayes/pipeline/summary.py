@@ -14,6 +14,7 @@ from nen_bayes.formatting import format_equals, format_prob
 from nen_bayes.frequentist.baselines import BaselineReport
 from nen_bayes.pipeline.steps import EndpointResult, PublishedStep
 from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, CompareReport
+from nen_bayes.posterior.diagnostics import CONVERGENCE_CHECKS
 
 __all__ = ["FrequentistContrast", "endpoint_lines", "endpoint_record", "frequentist_contrast",
            "summary_text"]
@@ -106,9 +107,35 @@ def _failed(ep: EndpointResult) -> list[str]:
             for cd in (*ep.cards, *grid) if not cd.passed]
 
 
+#: The option of the main job that reports a headline fit which missed the convergence checks.
+ACCEPT_UNCONVERGED_OPTION = "--accept-unconverged"
+
+
+def unconverged_checks(ep: EndpointResult, headline: str) -> list[str]:
+    """The convergence checks (R-hat, ESS, divergences, E-BFMI) the headline fit failed."""
+    fs = ep.fits.get(headline)
+    card = getattr(fs, "card", fs)  # a FitStep's run card
+    if card is None or card.passed:
+        return []
+    return [c.name for c in card.failures if c.name in CONVERGENCE_CHECKS]
+
+
+def _withheld(ep: EndpointResult, headline: str, accept_unconverged: bool) -> str:
+    """Why the headline model's answer is withheld ("" when it is reported)."""
+    bad = unconverged_checks(ep, headline)
+    if not bad or accept_unconverged:
+        return ""
+    return (f"not reported: the headline model {headline} missed the convergence checks "
+            f"({', '.join(bad)}), so its estimates are not a result; rerun with more --tune/"
+            f"--draws or a higher --target-accept, or pass {ACCEPT_UNCONVERGED_OPTION} to "
+            "report it anyway (flagged)")
+
+
 def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
-                   benefit: float, conf_level: float) -> list[str]:
-    """The summary lines of one endpoint."""
+                   benefit: float, conf_level: float,
+                   accept_unconverged: bool = False) -> list[str]:
+    """The summary lines of one endpoint. A headline fit that missed the convergence checks
+    gives no Bayesian answer unless ``accept_unconverged`` (then it is flagged)."""
     con = ep.contrast.result
     fq = frequentist_contrast(rep, con.term, con.level, con.reference)
     p = con.probabilities.set_index("quantity")["probability"]
@@ -119,6 +146,15 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
              f"  frequentist  {fq.to_text(conf_level)}"]
     sd_txt = "".join(f", between-{g} SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})"
                      for g, sd in list(con.group_sd.items())[:1])
+    withheld = _withheld(ep, headline, accept_unconverged)
+    if withheld:
+        lines += [f"  Bayesian     {withheld}",
+                  "  diagnostics  FAILED: " + "; ".join(failed)]
+        lines += [f"  note         {n}" for n in rep.not_estimated + ep.notes]
+        return lines
+    if unconverged_checks(ep, headline):
+        lines.append(f"  Bayesian     NOT CONVERGED ({', '.join(unconverged_checks(ep, headline))})"
+                     f"; reported because of {ACCEPT_UNCONVERGED_OPTION}:")
     lines.append(f"  Bayesian     HR {con.hr[0]:.2f} ({pct} CrI {con.hr[1]:.2f}-{con.hr[2]:.2f}), "
                  f"P(HR < 1) {format_equals(p['prob_hr_below_1'])}, P(HR < {benefit:g}) "
                  f"{format_equals(p.iloc[1])}{sd_txt} [{headline}, adjusted]")
@@ -165,16 +201,22 @@ def _all_pass(n_fits: int) -> str:
         n_fits, f"all checks pass in all {n_fits} fits")
 
 
-def endpoint_record(ep: EndpointResult, rep: BaselineReport, *, headline: str) -> dict:
-    """The same answer as data (run.json's ``summary``)."""
+def endpoint_record(ep: EndpointResult, rep: BaselineReport, *, headline: str,
+                    accept_unconverged: bool = False) -> dict:
+    """The same answer as data (run.json's ``summary``); a headline fit that missed the
+    convergence checks gives ``"bayesian": {"model", "converged": False, "withheld"}`` unless
+    ``accept_unconverged``."""
     con = ep.contrast.result
     p = con.probabilities.set_index("quantity")["probability"]
     sd = next(iter(con.group_sd.values()), None)
     failed = _failed(ep)
+    withheld = _withheld(ep, headline, accept_unconverged)
+    bayes = ({"model": headline, "converged": False, "withheld": withheld} if withheld else
+             {"model": headline, "hr": con.hr, **{k: float(v) for k, v in p.items()},
+              "group_sd": sd, "converged": not unconverged_checks(ep, headline)})
     return {"frequentist": frequentist_contrast(rep, con.term, con.level,
                                                 con.reference).to_dict(),
-            "bayesian": {"model": headline, "hr": con.hr,
-                         **{k: float(v) for k, v in p.items()}, "group_sd": sd},
+            "bayesian": bayes,
             "diagnostics_passed": not failed, "failed": failed,
             "preferred": ep.compare.report.preferred,
             "indistinguishable": list(ep.compare.report.indistinguishable),
@@ -184,7 +226,8 @@ def endpoint_record(ep: EndpointResult, rep: BaselineReport, *, headline: str) -
 def summary_text(*, source: str, data_hash: str, n_units: int, notice: str,
                  endpoints: dict[str, EndpointResult], baselines: dict[str, BaselineReport],
                  published: PublishedStep | None, headline: str, benefit: float,
-                 conf_level: float, data_notes: tuple[str, ...] = ()) -> str:
+                 conf_level: float, data_notes: tuple[str, ...] = (),
+                 accept_unconverged: bool = False) -> str:
     """The whole summary (starting and ending with the synthetic notice where it applies);
     ``data_notes``: every change the missing-value and zero-time policies made to the data
     (``Cohort.notes``, with the ids), listed after the first line."""
@@ -195,7 +238,7 @@ def summary_text(*, source: str, data_hash: str, n_units: int, notice: str,
     lines += [f"data change  {n}" for n in data_notes]
     for name, ep in endpoints.items():
         lines += endpoint_lines(ep, baselines[name], headline=headline, benefit=benefit,
-                                conf_level=conf_level)
+                                conf_level=conf_level, accept_unconverged=accept_unconverged)
     if published is not None:
         lines += ["", published.result.summary_line()]
     if notice:

@@ -37,9 +37,9 @@ from nen_bayes.posterior.power_scaling import power_scaling
 from nen_bayes.provenance import is_synthetic
 from nen_bayes.settings import DEFAULT_SEED
 
-__all__ = ["DEFAULT_THRESHOLDS", "Check", "PPCCurve", "RunCard", "censoring_times",
-           "diagnose_fit", "key_parameters", "km_on_grid", "model_parameters", "ppc_km",
-           "psis_loo"]
+__all__ = ["CONVERGENCE_CHECKS", "DEFAULT_THRESHOLDS", "Check", "PPCCurve", "RunCard",
+           "Verdict", "censoring_times", "convergence_verdict", "diagnose_fit", "key_parameters",
+           "km_on_grid", "model_parameters", "ppc_km", "psis_loo", "record_verdict"]
 
 DEFAULT_THRESHOLDS = {
     "rhat": 1.01,
@@ -148,6 +148,71 @@ def _shown(c: Check) -> str:
         if passes(float(text)) == passes(v):
             return text
     return repr(v)
+
+
+#: The checks a fit must pass before its estimates are read as a result: the chains agree
+#: (R-hat), there are enough effective draws in the bulk and the tails, and the sampler
+#: explored the posterior faithfully (no divergent transition, E-BFMI above its floor).
+CONVERGENCE_CHECKS = ("rhat", "ess_bulk", "ess_tail", "divergences", "ebfmi")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a fit met the convergence thresholds (:data:`CONVERGENCE_CHECKS`).
+
+    ``converged`` is False when any of those checks failed; a check that could not be computed
+    (no sampler statistics) is neither a pass nor a failure and is listed in ``unavailable``."""
+
+    converged: bool
+    failed: tuple[str, ...]
+    reasons: tuple[str, ...]
+    unavailable: tuple[str, ...] = ()
+    thresholds: dict = field(default_factory=dict)
+
+    def banner(self) -> str:
+        """The lines printed above a fit's estimates: empty when it converged."""
+        if self.converged:
+            return ""
+        lines = ["NOT CONVERGED: this fit missed the convergence checks "
+                 f"({', '.join(self.failed)}); its estimates below are NOT a result.",
+                 *[f"  {r}" for r in self.reasons],
+                 "  Rerun with more --tune/--draws or a higher --target-accept, centre or "
+                 "rescale covariates, or use less vague priors."]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict:
+        return {"converged": self.converged, "failed": list(self.failed),
+                "reasons": list(self.reasons), "unavailable": list(self.unavailable),
+                "checks": list(CONVERGENCE_CHECKS), "thresholds": self.thresholds}
+
+
+def convergence_verdict(tree, *, thresholds: dict | None = None,
+                        var_names: list[str] | None = None) -> Verdict:
+    """The convergence verdict of a fit's ``DataTree`` (R-hat, bulk and tail ESS, divergent
+    transitions, E-BFMI against :data:`DEFAULT_THRESHOLDS`, or ``thresholds``). Cheap: no
+    PSIS-LOO, no power-scaling; meant for every fit, prior-grid refits included."""
+    th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    unknown = set(thresholds or {}) - set(DEFAULT_THRESHOLDS)
+    if unknown:
+        raise ValueError(f"unknown threshold(s) {sorted(unknown)}; allowed: "
+                         f"{sorted(DEFAULT_THRESHOLDS)}")
+    names = var_names or model_parameters(tree)
+    checks = [c for c in (*_convergence_checks(tree, names, th), *_sampler_checks(tree, th))
+              if c.name in CONVERGENCE_CHECKS]
+    failed = [c for c in checks if c.passed is False]
+    return Verdict(converged=not failed, failed=tuple(c.name for c in failed),
+                   reasons=tuple(c.reason.strip() for c in failed),
+                   unavailable=tuple(c.name for c in checks if c.passed is None),
+                   thresholds={k: th[k] for k in ("rhat", "ess_per_chain", "divergences",
+                                                  "ebfmi")})
+
+
+def record_verdict(tree, verdict: Verdict) -> None:
+    """Write ``verdict`` into the fit's attrs: ``converged`` (1/0), ``convergence_failed``
+    (JSON list of the failed checks) and ``convergence`` (the verdict as JSON)."""
+    tree.attrs.update({"converged": int(verdict.converged),
+                       "convergence_failed": json.dumps(list(verdict.failed)),
+                       "convergence": json.dumps(verdict.to_dict(), default=_json_default)})
 
 
 def _json_default(v):

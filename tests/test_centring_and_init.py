@@ -1,0 +1,108 @@
+"""Sampling on internally centred numeric columns is exact (the log density at corresponding
+points is the same number), and initial values do not depend on where a vague prior puts its
+mean; a sampler that cannot start ends with a clear error, not a traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from nen_bayes.bayes import inference
+from nen_bayes.bayes.design import make_design
+from nen_bayes.bayes.model import CENTRED_BASELINE, build_model, centring_offsets
+from nen_bayes.bayes.spec import load_spec
+from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.errors import SamplingStartError
+from nen_bayes.pipeline.cli import add_cohort_options, load_options, schema_for, script_parser
+
+KIDNEY = ROOT / "tests/data/kidney.csv"
+KIDNEY_MODEL = ROOT / "tests/data/kidney_weibull_frailty.toml"
+
+
+def kidney_design(spec):
+    p = script_parser("test", "")
+    add_cohort_options(p)
+    args = p.parse_args(["--data", str(KIDNEY), "--time", "time", "--event", "status",
+                         "--no-centre", "--row-ids", "--time-unit", "days"])
+    schema, lenient = schema_for(args, p, [spec], one_endpoint=True)
+    cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    return make_design(spec, cohort, "time")
+
+
+@pytest.fixture(scope="module")
+def kidney():
+    spec = load_spec(KIDNEY_MODEL)
+    return spec, kidney_design(spec)
+
+
+def test_centred_model_has_the_same_log_density_as_the_model_as_written(kidney):
+    """Closed form: log scale = log scale_c + m'beta / shape has Jacobian 1, so the joint log
+    density (with the log-transform Jacobians) agrees to rounding at every point."""
+    spec, design = kidney
+    m = centring_offsets(design)
+    assert m[0] == pytest.approx(design.X[:, 0].mean()) and m[0] > 40  # age, uncentred
+    assert np.all(m[1:] == 0)  # factor columns are left as they are
+    centred, written = build_model(spec, design), build_model(spec, design, centre=False)
+    assert CENTRED_BASELINE[0] in [v.name for v in centred.value_vars]
+    fc, fw = centred.compile_logp(), written.compile_logp()
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        beta = rng.normal(size=len(m)) * 0.2
+        log_shape, log_scale = rng.normal() * 0.3, rng.normal() + 4
+        common = {"beta": beta, "shape_log__": log_shape, "z_subject": rng.normal(size=38),
+                  "sd_subject_log__": rng.normal() * 0.5}
+        a = fw({**common, "scale_log__": log_scale})
+        b = fc({**common, CENTRED_BASELINE[0]: log_scale - m @ beta / np.exp(log_shape)})
+        assert np.isfinite(a) and b == pytest.approx(a, rel=1e-10, abs=1e-8)
+
+
+def test_initial_points_ignore_where_a_vague_prior_puts_its_mean(kidney):
+    """Gamma(1, 0.001) has mean 1000 and LogNormal(0, 100) a mean that overflows: PyMC's
+    default starting point (each prior's support point) has a log density that is not finite;
+    uniform(-2, 2) on the unconstrained scale is finite every time."""
+    spec, design = kidney
+    model = build_model(spec, design)
+    written = build_model(spec, design, centre=False)
+    logp = written.compile_logp()
+    assert not np.isfinite(logp(written.initial_point()))
+    rng = np.random.default_rng(1)
+    f = model.compile_logp()
+    for point in inference.initial_points(model, rng, 10):
+        assert 1 / np.e ** 2 < point["shape"] < np.e ** 2
+        assert np.all(np.abs(point["beta"]) < 2)
+        ip = {model.rvs_to_values[rv].name: np.log(point[rv.name])
+              if model.rvs_to_transforms.get(rv) is not None else point[rv.name]
+              for rv in model.free_RVs}
+        assert np.isfinite(f(ip))
+
+
+def test_a_sampler_that_cannot_start_is_retried_then_refused(kidney, monkeypatch):
+    import pymc as pm
+
+    spec, design = kidney
+    model = build_model(spec, design)
+    calls = []
+
+    def never_starts(**kw):
+        calls.append(kw["initvals"])
+        raise RuntimeError("All initialization points failed\n\nCaused by: ...")
+
+    monkeypatch.setattr(pm, "sample", never_starts)
+    with pytest.raises(SamplingStartError, match="could not start") as err:
+        inference._sample(model, inference.Sampling(chains=2), 1, 7, False)
+    assert len(calls) == inference.INIT_ATTEMPTS
+    assert not np.allclose(calls[0]["beta"], calls[1]["beta"])  # new draws each time
+    assert "Nothing was written" in str(err.value)
+
+
+def test_a_script_whose_sampler_cannot_start_exits_1_with_the_message(capsys):
+    from nen_bayes.pipeline.cli import main_guard
+
+    @main_guard
+    def main(argv=None):
+        raise SamplingStartError("the sampler could not start: ... Nothing was written.")
+
+    assert main([]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the sampler could not start") and "Traceback" not in err

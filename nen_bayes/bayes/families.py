@@ -23,6 +23,9 @@ inf))
 
 The log-likelihood of one unit is ``d log h(t) + log S(t)`` (an event contributes the density,
 a censored unit its survival), so every unit, censored or not, has its own pointwise term.
+With late entry (left truncation: the unit is observed only from time ``e`` on, ``0 <= e < t``)
+the term is conditional on having survived to ``e``: ``d log h(t) + log S(t) - log S(e)``, i.e.
+the cumulative hazard accrued before entry, ``H0(e) exp(eta)``, is added back.
 """
 
 from __future__ import annotations
@@ -44,26 +47,35 @@ LN2 = float(np.log(2.0))
 # --------------------------------------------------------------------------------------------
 # PyTensor log-likelihoods (used by the model graph)
 # --------------------------------------------------------------------------------------------
-def weibull_logp(value, shape, scale, eta, event):
+def weibull_logp(value, shape, scale, eta, event, entry=None):
     import pytensor.tensor as pt
 
     log_scale = pt.log(scale)
     lt = pt.log(value) - log_scale
-    return (event * (pt.log(shape) - log_scale + (shape - 1.0) * lt + eta)
-            - pt.exp(shape * lt + eta))
+    out = (event * (pt.log(shape) - log_scale + (shape - 1.0) * lt + eta)
+           - pt.exp(shape * lt + eta))
+    if entry is not None:  # - log S(entry) = H(entry); 0 at entry 0 (kept free of log 0)
+        entry = np.asarray(entry, float)
+        late = entry > 0
+        le = np.log(np.where(late, entry, 1.0))
+        out = out + late * pt.exp(shape * (le - log_scale) + eta)
+    return out
 
 
-def exponential_logp(value, scale, eta, event):
+def exponential_logp(value, scale, eta, event, entry=None):
     import pytensor.tensor as pt
 
-    return event * (eta - pt.log(scale)) - value * pt.exp(eta) / scale
+    out = event * (eta - pt.log(scale)) - value * pt.exp(eta) / scale
+    if entry is not None:
+        out = out + entry * pt.exp(eta) / scale
+    return out
 
 
-def piecewise_logp(value, log_hazard, eta, event, exposure, index):
+def piecewise_logp(value, log_hazard, eta, event, exposure, index, entry_exposure=None):
     import pytensor.tensor as pt
 
-    return event * (log_hazard[index] + eta) - pt.exp(eta) * pt.dot(exposure,
-                                                                      pt.exp(log_hazard))
+    expo = exposure if entry_exposure is None else exposure - entry_exposure
+    return event * (log_hazard[index] + eta) - pt.exp(eta) * pt.dot(expo, pt.exp(log_hazard))
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,8 +116,9 @@ def survival(family: str, t, params: dict, eta=0.0, cuts=None):
     return np.exp(-cumulative_hazard0(family, t, params, cuts) * np.exp(eta))
 
 
-def loglik_numpy(family: str, t, d, eta, params: dict, cuts=None):
-    """Pointwise log-likelihood d log h(t) + log S(t), written out independently of PyTensor."""
+def loglik_numpy(family: str, t, d, eta, params: dict, cuts=None, entry=None):
+    """Pointwise log-likelihood d log h(t) + log S(t) (- log S(entry) with late entry), written
+    out independently of PyTensor."""
     t = np.asarray(t, float)
     d = np.asarray(d, float)
     if family == "weibull":
@@ -117,7 +130,11 @@ def loglik_numpy(family: str, t, d, eta, params: dict, cuts=None):
         log_h = np.asarray(params["log_hazard"], float)[interval_index(t, cuts)] + eta
     else:
         raise ValueError(f"unknown family {family!r}")
-    return d * log_h - cumulative_hazard0(family, t, params, cuts) * np.exp(eta)
+    out = d * log_h - cumulative_hazard0(family, t, params, cuts) * np.exp(eta)
+    if entry is not None:
+        out = out + cumulative_hazard0(family, np.asarray(entry, float), params,
+                                       cuts) * np.exp(eta)
+    return out
 
 
 def _inverse_h0(family: str, target, params: dict, cuts=None):
@@ -153,14 +170,19 @@ def median_baseline(family: str, params: dict, cuts=None):
     return _inverse_h0(family, np.full(log_h.shape[:-1], LN2), params, cuts)
 
 
-def random_times(family: str, params: dict, eta, rng: np.random.Generator, cuts=None):
+def random_times(family: str, params: dict, eta, rng: np.random.Generator, cuts=None,
+                 entry=None):
     """Uncensored event times drawn by inversion: T = H0^{-1}(E exp(-eta)), E ~ Exp(1).
 
     ``params`` values have shape ``(S,)`` (``log_hazard``: ``(S, K)``) and ``eta`` ``(S, n)``.
+    ``entry`` (``(n,)``, late entry): times drawn given survival to entry,
+    T = H0^{-1}(H0(entry) + E exp(-eta)).
     """
     eta = np.asarray(eta, float)
     e = rng.standard_exponential(eta.shape)
     target = e * np.exp(-eta)
     p = {k: (np.asarray(v, float)[:, None] if k != "log_hazard" else np.asarray(v, float))
          for k, v in params.items()}
+    if entry is not None:
+        target = target + cumulative_hazard0(family, np.asarray(entry, float), p, cuts)
     return _inverse_h0(family, target, p, cuts)

@@ -133,7 +133,7 @@ def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
         eta = _eta_draws(ds, design, block)
         out[block] = families.random_times(spec.family, {k: v[block] for k, v in
                                                          params.items()},
-                                           eta, rng, design.cuts)
+                                           eta, rng, design.cuts, design.entry)
     t = out.reshape(ds.sizes["chain"], ds.sizes["draw"], design.n)
     return xr.Dataset({OBSERVED: (("chain", "draw", "patient"), t)},
                       coords={"chain": ds["chain"], "draw": ds["draw"],
@@ -184,6 +184,8 @@ def _data_groups(design: Design):
              "X": (("patient", "covariate"), design.X)}
     for g in design.groups:
         const[g.name + "_index"] = ("patient", g.index)
+    if design.entry is not None:  # late entry: the likelihood is conditional on T > entry
+        const["entry"] = ("patient", design.entry)
     constant = xr.Dataset(const, coords={k: coords[k] for k in
                                          ["patient", "covariate"] + [g.name for g in
                                                                       design.groups]})

@@ -17,7 +17,8 @@ piecewise)
     centres a correlation between intercepts and slopes is not identified).
 ``time`` (dims ``patient``)
     the observed times, with the event indicator as a parameter of the likelihood
-    (``d log h(t) + log S(t)`` per unit, censored units included).
+    (``d log h(t) + log S(t)`` per unit, censored units included; ``- log S(entry)`` added
+    when the design has late entry times, so the pointwise log-likelihood is the conditional one).
 
 ``prior_only=True`` leaves out the likelihood, for prior checks by sampling.
 """
@@ -120,21 +121,31 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
                 xv = design.X[:, list(g.varying)]
                 eta = eta + (uv[g.index] * xv).sum(axis=1)
         event = design.event.astype(float)
+        entry = design.entry
         if spec.family == "weibull":
             shape = spec.priors["shape"].create("shape")
             scale = spec.priors["scale"].create("scale")
-            params, logp = (shape, scale), families.weibull_logp
+            params = (shape, scale)
+
+            def logp(value, shape, scale, eta, event):
+                return families.weibull_logp(value, shape, scale, eta, event, entry)
         elif spec.family == "exponential":
             scale = spec.priors["scale"].create("scale")
-            params, logp = (scale,), families.exponential_logp
+            params = (scale,)
+
+            def logp(value, scale, eta, event):
+                return families.exponential_logp(value, scale, eta, event, entry)
         else:
             log_hazard = spec.priors["log_hazard"].create("log_hazard", dims="interval")
             params = (log_hazard,)
             expo = families.exposure_matrix(design.time, design.cuts)
             index = families.interval_index(design.time, design.cuts)
+            expo_entry = (None if entry is None
+                          else families.exposure_matrix(entry, design.cuts))
 
             def logp(value, log_hazard, eta, event):
-                return families.piecewise_logp(value, log_hazard, eta, event, expo, index)
+                return families.piecewise_logp(value, log_hazard, eta, event, expo, index,
+                                               expo_entry)
         if not prior_only:
             pm.CustomDist(OBSERVED, *params, eta, event, logp=logp, observed=design.time,
                           dims="patient")

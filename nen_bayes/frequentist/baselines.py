@@ -30,7 +30,7 @@ from nen_bayes.frequentist.cox import CoxResult, Term, cox_fit
 from nen_bayes.frequentist.km import KaplanMeier, kaplan_meier
 from nen_bayes.frequentist.logrank import LogrankResult, logrank_test
 from nen_bayes.frequentist.response import disease_control
-from nen_bayes.frequentist.rmst import rmst_difference, rmst_from_km
+from nen_bayes.frequentist.rmst import km_mean, rmst_difference, rmst_from_km
 from nen_bayes.provenance import Provenanced
 
 __all__ = ["DEFAULT_HORIZONS", "BaselineReport", "run_baselines"]
@@ -459,6 +459,12 @@ def _km_rows(inp: _Inputs, km: KaplanMeier, *, term: str, group: str, tau: float
     rows.append({**base, "quantity": "rmst", "term": term, "group": group, "horizon": tau,
                  "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
                  "interval": "CI", "method": "RMST (area under KM), Greenwood-type SE",
+                 "n": r.n, "events": r.events})
+    r = km_mean(km, conf_level=inp.conf_level)
+    rows.append({**base, "quantity": "km_mean", "term": term, "group": group, "horizon": r.tau,
+                 "estimate": r.estimate, "lower": r.lower, "upper": r.upper, "interval": "CI",
+                 "method": "KM mean (SPSS 'mean survival time'): area under KM up to the "
+                           "group's last follow-up time, Greenwood-type SE",
                  "n": r.n, "events": r.events})
     return rows
 

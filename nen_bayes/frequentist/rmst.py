@@ -18,8 +18,9 @@ is not estimated); this is the same rule as ``survRM2``.
 The "KM mean" (:func:`km_mean`) is the RMST of one curve up to its *own* last follow-up time:
 the "mean survival time" SPSS reports with its Kaplan-Meier output ("estimation is limited to
 the largest survival time if it is censored") and R's ``print(survfit(...), rmean =
-"individual")``, with the variance above (tau = that last time). It equals the mean of the times when nothing is
-censored, and underestimates the mean survival when the last time is censored.
+"individual")``, with the variance above (tau = that last time). It equals the mean of the
+times when nothing is censored, and underestimates the mean survival when the last time is
+censored.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ class Design:
     transforms: dict = field(default_factory=dict)  # numeric covariate -> (centre, scale)
     orders: dict = field(default_factory=dict)  # linear ordered covariate -> its levels in order
     entry: np.ndarray | None = None  # late entry (left truncation) times; None: all enter at 0
+    upper: np.ndarray | None = None  # events with upper > time happened in (time, upper]
 
     @property
     def n(self) -> int:

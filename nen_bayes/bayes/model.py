@@ -85,6 +85,28 @@ def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False):
     return pm.Deterministic("beta", pt.concatenate(parts), dims="covariate")
 
 
+def _interval_censored(logp, family: str, design: Design):
+    """``logp`` with the units whose event lies in ``(time, upper]`` (event 1, upper > time)
+    contributing log(S(time) - S(upper)) instead (:func:`families.interval_censored_logp`)."""
+    import pytensor.tensor as pt
+
+    if design.entry is not None:
+        raise SpecError("interval-censored event times together with late entry are not "
+                        "supported")
+    inside = (design.event == 1) & (design.upper > design.time)
+    safe_time = np.where(inside, design.upper, design.time)  # never 0 in the exact-time term
+    lower = np.where(inside, design.time, 0.0)
+    upper = np.where(inside, design.upper, 1.0)
+
+    def interval_logp(value, *args):
+        *params, eta, event = args
+        exact = logp(pt.as_tensor(safe_time), *params, eta, event)
+        return pt.where(inside, families.interval_censored_logp(family, tuple(params), eta,
+                                                                lower, upper, design.cuts),
+                        exact)
+    return interval_logp
+
+
 def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
                 prior_data: bool = False):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
@@ -146,6 +168,8 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
             def logp(value, log_hazard, eta, event):
                 return families.piecewise_logp(value, log_hazard, eta, event, expo, index,
                                                expo_entry)
+        if design.upper is not None:
+            logp = _interval_censored(logp, spec.family, design)
         if not prior_only:
             pm.CustomDist(OBSERVED, *params, eta, event, logp=logp, observed=design.time,
                           dims="patient")

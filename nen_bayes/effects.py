@@ -7,9 +7,10 @@ the two paradigms is a concatenation, not a translation:
 column          meaning
 ==============  =================================================================================
 endpoint        endpoint name (``os``, ``hpfs``, ``pfs``, or a user's)
-quantity        ``median_survival``, ``survival``, ``rmst``, ``rmst_difference``,
-                ``hazard_ratio``, ``logrank``, ``logrank_trend``, ``ph_test``, ``dcr`` (and, from
-                the models, posterior quantities)
+quantity        ``median_survival``, ``survival``, ``rmst``, ``km_mean`` (area under a group's
+                KM curve up to its own last time), ``rmst_difference``, ``hazard_ratio``,
+                ``logrank``, ``logrank_trend``, ``ph_test``, ``dcr`` (and, from the models,
+                posterior quantities)
 term            the factor or covariate (``all`` for the whole cohort)
 group           a level, or a contrast written ``level vs reference``
 horizon         time point of the quantity (survival, RMST, DCR), else empty

@@ -61,6 +61,8 @@ class Design:
     time_unit: str = "months"
     transforms: dict = field(default_factory=dict)  # numeric covariate -> (centre, scale)
     orders: dict = field(default_factory=dict)  # linear ordered covariate -> its levels in order
+    entry: np.ndarray | None = None  # late entry (left truncation) times; None: all enter at 0
+    upper: np.ndarray | None = None  # events with upper > time happened in (time, upper]
 
     @property
     def n(self) -> int:
@@ -141,7 +143,8 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
     return Design(endpoint=endpoint, time=time, event=event, X=X, coefficients=names,
                   terms=terms, contrasts=contrasts, groups=_group_indexes(spec, cohort, terms),
                   ids=cohort.ids, cuts=_resolve_cuts(spec, time, event),
-                  time_unit=cohort.schema.time_unit, transforms=transforms, orders=orders)
+                  time_unit=cohort.schema.time_unit, transforms=transforms, orders=orders,
+                  entry=cohort.entry(endpoint))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ inf))
 
 The log-likelihood of one unit is ``d log h(t) + log S(t)`` (an event contributes the density,
 a censored unit its survival), so every unit, censored or not, has its own pointwise term.
+With late entry (left truncation: the unit is observed only from time ``e`` on, ``0 <= e < t``)
+the term is conditional on having survived to ``e``: ``d log h(t) + log S(t) - log S(e)``, i.e.
+the cumulative hazard accrued before entry, ``H0(e) exp(eta)``, is added back.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ import numpy as np
 
 __all__ = [
     "exposure_matrix",
+    "interval_censored_logp",
     "interval_index",
+    "interval_loglik_numpy",
     "log_random_times",
     "loglik_numpy",
     "median_baseline",
@@ -45,26 +50,59 @@ LN2 = float(np.log(2.0))
 # --------------------------------------------------------------------------------------------
 # PyTensor log-likelihoods (used by the model graph)
 # --------------------------------------------------------------------------------------------
-def weibull_logp(value, shape, scale, eta, event):
+def weibull_logp(value, shape, scale, eta, event, entry=None):
     import pytensor.tensor as pt
 
     log_scale = pt.log(scale)
     lt = pt.log(value) - log_scale
-    return (event * (pt.log(shape) - log_scale + (shape - 1.0) * lt + eta)
-            - pt.exp(shape * lt + eta))
+    out = (event * (pt.log(shape) - log_scale + (shape - 1.0) * lt + eta)
+           - pt.exp(shape * lt + eta))
+    if entry is not None:  # - log S(entry) = H(entry); 0 at entry 0 (kept free of log 0)
+        entry = np.asarray(entry, float)
+        late = entry > 0
+        le = np.log(np.where(late, entry, 1.0))
+        out = out + late * pt.exp(shape * (le - log_scale) + eta)
+    return out
 
 
-def exponential_logp(value, scale, eta, event):
+def exponential_logp(value, scale, eta, event, entry=None):
     import pytensor.tensor as pt
 
-    return event * (eta - pt.log(scale)) - value * pt.exp(eta) / scale
+    out = event * (eta - pt.log(scale)) - value * pt.exp(eta) / scale
+    if entry is not None:
+        out = out + entry * pt.exp(eta) / scale
+    return out
 
 
-def piecewise_logp(value, log_hazard, eta, event, exposure, index):
+def piecewise_logp(value, log_hazard, eta, event, exposure, index, entry_exposure=None):
     import pytensor.tensor as pt
 
-    return event * (log_hazard[index] + eta) - pt.exp(eta) * pt.dot(exposure,
-                                                                      pt.exp(log_hazard))
+    expo = exposure if entry_exposure is None else exposure - entry_exposure
+    return event * (log_hazard[index] + eta) - pt.exp(eta) * pt.dot(expo, pt.exp(log_hazard))
+
+
+def interval_censored_logp(family: str, params: tuple, eta, lower, upper, cuts=None):
+    """log(S(lower) - S(upper)) per unit (PyTensor): the event happened in (lower, upper].
+
+    ``lower`` >= 0 and ``upper`` > ``lower`` are NumPy arrays (constants of the model); computed
+    stably as ``-H(lower) + log(-expm1(-(H(upper) - H(lower))))``, with H the unit's cumulative
+    hazard, so that narrow intervals lose no precision.
+    """
+    import pytensor.tensor as pt
+
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    if family == "piecewise":
+        (log_hazard,) = params
+        lam = pt.exp(log_hazard)
+        h_lo = pt.dot(exposure_matrix(lower, cuts), lam) * pt.exp(eta)
+        h_up = pt.dot(exposure_matrix(upper, cuts), lam) * pt.exp(eta)
+    else:
+        shape, scale = params if family == "weibull" else (1.0, params[0])
+        pos = lower > 0
+        log_lo = np.log(np.where(pos, lower, 1.0))
+        h_lo = pos * pt.exp(shape * (log_lo - pt.log(scale)) + eta)
+        h_up = pt.exp(shape * (np.log(upper) - pt.log(scale)) + eta)
+    return -h_lo + pt.log(-pt.expm1(-(h_up - h_lo)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,8 +143,9 @@ def survival(family: str, t, params: dict, eta=0.0, cuts=None):
     return np.exp(-cumulative_hazard0(family, t, params, cuts) * np.exp(eta))
 
 
-def loglik_numpy(family: str, t, d, eta, params: dict, cuts=None):
-    """Pointwise log-likelihood d log h(t) + log S(t), written out independently of PyTensor."""
+def loglik_numpy(family: str, t, d, eta, params: dict, cuts=None, entry=None):
+    """Pointwise log-likelihood d log h(t) + log S(t) (- log S(entry) with late entry), written
+    out independently of PyTensor."""
     t = np.asarray(t, float)
     d = np.asarray(d, float)
     if family == "weibull":
@@ -118,7 +157,18 @@ def loglik_numpy(family: str, t, d, eta, params: dict, cuts=None):
         log_h = np.asarray(params["log_hazard"], float)[interval_index(t, cuts)] + eta
     else:
         raise ValueError(f"unknown family {family!r}")
-    return d * log_h - cumulative_hazard0(family, t, params, cuts) * np.exp(eta)
+    out = d * log_h - cumulative_hazard0(family, t, params, cuts) * np.exp(eta)
+    if entry is not None:
+        out = out + cumulative_hazard0(family, np.asarray(entry, float), params,
+                                       cuts) * np.exp(eta)
+    return out
+
+
+def interval_loglik_numpy(family: str, lower, upper, eta, params: dict, cuts=None):
+    """log(S(lower) - S(upper)) per unit, written out independently of PyTensor."""
+    w = np.exp(eta)
+    return np.log(np.exp(-cumulative_hazard0(family, lower, params, cuts) * w)
+                  - np.exp(-cumulative_hazard0(family, upper, params, cuts) * w))
 
 
 def _inverse_h0(family: str, target, params: dict, cuts=None):
@@ -154,23 +204,30 @@ def median_baseline(family: str, params: dict, cuts=None):
     return _inverse_h0(family, np.full(log_h.shape[:-1], LN2), params, cuts)
 
 
-def random_times(family: str, params: dict, eta, rng: np.random.Generator, cuts=None):
+def random_times(family: str, params: dict, eta, rng: np.random.Generator, cuts=None,
+                 entry=None):
     """Uncensored event times drawn by inversion: T = H0^{-1}(E exp(-eta)), E ~ Exp(1).
 
     ``params`` values have shape ``(S,)`` (``log_hazard``: ``(S, K)``) and ``eta`` ``(S, n)``.
+    ``entry`` (``(n,)``, late entry): times drawn given survival to entry,
+    T = H0^{-1}(H0(entry) + E exp(-eta)).
     """
     eta = np.asarray(eta, float)
     e = rng.standard_exponential(eta.shape)
     target = e * np.exp(-eta)
     p = {k: (np.asarray(v, float)[:, None] if k != "log_hazard" else np.asarray(v, float))
          for k, v in params.items()}
+    if entry is not None:
+        target = target + cumulative_hazard0(family, np.asarray(entry, float), p, cuts)
     return _inverse_h0(family, target, p, cuts)
 
 
-def log_random_times(family: str, params: dict, eta, rng: np.random.Generator, cuts=None):
+def log_random_times(family: str, params: dict, eta, rng: np.random.Generator, cuts=None,
+                     entry=None):
     """The logarithm of :func:`random_times`' draws (same random numbers), computed on the log
     scale so that a prior allowing enormous times gives a large finite log time, not an
-    overflow: log T = log scale + (log E - eta) / shape for the Weibull (shape 1: exponential).
+    overflow: log T = log scale + (log E - eta) / shape for the Weibull (shape 1: exponential);
+    with late entry, log E - eta becomes log(E exp(-eta) + H0(entry)) (a log-sum-exp).
     Piecewise times are finite whenever every hazard is positive; their log is taken after."""
     eta = np.asarray(eta, float)
     e = rng.standard_exponential(eta.shape)
@@ -178,6 +235,14 @@ def log_random_times(family: str, params: dict, eta, rng: np.random.Generator, c
          for k, v in params.items()}
     if family in ("weibull", "exponential"):
         shape = p.get("shape", 1.0) if family == "weibull" else 1.0
-        return np.log(p["scale"]) + (np.log(e) - eta) / shape
+        log_target = np.log(e) - eta
+        if entry is not None:
+            with np.errstate(divide="ignore"):  # entry 0: H0 = 0, log -inf adds nothing
+                log_h0 = shape * (np.log(np.asarray(entry, float)) - np.log(p["scale"]))
+            log_target = np.logaddexp(log_target, log_h0)
+        return np.log(p["scale"]) + log_target / shape
+    target = e * np.exp(-eta)
+    if entry is not None:
+        target = target + cumulative_hazard0(family, np.asarray(entry, float), p, cuts)
     with np.errstate(over="ignore", divide="ignore"):
-        return np.log(_inverse_h0(family, e * np.exp(-eta), p, cuts))
+        return np.log(_inverse_h0(family, target, p, cuts))

@@ -143,7 +143,7 @@ def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
         eta = _eta_draws(ds, design, block)
         log_t = families.log_random_times(spec.family, {k: v[block] for k, v in
                                                         params.items()},
-                                          eta, rng, design.cuts)
+                                          eta, rng, design.cuts, design.entry)
         over = ~(log_t <= _LOG_F32_MAX)
         n_out += int(over.sum())
         out[block] = np.where(over, np.inf, np.exp(np.where(over, 0.0, log_t)))
@@ -198,6 +198,8 @@ def _data_groups(design: Design):
              "X": (("patient", "covariate"), design.X)}
     for g in design.groups:
         const[g.name + "_index"] = ("patient", g.index)
+    if design.entry is not None:  # late entry: the likelihood is conditional on T > entry
+        const["entry"] = ("patient", design.entry)
     constant = xr.Dataset(const, coords={k: coords[k] for k in
                                          ["patient", "covariate"] + [g.name for g in
                                                                       design.groups]})

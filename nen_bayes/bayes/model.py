@@ -17,7 +17,8 @@ piecewise)
     centres a correlation between intercepts and slopes is not identified).
 ``time`` (dims ``patient``)
     the observed times, with the event indicator as a parameter of the likelihood
-    (``d log h(t) + log S(t)`` per unit, censored units included).
+    (``d log h(t) + log S(t)`` per unit, censored units included; ``- log S(entry)`` added
+    when the design has late entry times, so the pointwise log-likelihood is the conditional one).
 
 ``prior_only=True`` leaves out the likelihood, for prior checks by sampling.
 ``unit_weights=True`` multiplies each unit's log-likelihood by a weight held in a data container
@@ -144,6 +145,91 @@ def _baseline(spec: ModelSpec, name: str, shift, per=None, dims=None):
     return value, pt.exp(free)
 
 
+def _interval_censored(logp, family: str, design: Design):
+    """``logp`` with the units whose event lies in ``(time, upper]`` (event 1, upper > time)
+    contributing log(S(time) - S(upper)) instead (:func:`families.interval_censored_logp`)."""
+    import pytensor.tensor as pt
+
+    if design.entry is not None:
+        raise SpecError("interval-censored event times together with late entry are not "
+                        "supported")
+    inside = (design.event == 1) & (design.upper > design.time)
+    safe_time = np.where(inside, design.upper, design.time)  # never 0 in the exact-time term
+    lower = np.where(inside, design.time, 0.0)
+    upper = np.where(inside, design.upper, 1.0)
+
+    def interval_logp(value, *args):
+        *params, eta, event = args
+        exact = logp(pt.as_tensor(safe_time), *params, eta, event)
+        return pt.where(inside, families.interval_censored_logp(family, tuple(params), eta,
+                                                                lower, upper, design.cuts),
+                        exact)
+    return interval_logp
+
+
+def _group_effects(spec: ModelSpec, design: Design):
+    """Each group's intercepts (and varying coefficients) added up per unit, created in the
+    model being built (centred or non-centred as each group says)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    eta = pt.zeros(design.n)
+    for g in design.groups:
+        v = group_var_names(g.name)
+        sd = spec.group_sd_prior(g.name).create(v["sd"])
+        if g.centered:
+            u = pm.Normal(v["u"], 0.0, sd, dims=g.name)
+        else:
+            z = pm.Normal(v["z"], 0.0, 1.0, dims=g.name)
+            u = pm.Deterministic(v["u"], sd * z, dims=g.name)
+        eta = eta + u[g.index]
+        if g.varying:
+            dims = (g.name, g.varying_dim)
+            sdv = spec.varying_sd_prior(g.name).create(v["sd_varying"], dims=g.varying_dim)
+            if g.centered:
+                uv = pm.Normal(v["u_varying"], 0.0, sdv, dims=dims)
+            else:
+                zv = pm.Normal(v["z_varying"], 0.0, 1.0, dims=dims)
+                uv = pm.Deterministic(v["u_varying"], sdv * zv, dims=dims)
+            xv = design.X[:, list(g.varying)]
+            eta = eta + (uv[g.index] * xv).sum(axis=1)
+    return eta
+
+
+def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift):
+    """The baseline parameters the likelihood sees (created in the model being built) and the
+    family's log density, with late entry (``- log S(entry)``) and interval censoring."""
+    entry = design.entry
+    if spec.family == "weibull":
+        shape = spec.priors["shape"].create("shape")
+        if centred:  # the likelihood sees the scale at the covariate means
+            params = (shape, _baseline(spec, "scale", shift, per=shape)[1])
+        else:
+            params = (shape, spec.priors["scale"].create("scale"))
+
+        def logp(value, shape, scale, eta, event):
+            return families.weibull_logp(value, shape, scale, eta, event, entry)
+    elif spec.family == "exponential":
+        params = ((_baseline(spec, "scale", shift)[1],) if centred
+                  else (spec.priors["scale"].create("scale"),))
+
+        def logp(value, scale, eta, event):
+            return families.exponential_logp(value, scale, eta, event, entry)
+    else:
+        params = ((_baseline(spec, "log_hazard", shift, dims="interval")[1],) if centred
+                  else (spec.priors["log_hazard"].create("log_hazard", dims="interval"),))
+        expo = families.exposure_matrix(design.time, design.cuts)
+        index = families.interval_index(design.time, design.cuts)
+        expo_entry = None if entry is None else families.exposure_matrix(entry, design.cuts)
+
+        def logp(value, log_hazard, eta, event):
+            return families.piecewise_logp(value, log_hazard, eta, event, expo, index,
+                                           expo_entry)
+    if design.upper is not None:
+        logp = _interval_censored(logp, spec.family, design)
+    return params, logp
+
+
 def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
                 prior_data: bool = False, unit_weights: bool = False, centre: bool = True):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
@@ -158,10 +244,9 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
     import pymc as pm
     import pytensor.tensor as pt
 
-    coords = design.coords()
     offsets = centring_offsets(design) if design.X.shape[1] else np.zeros(0)
     centred = centre and not prior_only and bool(np.any(offsets != 0))
-    with pm.Model(coords=coords, name="") as model:
+    with pm.Model(coords=design.coords(), name="") as model:
         eta = pt.zeros(design.n)
         shift = 0.0
         if design.X.shape[1]:
@@ -171,54 +256,9 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
                 shift = pt.dot(offsets, beta)
             else:
                 eta = eta + pt.dot(design.X, beta)
-        for g in design.groups:
-            v = group_var_names(g.name)
-            sd = spec.group_sd_prior(g.name).create(v["sd"])
-            if g.centered:
-                u = pm.Normal(v["u"], 0.0, sd, dims=g.name)
-            else:
-                z = pm.Normal(v["z"], 0.0, 1.0, dims=g.name)
-                u = pm.Deterministic(v["u"], sd * z, dims=g.name)
-            eta = eta + u[g.index]
-            if g.varying:
-                dims = (g.name, g.varying_dim)
-                sdv = spec.varying_sd_prior(g.name).create(v["sd_varying"], dims=g.varying_dim)
-                if g.centered:
-                    uv = pm.Normal(v["u_varying"], 0.0, sdv, dims=dims)
-                else:
-                    zv = pm.Normal(v["z_varying"], 0.0, 1.0, dims=dims)
-                    uv = pm.Deterministic(v["u_varying"], sdv * zv, dims=dims)
-                xv = design.X[:, list(g.varying)]
-                eta = eta + (uv[g.index] * xv).sum(axis=1)
+        eta = eta + _group_effects(spec, design)
+        params, logp = _family_terms(spec, design, centred, shift)
         event = design.event.astype(float)
-        if spec.family == "weibull":
-            shape = spec.priors["shape"].create("shape")
-            if centred:  # the likelihood sees the scale at the covariate means
-                _, scale_c = _baseline(spec, "scale", shift, per=shape)
-                params = (shape, scale_c)
-            else:
-                scale = spec.priors["scale"].create("scale")
-                params = (shape, scale)
-            logp = families.weibull_logp
-        elif spec.family == "exponential":
-            if centred:
-                _, scale_c = _baseline(spec, "scale", shift)
-                params = (scale_c,)
-            else:
-                params = (spec.priors["scale"].create("scale"),)
-            logp = families.exponential_logp
-        else:
-            if centred:
-                _, log_hazard_c = _baseline(spec, "log_hazard", shift, dims="interval")
-                params = (log_hazard_c,)
-            else:
-                log_hazard = spec.priors["log_hazard"].create("log_hazard", dims="interval")
-                params = (log_hazard,)
-            expo = families.exposure_matrix(design.time, design.cuts)
-            index = families.interval_index(design.time, design.cuts)
-
-            def logp(value, log_hazard, eta, event):
-                return families.piecewise_logp(value, log_hazard, eta, event, expo, index)
         if not prior_only and unit_weights:
             weight = pm.Data(UNIT_WEIGHTS, np.ones(design.n), dims="patient")
             pm.CustomDist(OBSERVED, *params, eta, event, weight, logp=_weighted(logp),

@@ -71,6 +71,11 @@ class Cohort:
     def event(self, endpoint: str) -> np.ndarray:
         return self.data[self.schema.endpoint(endpoint).event].to_numpy(np.int64)
 
+    def entry(self, endpoint: str) -> np.ndarray | None:
+        """Late-entry times of ``endpoint`` (left truncation), or None when it has none."""
+        col = self.schema.endpoint(endpoint).entry
+        return None if col is None else self.data[col].to_numpy(float)
+
     @property
     def ids(self) -> np.ndarray:
         col = self.schema.id_column

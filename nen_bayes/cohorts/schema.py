@@ -44,16 +44,19 @@ def endpoint_heading(name: str, label: str = "") -> str:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A right-censored endpoint: a time column and its event indicator column."""
+    """A right-censored endpoint: a time column and its event indicator column, and optionally
+    a late-entry column (``entry``: the time, on the same clock, from which the unit was under
+    observation; left truncation, ``0 <= entry < time``)."""
 
     name: str
     time: str
     event: str
     label: str = ""
+    entry: str | None = None
 
     @property
-    def columns(self) -> tuple[str, str]:
-        return (self.time, self.event)
+    def columns(self) -> tuple[str, ...]:
+        return (self.time, self.event) + ((self.entry,) if self.entry else ())
 
     @property
     def heading(self) -> str:
@@ -248,18 +251,22 @@ class CohortSchema:
         event_coding: str = "0/1",
         time_unit: str = DEFAULT_TIME_UNIT,
         optional: frozenset[str] = frozenset(),
+        entries: dict[str, str] | None = None,
     ) -> CohortSchema:
         """A schema for another cohort, naming its columns.
 
         ``endpoints`` maps an endpoint name to its ``(time column, event column)``; factors given
         by name accept any level present in the data. ``time_unit`` defaults to the contract's
         (:data:`DEFAULT_TIME_UNIT`); ``optional`` names the parts used only when present (e.g.
-        the centre column, see :meth:`present_in`).
+        the centre column, see :meth:`present_in`). ``entries`` maps an endpoint name to its
+        late-entry column.
         """
+        entries = entries or {}
         return cls(
             id_column=id_column,
             centre_column=centre_column,
-            endpoints=tuple(Endpoint(n, t, e) for n, (t, e) in endpoints.items()),
+            endpoints=tuple(Endpoint(n, t, e, entry=entries.get(n))
+                            for n, (t, e) in endpoints.items()),
             factors=tuple(f if isinstance(f, Factor) else Factor(f) for f in factors),
             numerics=tuple(numerics),
             event_coding=event_coding,

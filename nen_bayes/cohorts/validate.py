@@ -281,6 +281,23 @@ def _endpoint(raw, schema, rows, ep, zero_time, notes):
     return t, event, t_miss & e_miss
 
 
+def _entry(raw, schema, rows, ep, t, t_miss):
+    """Late-entry times of ``ep``: given wherever the time is, finite, 0 <= entry < time."""
+    a, a_miss, a_bad = parse_numeric(raw.frame[ep.entry], raw.decimal_comma)
+    cells = raw.frame[ep.entry].to_numpy(dtype=object)
+    allowed = (f"a finite number >= 0 ({schema.time_unit}) and below the time in {ep.time!r} "
+               "(the unit enters observation before its event or censoring)")
+    for problem, mask in (("non-numeric entry time(s)", a_bad),
+                          ("missing entry time(s) where the time is given", a_miss & ~t_miss),
+                          ("infinite entry time(s)", np.isinf(a)),
+                          ("negative entry time(s)", ~a_miss & (a < 0)),
+                          (f"entry time(s) not below {ep.time!r}",
+                           ~a_miss & ~t_miss & ~(a < np.where(t_miss, np.inf, t)))):
+        if mask.any():
+            raise InvalidTimeError(rows.where(ep.entry, problem, mask, cells, allowed))
+    return a
+
+
 def _factor(raw, rows, f: Factor):
     col = raw.frame[f.name]
     cells = col.to_numpy(dtype=object)
@@ -369,6 +386,8 @@ def _parse_columns(raw: RawTable, schema: CohortSchema, rows: _Rows, ids: np.nda
     for ep in schema.endpoints:
         t, ev, both_missing = _endpoint(raw, schema, rows, ep, zero_time, notes)
         out[ep.time], out[ep.event] = t, ev
+        if ep.entry:
+            out[ep.entry] = _entry(raw, schema, rows, ep, t, both_missing | np.isnan(t))
         policed[f"{ep.time}/{ep.event}"] = both_missing
     new_factors = []
     for f in schema.factors:
@@ -453,6 +472,8 @@ def _typed_frame(columns: dict, keep: np.ndarray, schema: CohortSchema,
     for ep in schema.endpoints:
         typed[ep.time] = typed[ep.time].astype(float)
         typed[ep.event] = typed[ep.event].astype(np.int64)
+        if ep.entry:
+            typed[ep.entry] = typed[ep.entry].astype(float)
     for f in (*schema2.factors, *schema2.responses):
         typed[f.name] = pd.Categorical(typed[f.name], categories=list(f.levels),
                                        ordered=f.ordered)

@@ -30,7 +30,7 @@ from nen_bayes.frequentist.cox import CoxResult, Term, cox_fit
 from nen_bayes.frequentist.km import KaplanMeier, kaplan_meier
 from nen_bayes.frequentist.logrank import LogrankResult, logrank_test
 from nen_bayes.frequentist.response import disease_control
-from nen_bayes.frequentist.rmst import rmst_difference, rmst_from_km
+from nen_bayes.frequentist.rmst import km_mean, rmst_difference, rmst_from_km
 from nen_bayes.provenance import Provenanced
 
 __all__ = ["DEFAULT_HORIZONS", "BaselineReport", "run_baselines"]
@@ -241,6 +241,11 @@ class _Inputs:
         """The columns shared by every row of the effects table."""
         return {"endpoint": self.endpoint.name, "data_hash": self.cohort.data_hash,
                 "synthetic": self.cohort.synthetic, "conf_level": self.conf_level}
+
+    @property
+    def entry(self) -> np.ndarray | None:
+        """Late-entry times of the endpoint (left truncation), or None."""
+        return self.cohort.entry(self.endpoint.name)
 
     def groups(self, factor: str) -> np.ndarray:
         """The level of ``factor`` of each unit, as text."""
@@ -457,12 +462,18 @@ def _km_rows(inp: _Inputs, km: KaplanMeier, *, term: str, group: str, tau: float
                  "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
                  "interval": "CI", "method": "RMST (area under KM), Greenwood-type SE",
                  "n": r.n, "events": r.events})
+    r = km_mean(km, conf_level=inp.conf_level)
+    rows.append({**base, "quantity": "km_mean", "term": term, "group": group, "horizon": r.tau,
+                 "estimate": r.estimate, "lower": r.lower, "upper": r.upper, "interval": "CI",
+                 "method": "KM mean (SPSS 'mean survival time'): area under KM up to the "
+                           "group's last follow-up time, Greenwood-type SE",
+                 "n": r.n, "events": r.events})
     return rows
 
 
 def _overall_km(inp: _Inputs, *, tau: float) -> _Curves:
     km = kaplan_meier(inp.time, inp.event, conf_type=inp.conf_type, conf_level=inp.conf_level,
-                      label="all units")
+                      label="all units", entry=inp.entry)
     return _Curves({"all": km}, _km_rows(inp, km, term="all", group="all", tau=tau))
 
 
@@ -473,7 +484,8 @@ def _factor_km(inp: _Inputs, factor: str, levels: tuple[str, ...], *, tau: float
     for lv in levels:
         m = g == lv
         km = kaplan_meier(inp.time[m], inp.event[m], conf_type=inp.conf_type,
-                          conf_level=inp.conf_level, label=f"{factor}={lv}")
+                          conf_level=inp.conf_level, label=f"{factor}={lv}",
+                          entry=None if inp.entry is None else inp.entry[m])
         curves[lv] = km
         if km.events == 0:
             warnings.warn(f"{inp.endpoint.name}: group {factor}={lv} has no events.",
@@ -513,7 +525,7 @@ def _factor_logrank(inp: _Inputs, factor: str, levels: tuple[str, ...]) -> _Logr
     fac = inp.cohort.schema.factor(factor)
     g = inp.groups(factor)
     lr = logrank_test(inp.time, inp.event, g, levels=levels,
-                      trend=fac.ordered and len(levels) > 2, name=factor)
+                      trend=fac.ordered and len(levels) > 2, name=factor, entry=inp.entry)
     rows = [_logrank_row(inp, lr, term=factor, quantity="logrank", group=" / ".join(lr.levels),
                          statistic=lr.statistic, df=lr.df, p_value=lr.p_value,
                          method=lr.method)]
@@ -526,7 +538,8 @@ def _factor_logrank(inp: _Inputs, factor: str, levels: tuple[str, ...]) -> _Logr
     stratified = None
     if centre:
         stratified = logrank_test(inp.time, inp.event, g, levels=levels,
-                                  strata=inp.cohort.data[centre].astype(str), name=factor)
+                                  strata=inp.cohort.data[centre].astype(str), name=factor,
+                                  entry=inp.entry)
         rows.append(_logrank_row(inp, stratified, term=factor, quantity="logrank",
                                  group=" / ".join(stratified.levels),
                                  statistic=stratified.statistic, df=stratified.df,
@@ -541,7 +554,7 @@ def _cox_univariable(inp: _Inputs, factor: str, levels: tuple[str, ...], *,
     ep = inp.endpoint
     try:
         res = cox_fit(inp.cohort.data, ep.time, ep.event, [Term(factor, levels, reference)],
-                      conf_level=inp.conf_level)
+                      conf_level=inp.conf_level, entry=ep.entry)
     except BaselineError as exc:
         return _CoxModel(None, [], _left_out(f"Univariable Cox model of {factor!r}", exc))
     return _CoxModel(res, _cox_rows(res, inp.base, "Cox univariable"))
@@ -565,6 +578,7 @@ def _cox_multivariable(inp: _Inputs, terms: list[Term]) -> _CoxModels:
     if centre:
         variants["centre_strata"] = (f"Multivariable Cox model stratified by {centre!r}",
                                      {"strata": centre})
+    if centre and not inp.endpoint.entry:  # no cluster-robust variance with late entry
         variants["centre_cluster"] = (f"Multivariable Cox model with {centre!r}-clustered SEs",
                                       {"cluster": centre})
     results: dict[str, CoxResult] = {}
@@ -575,7 +589,7 @@ def _cox_multivariable(inp: _Inputs, terms: list[Term]) -> _CoxModels:
     for name, (label, kw) in variants.items():
         try:
             res = cox_fit(inp.cohort.data, ep.time, ep.event, terms, conf_level=inp.conf_level,
-                          **kw)
+                          entry=ep.entry, **kw)
         except BaselineError as exc:
             found = [_left_out(label, exc)]
         else:

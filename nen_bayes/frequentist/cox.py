@@ -320,9 +320,10 @@ def _alias_notes(aliased: dict[int, str], columns: list[str], groups: dict[str, 
     return added
 
 
+# long: the documented options of one Cox fit, each a step (checks, aliasing, fit, rows)
 def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
             strata: str | None = None, cluster: str | None = None, conf_level: float = 0.95,
-            zph: bool = True) -> CoxResult:
+            zph: bool = True, entry: str | None = None) -> CoxResult:
     """Fit a Cox model (Efron ties) and, optionally, test proportional hazards.
 
     Parameters
@@ -342,13 +343,16 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
         Column defining clusters for the robust sandwich variance (e.g. centre): R's
         ``coxph(..., cluster = )``, from the Efron score residuals summed within clusters
         (:func:`efron_score_residuals`).
+    entry
+        Late-entry column (R's ``Surv(entry, time, event)``, lifelines' ``entry_col``); with it
+        no Schoenfeld test (see :func:`_late_entry`) and no ``cluster``.
 
     Raises
     ------
     BaselineError
         No events, a factor with fewer than two levels present, or a fit that fails.
     """
-    for col in [duration, event, strata, cluster]:
+    for col in [duration, event, strata, cluster, entry]:
         if col is not None and col not in data.columns:
             raise BaselineError(f"column {col!r} is not in the data. "
                                 f"Allowed: {sorted(map(str, data.columns))}")
@@ -363,13 +367,14 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
     fit_terms = _fitted_terms(sub, terms, dropped_levels)
     X, groups = design_matrix(sub, fit_terms)
     frame = _cox_frame(sub, X, duration, event, strata, cluster, notes)
+    zph = _late_entry(frame, sub, entry, cluster, zph, notes)
     cols = list(X.columns)
     aliased = aliased_columns(X.to_numpy(), frame["__time"], frame["__event"],
                               strata=frame["__strata"] if strata else None)
     missing += _alias_notes(aliased, cols, groups, strata, notes)
     kept = [c for j, c in enumerate(cols) if j not in aliased]
     cph = _fit_lifelines(frame.drop(columns=[cols[j] for j in aliased]), strata,
-                         notes) if kept else None
+                         notes) if kept else None  # "__entry", when present: lifelines' entry
     robust = _robust_se(frame, X[kept], cph, strata) if cluster and kept else None
     z = float(norm.ppf(1 - (1 - conf_level) / 2))
     rows = []
@@ -485,6 +490,22 @@ def _cox_frame(sub: pd.DataFrame, X: pd.DataFrame, duration: str, event: str,
     return frame
 
 
+def _late_entry(frame: pd.DataFrame, sub: pd.DataFrame, entry: str | None, cluster: str | None,
+                zph: bool, notes: list[str]) -> bool:
+    """Add the late-entry column ``__entry`` (lifelines' ``entry_col``) to ``frame``; whether
+    the Schoenfeld test is still computed (not with late entry, with a note)."""
+    if entry is None:
+        return zph
+    if cluster is not None:
+        raise BaselineError("Cox model with late entry: the cluster-robust variance is not "
+                            "offered (its risk sets start at 0); fit without cluster=")
+    frame["__entry"] = sub[entry].to_numpy(float)
+    if zph:
+        notes.append("Cox model with late entry: the Schoenfeld test of proportional "
+                     "hazards is not computed (not offered with late entry).")
+    return False
+
+
 def _fit_lifelines(frame: pd.DataFrame, strata: str | None, notes: list[str]):
     """lifelines' ``CoxPHFitter`` fitted to ``frame`` (model-based variance; the robust one is
     :func:`_robust_se`); its convergence and numerical warnings become notes (and
@@ -497,7 +518,8 @@ def _fit_lifelines(frame: pd.DataFrame, strata: str | None, notes: list[str]):
         warnings.simplefilter("always")
         try:
             cph.fit(frame.drop(columns=["__cluster"], errors="ignore"), "__time", "__event",
-                    strata=["__strata"] if strata else None)
+                    strata=["__strata"] if strata else None,
+                    entry_col="__entry" if "__entry" in frame.columns else None)
         except (ConvergenceError, np.linalg.LinAlgError) as exc:
             raise BaselineError(f"Cox model did not converge: {exc}") from None
     for w in caught:

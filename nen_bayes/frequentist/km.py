@@ -16,6 +16,10 @@ Pointwise intervals (``conf_type``), exactly as R's ``survfit``:
 Where :math:`\\hat S = 1` (before the first event) the interval is (1, 1); where
 :math:`\\hat S = 0` it is undefined (NaN), as in R.
 
+Late entry (left truncation, R's ``Surv(entry, time, event)``): a unit is at risk at
+:math:`t_j` when ``entry < t_j <= time`` (the counting-process convention of R's ``survfit``; a
+unit entering exactly at an event time is not at risk for it).
+
 Quantiles (the median) follow R's ``quantile.survfit``: the first time at which the curve is
 at or below :math:`1-p`; when the curve sits exactly at :math:`1-p` over an interval, the midpoint
 of that interval. The confidence limits of a quantile are the same rule applied to the lower and
@@ -25,7 +29,7 @@ upper confidence curves (Brookmeyer-Crowley), NaN when a curve never reaches :ma
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -53,6 +57,7 @@ class KaplanMeier:
     conf_type: str
     conf_level: float
     label: str = ""
+    entry: np.ndarray | None = field(default=None, repr=False)  # late entries, when any
 
     @property
     def max_time(self) -> float:
@@ -87,10 +92,13 @@ class KaplanMeier:
         return pd.DataFrame(out, columns=["time", "n_risk", "surv", "std_err", "lower", "upper"])
 
     def n_at(self, t: float) -> int:
-        """Number at risk at time ``t`` (observed time >= t)."""
+        """Number at risk at time ``t`` (observed time >= t, entered before t)."""
         tab = self.table
         later = tab["time"].to_numpy() >= t
-        return int((tab["n_event"].to_numpy()[later] + tab["n_censor"].to_numpy()[later]).sum())
+        n = int((tab["n_event"].to_numpy()[later] + tab["n_censor"].to_numpy()[later]).sum())
+        if self.entry is not None:  # entry < time, so entry >= t implies time > t
+            n -= int((self.entry >= t).sum())
+        return n
 
     def quantile(self, p: float = 0.5) -> tuple[float, float, float]:
         """The time by which a fraction ``p`` has had the event, with its CI (R conventions)."""
@@ -153,7 +161,7 @@ def _interval(surv: np.ndarray, se: np.ndarray, conf_type: str, z: float):
 
 
 def kaplan_meier(time, event, *, conf_type: str = "log", conf_level: float = 0.95,
-                 label: str = "") -> KaplanMeier:
+                 label: str = "", entry=None) -> KaplanMeier:
     """Kaplan-Meier estimate with Greenwood standard errors and pointwise intervals.
 
     Parameters
@@ -164,6 +172,8 @@ def kaplan_meier(time, event, *, conf_type: str = "log", conf_level: float = 0.9
         ``"log"`` (R ``survfit``'s default), ``"log-log"`` or ``"plain"``.
     conf_level
         Two-sided level of the pointwise intervals.
+    entry
+        Late-entry times (``0 <= entry < time``), or None when every unit is at risk from 0.
     """
     if conf_type not in CONF_TYPES:
         raise ValueError(f"conf_type {conf_type!r}: allowed {list(CONF_TYPES)}")
@@ -178,6 +188,13 @@ def kaplan_meier(time, event, *, conf_type: str = "log", conf_level: float = 0.9
     n_total = np.bincount(inv, minlength=len(uniq)).astype(np.int64)
     n_censor = n_total - n_event
     n_risk = n_total[::-1].cumsum()[::-1]
+    if entry is not None:
+        entry = np.asarray(entry, float)
+        if entry.shape != time.shape or not (entry >= 0).all() or not (entry < time).all():
+            raise ValueError(f"{label or 'Kaplan-Meier'}: entry times must satisfy "
+                             "0 <= entry < time, one per unit")
+        # not yet entered at u_j: entry >= u_j (R: at risk when entry < u_j <= time)
+        n_risk = n_risk - (len(entry) - np.searchsorted(np.sort(entry), uniq, side="left"))
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod(1.0 - n_event / n_risk)
         term = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
@@ -189,5 +206,6 @@ def kaplan_meier(time, event, *, conf_type: str = "log", conf_level: float = 0.9
         "time": uniq, "n_risk": n_risk, "n_event": n_event, "n_censor": n_censor,
         "surv": surv, "std_err": se, "lower": lower, "upper": upper,
     })
-    return KaplanMeier(table, len(time), int(event.sum()), conf_type, conf_level, label)
+    return KaplanMeier(table, len(time), int(event.sum()), conf_type, conf_level, label,
+                       None if entry is None else np.sort(entry))
 

@@ -16,6 +16,9 @@ ordered groups and scores :math:`c` (default 1, 2, ..., k), the trend statistic
 ``rho`` gives the Harrington-Fleming :math:`G^\\rho` family: each event time is weighted by
 :math:`\\hat S(t-)^\\rho`, with :math:`\\hat S` the pooled Kaplan-Meier estimate of the stratum
 (``rho=1`` is the Peto-Peto test); ``rho=0`` is the log-rank test.
+With late entry (``entry``), a unit is at risk at :math:`t` when ``entry < t <= time`` (the
+counting-process risk sets of R's ``Surv(entry, time, event)``; the statistic is then the score
+test of the Cox model with those risk sets, R's ``survdiff`` accepting no late entry).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class LogrankResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _one_stratum(time, event, gidx, k, rho):
+def _one_stratum(time, event, gidx, k, rho, entry=None):
     order = np.argsort(time, kind="stable")
     time, event, gidx = time[order], event[order], gidx[order]
     uniq, inv = np.unique(time, return_inverse=True)
@@ -59,6 +62,11 @@ def _one_stratum(time, event, gidx, k, rho):
     np.add.at(d_tk, (inv, gidx), event)
     np.add.at(c_tk, (inv, gidx), 1 - event)
     n_tk = (d_tk + c_tk)[::-1].cumsum(axis=0)[::-1]
+    if entry is not None:  # not yet entered at u_j: entry >= u_j
+        entry = entry[order]
+        for g in range(k):
+            e = np.sort(entry[gidx == g])
+            n_tk[:, g] -= len(e) - np.searchsorted(e, uniq, side="left")
     d = d_tk.sum(1)
     n = n_tk.sum(1)
     has = d > 0
@@ -80,7 +88,8 @@ def _one_stratum(time, event, gidx, k, rho):
 
 
 def logrank_test(time, event, group, *, strata=None, levels=None, trend: bool = False,
-                 scores=None, rho: float = 0.0, name: str = "group") -> LogrankResult:
+                 scores=None, rho: float = 0.0, name: str = "group",
+                 entry=None) -> LogrankResult:
     """Compare survival between the groups of ``group`` (optionally within ``strata``).
 
     Parameters
@@ -97,6 +106,8 @@ def logrank_test(time, event, group, *, strata=None, levels=None, trend: bool = 
         Harrington-Fleming weight exponent (0 = log-rank).
     name
         The factor's name, used in messages.
+    entry
+        Late-entry time of each unit (``0 <= entry < time``), or None (all at risk from 0).
 
     Raises
     ------
@@ -121,7 +132,12 @@ def logrank_test(time, event, group, *, strata=None, levels=None, trend: bool = 
     strata = (np.zeros(len(time), dtype=object) if strata is None
               else pd.Series(np.asarray(strata, dtype=object)).astype(str).to_numpy())
     notes: list[str] = []
-    obs, exp, var = _sum_over_strata(time, event, gidx, strata, k, rho, name, notes)
+    if entry is not None:
+        entry = np.asarray(entry, float)
+        if entry.shape != time.shape or not ((entry >= 0) & (entry < time)).all():
+            raise BaselineError(f"log-rank test by {name!r}: entry times must satisfy "
+                                "0 <= entry < time, one per unit")
+    obs, exp, var = _sum_over_strata(time, event, gidx, strata, k, rho, name, notes, entry)
     ndead = np.bincount(gidx, weights=event, minlength=k)
     for lv, dd in zip(levels, ndead, strict=True):
         if dd == 0:
@@ -154,7 +170,8 @@ def logrank_test(time, event, group, *, strata=None, levels=None, trend: bool = 
 
 
 def _sum_over_strata(time, event, gidx, strata, k: int, rho: float, name: str,
-                     notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     notes: list[str], entry=None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed and expected counts and their covariance, summed over the strata."""
     obs = np.zeros(k)
     exp = np.zeros(k)
@@ -164,7 +181,8 @@ def _sum_over_strata(time, event, gidx, strata, k: int, rho: float, name: str,
         m = strata == s
         if m.sum() == 1:
             single.append(s)
-        o, e, v = _one_stratum(time[m], event[m], gidx[m], k, rho)
+        o, e, v = _one_stratum(time[m], event[m], gidx[m], k, rho,
+                               None if entry is None else entry[m])
         obs += o
         exp += e
         var += v

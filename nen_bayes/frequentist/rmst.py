@@ -14,6 +14,13 @@ are compared by the difference of their RMSTs with a normal-theory interval and 
 
 The horizon must not exceed the last follow-up time of any group compared (beyond it the curve
 is not estimated); this is the same rule as ``survRM2``.
+
+The "KM mean" (:func:`km_mean`) is the RMST of one curve up to its *own* last follow-up time:
+the "mean survival time" SPSS reports with its Kaplan-Meier output ("estimation is limited to
+the largest survival time if it is censored") and R's ``print(survfit(...), rmean =
+"individual")``, with the variance above (tau = that last time). It equals the mean of the
+times when nothing is censored, and underestimates the mean survival when the last time is
+censored.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from scipy.stats import norm
 from nen_bayes.errors import BaselineError
 from nen_bayes.frequentist.km import KaplanMeier, kaplan_meier
 
-__all__ = ["RMST", "RMSTDifference", "rmst", "rmst_difference", "rmst_from_km"]
+__all__ = ["RMST", "RMSTDifference", "km_mean", "rmst", "rmst_difference", "rmst_from_km"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,12 @@ def rmst_from_km(km: KaplanMeier, tau: float, *, conf_level: float = 0.95) -> RM
     se = float(np.sqrt(np.sum(tail**2 * w)))
     z = float(norm.ppf(1 - (1 - conf_level) / 2))
     return RMST(float(tau), estimate, se, estimate - z * se, estimate + z * se, km.n, km.events)
+
+
+def km_mean(km: KaplanMeier, *, conf_level: float = 0.95) -> RMST:
+    """The KM mean: area under the curve up to its last follow-up time (its ``tau``), with the
+    Greenwood-type SE of :func:`rmst_from_km` (SPSS's "mean survival time")."""
+    return rmst_from_km(km, km.max_time, conf_level=conf_level)
 
 
 def rmst_difference(time, event, group, tau: float, *, reference, level,

@@ -83,6 +83,10 @@ def add_cohort_options(parser: argparse.ArgumentParser) -> None:
                         "(os, hpfs, pfs) restricts the analysis to it")
     g.add_argument("--time", help="time column of a single endpoint (with --event)")
     g.add_argument("--event", help="event column of a single endpoint (with --time)")
+    g.add_argument("--entry", metavar="COL",
+                   help="late-entry column of the endpoints named with --time/--event or "
+                        "NAME=TIME:EVENT: the time (same clock and origin) from which each "
+                        "unit was under observation (left truncation; 0 <= entry < time)")
     g.add_argument("--centre", metavar="COL",
                    help=f"centre column (default: {DEFAULT_CENTRE!r} when the file has one; "
                         "without it the cohort is analysed as single-centre, and a model with "
@@ -253,10 +257,15 @@ def schema_for(args: argparse.Namespace, parser: argparse.ArgumentParser, specs=
     id_column = None if args.row_ids else (
         args.id or (None if custom_eps else RE_NEN.id_column))
     model_factors, model_numerics, by_centre = _model_columns(specs, centre, id_column)
+    if getattr(args, "entry", None) and not custom_eps:
+        parser.error("--entry goes with endpoints named by their columns (--time/--event or "
+                     "NAME=TIME:EVENT)")
     if custom_eps:
         schema = CohortSchema.custom(
             custom_eps, factors=[Factor(f) for f in dict.fromkeys(args.factor)],
-            numerics=tuple(dict.fromkeys(args.numeric)))
+            numerics=tuple(dict.fromkeys(args.numeric)),
+            entries={n: args.entry for n in custom_eps} if getattr(args, "entry", None)
+            else None)
         optional: set[str] = set()
     else:
         schema, optional = _contract_parts(args, parser, contract_eps,

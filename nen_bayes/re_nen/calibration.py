@@ -14,7 +14,8 @@ import pandas as pd
 from lifelines.statistics import logrank_test, multivariate_logrank_test
 
 from nen_bayes.formatting import format_p
-from nen_bayes.frequentist.rmst import rmst
+from nen_bayes.frequentist.km import kaplan_meier
+from nen_bayes.frequentist.rmst import km_mean as _km_mean
 from nen_bayes.re_nen.simulate import simulate_cohort
 
 __all__ = [
@@ -31,13 +32,18 @@ __all__ = [
 def km_mean(time: np.ndarray, event: np.ndarray) -> float:
     """Area under the Kaplan-Meier curve up to the largest observed time.
 
-    The 'mean survival time' that SPSS and R's ``print(survfit(...), rmean = "common")``-style
-    summaries report when the median is not the quantity of interest: the RMST at the largest
-    observed time (:func:`nen_bayes.frequentist.rmst.rmst`), so it underestimates the true mean
-    when the last time is censored.
+    The 'mean survival time' that SPSS reports with its Kaplan-Meier output and R's
+    ``print(survfit(...), rmean = "individual")``: the RMST at the group's own largest observed
+    time (:func:`nen_bayes.frequentist.rmst.km_mean`), so it underestimates the true mean when
+    the last time is censored. :func:`km_mean_se` gives its standard error.
     """
-    t = np.asarray(time, float)
-    return rmst(t, event, float(t.max())).estimate
+    return km_mean_se(time, event)[0]
+
+
+def km_mean_se(time: np.ndarray, event: np.ndarray) -> tuple[float, float]:
+    """The KM mean (:func:`km_mean`) and its Greenwood-type standard error."""
+    r = _km_mean(kaplan_meier(np.asarray(time, float), np.asarray(event, np.int64)))
+    return r.estimate, r.se
 
 
 def _logrank_p(df: pd.DataFrame, endpoint: str, factor: str) -> float:
@@ -67,7 +73,8 @@ def calibration_summary(df: pd.DataFrame) -> dict[str, float]:
     for level in ("second_line", "salvage"):
         m = (line == level).to_numpy()
         out[f"os_mean_{level}"] = float(os_t[m].mean())
-        out[f"os_km_mean_{level}"] = km_mean(os_t[m], df["os_event"].to_numpy()[m])
+        out[f"os_km_mean_{level}"], out[f"os_km_mean_{level}_se"] = km_mean_se(
+            os_t[m], df["os_event"].to_numpy()[m])
     out["p_line_os"] = _logrank_p(df, "os", "line")
     out["p_line_hpfs"] = _logrank_p(df, "hpfs", "line")
     out["p_line_pfs"] = _logrank_p(df, "pfs", "line")
@@ -88,11 +95,13 @@ _P_SCALE = 0.25
 def calibration_distance(summary: dict[str, float], targets: dict) -> float:
     """Sum of squared scaled discrepancies; p-values compared on the log10 scale.
 
-    A target with ``bound = "upper"`` (published as 'p < x') adds nothing when it is met.
+    A target with ``bound = "upper"`` (published as 'p < x') adds nothing when it is met; one
+    with ``in_distance = false`` (a second reading of a published figure, shown in the table
+    only) adds nothing.
     """
     total = 0.0
     for key, target in targets.items():
-        if not isinstance(target, dict) or key == "n":
+        if not isinstance(target, dict) or key == "n" or not target.get("in_distance", True):
             continue
         value, goal = summary[key], float(target["value"])
         if key.startswith("p_"):
@@ -168,6 +177,7 @@ def calibration_markdown(summary: dict[str, float], targets: dict) -> str:
         pub = row.published
         if not isinstance(pub, str):
             pub = _fmt(row.quantity, pub)
-        lines.append(f"| {row.quantity} | {row.statistic} | {pub} | "
-                     f"{_fmt(row.quantity, row.synthetic)} |")
+        se = summary.get(f"{row.quantity}_se")
+        shown = _fmt(row.quantity, row.synthetic) + ("" if se is None else f" (SE {se:.1f})")
+        lines.append(f"| {row.quantity} | {row.statistic} | {pub} | {shown} |")
     return "\n".join(lines) + "\n"

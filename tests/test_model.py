@@ -14,7 +14,7 @@ from conftest import ROOT
 from nen_bayes import load_cohort
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.families import loglik_numpy, median_baseline, survival
-from nen_bayes.bayes.inference import log_likelihood
+from nen_bayes.bayes.inference import log_likelihood, pointwise_log_likelihood
 from nen_bayes.bayes.model import build_model
 from nen_bayes.bayes.spec import load_spec, spec_from_dict
 from nen_bayes.cohorts.schema import CohortSchema, Factor
@@ -138,6 +138,10 @@ def test_pointwise_log_likelihood_equals_hand_computation(family):
     ll = log_likelihood(model, xr.Dataset(post), design)["time"].to_numpy()[0, 0]
     np.testing.assert_allclose(ll, expected, atol=1e-6)
     assert ll.dtype == np.float32
+    # the vectorised NumPy log-likelihood used by fit() gives the same hand-computed values
+    ll_np = pointwise_log_likelihood(xr.Dataset(post), family, design)["time"].to_numpy()
+    np.testing.assert_allclose(ll_np[0, 0], expected, atol=1e-6)
+    assert ll_np.dtype == np.float32
     # the NumPy formulas used for predictive draws and summaries agree too
     np.testing.assert_allclose(
         loglik_numpy(family, times, [1, 0], np.array([math.log(2), 0.0]), params,
@@ -196,3 +200,24 @@ def test_numeric_and_linear_coding():
     np.testing.assert_allclose(d.X[:, 0], (frame["age"] - 56.666667) / 10, atol=1e-6)
     np.testing.assert_allclose(d.X[:, 1], [0, 1, 2, 0, 1, 2])
     assert d.contrasts == ("per 10 age", "per step (G1 < G2 < G3)")
+
+
+@pytest.mark.parametrize("name", ["weibull_ph_centre", "exponential_ph_centre",
+                                  "piecewise_ph_centre", "weibull_ph_centre_line"])
+def test_numpy_log_likelihood_equals_the_compiled_model(name, cohort):
+    """The NumPy log-likelihood fit() stores equals PyMC's log-density of the model graph
+    (an independent implementation: PyTensor's compiled logp) at 30 prior draws of every
+    parameter, group effects and centre-varying slopes included."""
+    import pymc as pm
+
+    spec = load_spec(ROOT / f"models/{name}.toml")
+    design = make_design(spec, cohort, "os")
+    model = build_model(spec, design)
+    prior_model = build_model(spec, design, prior_only=True)
+    draws = pm.sample_prior_predictive(draws=30, model=prior_model, random_seed=3)["prior"]
+    draws = draws.to_dataset() if hasattr(draws, "to_dataset") else draws
+    expected = log_likelihood(model, draws, design)["time"].to_numpy()
+    got = pointwise_log_likelihood(draws, spec.family, design)["time"].to_numpy()
+    assert got.shape == expected.shape == (1, 30, design.n)
+    # float32 storage: agreement to float32 rounding relative to the term's size
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

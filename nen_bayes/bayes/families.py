@@ -32,6 +32,7 @@ import numpy as np
 __all__ = [
     "exposure_matrix",
     "interval_index",
+    "loglik_draws",
     "loglik_numpy",
     "median_baseline",
     "random_times",
@@ -118,6 +119,20 @@ def loglik_numpy(family: str, t, d, eta, params: dict, cuts=None):
     else:
         raise ValueError(f"unknown family {family!r}")
     return d * log_h - cumulative_hazard0(family, t, params, cuts) * np.exp(eta)
+
+
+def loglik_draws(family: str, t, d, eta, params: dict, cuts=None):
+    """Pointwise log-likelihood of many draws at once: ``eta`` (S, n), ``params`` values (S,)
+    (``log_hazard``: (S, K)), ``t`` and ``d`` (n,); returns (S, n). The formulas of
+    :func:`loglik_numpy`, with the draws of the baseline parameters along the first axis."""
+    t = np.asarray(t, float)
+    d = np.asarray(d, float)
+    if family == "piecewise":
+        log_h = np.asarray(params["log_hazard"], float)  # (S, K)
+        h0 = cumulative_hazard0(family, t, {"log_hazard": log_h}, cuts)  # (S, n)
+        return d * (log_h[:, interval_index(t, cuts)] + eta) - h0 * np.exp(eta)
+    p = {k: np.asarray(v, float)[:, None] for k, v in params.items()}
+    return loglik_numpy(family, t, d, eta, p, cuts)
 
 
 def _inverse_h0(family: str, target, params: dict, cuts=None):

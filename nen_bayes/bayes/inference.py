@@ -53,8 +53,8 @@ from nen_bayes.errors import ModelDataError, ResultError
 from nen_bayes.provenance import SYNTHETIC_NOTICE, is_synthetic
 from nen_bayes.settings import Sampling
 
-__all__ = ["Fit", "fit", "log_likelihood", "log_prior", "read_fit", "read_run",
-           "versions", "write_fit"]
+__all__ = ["Fit", "fit", "log_likelihood", "log_prior", "pointwise_log_likelihood", "read_fit",
+           "read_run", "versions", "write_fit"]
 
 _PACKAGES = ("nen-bayes", "pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats",
              "xarray", "numpy", "pandas", "h5netcdf")
@@ -163,6 +163,28 @@ def log_likelihood(model, posterior, design: Design):
                               "patient": design.coords()["patient"]})
 
 
+def pointwise_log_likelihood(posterior, family: str, design: Design):
+    """Pointwise log-likelihood of every unit (float32, chain x draw x patient), computed in
+    vectorised NumPy from the posterior arrays with the family's closed form
+    (:func:`nen_bayes.bayes.families.loglik_draws`), in blocks of draws (bounded memory). The same
+    values as :func:`log_likelihood` without compiling a function of the model."""
+    import xarray as xr
+
+    params = _param_draws(posterior, family)
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    out = np.empty((n_chain * n_draw, design.n), dtype=np.float32)
+    for start in range(0, n_chain * n_draw, _BLOCK):
+        block = slice(start, min(start + _BLOCK, n_chain * n_draw))
+        eta = _eta_draws(posterior, design, block)
+        out[block] = families.loglik_draws(family, design.time, design.event, eta,
+                                           {k: v[block] for k, v in params.items()},
+                                           design.cuts)
+    return xr.Dataset({OBSERVED: (("chain", "draw", "patient"),
+                                  out.reshape(n_chain, n_draw, design.n))},
+                      coords={"chain": posterior["chain"], "draw": posterior["draw"],
+                              "patient": design.coords()["patient"]})
+
+
 def log_prior(model, tree):
     """Log prior density of every free parameter at each posterior draw (chain x draw [x
     element]), for power-scaling sensitivity (ArviZ's ``psense``)."""
@@ -251,7 +273,7 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
         groups["posterior_predictive"] = _predictive(post, spec, design,
                                                      np.random.default_rng(seeds[3]))
     if log_lik:
-        groups["log_likelihood"] = log_likelihood(model, post, design)
+        groups["log_likelihood"] = pointwise_log_likelihood(post, spec.family, design)
         groups["log_prior"] = log_prior(model, tree)
     dt = xr.DataTree.from_dict({k: v for k, v in groups.items()})
     dt.attrs.update(_attrs(spec, cohort, design, endpoint))

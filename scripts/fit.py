@@ -65,6 +65,7 @@ from nen_bayes.pipeline.cli import (
     check_sampling_options,
     load_options,
     main_guard,
+    quick_compile,
     sampling_settings,
     schema_for,
     script_parser,
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out:
         return 0
 
+    quick_compile(len(cohort.data))
     from nen_bayes.bayes.inference import fit, write_fit
     from nen_bayes.plotting import plot_prior_predictive, save_figure
     from nen_bayes.posterior.summary import (

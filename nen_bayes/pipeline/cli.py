@@ -8,6 +8,7 @@ ends the script with exit code 2, a one-paragraph message on stderr and nothing 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -390,3 +391,18 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
                 return EXIT_BAD_INPUT
 
     return run
+
+
+#: Cohorts of at most this many units compile the sampler's log-density without LLVM
+#: optimisation (see :func:`quick_compile`).
+QUICK_COMPILE_UNITS = 1000
+
+
+def quick_compile(n_units: int) -> None:
+    """Call before the process's first Numba compilation (i.e. before importing PyMC): for a
+    cohort of at most :data:`QUICK_COMPILE_UNITS` units, Numba compiles at optimisation level 0
+    (``NUMBA_OPT=0``). Compiling nutpie's log-density then takes about 1.5 s less, more than
+    the slower gradient costs at this size; the draws are the same (no fast-math either way).
+    A ``NUMBA_OPT`` set by the user is kept."""
+    if n_units <= QUICK_COMPILE_UNITS:
+        os.environ.setdefault("NUMBA_OPT", "0")

@@ -12,14 +12,14 @@ import xarray as xr
 from conftest import ROOT
 
 from nen_bayes import load_cohort
-from nen_bayes.bayes.design import make_design
+from nen_bayes.bayes.design import AUTO_CENTRED_MIN_EVENTS, choose_centring, make_design
 from nen_bayes.bayes.families import loglik_numpy, median_baseline, survival
 from nen_bayes.bayes.inference import log_likelihood, pointwise_log_likelihood
 from nen_bayes.bayes.model import build_model
 from nen_bayes.bayes.spec import load_spec, spec_from_dict
 from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.data import BUNDLED_COHORT
-from nen_bayes.errors import MissingColumnError, ModelDataError
+from nen_bayes.errors import MissingColumnError, ModelDataError, SpecError
 from nen_bayes.re_nen import RE_NEN
 
 MODELS = sorted(p.stem for p in (ROOT / "models").glob("*.toml"))
@@ -221,3 +221,46 @@ def test_numpy_log_likelihood_equals_the_compiled_model(name, cohort):
     assert got.shape == expected.shape == (1, 30, design.n)
     # float32 storage: agreement to float32 rounding relative to the term's size
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_automatic_centring_counts_events_per_level():
+    # rule: centred exactly when every level has >= AUTO_CENTRED_MIN_EVENTS events;
+    # censored units do not count
+    k = AUTO_CENTRED_MIN_EVENTS
+    index = np.repeat([0, 1], [k + 50, k])
+    event = np.ones(2 * k + 50, dtype=np.int8)
+    assert choose_centring(index, 2, event) is True
+    event[-1] = 0  # level 1 now has k - 1 events
+    assert choose_centring(index, 2, event) is False
+    # a level with no units at all has no events
+    assert choose_centring(index, 3, np.ones_like(event)) is False
+
+
+def test_headline_model_chooses_centring_from_the_data(cohort):
+    """Bundled cohort: centres of 15 to 88 units, so non-centred; 7 centres of 200 units with
+    every unit an event: centred. The choice is in the design, and the graph follows it."""
+    spec = load_spec(ROOT / "models/weibull_ph_centre.toml")
+    assert spec.groups[0].centered == "auto"
+    design = make_design(spec, cohort, "os")
+    assert design.groups[0].auto and design.groups[0].centered is False
+    assert "z_centre" in build_model(spec, design).named_vars
+    rng = np.random.default_rng(5)
+    n = 7 * 200
+    frame = pd.DataFrame({"t": rng.exponential(10, n), "e": 1,
+                          "centre": np.repeat([f"C{i}" for i in range(7)], 200),
+                          "x": rng.choice(["a", "b"], n)})
+    schema = CohortSchema.custom({"ep": ("t", "e")}, id_column=None, centre_column="centre",
+                                 factors=[Factor("x", ("a", "b"))])
+    d = {"model": {"name": "auto", "family": "weibull"},
+         "covariates": [{"column": "x", "reference": "a"}],
+         "groups": [{"name": "centre", "centered": "auto"}],
+         "priors": {k: PRIORS[k] for k in ["coefficient", "shape", "scale"]}
+         | {"group_sd": {"dist": "HalfNormal", "sigma": 0.5}}}
+    big = make_design(spec_from_dict(d), load_cohort(frame, schema), "ep")
+    assert big.groups[0].auto and big.groups[0].centered is True
+    model = build_model(spec_from_dict(d), big)
+    free = {v.name for v in model.free_RVs}
+    assert "u_centre" in free and "z_centre" not in free
+    d["groups"][0]["centered"] = "sometimes"
+    with pytest.raises(SpecError, match="auto"):
+        spec_from_dict(d)

@@ -524,9 +524,12 @@ def _group_specs(formula: Formula, schema: CohortSchema) -> tuple[GroupSpec, ...
         return "centre" if col in centre else col
 
     out = []
+    nested = any(len(g.path) > 1 for g in formula.groups)
     for g in formula.groups:
         col = g.path[-1]
-        out.append(GroupSpec(gname(col), None if gname(col) == "centre" else col, False,
+        # plain intercepts, as in the model files: the parameterisation chosen from the data
+        centered = "auto" if not nested and not g.varying else False
+        out.append(GroupSpec(gname(col), None if gname(col) == "centre" else col, centered,
                              gname(g.path[-2]) if len(g.path) > 1 else None, g.varying))
     return tuple(out)
 

@@ -303,6 +303,8 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "contrasts": json.dumps(dict(zip(design.coefficients, design.contrasts, strict=True))),
         "terms": json.dumps(dict(zip(design.coefficients, design.terms, strict=True))),
         "transforms": json.dumps(design.transforms),
+        "centring": json.dumps({g.name: ("centred" if g.centered else "non-centred")
+                                + (" (auto)" if g.auto else "") for g in design.groups}),
         "versions": json.dumps(versions()),
     }
 

@@ -127,6 +127,45 @@ class Prior:
 
         return getattr(pm, self.dist)(name, **self.params, dims=dims)
 
+    def _scipy(self):
+        """The same distribution as a frozen ``scipy.stats`` object (HalfStudentT: the
+        Student t it folds)."""
+        import numpy as np
+        from scipy import stats
+
+        p = self.params
+        return {
+            "Normal": lambda: stats.norm(p.get("mu"), p.get("sigma")),
+            "StudentT": lambda: stats.t(p.get("nu"), p.get("mu"), p.get("sigma")),
+            "Cauchy": lambda: stats.cauchy(p.get("alpha"), p.get("beta")),
+            "Laplace": lambda: stats.laplace(p.get("mu"), p.get("b")),
+            "Logistic": lambda: stats.logistic(p.get("mu"), p.get("s")),
+            "HalfNormal": lambda: stats.halfnorm(scale=p.get("sigma")),
+            "HalfStudentT": lambda: stats.t(p.get("nu"), 0.0, p.get("sigma")),
+            "HalfCauchy": lambda: stats.halfcauchy(scale=p.get("beta")),
+            "Exponential": lambda: stats.expon(scale=1.0 / p.get("lam", 1.0)),
+            "LogNormal": lambda: stats.lognorm(p.get("sigma"), scale=np.exp(p.get("mu", 0.0))),
+            "Gamma": lambda: stats.gamma(p.get("alpha"), scale=1.0 / p.get("beta", 1.0)),
+            "InverseGamma": lambda: stats.invgamma(p.get("alpha"), scale=p.get("beta")),
+            "Weibull": lambda: stats.weibull_min(p.get("alpha"), scale=p.get("beta")),
+        }[self.dist]()
+
+    def logpdf(self, x):
+        """Log density at ``x`` (any shape), by PyMC's parameterisation, in NumPy."""
+        import numpy as np
+
+        if self.dist == "HalfStudentT":
+            x = np.asarray(x, float)
+            return np.where(x >= 0, np.log(2.0) + self._scipy().logpdf(x), -np.inf)
+        return self._scipy().logpdf(x)
+
+    def draw(self, size, rng):
+        """Independent draws of shape ``size`` from ``rng`` (a NumPy Generator), in NumPy."""
+        import numpy as np
+
+        out = self._scipy().rvs(size=size, random_state=rng)
+        return np.abs(out) if self.dist == "HalfStudentT" else out
+
     def dist_object(self):
         """The unnamed PyMC distribution (for forward draws outside a model)."""
         import pymc as pm

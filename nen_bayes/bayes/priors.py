@@ -151,9 +151,21 @@ class Prior:
         }[self.dist]()
 
     def logpdf(self, x):
-        """Log density at ``x`` (any shape), by PyMC's parameterisation, in NumPy."""
+        """Log density at ``x`` (any shape), by PyMC's parameterisation, in NumPy (closed forms
+        for the usual priors; ``scipy.stats``, a slower import, for the others)."""
         import numpy as np
 
+        p = self.params
+        if self.dist in ("Normal", "HalfNormal", "LogNormal"):
+            x = np.asarray(x, float)
+            y = np.log(x) if self.dist == "LogNormal" else x
+            z = (y - p.get("mu", 0.0)) / p["sigma"]
+            lp = -0.5 * z * z - np.log(p["sigma"]) - 0.5 * np.log(2 * np.pi)
+            if self.dist == "Normal":
+                return lp
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lp = lp + np.log(2.0) if self.dist == "HalfNormal" else lp - y
+            return np.where(x >= 0 if self.dist == "HalfNormal" else x > 0, lp, -np.inf)
         if self.dist == "HalfStudentT":
             x = np.asarray(x, float)
             return np.where(x >= 0, np.log(2.0) + self._scipy().logpdf(x), -np.inf)
@@ -163,6 +175,13 @@ class Prior:
         """Independent draws of shape ``size`` from ``rng`` (a NumPy Generator), in NumPy."""
         import numpy as np
 
+        p = self.params
+        if self.dist == "Normal":
+            return rng.normal(p["mu"], p["sigma"], size)
+        if self.dist == "HalfNormal":
+            return np.abs(rng.normal(0.0, p["sigma"], size))
+        if self.dist == "LogNormal":
+            return rng.lognormal(p["mu"], p["sigma"], size)
         out = self._scipy().rvs(size=size, random_state=rng)
         return np.abs(out) if self.dist == "HalfStudentT" else out
 

@@ -20,7 +20,7 @@ Cohorts: the bundled cohort (SYNTHETIC: 297 units, 7 centres of 88 to 15 units),
 simulated with known truth of the same size and centre sizes (another draw of the same design).
 
 Needs the optional ``bench`` dependencies (``pip install -e .[bench]``: numpyro, jax).
-Usage: benchmarks/bench_numpyro.py [--repeats N] [--json FILE]
+Usage: benchmarks/bench_numpyro.py [--repeats N] [--baseline DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -84,16 +84,18 @@ def min_ess(posterior) -> float:
     return min(float(ess[v].min()) for v in PARAMS)
 
 
-def run_fit_py(data: Path, out: Path) -> dict:
-    """scripts/fit.py in a fresh process: wall from process start to files written."""
+def run_fit_py(data: Path, out: Path, root: Path = ROOT) -> dict:
+    """scripts/fit.py (of the source tree ``root``) in a fresh process: wall from process start
+    to files written."""
     from nen_bayes.bayes.inference import read_fit
 
-    cmd = [sys.executable, str(ROOT / "scripts/fit.py"), "--data", str(data), "--model",
-           str(ROOT / "models/weibull_ph_centre"), "--endpoint", "os", "--quiet",
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cmd = [sys.executable, str(root / "scripts/fit.py"), "--data", str(data), "--model",
+           str(root / "models/weibull_ph_centre"), "--endpoint", "os", "--quiet",
            "--draws", str(DRAWS), "--tune", str(TUNE), "--chains", str(CHAINS),
            "--seed", str(SEED), "--out", str(out)]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, cwd=root, stdout=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - t0
     tree = read_fit(out / "fit.nc")
     ess = min_ess(tree["posterior"].to_dataset())
@@ -172,6 +174,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=1, help="runs of each (1)")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="also run fit.py of another source tree (e.g. an export of an earlier "
+                        "commit) in the same run, as 'fit_base'")
     p.add_argument("--numpyro-child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.numpyro_child:
@@ -188,15 +193,23 @@ def main() -> int:
                 load = os.getloadavg()[0]
                 f = run_fit_py(data, tmp / f"fit_{rep}_{len(rows)}")
                 n = run_numpyro(data, tmp)
-                rows.append({"cohort": name, "repeat": rep, "load_1min": load, "fit_py": f,
-                             "numpyro": n, "ratio_ess_per_s": f["ess_per_s"] / n["ess_per_s"]})
+                row = {"cohort": name, "repeat": rep, "load_1min": load, "fit_py": f,
+                       "numpyro": n, "ratio_ess_per_s": f["ess_per_s"] / n["ess_per_s"]}
+                if args.baseline:
+                    row["fit_base"] = run_fit_py(data, tmp / f"base_{rep}_{len(rows)}",
+                                                 Path(args.baseline).resolve())
+                    row["ratio_base"] = row["fit_base"]["ess_per_s"] / n["ess_per_s"]
+                rows.append(row)
     print(f"{CHAINS} chains x {DRAWS} draws after {TUNE} tuning; {os.cpu_count()} cores")
     print(f"{'cohort':<34}{'run':<9}{'wall s':>8}{'min ESS':>9}{'div':>5}{'ESS/s':>8}"
           f"{'ratio':>7}{'load':>6}")
     for r in rows:
-        for key in ("fit_py", "numpyro"):
+        for key in ("fit_base", "fit_py", "numpyro"):
+            if key not in r:
+                continue
             x = r[key]
-            ratio = f"{r['ratio_ess_per_s']:7.2f}" if key == "fit_py" else " " * 7
+            ratio = {"fit_py": f"{r['ratio_ess_per_s']:7.2f}",
+                     "fit_base": f"{r.get('ratio_base', 0):7.2f}"}.get(key, " " * 7)
             print(f"{r['cohort']:<34}{key:<9}{x['wall_s']:8.1f}{x['ess_bulk_min']:9.0f}"
                   f"{x['divergences']:5d}{x['ess_per_s']:8.1f}{ratio}{r['load_1min']:6.1f}")
     if args.json:

@@ -61,6 +61,7 @@ from nen_bayes.pipeline.cli import (
     contrast_settings,
     load_options,
     main_guard,
+    quick_compile,
     sampling_settings,
     schema_for,
     script_parser,
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         published_line_comparison()
     check_output_directory(args.out, force=args.force)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    quick_compile(len(cohort.data))
     specs = ((model.spec(cohort),) if model else ()) + files
     settings = ReanalysisSettings(
         specs=specs, contrast=contrast, decision=decision, sampling=sampling_settings(args),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -84,3 +85,16 @@ def test_probabilities_in_sentences_read_as_they_mean(value, text):
     from nen_bayes.formatting import format_equals
 
     assert format_equals(value) == text
+
+
+def test_quick_compile_only_for_small_cohorts_and_never_over_the_user(monkeypatch):
+    from nen_bayes.pipeline.cli import QUICK_COMPILE_UNITS, quick_compile
+
+    monkeypatch.delenv("NUMBA_OPT", raising=False)
+    quick_compile(QUICK_COMPILE_UNITS + 1)
+    assert "NUMBA_OPT" not in os.environ
+    quick_compile(QUICK_COMPILE_UNITS)
+    assert os.environ["NUMBA_OPT"] == "0"
+    monkeypatch.setenv("NUMBA_OPT", "2")
+    quick_compile(10)
+    assert os.environ["NUMBA_OPT"] == "2"

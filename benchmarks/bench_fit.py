@@ -43,6 +43,8 @@ DRAWS, TUNE, CHAINS, SEED = 1000, 1000, 4, 2026
 def diagnostics(tree, var_names):
     import arviz as az
 
+    # centred group effects (chosen automatically for large centres) have u_, not z_
+    var_names = [v if v in tree["posterior"] else v.replace("z_", "u_", 1) for v in var_names]
     post = tree["posterior"].to_dataset()[var_names]
     ess = az.ess(post, method="bulk")
     rhat = az.rhat(post)

@@ -58,6 +58,8 @@ def test_stored_tree_has_the_standard_groups(small_fit):
     assert json.loads(dt.attrs["spec"]) == spec.to_dict()
     assert dt.attrs["seed"] == 11 and dt.attrs["sampler"] == "nutpie"
     assert "pymc" in json.loads(dt.attrs["versions"])
+    # the headline model chose non-centred centre effects from the data (15-88 units a centre)
+    assert json.loads(dt.attrs["centring"]) == {"centre": "non-centred (auto)"}
     assert dt.attrs["synthetic"] == 1 and "SYNTHETIC" in dt.attrs["notice"]
     dt.close()
 

@@ -377,3 +377,14 @@ def test_reanalyse_takes_a_formula_as_its_headline_model(tmp_path):
     assert run_json["settings"]["endpoints"] == ["os"]  # the formula's endpoint only
     assert (out / "fits/os/weibull_ph_formula/fit.nc").exists()
     assert not (out / "fits/hpfs").exists()
+
+
+def test_formulae_is_imported_only_to_parse_a_formula():
+    """fit.py with a model file never needs the formula parser (about 0.5 s of imports)."""
+    code = ("import sys; sys.path.insert(0, 'scripts'); import fit; "
+            "from nen_bayes.bayes.formula import parse_formula; "
+            "print('formulae' in sys.modules); parse_formula('os ~ line'); "
+            "print('formulae' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.split()
+    assert out == ["False", "True"]

@@ -12,14 +12,14 @@ import xarray as xr
 from conftest import ROOT
 
 from nen_bayes import load_cohort
-from nen_bayes.bayes.design import make_design
+from nen_bayes.bayes.design import AUTO_CENTRED_MIN_EVENTS, choose_centring, make_design
 from nen_bayes.bayes.families import loglik_numpy, median_baseline, survival
-from nen_bayes.bayes.inference import log_likelihood
+from nen_bayes.bayes.inference import log_likelihood, pointwise_log_likelihood
 from nen_bayes.bayes.model import build_model
 from nen_bayes.bayes.spec import load_spec, spec_from_dict
 from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.data import BUNDLED_COHORT
-from nen_bayes.errors import MissingColumnError, ModelDataError
+from nen_bayes.errors import MissingColumnError, ModelDataError, SpecError
 from nen_bayes.re_nen import RE_NEN
 
 MODELS = sorted(p.stem for p in (ROOT / "models").glob("*.toml"))
@@ -138,6 +138,10 @@ def test_pointwise_log_likelihood_equals_hand_computation(family):
     ll = log_likelihood(model, xr.Dataset(post), design)["time"].to_numpy()[0, 0]
     np.testing.assert_allclose(ll, expected, atol=1e-6)
     assert ll.dtype == np.float32
+    # the vectorised NumPy log-likelihood used by fit() gives the same hand-computed values
+    ll_np = pointwise_log_likelihood(xr.Dataset(post), family, design)["time"].to_numpy()
+    np.testing.assert_allclose(ll_np[0, 0], expected, atol=1e-6)
+    assert ll_np.dtype == np.float32
     # the NumPy formulas used for predictive draws and summaries agree too
     np.testing.assert_allclose(
         loglik_numpy(family, times, [1, 0], np.array([math.log(2), 0.0]), params,
@@ -196,3 +200,145 @@ def test_numeric_and_linear_coding():
     np.testing.assert_allclose(d.X[:, 0], (frame["age"] - 56.666667) / 10, atol=1e-6)
     np.testing.assert_allclose(d.X[:, 1], [0, 1, 2, 0, 1, 2])
     assert d.contrasts == ("per 10 age", "per step (G1 < G2 < G3)")
+
+
+@pytest.mark.parametrize("name", ["weibull_ph_centre", "exponential_ph_centre",
+                                  "piecewise_ph_centre", "weibull_ph_centre_line"])
+def test_numpy_log_likelihood_equals_the_compiled_model(name, cohort):
+    """The NumPy log-likelihood fit() stores equals PyMC's log-density of the model graph
+    (an independent implementation: PyTensor's compiled logp) at 30 prior draws of every
+    parameter, group effects and centre-varying slopes included."""
+    import pymc as pm
+
+    spec = load_spec(ROOT / f"models/{name}.toml")
+    design = make_design(spec, cohort, "os")
+    model = build_model(spec, design)
+    prior_model = build_model(spec, design, prior_only=True)
+    draws = pm.sample_prior_predictive(draws=30, model=prior_model, random_seed=3)["prior"]
+    draws = draws.to_dataset() if hasattr(draws, "to_dataset") else draws
+    expected = log_likelihood(model, draws, design)["time"].to_numpy()
+    got = pointwise_log_likelihood(draws, spec.family, design)["time"].to_numpy()
+    assert got.shape == expected.shape == (1, 30, design.n)
+    # float32 storage: agreement to float32 rounding relative to the term's size
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_automatic_centring_counts_events_per_level():
+    # rule: centred exactly when every level has >= AUTO_CENTRED_MIN_EVENTS events;
+    # censored units do not count
+    k = AUTO_CENTRED_MIN_EVENTS
+    index = np.repeat([0, 1], [k + 50, k])
+    event = np.ones(2 * k + 50, dtype=np.int8)
+    assert choose_centring(index, 2, event) is True
+    event[-1] = 0  # level 1 now has k - 1 events
+    assert choose_centring(index, 2, event) is False
+    # a level with no units at all has no events
+    assert choose_centring(index, 3, np.ones_like(event)) is False
+
+
+def test_headline_model_chooses_centring_from_the_data(cohort):
+    """Bundled cohort: centres of 15 to 88 units, so non-centred; 7 centres of 200 units with
+    every unit an event: centred. The choice is in the design, and the graph follows it."""
+    spec = load_spec(ROOT / "models/weibull_ph_centre.toml")
+    assert spec.groups[0].centered == "auto"
+    design = make_design(spec, cohort, "os")
+    assert design.groups[0].auto and design.groups[0].centered is False
+    assert "z_centre" in build_model(spec, design).named_vars
+    rng = np.random.default_rng(5)
+    n = 7 * 200
+    frame = pd.DataFrame({"t": rng.exponential(10, n), "e": 1,
+                          "centre": np.repeat([f"C{i}" for i in range(7)], 200),
+                          "x": rng.choice(["a", "b"], n)})
+    schema = CohortSchema.custom({"ep": ("t", "e")}, id_column=None, centre_column="centre",
+                                 factors=[Factor("x", ("a", "b"))])
+    d = {"model": {"name": "auto", "family": "weibull"},
+         "covariates": [{"column": "x", "reference": "a"}],
+         "groups": [{"name": "centre", "centered": "auto"}],
+         "priors": {k: PRIORS[k] for k in ["coefficient", "shape", "scale"]}
+         | {"group_sd": {"dist": "HalfNormal", "sigma": 0.5}}}
+    big = make_design(spec_from_dict(d), load_cohort(frame, schema), "ep")
+    assert big.groups[0].auto and big.groups[0].centered is True
+    model = build_model(spec_from_dict(d), big)
+    free = {v.name for v in model.free_RVs}
+    assert "u_centre" in free and "z_centre" not in free
+    d["groups"][0]["centered"] = "sometimes"
+    with pytest.raises(SpecError, match="auto"):
+        spec_from_dict(d)
+
+
+def _subject_cohort(bundled_frame):
+    return load_cohort(with_subjects(bundled_frame), subject_schema())
+
+
+_SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("name", "centered"), [
+    ("weibull_ph_centre_line", True), ("weibull_ph_centre_subject", False),
+    pytest.param("weibull_ph_centre", False, marks=_SLOW),
+    pytest.param("weibull_ph_centre", True, marks=_SLOW),
+    pytest.param("piecewise_ph_centre", False, marks=_SLOW),
+    pytest.param("piecewise_ph_centre", True, marks=_SLOW),
+    pytest.param("weibull_ph_centre_line", False, marks=_SLOW),
+    pytest.param("weibull_ph_centre_subject", True, marks=_SLOW)])
+def test_numpy_prior_draws_and_log_prior_match_pymc(name, centered, cohort, bundled_frame):
+    """Prior draws and log prior densities in NumPy against PyMC (an independent
+    implementation: the model graph's own forward sampler and log-densities).
+
+    Log prior: equal at 20 of PyMC's prior draws, every free parameter, centred and
+    non-centred. Draws: every variable's marginal (first element) against 4000 of PyMC's
+    draws by a two-sample Kolmogorov-Smirnov test; 12 variables at most per case, each at
+    level 1e-4, so a false alarm has probability < 0.002 per case."""
+    import dataclasses
+
+    import pymc as pm
+    from scipy import stats
+
+    from nen_bayes.bayes.inference import log_prior, log_prior_numpy, sample_prior
+
+    c = _subject_cohort(bundled_frame) if name.endswith("subject") else cohort
+    spec = load_spec(ROOT / f"models/{name}.toml")
+    spec = dataclasses.replace(spec, groups=tuple(dataclasses.replace(g, centered=centered)
+                                                  for g in spec.groups))
+    design = make_design(spec, c, "os")
+    model = build_model(spec, design)
+    prior_model = build_model(spec, design, prior_only=True)
+    ref = pm.sample_prior_predictive(draws=4000, model=prior_model, random_seed=8)["prior"]
+    ref = ref.to_dataset() if hasattr(ref, "to_dataset") else ref
+    ours = sample_prior(spec, design, 4000, np.random.default_rng(9))
+    assert set(ours.data_vars) == set(ref.data_vars)
+    for v in ref.data_vars:
+        assert ours[v].dims == ref[v].dims, v
+        a = ours[v].to_numpy().reshape(4000, -1)[:, 0]
+        b = ref[v].to_numpy().reshape(4000, -1)[:, 0]
+        assert stats.ks_2samp(a, b).pvalue > 1e-4, v
+    import xarray as xr
+
+    sub = ref.isel(draw=slice(0, 20))
+    expected = log_prior(model, xr.DataTree.from_dict({"posterior": sub}))
+    got = log_prior_numpy(spec, design, sub)
+    assert set(got.data_vars) == set(expected.data_vars)
+    for v in expected.data_vars:
+        np.testing.assert_allclose(got[v].to_numpy(), expected[v].to_numpy(), rtol=1e-6,
+                                   atol=1e-6, err_msg=v)
+
+
+@pytest.mark.slow
+def test_prior_log_densities_and_draws_follow_pymc_parameterisation():
+    """Every allowed prior: the NumPy log density equals PyMC's at three points, and 4000
+    NumPy draws pass a two-sample KS test (level 1e-4) against 4000 of PyMC's."""
+    import pymc as pm
+    from scipy import stats
+
+    from nen_bayes.bayes.priors import DISTRIBUTIONS, Prior
+
+    vals = {"nu": 4.0, "mu": 0.3, "sigma": 0.7, "alpha": 2.0, "beta": 1.5, "b": 0.8,
+            "s": 0.6, "lam": 1.3}
+    x = np.array([0.2, 0.9, 2.5])
+    rng = np.random.default_rng(12)
+    for dist, (names, _) in DISTRIBUTIONS.items():
+        prior = Prior(dist, {n: vals[n] for n in names})
+        np.testing.assert_allclose(prior.logpdf(x), pm.logp(prior.dist_object(), x).eval(),
+                                   rtol=1e-6, err_msg=dist)
+        ref = pm.draw(prior.dist_object(), draws=4000, random_seed=13)
+        assert stats.ks_2samp(prior.draw((4000,), rng), ref).pvalue > 1e-4, dist

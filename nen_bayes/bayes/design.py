@@ -12,7 +12,7 @@ Grouping columns become integer indexes with their levels as coordinates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,8 @@ from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.cohorts.validate import UNKNOWN_LEVEL
 from nen_bayes.errors import MissingColumnError, ModelDataError
 
-__all__ = ["FEW_GROUPS", "Design", "GroupIndex", "few_group_notes", "make_design"]
+__all__ = ["AUTO_CENTRED_MIN_EVENTS", "FEW_GROUPS", "Design", "GroupIndex", "choose_centring",
+           "few_group_notes", "make_design"]
 
 #: With this many groups or fewer, a between-group SD is mostly its prior (said, not refused).
 FEW_GROUPS = 3
@@ -38,6 +39,7 @@ class GroupIndex:
     index: np.ndarray
     centered: bool = False
     varying: tuple[int, ...] = ()  # design-matrix columns whose coefficients vary by group
+    auto: bool = False  # the parameterisation was chosen from the data (``centered = "auto"``)
 
     @property
     def varying_dim(self) -> str:
@@ -140,11 +142,33 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
     transforms = {part.term: part.transform for part in columns if part.transform is not None}
     orders = {part.term: part.order for part in columns if part.order is not None}
     X = np.column_stack(cols) if cols else np.zeros((len(time), 0))
+    groups = tuple(replace(g, centered=choose_centring(g.index, len(g.levels), event),
+                           auto=True) if g.centered == "auto" else g
+                   for g in _group_indexes(spec, cohort, terms))
     return Design(endpoint=endpoint, time=time, event=event, X=X, coefficients=names,
-                  terms=terms, contrasts=contrasts, groups=_group_indexes(spec, cohort, terms),
+                  terms=terms, contrasts=contrasts, groups=groups,
                   ids=cohort.ids, cuts=_resolve_cuts(spec, time, event),
                   time_unit=cohort.schema.time_unit, transforms=transforms, orders=orders,
                   entry=cohort.entry(endpoint))
+
+
+#: ``centered = "auto"`` chooses centred group effects when every level of the group has at
+#: least this many events, non-centred otherwise.
+AUTO_CENTRED_MIN_EVENTS = 100
+
+
+def choose_centring(index: np.ndarray, n_levels: int, event: np.ndarray) -> bool:
+    """Centred (True) or non-centred (False) effects for a group, from the data.
+
+    Each level's effect is informed by about as many units as it has events (the
+    log-likelihood's curvature in ``u`` is the level's expected number of events). With
+    :data:`AUTO_CENTRED_MIN_EVENTS` or more events in every level, each effect's likelihood is
+    much narrower than any plausible between-level SD, the posterior of ``(u, sd)`` has no funnel
+    and the centred form mixes better (measured: 30,000 units in 100 centres, see the README);
+    with fewer in some level (the bundled cohort: 15 to 88 units per centre), the
+    non-centred form ``u = sd * z`` avoids the funnel when ``sd`` is small."""
+    events = np.bincount(np.asarray(index)[np.asarray(event) == 1], minlength=n_levels)
+    return bool(events.min() >= AUTO_CENTRED_MIN_EVENTS)
 
 
 @dataclass(frozen=True)

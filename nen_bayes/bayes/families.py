@@ -38,6 +38,7 @@ __all__ = [
     "interval_index",
     "interval_loglik_numpy",
     "log_random_times",
+    "loglik_draws",
     "loglik_numpy",
     "median_baseline",
     "random_times",
@@ -169,6 +170,24 @@ def interval_loglik_numpy(family: str, lower, upper, eta, params: dict, cuts=Non
     w = np.exp(eta)
     return np.log(np.exp(-cumulative_hazard0(family, lower, params, cuts) * w)
                   - np.exp(-cumulative_hazard0(family, upper, params, cuts) * w))
+
+
+def loglik_draws(family: str, t, d, eta, params: dict, cuts=None, entry=None):
+    """Pointwise log-likelihood of many draws at once: ``eta`` (S, n), ``params`` values (S,)
+    (``log_hazard``: (S, K)), ``t`` and ``d`` (n,); returns (S, n). The formulas of
+    :func:`loglik_numpy` (``+ H0(entry) exp(eta)`` with late entry), with the draws of the
+    baseline parameters along the first axis."""
+    t = np.asarray(t, float)
+    d = np.asarray(d, float)
+    if family == "piecewise":
+        log_h = np.asarray(params["log_hazard"], float)  # (S, K)
+        h0 = cumulative_hazard0(family, t, {"log_hazard": log_h}, cuts)  # (S, n)
+        if entry is not None:
+            h0 = h0 - cumulative_hazard0(family, np.asarray(entry, float),
+                                         {"log_hazard": log_h}, cuts)
+        return d * (log_h[:, interval_index(t, cuts)] + eta) - h0 * np.exp(eta)
+    p = {k: np.asarray(v, float)[:, None] for k, v in params.items()}
+    return loglik_numpy(family, t, d, eta, p, cuts, entry)
 
 
 def _inverse_h0(family: str, target, params: dict, cuts=None):

@@ -55,13 +55,9 @@ import re
 import textwrap
 import tomllib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from formulae import model_description
-from formulae.parser import ParseError
-from formulae.resolver import ResolverError
-from formulae.scanner import ScanError, Scanner
-from formulae.terms.terms import GroupSpecificTerm, Intercept, Term
 
 from nen_bayes.bayes.spec import FAMILIES, CovariateSpec, GroupSpec, ModelSpec, spec_from_dict
 from nen_bayes.cohorts.cohort import Cohort
@@ -70,6 +66,9 @@ from nen_bayes.cohorts.schema import CohortSchema
 from nen_bayes.cohorts.validate import parse_numeric
 from nen_bayes.errors import ModelDataError, SpecError
 from nen_bayes.units import PER_MONTH, canonical_unit
+
+if TYPE_CHECKING:  # formulae (about 0.5 s to import) is imported where a formula is parsed
+    from formulae.terms.terms import GroupSpecificTerm
 
 __all__ = ["DEFAULT_PRIORS", "HEADLINE_CUTS_MONTHS", "Formula", "FormulaGroup", "FormulaModel",
            "FormulaTerm", "baseline_prior", "formula_model", "parse_formula", "per_unit_prior",
@@ -176,6 +175,12 @@ def parse_formula(text: str) -> Formula:
         The formula does not parse, or says something the models cannot do (the message names
         the part and what is offered instead).
     """
+    from formulae import model_description
+    from formulae.parser import ParseError
+    from formulae.resolver import ResolverError
+    from formulae.scanner import ScanError, Scanner
+    from formulae.terms.terms import Intercept
+
     if not isinstance(text, str) or "~" not in text:
         raise _refuse(str(text), f"a formula needs 'endpoint ~ terms', {_SYNTAX}")
     try:
@@ -228,6 +233,8 @@ def _endpoint(text: str, response) -> str:
 
 def _term(text: str, term) -> FormulaTerm:
     """One common term: a column, ``C(x[, Treatment("ref")])``, ``scale(x)`` or ``center(x)``."""
+    from formulae.terms.terms import Term
+
     if not isinstance(term, Term) or len(term.components) != 1:
         raise _refuse(text, f"the term {_show(term)} is an interaction; the models have main "
                             "effects only (an interaction is a column computed in the file)")
@@ -275,6 +282,8 @@ def _show(term) -> str:
 
 def _groups(text: str, group_terms, columns: list[str]) -> tuple[FormulaGroup, ...]:
     """``(expr | factor)`` terms as groups: intercepts, varying effects, nesting."""
+    from formulae.terms.terms import Intercept, Term
+
     intercepts: list[tuple[str, ...]] = []
     varying: dict[tuple[str, ...], list[str]] = {}
     for gt in group_terms:
@@ -526,9 +535,12 @@ def _group_specs(formula: Formula, schema: CohortSchema) -> tuple[GroupSpec, ...
         return "centre" if col in centre else col
 
     out = []
+    nested = any(len(g.path) > 1 for g in formula.groups)
     for g in formula.groups:
         col = g.path[-1]
-        out.append(GroupSpec(gname(col), None if gname(col) == "centre" else col, False,
+        # plain intercepts, as in the model files: the parameterisation chosen from the data
+        centered = "auto" if not nested and not g.varying else False
+        out.append(GroupSpec(gname(col), None if gname(col) == "centre" else col, centered,
                              gname(g.path[-2]) if len(g.path) > 1 else None, g.varying))
     return tuple(out)
 

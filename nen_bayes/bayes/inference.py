@@ -48,8 +48,15 @@ import numpy as np
 
 from nen_bayes.bayes import families
 from nen_bayes.bayes.design import Design, few_group_notes, make_design
-from nen_bayes.bayes.model import CENTRED_BASELINE, OBSERVED, build_model, centring_offsets
+from nen_bayes.bayes.model import (
+    CENTRED_BASELINE,
+    OBSERVED,
+    build_model,
+    centring_offsets,
+    group_var_names,
+)
 from nen_bayes.bayes.predict import flat_draws, linear_predictor
+from nen_bayes.bayes.priors import Prior
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.errors import ModelDataError, ResultError, SamplingStartError
@@ -57,7 +64,8 @@ from nen_bayes.provenance import SYNTHETIC_NOTICE, is_synthetic
 from nen_bayes.settings import Sampling
 
 __all__ = ["INIT_ATTEMPTS", "INIT_RADIUS", "Fit", "fit", "initial_points", "log_likelihood",
-           "log_prior", "read_fit", "read_run", "versions", "write_fit"]
+           "log_prior", "log_prior_numpy", "pointwise_log_likelihood", "read_fit", "read_run",
+           "sample_prior", "versions", "write_fit"]
 
 _PACKAGES = ("nen-bayes", "pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats",
              "xarray", "numpy", "pandas", "h5netcdf")
@@ -177,6 +185,143 @@ def log_likelihood(model, posterior, design: Design):
                               "patient": design.coords()["patient"]})
 
 
+def pointwise_log_likelihood(posterior, family: str, design: Design):
+    """Pointwise log-likelihood of every unit (float32, chain x draw x patient), computed in
+    vectorised NumPy from the posterior arrays with the family's closed form
+    (:func:`nen_bayes.bayes.families.loglik_draws`), in blocks of draws (bounded memory). The same
+    values as :func:`log_likelihood` without compiling a function of the model."""
+    import xarray as xr
+
+    params = _param_draws(posterior, family)
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    out = np.empty((n_chain * n_draw, design.n), dtype=np.float32)
+    for start in range(0, n_chain * n_draw, _BLOCK):
+        block = slice(start, min(start + _BLOCK, n_chain * n_draw))
+        eta = _eta_draws(posterior, design, block)
+        p = {k: v[block] for k, v in params.items()}
+        ll = families.loglik_draws(family, design.time, design.event, eta, p, design.cuts,
+                                   design.entry)
+        if design.upper is not None:  # events within (time, upper]: log(S(time) - S(upper))
+            inside = (design.event == 1) & (design.upper > design.time)
+            pp = {k: (v if k == "log_hazard" else v[:, None]) for k, v in p.items()}
+            ll[:, inside] = families.interval_loglik_numpy(
+                family, design.time[inside], design.upper[inside], eta[:, inside], pp,
+                design.cuts)
+        out[block] = ll
+    return xr.Dataset({OBSERVED: (("chain", "draw", "patient"),
+                                  out.reshape(n_chain, n_draw, design.n))},
+                      coords={"chain": posterior["chain"], "draw": posterior["draw"],
+                              "patient": design.coords()["patient"]})
+
+
+_STD_NORMAL = Prior("Normal", {"mu": 0.0, "sigma": 1.0})
+
+
+def _free_variables(spec: ModelSpec, design: Design) -> list[tuple]:
+    """The free parameters of :func:`~nen_bayes.bayes.model.build_model`'s graph, in its
+    order, as ``(name, dims, priors, sd_name)``: ``priors`` one :class:`Prior` per element of
+    the last dim (coefficients) or one for all; ``sd_name`` the SD of a centred group effect
+    (``Normal(0, sd)``, ``priors`` None)."""
+    out: list[tuple] = []
+    if design.X.shape[1]:
+        priors = [spec.coefficient_prior(t) for t in design.terms]
+        if len({p.dist for p in priors}) == 1:
+            out.append(("beta", ("covariate",), priors, None))
+        else:
+            for col in dict.fromkeys(design.terms):
+                k = sum(t == col for t in design.terms)
+                out.append((f"beta_{col}", (f"covariate_{col}",),
+                            [spec.coefficient_prior(col)] * k, None))
+    for g in design.groups:
+        v = group_var_names(g.name)
+        out.append((v["sd"], (), spec.group_sd_prior(g.name), None))
+        out.append((v["u"], (g.name,), None, v["sd"]) if g.centered
+                   else (v["z"], (g.name,), _STD_NORMAL, None))
+        if g.varying:
+            dims = (g.name, g.varying_dim)
+            out.append((v["sd_varying"], (g.varying_dim,), spec.varying_sd_prior(g.name), None))
+            out.append((v["u_varying"], dims, None, v["sd_varying"]) if g.centered
+                       else (v["z_varying"], dims, _STD_NORMAL, None))
+    if spec.family == "weibull":
+        out.append(("shape", (), spec.priors["shape"], None))
+    if spec.family in ("weibull", "exponential"):
+        out.append(("scale", (), spec.priors["scale"], None))
+    if spec.family == "piecewise":
+        out.append(("log_hazard", ("interval",), spec.priors["log_hazard"], None))
+    return out
+
+
+def _coords(design: Design) -> dict[str, list]:
+    coords = design.coords()
+    for col in dict.fromkeys(design.terms):
+        coords[f"covariate_{col}"] = [c for c, t in zip(design.coefficients, design.terms,
+                                                        strict=True) if t == col]
+    return coords
+
+
+def _prior_logpdf(priors, x):
+    if isinstance(priors, list):  # one prior per element of the last dim
+        return np.stack([p.logpdf(x[..., j]) for j, p in enumerate(priors)], axis=-1)
+    return priors.logpdf(x)
+
+
+def sample_prior(spec: ModelSpec, design: Design, draws: int, rng: np.random.Generator):
+    """Forward draws from the spec's priors (one chain of ``draws``) in NumPy, with the
+    deterministic group effects and stacked coefficients the model graph defines: the
+    ``prior`` group without compiling a second model."""
+    import xarray as xr
+
+    coords = _coords(design)
+    values: dict[str, np.ndarray] = {}
+    dims_of: dict[str, tuple] = {}
+    for name, dims, priors, sd_name in _free_variables(spec, design):
+        shape = (draws, *[len(coords[d]) for d in dims])
+        if priors is None:  # centred: Normal(0, sd)
+            sd = values[sd_name]
+            sd = sd[:, None] if sd.ndim == 1 else sd[:, None, :]
+            values[name] = sd * rng.standard_normal(shape)
+        elif isinstance(priors, list):
+            values[name] = np.stack([p.draw((draws,), rng) for p in priors], axis=-1)
+        else:
+            values[name] = np.asarray(priors.draw(shape, rng), float)
+        dims_of[name] = dims
+    for g in design.groups:
+        v = group_var_names(g.name)
+        if not g.centered:
+            values[v["u"]] = values[v["sd"]][:, None] * values[v["z"]]
+            dims_of[v["u"]] = (g.name,)
+            if g.varying:
+                values[v["u_varying"]] = values[v["sd_varying"]][:, None, :] * \
+                    values[v["z_varying"]]
+                dims_of[v["u_varying"]] = (g.name, g.varying_dim)
+    parts = [n for n, *_ in _free_variables(spec, design) if n.startswith("beta_")]
+    if parts:
+        values["beta"] = np.concatenate([values[n] for n in parts], axis=-1)
+        dims_of["beta"] = ("covariate",)
+    used = {d for dims in dims_of.values() for d in dims}
+    return xr.Dataset({n: (("chain", "draw", *dims_of[n]), a[None]) for n, a in values.items()},
+                      coords={"chain": [0], "draw": np.arange(draws),
+                              **{d: c for d, c in coords.items() if d in used}})
+
+
+def log_prior_numpy(spec: ModelSpec, design: Design, posterior):
+    """Log prior density of every free parameter at each posterior draw (chain x draw [x
+    element]), in NumPy from the spec's priors: the values :func:`log_prior` computes."""
+    import xarray as xr
+
+    out = {}
+    for name, _, priors, sd_name in _free_variables(spec, design):
+        x = posterior[name].to_numpy()
+        if priors is None:  # centred: Normal(0, sd)
+            sd = posterior[sd_name].to_numpy()
+            sd = sd[..., None] if sd.ndim == 2 else sd[:, :, None, :]
+            lp = -0.5 * (x / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+        else:
+            lp = _prior_logpdf(priors, x)
+        out[name] = (posterior[name].dims, lp)
+    return xr.Dataset(out, coords={k: posterior[k] for k in posterior.coords})
+
+
 def log_prior(model, tree):
     """Log prior density of every free parameter at each posterior draw (chain x draw [x
     element]), for power-scaling sensitivity (ArviZ's ``psense``)."""
@@ -237,7 +382,6 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
     a ``TypeError``. The same seed, data and settings give identical draws.
     """
     s = _sampling_settings(sampling, **overrides)
-    import pymc as pm
     import xarray as xr
 
     endpoint = resolve_endpoint(spec, cohort, endpoint)
@@ -245,19 +389,17 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
     spec, unit_note = in_time_unit(spec, cohort.schema.time_unit)
     design = make_design(spec, cohort, endpoint)
     model = build_model(spec, design)
-    prior_model = build_model(spec, design, prior_only=True)
     seeds = np.random.SeedSequence(s.seed).generate_state(4)
     cores = s.cores or min(s.chains, os.cpu_count() or 1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
         tree = _sample(model, s, cores, int(seeds[0]), progressbar)
-        prior = pm.sample_prior_predictive(draws=prior_draws, model=prior_model,
-                                           random_seed=int(seeds[1]))
     # the internally centred baseline is the user's baseline re-expressed: not stored
     post = tree["posterior"].to_dataset()
     post = _add_derived(post.drop_vars([v for v in CENTRED_BASELINE if v in post]), spec,
                         design)
-    prior_ds = _add_derived(prior["prior"].to_dataset(), spec, design)
+    prior_ds = _add_derived(sample_prior(spec, design, prior_draws,
+                                         np.random.default_rng(seeds[1])), spec, design)
     groups = {"posterior": post, "sample_stats": tree["sample_stats"].to_dataset(),
               "prior": prior_ds}
     observed, constant = _data_groups(design)
@@ -270,9 +412,8 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
                                                      np.random.default_rng(seeds[3]))
         _say_out_of_range(groups, design.time_unit)
     if log_lik:  # in the user's coding: the model as written, at the stored draws
-        user_model = build_model(spec, design, centre=False)
-        groups["log_likelihood"] = log_likelihood(user_model, post, design)
-        groups["log_prior"] = log_prior(user_model, xr.DataTree.from_dict({"posterior": post}))
+        groups["log_likelihood"] = pointwise_log_likelihood(post, spec.family, design)
+        groups["log_prior"] = log_prior_numpy(spec, design, post)
     dt = xr.DataTree.from_dict({k: v for k, v in groups.items()})
     dt.attrs.update(_attrs(spec, cohort, design, endpoint))
     dt.attrs.update({"spec_time_unit": spec_unit or design.time_unit,
@@ -381,6 +522,8 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "sampling_centres": json.dumps(
             {c: float(m) for c, m in zip(design.coefficients, centring_offsets(design)
                                           if design.X.shape[1] else [], strict=True) if m}),
+        "centring": json.dumps({g.name: ("centred" if g.centered else "non-centred")
+                                + (" (auto)" if g.auto else "") for g in design.groups}),
         "versions": json.dumps(versions()),
     }
 

@@ -127,6 +127,64 @@ class Prior:
 
         return getattr(pm, self.dist)(name, **self.params, dims=dims)
 
+    def _scipy(self):
+        """The same distribution as a frozen ``scipy.stats`` object (HalfStudentT: the
+        Student t it folds)."""
+        import numpy as np
+        from scipy import stats
+
+        p = self.params
+        return {
+            "Normal": lambda: stats.norm(p.get("mu"), p.get("sigma")),
+            "StudentT": lambda: stats.t(p.get("nu"), p.get("mu"), p.get("sigma")),
+            "Cauchy": lambda: stats.cauchy(p.get("alpha"), p.get("beta")),
+            "Laplace": lambda: stats.laplace(p.get("mu"), p.get("b")),
+            "Logistic": lambda: stats.logistic(p.get("mu"), p.get("s")),
+            "HalfNormal": lambda: stats.halfnorm(scale=p.get("sigma")),
+            "HalfStudentT": lambda: stats.t(p.get("nu"), 0.0, p.get("sigma")),
+            "HalfCauchy": lambda: stats.halfcauchy(scale=p.get("beta")),
+            "Exponential": lambda: stats.expon(scale=1.0 / p.get("lam", 1.0)),
+            "LogNormal": lambda: stats.lognorm(p.get("sigma"), scale=np.exp(p.get("mu", 0.0))),
+            "Gamma": lambda: stats.gamma(p.get("alpha"), scale=1.0 / p.get("beta", 1.0)),
+            "InverseGamma": lambda: stats.invgamma(p.get("alpha"), scale=p.get("beta")),
+            "Weibull": lambda: stats.weibull_min(p.get("alpha"), scale=p.get("beta")),
+        }[self.dist]()
+
+    def logpdf(self, x):
+        """Log density at ``x`` (any shape), by PyMC's parameterisation, in NumPy (closed forms
+        for the usual priors; ``scipy.stats``, a slower import, for the others)."""
+        import numpy as np
+
+        p = self.params
+        if self.dist in ("Normal", "HalfNormal", "LogNormal"):
+            x = np.asarray(x, float)
+            y = np.log(x) if self.dist == "LogNormal" else x
+            z = (y - p.get("mu", 0.0)) / p["sigma"]
+            lp = -0.5 * z * z - np.log(p["sigma"]) - 0.5 * np.log(2 * np.pi)
+            if self.dist == "Normal":
+                return lp
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lp = lp + np.log(2.0) if self.dist == "HalfNormal" else lp - y
+            return np.where(x >= 0 if self.dist == "HalfNormal" else x > 0, lp, -np.inf)
+        if self.dist == "HalfStudentT":
+            x = np.asarray(x, float)
+            return np.where(x >= 0, np.log(2.0) + self._scipy().logpdf(x), -np.inf)
+        return self._scipy().logpdf(x)
+
+    def draw(self, size, rng):
+        """Independent draws of shape ``size`` from ``rng`` (a NumPy Generator), in NumPy."""
+        import numpy as np
+
+        p = self.params
+        if self.dist == "Normal":
+            return rng.normal(p["mu"], p["sigma"], size)
+        if self.dist == "HalfNormal":
+            return np.abs(rng.normal(0.0, p["sigma"], size))
+        if self.dist == "LogNormal":
+            return rng.lognormal(p["mu"], p["sigma"], size)
+        out = self._scipy().rvs(size=size, random_state=rng)
+        return np.abs(out) if self.dist == "HalfStudentT" else out
+
     def dist_object(self):
         """The unnamed PyMC distribution (for forward draws outside a model)."""
         import pymc as pm

@@ -30,8 +30,10 @@ silently change a model.
 ``[[groups]]`` (any number; each a random intercept on the log-hazard)
     ``name`` (the dim name: ``centre``, or ``subject`` for evaluations nested in patients);
     ``column`` (default: the cohort's centre column for ``centre``); ``centered`` (default
-    false: non-centred, ``u = sd * z``); ``within`` (the name of the group it is nested in,
-    checked on the data); ``varying``: covariate columns whose coefficients also vary by group.
+    false: non-centred, ``u = sd * z``; ``"auto"``: chosen from the data, see
+    :func:`nen_bayes.bayes.design.choose_centring`); ``within`` (the name of the group it is
+    nested in, checked on the data); ``varying``: covariate columns whose coefficients also
+    vary by group.
 ``[priors.NAME]`` (see :mod:`nen_bayes.bayes.priors` for the syntax)
     ``coefficient`` (every log-HR) or ``coefficient_<column>`` (one covariate's log-HRs);
     ``shape`` (Weibull); ``scale`` (Weibull and exponential baseline scale, time units);
@@ -88,7 +90,7 @@ class CovariateSpec:
 class GroupSpec:
     name: str
     column: str | None = None
-    centered: bool = False
+    centered: bool | str = False  # True, False or "auto"
     within: str | None = None
     varying: tuple[str, ...] = ()
 
@@ -427,8 +429,9 @@ def _group(where: str, g: dict, cols: list[str]) -> GroupSpec:
         raise SpecError(f"{where} ({gname}): 'column' is required (only 'centre' defaults "
                         "to the cohort's centre column)")
     centered = g.get("centered", False)
-    if not isinstance(centered, bool):
-        raise SpecError(f"{where} ({gname}): centered must be true or false")
+    if not isinstance(centered, bool) and centered != "auto":
+        raise SpecError(f"{where} ({gname}): centered must be true, false or \"auto\" (chosen "
+                        f"from the data), got {centered!r}")
     varying = g.get("varying", [])
     if not isinstance(varying, list) or not all(isinstance(v, str) for v in varying):
         raise SpecError(f"{where} ({gname}): varying must be a list of covariate columns")

@@ -17,6 +17,7 @@ centre random intercepts).
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def loo_table(trees: dict, *, method: str = "stacking", loos: dict | None = None
     rows = []
     weights = {name: 1.0 for name in loos}
     if len(loos) > 1:
-        cmp = azs.compare(loos, method=method, round_to="none")
+        cmp = azs.compare(_without_log_weights(loos), method=method, round_to="none")
         weights = {name: float(cmp.loc[name, "weight"]) for name in loos}
     best = max(loos, key=lambda n: float(loos[n].elpd))
     best_i = np.asarray(loos[best].elpd_i.values, float).ravel()
@@ -96,6 +97,20 @@ def loo_table(trees: dict, *, method: str = "stacking", loos: dict | None = None
     cols = ["model", "rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight",
             "n_high_k", "max_k", "k_threshold", "warning"]
     return out[cols]
+
+
+def _without_log_weights(loos: dict) -> dict:
+    """Shallow copies of the PSIS-LOO results without their smoothed log weights (one
+    draws x units array each, 960 MB at 30,000 units x 4,000 draws), which ArviZ's
+    ``compare`` deep-copies but does not use: the comparison's memory then does not grow with
+    the number of draws."""
+    out = {}
+    for name, lo in loos.items():
+        slim = copy.copy(lo)
+        if getattr(slim, "log_weights", None) is not None:
+            slim.log_weights = None
+        out[name] = slim
+    return out
 
 
 def loo_verdict(loo: pd.DataFrame, *, se_multiple: float = LOO_SE_MULTIPLE

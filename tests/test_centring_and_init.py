@@ -106,3 +106,24 @@ def test_a_script_whose_sampler_cannot_start_exits_1_with_the_message(capsys):
     assert main([]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: the sampler could not start") and "Traceback" not in err
+
+
+def test_the_starting_box_sits_on_the_data_scale(kidney):
+    """With the design, the baseline's box is centred on the crude exponential scale (total
+    time / events: the exponential MLE, a closed form) and a numeric coefficient's box is
+    (-2, 2) per SD of its column: on a cohort in days (kidney: mean time about 100 days) the
+    start is within e^2 of the data, not 100-fold away as U(-2, 2) on log days would be."""
+    spec, design = kidney
+    crude = np.log(design.time.sum() / design.event.sum())
+    assert crude > np.log(50)  # the unit matters: log days
+    model = build_model(spec, design)
+    rng = np.random.default_rng(3)
+    sd_age = design.X[:, 0].std()
+    assert sd_age > 5  # age in years, uncentred
+    for point in inference.initial_points(model, rng, 20, design=design):
+        assert abs(point[CENTRED_BASELINE[0]] - crude) < 2
+        assert abs(point["beta"][0]) < 2 / sd_age  # per SD of age
+        assert np.all(np.abs(point["beta"][1:]) < 2)  # 0/1 columns: (-2, 2)
+    # without the design, the box is U(-2, 2) on every unconstrained scale (far from log days)
+    far = inference.initial_points(model, rng, 20)
+    assert all(abs(p[CENTRED_BASELINE[0]]) < 2 for p in far)

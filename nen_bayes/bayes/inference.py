@@ -393,7 +393,7 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
     cores = s.cores or min(s.chains, os.cpu_count() or 1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
-        tree = _sample(model, s, cores, int(seeds[0]), progressbar)
+        tree = _sample(model, s, cores, int(seeds[0]), progressbar, design)
     # the internally centred baseline is the user's baseline re-expressed: not stored
     post = tree["posterior"].to_dataset()
     post = _add_derived(post.drop_vars([v for v in CENTRED_BASELINE if v in post]), spec,
@@ -443,19 +443,46 @@ INIT_ATTEMPTS = 4
 INIT_RADIUS = 2.0
 
 
-def initial_points(model, rng: np.random.Generator, n: int, radius: float = INIT_RADIUS
-                   ) -> list[dict[str, np.ndarray]]:
+def _init_frame(design: Design | None) -> dict[str, tuple]:
+    """Where the uniform starting box of a free parameter sits on the data's scale: its centre
+    (added) and its half-width factor (multiplied), by variable name. The baseline starts
+    around the crude exponential estimate (total time / events, in the cohort's unit), so a
+    cohort in days does not start 1000-fold away from its data; a coefficient of a numeric
+    column with SD above 1 starts within (-2, 2) per SD of that column, so that age in years,
+    uncentred, does not start with a linear predictor of +-100."""
+    if design is None:
+        return {}
+    crude = float(np.log(design.time.sum() / max(float(design.event.sum()), 1.0)))
+    frame: dict[str, tuple] = {CENTRED_BASELINE[0]: (crude, 1.0), "scale": (crude, 1.0),
+                               CENTRED_BASELINE[1]: (-crude, 1.0), "log_hazard": (-crude, 1.0)}
+    if design.X.shape[1]:
+        per_sd = 1.0 / np.maximum(design.X.std(axis=0), 1.0)
+        frame["beta"] = (0.0, per_sd)
+        for term in dict.fromkeys(design.terms):
+            cols = [j for j, t in enumerate(design.terms) if t == term]
+            frame[f"beta_{term}"] = (0.0, per_sd[cols])
+    return frame
+
+
+def initial_points(model, rng: np.random.Generator, n: int, radius: float = INIT_RADIUS,
+                   design: Design | None = None) -> list[dict[str, np.ndarray]]:
     """``n`` initial points (values of the free parameters, on their own scale) whose
     unconstrained values are uniform in (-radius, radius): a log-transformed scale starts in
     (exp(-2), exp(2)), a coefficient in (-2, 2). Unlike a prior's mean or mode this does not
-    move with a vague prior (a Gamma(1, 0.001) shape has mean 1000)."""
+    move with a vague prior (a Gamma(1, 0.001) shape has mean 1000). With ``design``, the box
+    is placed on the data's scale (:func:`_init_frame`): the baseline around the crude
+    exponential estimate, coefficients per SD of their column."""
     import pytensor.tensor as pt
 
+    frame = _init_frame(design)
     points = []
     for _ in range(n):
         point = {}
         for rv in model.free_RVs:
             u = rng.uniform(-radius, radius, size=tuple(int(k) for k in rv.shape.eval()))
+            centre, factor = frame.get(rv.name, (0.0, 1.0))
+            u = centre + np.asarray(factor) * u if np.ndim(factor) == 0 or u.shape == \
+                np.shape(factor) else centre + u
             tr = model.rvs_to_transforms.get(rv)
             x = u if tr is None else tr.backward(pt.as_tensor(u), *rv.owner.inputs).eval()
             point[rv.name] = np.asarray(x, dtype=model.rvs_to_values[rv].dtype)
@@ -463,7 +490,8 @@ def initial_points(model, rng: np.random.Generator, n: int, radius: float = INIT
     return points
 
 
-def _sample(model, s: Sampling, cores: int, seed: int, progressbar: bool):
+def _sample(model, s: Sampling, cores: int, seed: int, progressbar: bool,
+            design: Design | None = None):
     """NUTS from initial values drawn by :func:`initial_points`, retried with new draws
     (:data:`INIT_ATTEMPTS` in all) when the sampler cannot start.
 
@@ -476,9 +504,9 @@ def _sample(model, s: Sampling, cores: int, seed: int, progressbar: bool):
         # nutpie takes one point and jitters it by U(-1, 1) per chain: draw its centre in
         # (-1, 1) so that every chain starts within (-2, 2); PyMC's NUTS takes one per chain
         if s.sampler == "nutpie":
-            init = initial_points(model, rng, 1, INIT_RADIUS / 2)[0]
+            init = initial_points(model, rng, 1, INIT_RADIUS / 2, design)[0]
         else:
-            init = initial_points(model, rng, s.chains)
+            init = initial_points(model, rng, s.chains, design=design)
         try:
             return pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=cores,
                              model=model, random_seed=seed + attempt, nuts_sampler=s.sampler,

@@ -3,9 +3,10 @@
 The layer table is read from ARCHITECTURE.md itself (its ```layers block), so the document and
 the code cannot drift apart: every module of the package must belong to a layer, imports may only
 point to a lower layer (or within the same package), sibling packages of one layer may not import
-each other, only the plotting module and the pipeline may import plotting or matplotlib, our own
-modules are imported at the top of a module (never inside a function), and the import graph has
-no cycle. Each rule is also shown to fail on a module written to break it.
+each other, only the plotting module, the pipeline and the commands may import plotting or
+matplotlib, our own modules are imported at the top of a module (never inside a function; the
+commands, the top layer, excepted), and the import graph has no cycle. Each rule is also shown
+to fail on a module written to break it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "nen_bayes"
-PLOTTING_ALLOWED = {"plotting", "pipeline"}
+PLOTTING_ALLOWED = {"plotting", "pipeline", "commands"}
+#: The top layer imports the fitting and plotting modules where a command uses them, so that a
+#: command that fits nothing or draws no figure starts without them (ARCHITECTURE.md).
+INNER_IMPORTS_ALLOWED = {"commands"}
 
 
 def read_layers(text: str) -> list[list[tuple[str, ...]]]:
@@ -98,7 +102,7 @@ def violations(sources: dict[str, tuple[str, bool]], ranks) -> list[str]:
                 graph[name].add(mod)
             if there == "plotting" and here not in PLOTTING_ALLOWED:
                 out.append(f"{name}:{line} imports plotting")
-            if not at_top:
+            if not at_top and here not in INNER_IMPORTS_ALLOWED:
                 out.append(f"{name}:{line} imports {mod} inside a function")
             if there == here or there not in index:
                 continue

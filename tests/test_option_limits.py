@@ -202,7 +202,8 @@ def test_the_main_job_refuses_a_grid_contrast_off_the_reference_before_any_fit()
                                               endpoints=("os",)))  # no grid: allowed
 
 
-@pytest.mark.parametrize("script", [s for s in SCRIPTS if "--formats" in s.read_text()],
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if "--formats" in (
+    ROOT / "nen_bayes" / "commands" / s.name).read_text()],
                          ids=lambda p: p.name)
 def test_an_unknown_figure_format_is_refused_before_any_work(script, inputs, capsys):
     """Figures are written last: an unknown format must stop the script at parsing, not after

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from nen_bayes.bayes.priors import Prior
+from nen_bayes.data import MODELS_DIR, shipped_model
 from nen_bayes.errors import ModelDataError, SpecError
 from nen_bayes.units import TIME_UNITS, canonical_unit, unit_factor
 
@@ -197,9 +198,13 @@ def load_spec(path: str | os.PathLike) -> ModelSpec:
     p = Path(path)
     if p.is_dir() or (not p.exists() and p.with_suffix(".toml").exists()):
         p = p.with_suffix(".toml") if not p.is_dir() else p
+    if not p.exists() and shipped_model(str(path)) is not None:  # a shipped model by name
+        p = shipped_model(str(path))
     if not p.exists() or p.is_dir():
+        shipped = sorted(f.stem for f in MODELS_DIR.glob("*.toml"))
         raise SpecError(f"{path}: no such model specification file (expected a .toml file, "
-                        "e.g. models/weibull_ph_centre.toml)")
+                        f"e.g. models/weibull_ph_centre.toml, or the name of a shipped model: "
+                        f"{', '.join(shipped)})")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -55,6 +55,8 @@ def script_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     """A script's parser: the first paragraph of its docstring as description, the rest
     (examples, outputs, exit codes) as the ``--help`` epilog."""
     head, _, rest = doc.partition("\n\n")
+    if sys.argv and sys.argv[0].startswith("nen-bayes "):  # run as ``nen-bayes NAME``
+        prog = sys.argv[0]
     return argparse.ArgumentParser(prog=prog, description=head, epilog=rest,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 

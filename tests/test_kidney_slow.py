@@ -16,9 +16,14 @@ cannot state:
   weights between them have infinite variance (Pareto k = 1.0 measured), so this difference is
   not put back: the table is matched with it.
 
-Tolerance per quantity: 3.5 x sqrt(MCSE^2 + published MC_error^2), with MCSE = weighted
-posterior SD x sqrt(1 / ESS_bulk + 1 / ESS_weights): Monte Carlo error of both sides only
-(3.5 SE: 14 comparisons, family-wise false alarm below 1%).
+Tolerance per quantity: 3.5 x sqrt(MCSE^2 + published MC_error^2 + between-table^2), with
+MCSE = weighted posterior SD x sqrt(1 / ESS_bulk + 1 / ESS_weights) and between-table =
+|OpenBUGS - MultiBUGS| / sqrt(2), the spread of the two published runs of the same model: they
+differ by more than their MC errors (shape 1.274 vs 1.246, MC errors 0.012), so each table's
+own error is measured by that difference, not by its MC_error alone (3.5 SE: 14 comparisons,
+family-wise false alarm below 1%). The fit runs 4 x 2000 draws after 2000 tuning steps: the
+frailty SD mixes slowly, and at 1000 draws its R-hat sits at the 1.01 threshold, passing on
+some processors and not on others.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ def kidney_fit(tmp_path_factory):
         [sys.executable, str(ROOT / "scripts/fit.py"), "--data", ROOT / "tests/data/kidney.csv",
          "--time", "time", "--event", "status", "--no-centre", "--row-ids", "--time-unit",
          "days", "--model", ROOT / "tests/data/kidney_weibull_frailty.toml", "--quiet",
+         "--draws", "2000", "--tune", "2000",
          "--formats", "png", "--out", out], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     return r, out
@@ -92,5 +98,6 @@ def test_the_published_kidney_analysis_fits_converges_and_matches_its_tables(kid
             sd_w = float(np.sqrt(np.sum(w * (x.ravel() - est) ** 2)))
             ess = float(azs.ess(x, method="bulk"))
             mcse = sd_w * np.sqrt(1.0 / ess + 1.0 / ess_w)
-            tol = 3.5 * np.hypot(mcse, mc_error)
+            between = abs(OPENBUGS[name][0] - MULTIBUGS[name][0]) / np.sqrt(2)
+            tol = 3.5 * np.sqrt(mcse ** 2 + mc_error ** 2 + between ** 2)
             assert abs(est - mean) < tol, (name, est, mean, tol)

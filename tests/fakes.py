@@ -95,3 +95,40 @@ def write_run(tree, directory):
     directory.mkdir(parents=True, exist_ok=True)
     tree.to_netcdf(directory / "fit.nc", engine="h5netcdf")
     return directory
+
+
+#: Priors of the hand-computed likelihood tests (their values do not enter the likelihood).
+HAND_PRIORS = {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
+               "shape": {"dist": "LogNormal", "mu": 0, "sigma": 0.5},
+               "scale": {"dist": "LogNormal", "mu": 3, "sigma": 1},
+               "log_hazard": {"dist": "Normal", "mu": -3, "sigma": 1.5}}
+
+
+def one_factor_spec(family: str, params, cuts=None, name: str = "hand"):
+    """The spec of ``time ~ x`` (levels a = reference, b) in ``family``, with the baseline
+    parameters ``params`` (names) and, for the piecewise family, interior ``cuts``."""
+    from nen_bayes.bayes.spec import spec_from_dict
+
+    d = {"model": {"name": name, "family": family},
+         "covariates": [{"column": "x", "reference": "a"}],
+         "priors": {k: HAND_PRIORS[k] for k in ["coefficient", *params]}}
+    if cuts:
+        d["baseline"] = {"cuts": cuts}
+    return spec_from_dict(d)
+
+
+def hand_posterior(params: dict, log_hr: float) -> xr.Dataset:
+    """One posterior draw of :func:`one_factor_spec`'s model: ``beta`` = ``log_hr`` and the
+    baseline ``params`` (values)."""
+    post = {"beta": (("chain", "draw", "covariate"), [[[log_hr]]])}
+    for k, v in params.items():
+        post[k] = (("chain", "draw", "interval") if k == "log_hazard" else ("chain", "draw"),
+                   np.asarray(v)[None, None])
+    return xr.Dataset(post)
+
+
+def stored_log_likelihood(model, design, params: dict, log_hr: float) -> np.ndarray:
+    """The pointwise log-likelihood the model graph gives at :func:`hand_posterior`'s draw."""
+    from nen_bayes.bayes.inference import log_likelihood
+
+    return log_likelihood(model, hand_posterior(params, log_hr), design)["time"].to_numpy()[0, 0]

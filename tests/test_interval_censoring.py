@@ -10,21 +10,16 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
+from fakes import HAND_PRIORS, one_factor_spec, stored_log_likelihood
 from scipy.optimize import minimize
 
 from nen_bayes import load_cohort
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.families import interval_loglik_numpy, loglik_numpy
-from nen_bayes.bayes.inference import log_likelihood
 from nen_bayes.bayes.model import build_model
-from nen_bayes.bayes.spec import spec_from_dict
 from nen_bayes.cohorts.schema import CohortSchema, Factor
 
-PRIORS = {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
-          "shape": {"dist": "LogNormal", "mu": 0, "sigma": 0.5},
-          "scale": {"dist": "LogNormal", "mu": 3, "sigma": 1},
-          "log_hazard": {"dist": "Normal", "mu": -3, "sigma": 1.5}}
+PRIORS = HAND_PRIORS
 CASES = {"weibull": ({"shape": 1.4, "scale": 25.0}, None),
          "exponential": ({"scale": 25.0}, None),
          "piecewise": ({"log_hazard": np.log([0.02, 0.05])}, [10.0])}
@@ -51,20 +46,11 @@ def test_pointwise_interval_likelihood_equals_closed_form(family):
     frame = pd.DataFrame({"t": [1.0, 6.0, 30.0, 12.0], "e": events, "x": ["b", "a", "a", "b"]})
     cohort = load_cohort(frame, CohortSchema.custom({"ep": ("t", "e")},
                                                     factors=[Factor("x", ("a", "b"))]))
-    d = {"model": {"name": "ic", "family": family},
-         "covariates": [{"column": "x", "reference": "a"}],
-         "priors": {k: PRIORS[k] for k in ["coefficient", *params]}}
-    if cuts:
-        d["baseline"] = {"cuts": cuts}
-    spec = spec_from_dict(d)
+    spec = one_factor_spec(family, params, cuts, "ic")
     design = replace(make_design(spec, cohort, "ep"), time=np.array(lower),
                      upper=np.array(upper))
     model = build_model(spec, design)
-    post = {"beta": (("chain", "draw", "covariate"), [[[math.log(2.0)]]])}
-    for k, v in params.items():
-        post[k] = (("chain", "draw", "interval") if k == "log_hazard" else ("chain", "draw"),
-                   np.asarray(v)[None, None])
-    ll = log_likelihood(model, xr.Dataset(post), design)["time"].to_numpy()[0, 0]
+    ll = stored_log_likelihood(model, design, params, math.log(2.0))
     eta = [math.log(2.0), 0.0, 0.0, math.log(2.0)]
     s = [[_survival(family, x, h, params, cuts) for x in (lo, min(up, 1e9))]
          for lo, up, h in zip(lower, upper, eta, strict=True)]
@@ -125,12 +111,7 @@ def test_interval_model_gradient_is_finite(family):
     frame = pd.DataFrame({"t": [1.0, 6.0, 30.0], "e": [1, 1, 0], "x": ["b", "a", "a"]})
     cohort = load_cohort(frame, CohortSchema.custom({"ep": ("t", "e")},
                                                     factors=[Factor("x", ("a", "b"))]))
-    d = {"model": {"name": "ic", "family": family},
-         "covariates": [{"column": "x", "reference": "a"}],
-         "priors": {k: PRIORS[k] for k in ["coefficient", *params]}}
-    if cuts:
-        d["baseline"] = {"cuts": cuts}
-    spec = spec_from_dict(d)
+    spec = one_factor_spec(family, params, cuts, "ic")
     design = replace(make_design(spec, cohort, "ep"), time=np.array([0.0, 6.0, 30.0]),
                      upper=np.array([3.0, 9.0, np.inf]))
     model = build_model(spec, design)

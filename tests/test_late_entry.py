@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
+from fakes import HAND_PRIORS, one_factor_spec, stored_log_likelihood
 from lifelines import KaplanMeierFitter
 from scipy.optimize import minimize
 from scipy.stats import weibull_min
@@ -18,17 +18,13 @@ from scipy.stats import weibull_min
 from nen_bayes import load_cohort
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.families import loglik_numpy
-from nen_bayes.bayes.inference import log_likelihood
 from nen_bayes.bayes.model import build_model
 from nen_bayes.bayes.spec import spec_from_dict
 from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.errors import InvalidTimeError
 from nen_bayes.frequentist.km import kaplan_meier
 
-PRIORS = {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
-          "shape": {"dist": "LogNormal", "mu": 0, "sigma": 0.5},
-          "scale": {"dist": "LogNormal", "mu": 3, "sigma": 1},
-          "log_hazard": {"dist": "Normal", "mu": -3, "sigma": 1.5}}
+PRIORS = HAND_PRIORS
 
 
 def _closed_form(family, t, d, e, eta, params, cuts):
@@ -61,19 +57,10 @@ def test_pointwise_log_likelihood_with_entry_equals_closed_form(family):
     schema = CohortSchema.custom({"ep": ("t", "e")}, factors=[Factor("x", ("a", "b"))],
                                  entries={"ep": "a"})
     cohort = load_cohort(frame, schema)
-    d = {"model": {"name": "entry", "family": family},
-         "covariates": [{"column": "x", "reference": "a"}],
-         "priors": {k: PRIORS[k] for k in ["coefficient", *params]}}
-    if cuts:
-        d["baseline"] = {"cuts": cuts}
-    spec = spec_from_dict(d)
+    spec = one_factor_spec(family, params, cuts, "entry")
     design = make_design(spec, cohort, "ep")
     model = build_model(spec, design)
-    post = {"beta": (("chain", "draw", "covariate"), [[[math.log(2.0)]]])}
-    for k, v in params.items():
-        post[k] = (("chain", "draw", "interval") if k == "log_hazard" else ("chain", "draw"),
-                   np.asarray(v)[None, None])
-    ll = log_likelihood(model, xr.Dataset(post), design)["time"].to_numpy()[0, 0]
+    ll = stored_log_likelihood(model, design, params, math.log(2.0))
     eta = [math.log(2.0), 0.0, 0.0]
     expected = [_closed_form(family, t, dd, e, h, params, cuts)
                 for t, dd, e, h in zip(times, events, entries, eta, strict=True)]

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from conftest import ROOT
+from fakes import HAND_PRIORS, hand_posterior, one_factor_spec
 
 from nen_bayes import load_cohort
 from nen_bayes.bayes.design import AUTO_CENTRED_MIN_EVENTS, choose_centring, make_design
@@ -108,10 +109,7 @@ HAND = {
     "exponential": ({"scale": 10.0}, [5.0, 10.0], [-2.6094379, -1.0], None),
     "piecewise": ({"log_hazard": np.log([0.1, 0.2])}, [5.0, 2.0], [-2.1162907, -0.2], [4.0]),
 }
-PRIORS = {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
-          "shape": {"dist": "LogNormal", "mu": 0, "sigma": 0.5},
-          "scale": {"dist": "LogNormal", "mu": 3, "sigma": 1},
-          "log_hazard": {"dist": "Normal", "mu": -3, "sigma": 1.5}}
+PRIORS = HAND_PRIORS
 
 
 @pytest.mark.parametrize("family", list(HAND))
@@ -123,23 +121,15 @@ def test_pointwise_log_likelihood_equals_hand_computation(family):
     cohort = load_cohort(frame, schema)
     need = {"weibull": ["shape", "scale"], "exponential": ["scale"],
             "piecewise": ["log_hazard"]}[family]
-    d = {"model": {"name": "hand", "family": family},
-         "covariates": [{"column": "x", "reference": "a"}],
-         "priors": {k: PRIORS[k] for k in ["coefficient", *need]}}
-    if cuts:
-        d["baseline"] = {"cuts": cuts}
-    spec = spec_from_dict(d)
+    spec = one_factor_spec(family, need, cuts, "hand")
     design = make_design(spec, cohort, "ep")
     model = build_model(spec, design)
-    post = {"beta": (("chain", "draw", "covariate"), [[[math.log(2.0)]]])}
-    for k, v in params.items():
-        post[k] = (("chain", "draw", "interval") if k == "log_hazard" else ("chain", "draw"),
-                   np.asarray(v)[None, None])
-    ll = log_likelihood(model, xr.Dataset(post), design)["time"].to_numpy()[0, 0]
+    post = hand_posterior(params, math.log(2.0))
+    ll = log_likelihood(model, post, design)["time"].to_numpy()[0, 0]
     np.testing.assert_allclose(ll, expected, atol=1e-6)
     assert ll.dtype == np.float32
     # the vectorised NumPy log-likelihood used by fit() gives the same hand-computed values
-    ll_np = pointwise_log_likelihood(xr.Dataset(post), family, design)["time"].to_numpy()
+    ll_np = pointwise_log_likelihood(post, family, design)["time"].to_numpy()
     np.testing.assert_allclose(ll_np[0, 0], expected, atol=1e-6)
     assert ll_np.dtype == np.float32
     # the NumPy formulas used for predictive draws and summaries agree too
@@ -312,7 +302,6 @@ def test_numpy_prior_draws_and_log_prior_match_pymc(name, centered, cohort, bund
         a = ours[v].to_numpy().reshape(4000, -1)[:, 0]
         b = ref[v].to_numpy().reshape(4000, -1)[:, 0]
         assert stats.ks_2samp(a, b).pvalue > 1e-4, v
-    import xarray as xr
 
     sub = ref.isel(draw=slice(0, 20))
     expected = log_prior(model, xr.DataTree.from_dict({"posterior": sub}))

@@ -481,8 +481,7 @@ def initial_points(model, rng: np.random.Generator, n: int, radius: float = INIT
         for rv in model.free_RVs:
             u = rng.uniform(-radius, radius, size=tuple(int(k) for k in rv.shape.eval()))
             centre, factor = frame.get(rv.name, (0.0, 1.0))
-            u = centre + np.asarray(factor) * u if np.ndim(factor) == 0 or u.shape == \
-                np.shape(factor) else centre + u
+            u = centre + np.asarray(factor) * u  # a factor per column of a coefficient vector
             tr = model.rvs_to_transforms.get(rv)
             x = u if tr is None else tr.backward(pt.as_tensor(u), *rv.owner.inputs).eval()
             point[rv.name] = np.asarray(x, dtype=model.rvs_to_values[rv].dtype)

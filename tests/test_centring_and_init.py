@@ -10,7 +10,12 @@ from conftest import ROOT
 
 from nen_bayes.bayes import inference
 from nen_bayes.bayes.design import make_design
-from nen_bayes.bayes.model import CENTRED_BASELINE, build_model, centring_offsets
+from nen_bayes.bayes.model import (
+    CENTRED_BASELINE,
+    build_model,
+    centring_offsets,
+    sampling_scales,
+)
 from nen_bayes.bayes.spec import load_spec
 from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.errors import SamplingStartError
@@ -37,30 +42,39 @@ def kidney():
 
 
 def test_centred_model_has_the_same_log_density_as_the_model_as_written(kidney):
-    """Closed form: log scale = log scale_c + m'beta / shape has Jacobian 1, so the joint log
-    density (with the log-transform Jacobians) agrees to rounding at every point."""
+    """Closed form: log scale = log scale_c + m'beta / shape has Jacobian 1, and the sampled
+    coefficient beta * s (per SD of its column) has the constant log-Jacobian -sum(log s), so
+    the joint log density (with the transforms' Jacobians) is the written model's minus that
+    constant, to rounding, at every point: the same posterior, the user's prior on the
+    user's beta."""
     spec, design = kidney
-    m = centring_offsets(design)
+    m, s = centring_offsets(design), sampling_scales(design)
     assert m[0] == pytest.approx(design.X[:, 0].mean()) and m[0] > 40  # age, uncentred
-    assert np.all(m[1:] == 0)  # factor columns are left as they are
+    assert s[0] == pytest.approx(design.X[:, 0].std()) and s[0] > 5  # age in years
+    assert np.all(m[1:] == 0) and np.all(s[1:] == 1)  # factor columns are left as they are
     centred, written = build_model(spec, design), build_model(spec, design, centre=False)
-    assert CENTRED_BASELINE[0] in [v.name for v in centred.value_vars]
+    names = [v.name for v in centred.value_vars]
+    assert CENTRED_BASELINE[0] in names and "beta_persd__" in names
     fc, fw = centred.compile_logp(), written.compile_logp()
     rng = np.random.default_rng(5)
     for _ in range(5):
         beta = rng.normal(size=len(m)) * 0.2
         log_shape, log_scale = rng.normal() * 0.3, rng.normal() + 4
-        common = {"beta": beta, "shape_log__": log_shape, "z_subject": rng.normal(size=38),
-                  "sd_subject_log__": rng.normal() * 0.5}
-        a = fw({**common, "scale_log__": log_scale})
-        b = fc({**common, CENTRED_BASELINE[0]: log_scale - m @ beta / np.exp(log_shape)})
-        assert np.isfinite(a) and b == pytest.approx(a, rel=1e-10, abs=1e-8)
+        common = {"shape_log__": log_shape, "z_subject": rng.normal(size=38),
+                  "precision_subject_log__": rng.normal() * 0.5}
+        a = fw({**common, "beta": beta, "scale_log__": log_scale})
+        b = fc({**common, "beta_persd__": beta * s,
+                CENTRED_BASELINE[0]: log_scale - m @ beta / np.exp(log_shape)})
+        assert np.isfinite(a)
+        assert b == pytest.approx(a - np.log(s).sum(), rel=1e-10, abs=1e-8)
 
 
 def test_initial_points_ignore_where_a_vague_prior_puts_its_mean(kidney):
     """Gamma(1, 0.001) has mean 1000 and LogNormal(0, 100) a mean that overflows: PyMC's
     default starting point (each prior's support point) has a log density that is not finite;
     uniform(-2, 2) on the unconstrained scale is finite every time."""
+    import pytensor.tensor as pt
+
     spec, design = kidney
     model = build_model(spec, design)
     written = build_model(spec, design, centre=False)
@@ -71,8 +85,10 @@ def test_initial_points_ignore_where_a_vague_prior_puts_its_mean(kidney):
     for point in inference.initial_points(model, rng, 10):
         assert 1 / np.e ** 2 < point["shape"] < np.e ** 2
         assert np.all(np.abs(point["beta"]) < 2)
-        ip = {model.rvs_to_values[rv].name: np.log(point[rv.name])
-              if model.rvs_to_transforms.get(rv) is not None else point[rv.name]
+        ip = {model.rvs_to_values[rv].name: point[rv.name]
+              if model.rvs_to_transforms.get(rv) is None else
+              model.rvs_to_transforms[rv].forward(pt.as_tensor(point[rv.name]),
+                                                *rv.owner.inputs).eval()
               for rv in model.free_RVs}
         assert np.isfinite(f(ip))
 

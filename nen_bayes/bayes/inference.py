@@ -54,6 +54,7 @@ from nen_bayes.bayes.model import (
     build_model,
     centring_offsets,
     group_var_names,
+    sampling_scales,
 )
 from nen_bayes.bayes.predict import flat_draws, linear_predictor
 from nen_bayes.bayes.priors import Prior
@@ -234,7 +235,9 @@ def _free_variables(spec: ModelSpec, design: Design) -> list[tuple]:
                             [spec.coefficient_prior(col)] * k, None))
     for g in design.groups:
         v = group_var_names(g.name)
-        out.append((v["sd"], (), spec.group_sd_prior(g.name), None))
+        precision = spec.group_precision_prior(g.name)
+        out.append((v["sd"], (), spec.group_sd_prior(g.name), None) if precision is None
+                   else (v["precision"], (), precision, None))
         out.append((v["u"], (g.name,), None, v["sd"]) if g.centered
                    else (v["z"], (g.name,), _STD_NORMAL, None))
         if g.varying:
@@ -285,6 +288,10 @@ def sample_prior(spec: ModelSpec, design: Design, draws: int, rng: np.random.Gen
         else:
             values[name] = np.asarray(priors.draw(shape, rng), float)
         dims_of[name] = dims
+        if name.startswith("precision_"):  # a prior on the precision: the SD derived
+            with np.errstate(divide="ignore"):
+                values["sd_" + name[len("precision_"):]] = values[name] ** -0.5
+            dims_of["sd_" + name[len("precision_"):]] = dims
     for g in design.groups:
         v = group_var_names(g.name)
         if not g.centered:
@@ -481,8 +488,11 @@ def initial_points(model, rng: np.random.Generator, n: int, radius: float = INIT
         for rv in model.free_RVs:
             u = rng.uniform(-radius, radius, size=tuple(int(k) for k in rv.shape.eval()))
             centre, factor = frame.get(rv.name, (0.0, 1.0))
-            u = centre + np.asarray(factor) * u  # a factor per column of a coefficient vector
             tr = model.rvs_to_transforms.get(rv)
+            if getattr(tr, "name", "") == "persd":  # sampled per SD: (-2, 2) per SD as it is
+                point[rv.name] = np.asarray(tr.backward(u), dtype=model.rvs_to_values[rv].dtype)
+                continue
+            u = centre + np.asarray(factor) * u  # a factor per column of a coefficient vector
             x = u if tr is None else tr.backward(pt.as_tensor(u), *rv.owner.inputs).eval()
             point[rv.name] = np.asarray(x, dtype=model.rvs_to_values[rv].dtype)
         points.append(point)
@@ -546,6 +556,9 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "transforms": json.dumps(design.transforms),
         "orders": json.dumps({k: list(v) for k, v in design.orders.items()}),
         "group_notes": json.dumps(few_group_notes(design)),
+        "sampling_scales": json.dumps(
+            {c: float(s) for c, s in zip(design.coefficients, sampling_scales(design)
+                                         if design.X.shape[1] else [], strict=True) if s != 1}),
         "sampling_centres": json.dumps(
             {c: float(m) for c, m in zip(design.coefficients, centring_offsets(design)
                                           if design.X.shape[1] else [], strict=True) if m}),

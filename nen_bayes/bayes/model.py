@@ -11,6 +11,9 @@ piecewise)
 ``sd_<group>``, ``z_<group>`` (non-centred only), ``u_<group>`` (dims ``<group>``)
     between-group SD of the log-hazard, standardised effects, and the group log-HR offsets
     (``u = sd * z`` when non-centred; ``u ~ Normal(0, sd)`` when centred).
+``precision_<group>``
+    only when the model file puts the group's prior on its precision (``group_precision``):
+    the free variable, with that prior, and ``sd_<group> = precision ** -0.5`` derived from it.
 ``sd_<group>_varying`` (dims ``<group>_varying``), ``z_``/``u_<group>_varying`` (dims
 ``<group>, <group>_varying``)
     group-specific deviations of the varying coefficients (diagonal covariance: with a handful of
@@ -36,8 +39,16 @@ m'beta``, piecewise ``log_hazard = log_hazard_c - m'beta``. The map has Jacobian
 log-baseline, so the user's prior on ``scale`` (``log_hazard``) enters as a potential on the
 transformed value (plus ``log scale`` for the log change of variables) and the posterior is
 exactly the uncentred model's, with the correlation between baseline and coefficients gone
-(as brms samples a centred intercept). Scaling is left to NUTS's diagonal mass matrix, which
-rescales each coefficient during tuning. ``beta`` keeps its prior unchanged.
+(as brms samples a centred intercept).
+
+Internal scaling (also ``centre=True``): each numeric column is divided by its SD ``s``
+(:func:`sampling_scales`; 1 for indicator columns), so the sampler works on ``beta * s``, the
+log-HR per SD of the column, whatever unit the user chose (age in days or years). It is a
+transform of ``beta`` (:func:`per_sd_transform`: value ``beta * s``, log-Jacobian ``-log s``, a constant),
+so ``beta`` is stored in the user's coding, the user's prior applies to the user's ``beta`` as
+written, and the posterior is exactly the unscaled model's. NUTS starts its diagonal mass matrix
+at 1 for every parameter: on the per-SD scale a coefficient of age in days no longer starts
+10^4-fold away from its posterior SD.
 """
 
 from __future__ import annotations
@@ -49,8 +60,8 @@ from nen_bayes.bayes.design import Design
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.errors import SpecError
 
-__all__ = ["CENTRED_BASELINE", "OBSERVED", "PRIOR_DATA", "UNIT_WEIGHTS", "build_model",
-           "centring_offsets", "group_var_names"]
+__all__ = ["CENTRED_BASELINE", "OBSERVED", "PRIOR_DATA", "UNIT_WEIGHTS", "per_sd_transform", "build_model",
+           "centring_offsets", "group_var_names", "sampling_scales"]
 
 #: The free baseline variables of an internally centred model (not stored with the draws).
 CENTRED_BASELINE = ("scale_centred_log", "log_hazard_centred")
@@ -60,7 +71,8 @@ OBSERVED = "time"
 
 
 def group_var_names(name: str) -> dict[str, str]:
-    return {"sd": f"sd_{name}", "z": f"z_{name}", "u": f"u_{name}",
+    return {"sd": f"sd_{name}", "precision": f"precision_{name}", "z": f"z_{name}",
+            "u": f"u_{name}",
             "sd_varying": f"sd_{name}_varying", "z_varying": f"z_{name}_varying",
             "u_varying": f"u_{name}_varying"}
 
@@ -82,15 +94,63 @@ def _weighted(logp):
     return weighted_logp
 
 
-def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False):
+def _per_sd_transform():
+    """The transform class of :func:`per_sd_transform` (built on first use: PyMC is imported inside functions)."""
+    import pytensor.tensor as pt
+    from pymc.logprob.transforms import Transform
+
+    class _PerSD(Transform):
+        """``value = beta * s``: a coefficient per SD of its column (``s`` a constant vector);
+        log-Jacobian ``-log s``."""
+
+        name = "persd"  # PyMC strips "_<name>__" from the value name: no underscore
+
+        def __init__(self, s):
+            self.s = np.asarray(s, float)
+
+        def forward(self, value, *inputs):
+            return value * self.s
+
+        def backward(self, value, *inputs):
+            return value / self.s
+
+        def log_jac_det(self, value, *inputs):
+            return pt.zeros_like(value) - np.log(self.s)
+
+    return _PerSD
+
+
+def per_sd_transform(s):
+    """The transform ``value = beta * s`` (module docstring), for the per-column SDs ``s``."""
+    return _per_sd_transform()(s)
+
+
+def sampling_scales(design: Design) -> np.ndarray:
+    """The SD of each design column of a numeric covariate (1 for factor columns and for a
+    constant column): what the sampler divides by internally (see the module's docstring)."""
+    out = []
+    for j, t in enumerate(design.terms):
+        sd = float(design.X[:, j].std()) if t in design.transforms else 1.0
+        out.append(sd if sd > 0 and np.isfinite(sd) else 1.0)
+    return np.array(out)
+
+
+def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False, scales=None):
     """``beta`` with one prior per covariate column; one vector RV when the priors share a
     distribution (the usual case), else one RV per column stacked into a Deterministic.
 
     ``prior_data``: the priors must all be Normal; their means and SDs become data containers
     (:data:`PRIOR_DATA`, one value per coefficient) that can be changed without recompiling.
+    ``scales``: sample each coefficient per SD of its column (:func:`per_sd_transform`).
     """
     import pymc as pm
     import pytensor.tensor as pt
+
+    def tr(idx=None):
+        if scales is None:
+            return {}
+        return {"default_transform": per_sd_transform(scales if idx is None
+                                                      else scales[idx])}
 
     priors = [spec.coefficient_prior(t) for t in design.terms]
     dists = {p.dist for p in priors}
@@ -102,19 +162,19 @@ def _coefficients(spec: ModelSpec, design: Design, prior_data: bool = False):
                      dims="covariate")
         sigma = pm.Data(PRIOR_DATA[1], np.array([p.params["sigma"] for p in priors], float),
                         dims="covariate")
-        return pm.Normal("beta", mu=mu, sigma=sigma, dims="covariate")
+        return pm.Normal("beta", mu=mu, sigma=sigma, dims="covariate", **tr())
     if len(dists) == 1:
         dist = priors[0].dist
         params = {k: np.array([p.params[k] for p in priors]) for k in priors[0].params}
         if all(np.all(v == v[0]) for v in params.values()):
             params = {k: float(v[0]) for k, v in params.items()}
-        return getattr(pm, dist)("beta", **params, dims="covariate")
+        return getattr(pm, dist)("beta", **params, dims="covariate", **tr())
     parts = []
     for col in dict.fromkeys(design.terms):
         idx = [j for j, t in enumerate(design.terms) if t == col]
         dim = f"covariate_{col}"
         pm.modelcontext(None).add_coord(dim, [design.coefficients[j] for j in idx])
-        parts.append(spec.coefficient_prior(col).create(f"beta_{col}", dims=dim))
+        parts.append(spec.coefficient_prior(col).create(f"beta_{col}", dims=dim, **tr(idx)))
     return pm.Deterministic("beta", pt.concatenate(parts), dims="covariate")
 
 
@@ -176,7 +236,11 @@ def _group_effects(spec: ModelSpec, design: Design):
     eta = pt.zeros(design.n)
     for g in design.groups:
         v = group_var_names(g.name)
-        sd = spec.group_sd_prior(g.name).create(v["sd"])
+        precision = spec.group_precision_prior(g.name)
+        if precision is None:
+            sd = spec.group_sd_prior(g.name).create(v["sd"])
+        else:  # the prior as written, on 1 / sd^2 (sampled on its log): sd derived
+            sd = pm.Deterministic(v["sd"], precision.create(v["precision"]) ** -0.5)
         if g.centered:
             u = pm.Normal(v["u"], 0.0, sd, dims=g.name)
         else:
@@ -231,7 +295,8 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift):
 
 
 def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
-                prior_data: bool = False, unit_weights: bool = False, centre: bool = True):
+                prior_data: bool = False, unit_weights: bool = False, centre: bool = True,
+                scale: bool = True):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
     group, ``interval`` for the piecewise family).
 
@@ -239,18 +304,21 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
     (:data:`PRIOR_DATA`) so that a prior-sensitivity grid reuses one compiled model;
     ``unit_weights=True`` weights each unit's log-likelihood by :data:`UNIT_WEIGHTS` (data,
     dims ``patient``) so that cross-validation refits reuse one compiled model.
-    ``centre=True`` samples on internally centred numeric columns (module docstring); the
-    prior-only model and ``centre=False`` build the model in the user's coding as written."""
+    ``centre=True`` samples on internally centred and scaled numeric columns (module
+    docstring); the prior-only model and ``centre=False`` build the model in the user's coding
+    as written; ``scale=False`` centres without scaling (for comparisons)."""
     import pymc as pm
     import pytensor.tensor as pt
 
     offsets = centring_offsets(design) if design.X.shape[1] else np.zeros(0)
     centred = centre and not prior_only and bool(np.any(offsets != 0))
+    scales = sampling_scales(design) if design.X.shape[1] else np.ones(0)
+    scaled = centre and scale and not prior_only and bool(np.any(scales != 1))
     with pm.Model(coords=design.coords(), name="") as model:
         eta = pt.zeros(design.n)
         shift = 0.0
         if design.X.shape[1]:
-            beta = _coefficients(spec, design, prior_data)
+            beta = _coefficients(spec, design, prior_data, scales if scaled else None)
             if centred:
                 eta = eta + pt.dot(design.X - offsets, beta)
                 shift = pt.dot(offsets, beta)

@@ -121,11 +121,12 @@ class Prior:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{self.dist}({args})"
 
-    def create(self, name: str, *, dims: str | tuple[str, ...] | None = None):
-        """The PyMC random variable (inside a model context)."""
+    def create(self, name: str, *, dims: str | tuple[str, ...] | None = None, **kwargs):
+        """The PyMC random variable (inside a model context); ``kwargs`` go to PyMC (e.g.
+        ``default_transform``)."""
         import pymc as pm
 
-        return getattr(pm, self.dist)(name, **self.params, dims=dims)
+        return getattr(pm, self.dist)(name, **self.params, dims=dims, **kwargs)
 
     def _scipy(self):
         """The same distribution as a frozen ``scipy.stats`` object (HalfStudentT: the

@@ -38,7 +38,10 @@ silently change a model.
     ``coefficient`` (every log-HR) or ``coefficient_<column>`` (one covariate's log-HRs);
     ``shape`` (Weibull); ``scale`` (Weibull and exponential baseline scale, time units);
     ``log_hazard`` (piecewise baseline log-hazard per interval); ``group_sd`` or
-    ``group_sd_<name>``; ``varying_sd`` or ``varying_sd_<name>``. Every prior the model uses must
+    ``group_sd_<name>`` (on a group's SD), or instead ``group_precision`` or
+    ``group_precision_<name>`` (on its precision 1 / SD^2, as BUGS writes ``tau ~ dgamma(0.001,
+    0.001)``; one of the two per group, the group-specific key winning over the shared one);
+    ``varying_sd`` or ``varying_sd_<name>``. Every prior the model uses must
     be given (there are no hidden defaults); a prior the model does not use is an error.
 """
 
@@ -118,8 +121,25 @@ class ModelSpec:
     def coefficient_prior(self, column: str) -> Prior:
         return self.priors.get(f"coefficient_{column}", self.priors.get("coefficient"))
 
-    def group_sd_prior(self, name: str) -> Prior:
-        return self.priors.get(f"group_sd_{name}", self.priors.get("group_sd"))
+    def _group_prior(self, name: str) -> tuple[str, Prior | None]:
+        """(``"sd"`` or ``"precision"``, the prior) of group ``name``: the group's own key
+        (``group_sd_<name>``/``group_precision_<name>``) wins over the shared one."""
+        for suffix in (f"_{name}", ""):
+            sd, prec = (self.priors.get(f"group_sd{suffix}"),
+                        self.priors.get(f"group_precision{suffix}"))
+            if sd is not None or prec is not None:
+                return ("sd", sd) if sd is not None else ("precision", prec)
+        return "sd", None
+
+    def group_sd_prior(self, name: str) -> Prior | None:
+        """The prior on group ``name``'s SD; None when its prior is on the precision."""
+        kind, prior = self._group_prior(name)
+        return prior if kind == "sd" else None
+
+    def group_precision_prior(self, name: str) -> Prior | None:
+        """The prior on group ``name``'s precision 1 / SD^2; None when it is on the SD."""
+        kind, prior = self._group_prior(name)
+        return prior if kind == "precision" else None
 
     def varying_sd_prior(self, name: str) -> Prior:
         return self.priors.get(f"varying_sd_{name}", self.priors.get("varying_sd"))
@@ -477,6 +497,20 @@ def required_priors(spec: ModelSpec) -> dict[str, str]:
     return need
 
 
+def _check_group_priors(spec: ModelSpec, source: str) -> None:
+    """A group's prior is on its SD or on its precision, never both at one level."""
+    for g in spec.groups:
+        for suffix in (f"_{g.name}", ""):
+            keys = [f"group_sd{suffix}", f"group_precision{suffix}"]
+            if all(k in spec.priors for k in keys):
+                raise SpecError(
+                    f"{source} [priors]: group {g.name!r} has a prior on its SD "
+                    f"([priors.{keys[0]}]) and one on its precision ([priors.{keys[1]}]); "
+                    "the precision is 1 / SD^2, so give one of the two")
+            if any(k in spec.priors for k in keys):
+                break
+
+
 def _check_priors(spec: ModelSpec, source: str) -> None:
     priors = spec.priors
     need = required_priors(spec)
@@ -484,7 +518,8 @@ def _check_priors(spec: ModelSpec, source: str) -> None:
     if spec.covariates:
         allowed |= {"coefficient"} | {f"coefficient_{c}" for c in spec.covariate_columns}
     if spec.groups:
-        allowed |= {"group_sd"} | {f"group_sd_{g.name}" for g in spec.groups}
+        allowed |= {f"group_{k}{s}" for k in ("sd", "precision")
+                    for s in ["", *(f"_{g.name}" for g in spec.groups)]}
     if any(g.varying for g in spec.groups):
         allowed |= {"varying_sd"} | {f"varying_sd_{g.name}" for g in spec.groups if g.varying}
     unused = sorted(set(priors) - allowed)
@@ -495,13 +530,16 @@ def _check_priors(spec: ModelSpec, source: str) -> None:
         if role not in priors:
             raise SpecError(f"{source} [priors]: the {spec.family} model needs a prior "
                             f"'{role}' ({support} support)")
+    _check_group_priors(spec, source)
     roles = {}
     for c in spec.covariate_columns:
         roles[f"coefficient for {c}"] = (spec.coefficient_prior(c), "real",
                                          f"'coefficient' or 'coefficient_{c}'")
     for g in spec.groups:
-        roles[f"group SD of {g.name}"] = (spec.group_sd_prior(g.name), "positive",
-                                          f"'group_sd' or 'group_sd_{g.name}'")
+        kind, prior = spec._group_prior(g.name)
+        roles[f"group {'SD' if kind == 'sd' else 'precision'} of {g.name}"] = (
+            prior, "positive", f"'group_sd' or 'group_sd_{g.name}' (a prior on the SD), or "
+            f"'group_precision' or 'group_precision_{g.name}' (on the precision 1 / SD^2)")
         if g.varying:
             roles[f"varying-effect SD of {g.name}"] = (
                 spec.varying_sd_prior(g.name), "positive",

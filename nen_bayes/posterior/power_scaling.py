@@ -24,10 +24,14 @@ def prior_var_names(tree, names) -> list[str]:
     stored there itself, or, for a deterministic stack of per-column variables (``beta`` built
     from ``beta_<column>`` when the coefficients' prior distributions differ), every
     ``<name>_<column>`` of the group. Each coefficient's prior is thus scaled, whatever its
-    distribution."""
+    distribution. A group SD whose prior is on the precision (``precision_<group>``) scales
+    that prior, as written."""
     stored = [str(v) for v in tree["log_prior"].dataset.data_vars]
     out = []
     for n in names:
+        if n not in stored and n.startswith("sd_") and f"precision_{n[3:]}" in stored:
+            out.append(f"precision_{n[3:]}")  # the group's prior is on its precision
+            continue
         out += [n] if n in stored else [v for v in stored if v.startswith(f"{n}_")]
     return list(dict.fromkeys(out))
 

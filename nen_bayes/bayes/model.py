@@ -44,11 +44,11 @@ exactly the uncentred model's, with the correlation between baseline and coeffic
 Internal scaling (also ``centre=True``): each numeric column is divided by its SD ``s``
 (:func:`sampling_scales`; 1 for indicator columns), so the sampler works on ``beta * s``, the
 log-HR per SD of the column, whatever unit the user chose (age in days or years). It is a
-transform of ``beta`` (:func:`per_sd_transform`: value ``beta * s``, log-Jacobian ``-log s``, a constant),
-so ``beta`` is stored in the user's coding, the user's prior applies to the user's ``beta`` as
-written, and the posterior is exactly the unscaled model's. NUTS starts its diagonal mass matrix
-at 1 for every parameter: on the per-SD scale a coefficient of age in days no longer starts
-10^4-fold away from its posterior SD.
+transform of ``beta`` (:func:`per_sd_transform`: value ``beta * s``, log-Jacobian ``-log s``,
+a constant), so ``beta`` is stored in the user's coding, the user's prior applies to the
+user's ``beta`` as written, and the posterior is exactly the unscaled model's. NUTS starts its
+diagonal mass matrix at 1 for every parameter: on the per-SD scale a coefficient of age in days
+no longer starts 10^4-fold away from its posterior SD.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ from nen_bayes.bayes.design import Design
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.errors import SpecError
 
-__all__ = ["CENTRED_BASELINE", "OBSERVED", "PRIOR_DATA", "UNIT_WEIGHTS", "per_sd_transform", "build_model",
-           "centring_offsets", "group_var_names", "sampling_scales"]
+__all__ = ["CENTRED_BASELINE", "OBSERVED", "PRIOR_DATA", "UNIT_WEIGHTS", "build_model",
+           "centring_offsets", "group_var_names", "per_sd_transform", "sampling_scales"]
 
 #: The free baseline variables of an internally centred model (not stored with the draws).
 CENTRED_BASELINE = ("scale_centred_log", "log_hazard_centred")
@@ -95,7 +95,8 @@ def _weighted(logp):
 
 
 def _per_sd_transform():
-    """The transform class of :func:`per_sd_transform` (built on first use: PyMC is imported inside functions)."""
+    """The transform class of :func:`per_sd_transform` (built on first use: PyMC is imported
+    inside functions)."""
     import pytensor.tensor as pt
     from pymc.logprob.transforms import Transform
 

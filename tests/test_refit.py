@@ -6,6 +6,7 @@ fit on those outcomes gives, the model is compiled once, and bad outcomes are re
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import nutpie
@@ -19,12 +20,14 @@ from nen_bayes import load_cohort
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import fit
 from nen_bayes.bayes.model import OUTCOME_DATA, build_model
-from nen_bayes.bayes.refit import Refitter
+from nen_bayes.bayes.refit import Refitter, same_units
 from nen_bayes.bayes.spec import in_time_unit, load_spec
 from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.errors import ModelDataError
-from nen_bayes.re_nen import RE_NEN
+from nen_bayes.pipeline import steps
+from nen_bayes.pipeline.settings import ReanalysisSettings
+from nen_bayes.re_nen import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import Sampling
 
 
@@ -121,3 +124,73 @@ def test_outcomes_that_do_not_fit_the_design_are_refused(refitted):
     with pytest.raises(ModelDataError, match="entry times must be given exactly"):
         refitter.fit(t, d, seed=1, entry=np.zeros(len(t)))
     assert refitter.n_fits == 2
+
+
+def test_same_units_tells_which_designs_one_compiled_model_fits():
+    """OS and PFS of the bundled cohort: the same units, so one compiled model fits both; fewer
+    units, another covariate value, or piecewise cut points placed at each endpoint's event
+    quantiles (which differ) need another compilation; fixed cut points do not."""
+    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
+    spec = load_spec(ROOT / "models/weibull_ph_centre.toml")
+    os_, pfs = (make_design(spec, cohort, ep) for ep in ("os", "pfs"))
+    assert same_units(os_, pfs)
+    fewer = replace(pfs, time=pfs.time[:200], event=pfs.event[:200], X=pfs.X[:200],
+                    ids=pfs.ids[:200])
+    assert not same_units(os_, fewer)
+    moved = pfs.X.copy()
+    moved[5, 0] = 1 - moved[5, 0]
+    assert not same_units(os_, replace(pfs, X=moved))
+    fixed = load_spec(ROOT / "models/piecewise_ph_centre.toml")
+    assert same_units(*(make_design(fixed, cohort, ep) for ep in ("os", "pfs")))
+    quantile = replace(fixed, cuts="quantiles:3")
+    assert not same_units(*(make_design(quantile, cohort, ep) for ep in ("os", "pfs")))
+
+
+def test_the_main_job_compiles_each_model_once_for_endpoints_of_the_same_units(monkeypatch,
+                                                                              tmp_path):
+    """The job's cache of compiled models (a stand-in Refitter that only counts): OS, HPFS
+    and PFS of the bundled cohort share their units, so each model is compiled once, not once
+    per endpoint; with PyMC's sampler there is nothing to reuse."""
+    made = []
+
+    class Counting:
+        def __init__(self, spec, design, sampling=None):
+            self.spec, self.design = spec, design
+            made.append(spec.name)
+
+        def matches(self, spec, design):
+            return spec.name == self.spec.name and same_units(self.design, design)
+
+    monkeypatch.setattr(steps, "Refitter", Counting)
+    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
+    specs = [load_spec(ROOT / f"models/{n}.toml") for n in ("weibull_ph_centre",
+                                                            "piecewise_ph_centre")]
+    settings = ReanalysisSettings(specs=tuple(specs), contrast=LINE_CONTRAST)
+    job = steps.Job(cohort, tmp_path, settings)
+    got = {(ep, sp.name): steps._refitter(job, ep, sp) for ep in ("os", "hpfs", "pfs")
+           for sp in specs}
+    assert made == [sp.name for sp in specs]
+    assert got[("os", specs[0].name)] is got[("pfs", specs[0].name)]
+    pymc_job = steps.Job(cohort, tmp_path, replace(settings, sampling=Sampling(sampler="pymc")))
+    assert steps._refitter(pymc_job, "os", specs[0]) is None
+
+
+def test_the_job_keeps_only_what_later_steps_read():
+    """After a fit is written, the job keeps its posterior, sampler statistics and data, and
+    its PSIS-LOO without the smoothed log weights (draws x units per model)."""
+    import xarray as xr
+
+    big = xr.Dataset({"time": (("chain", "draw", "patient"), np.zeros((2, 5, 3)))})
+    tree = xr.DataTree.from_dict({g: big for g in ("posterior", "sample_stats", "observed_data",
+                                                   "constant_data", "log_likelihood",
+                                                   "posterior_predictive", "prior",
+                                                   "prior_predictive", "log_prior")})
+    tree.attrs["model"] = "m"
+
+    class Loo:
+        log_weights = big["time"]
+        elpd_i = big["time"].isel(chain=0, draw=0)
+
+    slim, loo = steps._compact(tree, Loo())
+    assert set(slim.children) == set(steps.KEPT_GROUPS) and slim.attrs["model"] == "m"
+    assert loo.log_weights is None and loo.elpd_i is Loo.elpd_i

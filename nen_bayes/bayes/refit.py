@@ -39,7 +39,36 @@ from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.errors import ModelDataError, SamplingStartError
 from nen_bayes.settings import Sampling
 
-__all__ = ["Refitter"]
+__all__ = ["Refitter", "outcome_data", "same_units"]
+
+
+def same_units(a: Design, b: Design) -> bool:
+    """Whether two designs differ only in their outcomes (times, events, entry times), so
+    that a model compiled with the outcomes as data on one fits the other: the same units,
+    covariate columns, groups and their parameterisation, cut points, time unit, and late
+    entry in both or neither (no interval censoring, whose times are not data)."""
+    if a.n != b.n or (a.entry is None) != (b.entry is None):
+        return False
+    if a.upper is not None or b.upper is not None:
+        return False
+    same = (a.coefficients == b.coefficients and a.terms == b.terms
+            and a.time_unit == b.time_unit and np.array_equal(a.X, b.X)
+            and np.array_equal(a.ids, b.ids)
+            and (a.cuts is None) == (b.cuts is None)
+            and (a.cuts is None or np.array_equal(a.cuts, b.cuts))
+            and len(a.groups) == len(b.groups))
+    return same and all(
+        (g.name, g.levels, g.centered, g.varying) == (h.name, h.levels, h.centered, h.varying)
+        and np.array_equal(g.index, h.index) for g, h in zip(a.groups, b.groups, strict=True))
+
+
+def outcome_data(design: Design) -> dict[str, np.ndarray]:
+    """The values of the outcome data containers (:data:`OUTCOME_DATA`) for ``design``."""
+    data = {OUTCOME_DATA[0]: np.asarray(design.time, float),
+            OUTCOME_DATA[1]: np.asarray(design.event, float)}
+    if design.entry is not None:
+        data[OUTCOME_DATA[2]] = np.asarray(design.entry, float)
+    return data
 
 
 def _check_outcomes(design: Design, time, event, entry):
@@ -83,8 +112,10 @@ class Refitter:
     chains, cores and target acceptance of every refit unless :meth:`fit` is given its own;
     the sampler is always nutpie (``sampling.sampler`` is not used) and the seed is
     :meth:`fit`'s. ``compile_seconds`` is the time the model graph and its compilation took;
-    ``n_fits`` counts the refits. One Refitter samples one refit at a time (the initial values
-    live in the compiled model): give each worker process its own.
+    ``n_fits`` counts the refits (:meth:`fit`, and :meth:`sample`, which
+    :func:`~nen_bayes.bayes.inference.fit` calls when given a Refitter). One Refitter samples
+    one refit at a time (the initial values live in the compiled model): give each worker
+    process its own.
     """
 
     def __init__(self, spec: ModelSpec, design: Design, *, sampling: Sampling | None = None):
@@ -122,14 +153,10 @@ class Refitter:
         s = self.sampling if sampling is None else _sampling_settings(sampling)
         t, d, e = _check_outcomes(self.design, time, event, entry)
         design = dataclasses.replace(self.design, time=t, event=d, entry=e)
-        data = {OUTCOME_DATA[0]: t, OUTCOME_DATA[1]: d.astype(float)}
-        if e is not None:
-            data[OUTCOME_DATA[2]] = e
-        compiled = self._compiled.with_data(**data)
         cores = s.cores or min(s.chains, os.cpu_count() or 1)
         seeds = np.random.SeedSequence(seed).generate_state(4)  # as fit() derives them
         t0 = _time.perf_counter()
-        tree = self._sample(compiled, design, s, cores, int(seeds[0]))
+        tree = self.sample(design, s, cores, int(seeds[0]))
         post = tree["posterior"].to_dataset()
         post = _add_derived(post.drop_vars([v for v in CENTRED_BASELINE if v in post]),
                             self.spec, design)
@@ -142,14 +169,21 @@ class Refitter:
                           "chains": s.chains, "cores": cores,
                           "target_accept": s.target_accept,
                           "sampling_s": round(_time.perf_counter() - t0, 3)})
-        self.n_fits += 1
         return out
 
-    def _sample(self, compiled, design: Design, s: Sampling, cores: int, seed: int):
-        """nutpie from initial values drawn as :func:`~nen_bayes.bayes.inference.fit` draws
-        them (retried :data:`INIT_ATTEMPTS` times), with the sampler seed PyMC would pass."""
+    def matches(self, spec: ModelSpec, design: Design) -> bool:
+        """Whether ``design`` (of ``spec``) differs from this Refitter's only in its outcomes
+        (times, events, entry times), so that :meth:`sample` can fit it."""
+        return (in_time_unit(spec, design.time_unit)[0].hash == self.spec.hash
+                and same_units(self.design, design))
+
+    def sample(self, design: Design, s: Sampling, cores: int, seed: int):
+        """nutpie's DataTree for the outcomes of ``design`` (one that :meth:`matches`), from
+        initial values drawn as :func:`~nen_bayes.bayes.inference.fit` draws them (retried
+        :data:`INIT_ATTEMPTS` times), with the sampler seed PyMC would pass for ``seed``."""
         import nutpie
 
+        compiled = self._compiled.with_data(**outcome_data(design))
         rng = np.random.default_rng(seed)
         errors = []
         for attempt in range(INIT_ATTEMPTS):
@@ -159,10 +193,12 @@ class Refitter:
             chain_seed = int(np.random.default_rng(seed + attempt).spawn(s.chains)[0]
                              .integers(2**30))
             try:
-                return nutpie.sample(compiled, draws=s.draws, tune=max(s.tune, 1),
+                tree = nutpie.sample(compiled, draws=s.draws, tune=max(s.tune, 1),
                                      chains=s.chains, cores=cores, seed=chain_seed,
                                      save_warmup=False, store_unconstrained=False,
                                      progress_bar=False, target_accept=s.target_accept)
+                self.n_fits += 1
+                return tree
             except (RuntimeError, FloatingPointError) as exc:
                 text = str(exc)
                 if "init" not in text.lower() and "starting point" not in text.lower():

@@ -3,9 +3,10 @@
 headline fit (scripts/fit.py) measured in the same run as the reference.
 
 Each is run in a fresh child process, as a user runs them, so that imports and compilation
-count. Reported: the job's wall time and peak resident memory, the same for the single fit,
-their ratios (target: the job in at most 7 times one fit), the step timings from the job's
-run.json, and the machine's load average before and after each run (the figures depend on it).
+count. Reported: the job's wall time, CPU time and peak resident memory, the same for the
+single fit, their ratios (target: the job in at most 7 times one fit), the step timings from
+the job's run.json, and the machine's load average before and after each run (the figures
+depend on it).
 
 ``--n N`` simulates a cohort of N units first (scripts/simulate.py, the bundled calibration,
 ``--seed``); the job's targets at 3,000 units are 120 s and 2 GB.
@@ -34,8 +35,9 @@ def load() -> str:
 
 
 def run_child(cmd: list[str]) -> dict:
-    """Wall seconds and peak RSS (MB) of one child process (its own rusage, via wait4), with
-    the load average before and after."""
+    """Wall seconds, CPU seconds (user + system, all threads) and peak RSS (MB) of one child
+    process (its own rusage, via wait4), with the load average before and after. On a shared
+    machine the CPU seconds move less with the load than the wall time does."""
     before = load()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -44,7 +46,8 @@ def run_child(cmd: list[str]) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "load_before": before, "load_after": load()}
 
 
@@ -76,14 +79,15 @@ def main() -> int:
     print(f"SYNTHETIC DATA ({cohort}); {os.cpu_count()} cores")
     if single:
         print(f"reference: one headline fit (fit.py, OS)  {single['wall_s']:7.1f} s  "
-              f"peak {single['peak_rss_mb']:6.0f} MB  load {single['load_before']} -> "
-              f"{single['load_after']}")
+              f"cpu {single['cpu_s']:6.1f} s  peak {single['peak_rss_mb']:6.0f} MB  "
+              f"load {single['load_before']} -> {single['load_after']}")
     print(f"main job (reanalyse.py)                    {job['wall_s']:7.1f} s  "
-          f"peak {job['peak_rss_mb']:6.0f} MB  load {job['load_before']} -> "
-          f"{job['load_after']}")
+          f"cpu {job['cpu_s']:6.1f} s  peak {job['peak_rss_mb']:6.0f} MB  "
+          f"load {job['load_before']} -> {job['load_after']}")
     if single:
         ratio = job["wall_s"] / single["wall_s"]
         print(f"  job / one fit: {ratio:.1f}x wall (target <= {RATIO_TARGET:g}x), "
+              f"{job['cpu_s'] / single['cpu_s']:.1f}x cpu, "
               f"{job['peak_rss_mb'] / single['peak_rss_mb']:.1f}x peak memory")
     print("step timings (s):")
     for step, s in run["timings_s"].items():

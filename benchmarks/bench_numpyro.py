@@ -19,8 +19,12 @@ z_centre), divergences, ESS per wall second, and fit.py's ratio to NumPyro's ESS
 Cohorts: the bundled cohort (SYNTHETIC: 297 units, 7 centres of 88 to 15 units), and a cohort
 simulated with known truth of the same size and centre sizes (another draw of the same design).
 
+``--jax-backend`` also runs fit.py with nutpie's JAX backend (``backend="jax",
+gradient_backend="jax"``) in place of Numba, JAX's persistent compilation cache in
+``~/.cache/nen-bayes/jax`` (a first run fills it; later runs read it), as ``fit_jax``.
+
 Needs the optional ``bench`` dependencies (``pip install -e .[bench]``: numpyro, jax).
-Usage: benchmarks/bench_numpyro.py [--repeats N] [--baseline DIR] [--json FILE]
+Usage: benchmarks/bench_numpyro.py [--repeats N] [--baseline DIR] [--jax-backend] [--json FILE]
 """
 
 from __future__ import annotations
@@ -84,13 +88,33 @@ def min_ess(posterior) -> float:
     return min(float(ess[v].min()) for v in PARAMS)
 
 
-def run_fit_py(data: Path, out: Path, root: Path = ROOT) -> dict:
+#: fit.py with nutpie's JAX backend: nutpie.compile_pymc_model told backend="jax" whatever
+#: PyMC asks, and JAX's persistent compilation cache switched on (run by ``python -c``).
+JAX_LAUNCHER = """
+import os, runpy, sys
+import jax
+jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/nen-bayes/jax"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+import nutpie
+_compile = nutpie.compile_pymc_model
+def _jax(model, **kw):
+    kw.update(backend="jax", gradient_backend="jax")
+    return _compile(model, **kw)
+nutpie.compile_pymc_model = _jax
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_fit_py(data: Path, out: Path, root: Path = ROOT, jax: bool = False) -> dict:
     """scripts/fit.py (of the source tree ``root``) in a fresh process: wall from process start
-    to files written."""
+    to files written. ``jax``: with nutpie's JAX backend (:data:`JAX_LAUNCHER`)."""
     from nen_bayes.bayes.inference import read_fit
 
     env = {**os.environ, "PYTHONPATH": str(root)}
-    cmd = [sys.executable, str(root / "scripts/fit.py"), "--data", str(data), "--model",
+    launch = [sys.executable, "-c", JAX_LAUNCHER] if jax else [sys.executable]
+    cmd = [*launch, str(root / "scripts/fit.py"), "--data", str(data), "--model",
            str(root / "models/weibull_ph_centre"), "--endpoint", "os", "--quiet",
            "--draws", str(DRAWS), "--tune", str(TUNE), "--chains", str(CHAINS),
            "--seed", str(SEED), "--out", str(out)]
@@ -177,6 +201,8 @@ def main() -> int:
     p.add_argument("--baseline", metavar="DIR",
                    help="also run fit.py of another source tree (e.g. an export of an earlier "
                         "commit) in the same run, as 'fit_base'")
+    p.add_argument("--jax-backend", action="store_true",
+                   help="also run fit.py with nutpie's JAX backend, as 'fit_jax'")
     p.add_argument("--numpyro-child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.numpyro_child:
@@ -199,17 +225,21 @@ def main() -> int:
                     row["fit_base"] = run_fit_py(data, tmp / f"base_{rep}_{len(rows)}",
                                                  Path(args.baseline).resolve())
                     row["ratio_base"] = row["fit_base"]["ess_per_s"] / n["ess_per_s"]
+                if args.jax_backend:
+                    row["fit_jax"] = run_fit_py(data, tmp / f"jax_{rep}_{len(rows)}", jax=True)
+                    row["ratio_jax"] = row["fit_jax"]["ess_per_s"] / n["ess_per_s"]
                 rows.append(row)
     print(f"{CHAINS} chains x {DRAWS} draws after {TUNE} tuning; {os.cpu_count()} cores")
     print(f"{'cohort':<34}{'run':<9}{'wall s':>8}{'min ESS':>9}{'div':>5}{'ESS/s':>8}"
           f"{'ratio':>7}{'load':>6}")
     for r in rows:
-        for key in ("fit_base", "fit_py", "numpyro"):
+        for key in ("fit_base", "fit_py", "fit_jax", "numpyro"):
             if key not in r:
                 continue
             x = r[key]
             ratio = {"fit_py": f"{r['ratio_ess_per_s']:7.2f}",
-                     "fit_base": f"{r.get('ratio_base', 0):7.2f}"}.get(key, " " * 7)
+                     "fit_base": f"{r.get('ratio_base', 0):7.2f}",
+                     "fit_jax": f"{r.get('ratio_jax', 0):7.2f}"}.get(key, " " * 7)
             print(f"{r['cohort']:<34}{key:<9}{x['wall_s']:8.1f}{x['ess_bulk_min']:9.0f}"
                   f"{x['divergences']:5d}{x['ess_per_s']:8.1f}{ratio}{r['load_1min']:6.1f}")
     if args.json:

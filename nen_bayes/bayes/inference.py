@@ -379,7 +379,7 @@ def _sampling_settings(sampling: Sampling | None = None, **overrides) -> Samplin
 
 def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
         sampling: Sampling | None = None, prior_draws: int = 1000, progressbar: bool = True,
-        log_lik: bool = True, predictive: bool = True, **overrides) -> Fit:
+        log_lik: bool = True, predictive: bool = True, refitter=None, **overrides) -> Fit:
     """Sample the posterior of ``spec`` on ``cohort`` and assemble the ``DataTree``.
 
     ``endpoint`` defaults to the spec's ``[outcome] endpoint``, else the cohort's only endpoint.
@@ -387,6 +387,12 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
     keyword ``overrides`` (``draws=``, ``tune=``, ``chains=``, ``cores=``, ``seed=``,
     ``sampler=``, ``target_accept=``) replace single settings of it, and any other keyword is
     a ``TypeError``. The same seed, data and settings give identical draws.
+
+    ``refitter``: a :class:`~nen_bayes.bayes.refit.Refitter` of this spec compiled on a design
+    of the same units; when its design differs from this fit's only in the outcomes
+    (``Refitter.matches``) and the sampler is nutpie, it samples without compiling again (the
+    same initial values and sampler seed; the draws agree with a compiled fit's to
+    floating-point rounding). Otherwise the model is compiled as usual.
     """
     s = _sampling_settings(sampling, **overrides)
     import xarray as xr
@@ -395,12 +401,15 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
     spec_unit = spec.time_unit
     spec, unit_note = in_time_unit(spec, cohort.schema.time_unit)
     design = make_design(spec, cohort, endpoint)
-    model = build_model(spec, design)
     seeds = np.random.SeedSequence(s.seed).generate_state(4)
     cores = s.cores or min(s.chains, os.cpu_count() or 1)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
-        tree = _sample(model, s, cores, int(seeds[0]), progressbar, design)
+    if refitter is not None and s.sampler == "nutpie" and refitter.matches(spec, design):
+        tree = refitter.sample(design, s, cores, int(seeds[0]))
+    else:
+        model = build_model(spec, design)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
+            tree = _sample(model, s, cores, int(seeds[0]), progressbar, design)
     # the internally centred baseline is the user's baseline re-expressed: not stored
     post = tree["posterior"].to_dataset()
     post = _add_derived(post.drop_vars([v for v in CENTRED_BASELINE if v in post]), spec,

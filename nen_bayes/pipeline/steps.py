@@ -13,6 +13,7 @@ cannot be fitted in the same way (``BaselineReport.not_estimated``).
 
 from __future__ import annotations
 
+import copy
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from nen_bayes import plotting
+from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import fit, write_fit
+from nen_bayes.bayes.refit import Refitter
+from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.effects import write_effects
 from nen_bayes.errors import ModelDataError
@@ -53,11 +57,16 @@ __all__ = ["BaselineStep", "CompareStep", "ContrastStep", "CrossvalStep", "Descr
 
 @dataclass(frozen=True)
 class Job:
-    """What every step needs: the cohort, the results directory and the settings."""
+    """What every step needs: the cohort, the results directory and the settings; and the
+    compiled models of the set (by model name) and of the prior grid, which the next endpoint
+    reuses when its units and covariates are the same (:class:`~nen_bayes.bayes.refit.Refitter`,
+    :func:`~nen_bayes.sensitivity.refits.prior_grid_fit`'s ``compiled``)."""
 
     cohort: Cohort
     out: Path
     settings: ReanalysisSettings
+    refitters: dict = field(default_factory=dict, repr=False, compare=False)
+    grid_models: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def endpoints(self) -> list[str]:
@@ -190,11 +199,52 @@ def baseline_step(job: Job) -> BaselineStep:
     return BaselineStep(reports, figures)
 
 
+#: The groups of a fit the steps after fit_step read (comparison, contrasts); the others are
+#: in fit.nc and are dropped from memory once it is written.
+KEPT_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
+
+
+def _refitter(job: Job, endpoint: str, spec) -> Refitter | None:
+    """The compiled model of ``spec`` for ``endpoint``'s design: the one an earlier endpoint
+    compiled when only the outcomes differ, else a new one (kept for the next endpoint). None
+    where refits do not apply (PyMC's sampler, interval-censored times)."""
+    if job.settings.sampling.sampler != "nutpie":
+        return None
+    design = make_design(in_time_unit(spec, job.cohort.schema.time_unit)[0], job.cohort,
+                         endpoint)
+    if design.upper is not None:
+        return None
+    r = job.refitters.get(spec.name)
+    if r is None or not r.matches(spec, design):
+        r = job.refitters[spec.name] = Refitter(spec, design, sampling=job.settings.sampling)
+    return r
+
+
+def _compact(tree, loo):
+    """The fit's DataTree with only :data:`KEPT_GROUPS` and its PSIS-LOO without the smoothed
+    log weights (draws x units each): what later steps need, in memory that does not grow
+    with the number of draws x units per model kept."""
+    import xarray as xr
+
+    slim = xr.DataTree.from_dict({k: tree[k].dataset for k in KEPT_GROUPS
+                                  if k in tree.children})
+    slim.attrs.update(tree.attrs)
+    small = copy.copy(loo)
+    if getattr(small, "log_weights", None) is not None:
+        small.log_weights = None
+    return slim, small
+
+
 def fit_step(job: Job, endpoint: str, spec) -> tuple[FitStep, object]:
     """Sample one model, write the fit, its effects and run card (and the diagnostic figures
-    for the headline model). Returns the step result and the fit's DataTree."""
+    for the headline model, whose fit alone draws posterior predictive replicates: the
+    predictive check uses them). The model is compiled once per design
+    (:func:`_refitter`). Returns the step result and the fit's DataTree with the groups later
+    steps read (:data:`KEPT_GROUPS`; fit.nc has them all)."""
     s = job.settings
-    res = fit(spec, job.cohort, endpoint=endpoint, sampling=s.sampling, progressbar=False)
+    headline = spec.name == s.headline.name
+    res = fit(spec, job.cohort, endpoint=endpoint, sampling=s.sampling, progressbar=False,
+              predictive=headline, refitter=_refitter(job, endpoint, spec))
     d = job.directory("fits", endpoint, spec.name)
     record_verdict(res.tree, convergence_verdict(res.tree, thresholds=s.thresholds))
     write_fit(res, d / "fit.nc")
@@ -206,13 +256,14 @@ def fit_step(job: Job, endpoint: str, spec) -> tuple[FitStep, object]:
     atomic_write_text(d / "run_card.json", card.to_json())
     atomic_write_text(d / "summary.txt", card.to_text())
     figures = {}
-    if spec.name == s.headline.name:
+    if headline:
         dd = job.directory("fits", endpoint, spec.name, "diagnostics")
         term = s.contrast.term
         by = term if term in [cv.column for cv in spec.covariates] else None
         for stem, fig in plotting.diagnostic_figures(res.tree, by=by).items():
             figures[stem] = job.figure(fig, dd / stem)
-    return FitStep(spec.name, card, loo, figures), res.tree
+    tree, loo = _compact(res.tree, loo)
+    return FitStep(spec.name, card, loo, figures), tree
 
 
 def left_out_note(job: Job, endpoint: str, spec, exc: Exception) -> str:
@@ -286,11 +337,12 @@ def contrast_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
 
 
 def grid_step(job: Job, endpoint: str) -> GridStep:
-    """The headline model refitted under every prior of the grid (one compilation)."""
+    """The headline model refitted under every prior of the grid (one compilation, shared
+    by the endpoints with the same units)."""
     s = job.settings
     g = prior_grid_fit(s.headline, job.cohort, list(s.priors), s.contrast, endpoint=endpoint,
                        sampling=s.sampling, decision=s.decision, conf_level=s.conf_level,
-                       thresholds=s.thresholds)
+                       thresholds=s.thresholds, compiled=job.grid_models)
     d = job.directory("sensitivity", endpoint)
     atomic_write_text(d / "grid.csv", g.table.to_csv(index=False))
     atomic_write_text(d / "sensitivity.txt", g.to_text())

@@ -24,6 +24,7 @@ import pandas as pd
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import resolve_endpoint
 from nen_bayes.bayes.model import PRIOR_DATA, build_model
+from nen_bayes.bayes.refit import outcome_data, same_units
 from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import ModelDataError
@@ -186,10 +187,30 @@ def _refit_row(compiled, pr: GridPrior, base: tuple, j: int, sign: int, seed: in
     return row, hr, card
 
 
+def _grid_model(spec, design, cache: dict | None):
+    """The model with the coefficient priors as data and its compiled form for ``design``'s
+    outcomes: from ``cache`` when it holds one compiled for the same units (then only the
+    outcomes change), else compiled (and kept in ``cache``, with the outcomes as data)."""
+    import nutpie
+
+    hit = None if cache is None else cache.get(spec.hash)
+    if hit is not None and same_units(hit[0], design):
+        return hit[1], hit[2].with_data(**outcome_data(design))
+    as_data = cache is not None and design.upper is None
+    model = build_model(spec, design, prior_data=True, outcome_data=as_data)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
+        compiled = nutpie.compile_pymc_model(model)
+    if as_data:
+        cache[spec.hash] = (design, model, compiled)
+    return model, compiled
+
+
 def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
                    endpoint: str | None = None, sampling: Sampling | None = None,
                    decision: Decision | None = None, conf_level: float = 0.95, progress=None,
-                   thresholds: dict | None = None, **overrides) -> GridResult:
+                   thresholds: dict | None = None, compiled: dict | None = None,
+                   **overrides) -> GridResult:
     """Refit ``spec`` under each prior (and first under the model's own prior, as the
     reference) with one compiled model; summarise the HR of ``contrast``.
 
@@ -199,8 +220,11 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
     ``sampling.sampler`` is not used. ``progress`` (a callable) is told each prior's name
     before its refit. Each refit is held to the run card's checks
     (:func:`~nen_bayes.posterior.diagnostics.diagnose_fit`, ``thresholds`` as there): the
-    result's ``cards``, the table's ``checks`` column and its text show every failure."""
-    import nutpie
+    result's ``cards``, the table's ``checks`` column and its text show every failure.
+
+    ``compiled``: a dict in which the compiled model is kept (by spec hash) with the outcomes
+    as data, so that a later call on another endpoint of the same units (say) swaps the
+    outcomes instead of compiling again (``timings["compile_s"]`` is then 0)."""
 
     s = replace(Sampling() if sampling is None else sampling, **overrides)
     decision = Decision() if decision is None else decision
@@ -209,10 +233,7 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
     design = make_design(spec, cohort, endpoint)
     j, sign, level, versus = _contrast_column(design, contrast)
     t0 = time.perf_counter()
-    model = build_model(spec, design, prior_data=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
-        compiled = nutpie.compile_pymc_model(model)
+    model, compiled_model = _grid_model(spec, design, compiled)
     t_compile = time.perf_counter() - t0
     base = (model[PRIOR_DATA[0]].get_value().copy(), model[PRIOR_DATA[1]].get_value().copy())
     own = spec.coefficient_prior(contrast.term)
@@ -229,7 +250,8 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
     for k, pr in enumerate(everything):
         if progress:
             progress(f"prior {k + 1}/{len(everything)}: {pr.name}")
-        row, hr_draws[pr.name], card = _refit_row(compiled, pr, base, j, sign, int(seeds[k]),
+        row, hr_draws[pr.name], card = _refit_row(compiled_model, pr, base, j, sign,
+                                                  int(seeds[k]),
                                                   s, cores, decision, conf_level, thresholds,
                                                   spec.name)
         rows.append(row)

@@ -1,0 +1,1 @@
+"""Simulation studies: simulation-based calibration, operating characteristics and assurance."""

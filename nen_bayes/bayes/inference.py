@@ -345,10 +345,16 @@ def _data_groups(design: Design):
         const[g.name + "_index"] = ("patient", g.index)
     if design.entry is not None:  # late entry: the likelihood is conditional on T > entry
         const["entry"] = ("patient", design.entry)
+    if design.upper is not None:  # interval-censored: the event in (time, upper]
+        const["upper"] = ("patient", design.upper)
     constant = xr.Dataset(const, coords={k: coords[k] for k in
                                          ["patient", "covariate"] + [g.name for g in
                                                                       design.groups]})
     constant[OBSERVED].attrs["meaning"] = "event indicator: 1 = event, 0 = right-censored"
+    if design.upper is not None:
+        constant["upper"].attrs["meaning"] = ("interval censoring: an event with upper > time "
+                                              "happened in (time, upper]; time is then the "
+                                              "last assessment without it")
     return observed, constant
 
 
@@ -538,6 +544,8 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "data_hash": cohort.data_hash,
         "n_units": design.n,
         "n_events": int(design.event.sum()),
+        "interval_censored": int(0 if design.upper is None else
+                                 ((design.event == 1) & (design.upper > design.time)).sum()),
         "synthetic": int(cohort.synthetic),
         "notice": SYNTHETIC_NOTICE if cohort.synthetic else "",
         "cuts": json.dumps(None if design.cuts is None else design.cuts.tolist()),

@@ -199,10 +199,11 @@ def pointwise_log_likelihood(posterior, family: str, design: Design):
         block = slice(start, min(start + _BLOCK, n_chain * n_draw))
         eta = _eta_draws(posterior, design, block)
         p = {k: v[block] for k, v in params.items()}
-        ll = families.loglik_draws(family, design.time, design.event, eta, p, design.cuts,
-                                   design.entry)
+        inside = np.zeros(design.n, bool) if design.upper is None else \
+            (design.event == 1) & (design.upper > design.time)
+        ll = families.loglik_draws(family, np.where(inside, design.upper, design.time),
+                                   design.event, eta, p, design.cuts, design.entry)
         if design.upper is not None:  # events within (time, upper]: log(S(time) - S(upper))
-            inside = (design.event == 1) & (design.upper > design.time)
             pp = {k: (v if k == "log_hazard" else v[:, None]) for k, v in p.items()}
             ll[:, inside] = families.interval_loglik_numpy(
                 family, design.time[inside], design.upper[inside], eta[:, inside], pp,

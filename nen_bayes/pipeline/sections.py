@@ -194,6 +194,15 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     rows += [{"analysis": f"Bayesian {headline}, {x.event}", "estimate": "", "interval": "",
               "p / probability": format_prob(x.probability)}
              for x in con.probabilities.itertuples()]
+    if ep.detection is not None:  # the fits use the interval likelihood; detection times beside
+        d = ep.detection
+        rows[2]["analysis"] += " (interval likelihood)"
+        rows += [{"analysis": f"Bayesian {headline}, HR {con.contrast} (progression at its "
+                              "detecting assessment)", "estimate": f"{d.detection_hr[0]:.2f}",
+                  "interval": f"{pct} CrI {d.detection_hr[1]:.2f}-{d.detection_hr[2]:.2f}",
+                  "p / probability": ""},
+                 {"analysis": "difference in log HR, interval minus detection time",
+                  "estimate": f"{d.difference:+.3f}", "interval": "", "p / probability": ""}]
     sec.table(pd.DataFrame(rows), f"The {con.term} question, frequentist and Bayesian")
     km = r.baselines.figures.get(f"km_{ep.endpoint}")
     if km is not None:
@@ -218,6 +227,12 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
         sec.table(con.new_centre[["quantity", "group", "estimate", "lower", "upper", "note"]],
                   f"A new centre ({pct} prediction intervals)", floatfmt="{:.2f}")
         sec.figure(ep.contrast.figures["centres"], "Centre effects (caterpillar)")
+    if ep.detection is not None:
+        said = ep.detection.to_text(con.contrast, r.settings.conf_level)
+        sec.text(f"Interval censoring: {ep.detection.interval_censored} progressions are known "
+                 "only between two assessments; every Bayesian fit of this endpoint uses the "
+                 "interval likelihood log(S(lower) - S(upper)). The headline model refitted with "
+                 f"each progression at its detecting assessment: {said}.")
     for n in r.notes.get(ep.endpoint, ()):
         sec.text(f"Not estimated: {n}")
     for n in con.notes:

@@ -65,9 +65,9 @@ def _scan_data(rng, n, *, log_hr=0.7, shape=1.3, scale=12.0, gap=6.0, follow=60.
 
 def test_interval_weibull_hazard_ratio_covers_the_truth():
     """lifelines' interval-censored Weibull AFT, read as a PH hazard ratio exp(-b rho) with a
-    delta-method interval: on 500 simulated units (log HR 0.7, shape 1.3, scale 12, scans
+    delta-method interval: on 300 simulated units (log HR 0.7, shape 1.3, scale 12, scans
     every 6 months) the 99.9% interval holds the true HR."""
-    df = _scan_data(np.random.default_rng(5), 500)
+    df = _scan_data(np.random.default_rng(5), 300)
     res = interval_baselines(df["lo"], df["up"].fillna(np.inf), endpoint="pfs",
                              groups=df["x"], term="x", conf_level=0.999)
     hr = res.hazard_ratios.iloc[0]
@@ -159,23 +159,24 @@ def _bayes_fit(df, interval: bool, seed: int, draws: int = 150, predictive: bool
 
 
 def test_bayesian_interval_fit_recovers_truth_and_detection_times_do_not():
-    """300 units, Weibull shape 1.3, scale 12, log HR 0.7, scans every 6 months: the interval
+    """200 units, Weibull shape 1.3, scale 12, log HR 0.7, scans every 6 months (2 x 100 draws
+    after 100 tuning steps): the interval
     likelihood's 99% credible intervals hold the true scale and log HR; with each event at its
     detecting scan the scale's posterior lies above the truth (events recorded up to 6 months
     late), its 99% interval entirely."""
-    df = _scan_data(np.random.default_rng(11), 300)
-    res = _bayes_fit(df, True, 1)
+    df = _scan_data(np.random.default_rng(11), 200)
+    res = _bayes_fit(df, True, 1, draws=100)
     post = res.tree["posterior"]
-    assert res.tree.attrs["interval_censored"] > 150
+    assert res.tree.attrs["interval_censored"] > 100
     scale = post["scale"].values.ravel()
     beta = post["beta"].values.reshape(-1)
     assert np.quantile(scale, 0.005) < 12.0 < np.quantile(scale, 0.995)
     assert np.quantile(beta, 0.005) < 0.7 < np.quantile(beta, 0.995)
-    det = _bayes_fit(df, False, 1).tree["posterior"]
+    det = _bayes_fit(df, False, 1, draws=100).tree["posterior"]
     assert np.quantile(det["scale"].values.ravel(), 0.005) > 12.0
     # the pointwise log-likelihood of the interval fit is complete (one finite value per unit)
     ll = res.tree["log_likelihood"]["time"].values
-    assert ll.shape[-1] == 300 and np.all(np.isfinite(ll))
+    assert ll.shape[-1] == 200 and np.all(np.isfinite(ll))
 
 
 def test_design_uses_lower_and_upper(tmp_path, bundled_frame):
@@ -213,9 +214,9 @@ def test_interval_ppc_compares_turnbull_curves():
     pointwise 5% expected, neighbouring grid times correlated)."""
     from nen_bayes.posterior.diagnostics import ppc_km
 
-    df = _scan_data(np.random.default_rng(12), 300)
+    df = _scan_data(np.random.default_rng(12), 200)
     res = _bayes_fit(df, True, 2, predictive=True)
-    (curve,) = ppc_km(res.tree, max_draws=40, grid_points=30)
+    (curve,) = ppc_km(res.tree, max_draws=30, grid_points=30)
     assert curve.method == "Turnbull"
     assert curve.outside.mean() < 0.25, curve.outside
 

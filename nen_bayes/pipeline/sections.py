@@ -194,8 +194,8 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     rows += [{"analysis": f"Bayesian {headline}, {x.event}", "estimate": "", "interval": "",
               "p / probability": format_prob(x.probability)}
              for x in con.probabilities.itertuples()]
-    if ep.detection is not None:  # the fits use the interval likelihood; detection times beside
-        d = ep.detection
+    d = getattr(ep, "detection", None)  # interval-censored endpoints only
+    if d is not None:  # the fits use the interval likelihood; detection times beside
         rows[2]["analysis"] += " (interval likelihood)"
         rows += [{"analysis": f"Bayesian {headline}, HR {con.contrast} (progression at its "
                               "detecting assessment)", "estimate": f"{d.detection_hr[0]:.2f}",
@@ -227,9 +227,9 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
         sec.table(con.new_centre[["quantity", "group", "estimate", "lower", "upper", "note"]],
                   f"A new centre ({pct} prediction intervals)", floatfmt="{:.2f}")
         sec.figure(ep.contrast.figures["centres"], "Centre effects (caterpillar)")
-    if ep.detection is not None:
-        said = ep.detection.to_text(con.contrast, r.settings.conf_level)
-        sec.text(f"Interval censoring: {ep.detection.interval_censored} progressions are known "
+    if d is not None:
+        said = d.to_text(con.contrast, r.settings.conf_level)
+        sec.text(f"Interval censoring: {d.interval_censored} progressions are known "
                  "only between two assessments; every Bayesian fit of this endpoint uses the "
                  "interval likelihood log(S(lower) - S(upper)). The headline model refitted with "
                  f"each progression at its detecting assessment: {said}.")

@@ -29,8 +29,9 @@ __all__ = ["answer_section", "answer_sentence", "report_sections"]
 
 #: Diagnostic figures of the headline model shown in the report, with their captions.
 _DIAGNOSTIC_FIGURES = (
-    ("ppc_km_{term}", "Posterior predictive check: observed Kaplan-Meier against the 95% band "
-                      "of replicated survival curves"),
+    ("ppc_km_{term}", "Posterior predictive check: observed Kaplan-Meier (Turnbull for an "
+                      "interval-censored endpoint) against the 95% band of replicated survival "
+                      "curves"),
     ("rank", "Rank plots"), ("energy", "Energy"),
     ("pair_sd_centre", "Between-centre SD against centre effects"),
     ("prior_posterior", "Prior and posterior"),

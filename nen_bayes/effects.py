@@ -9,7 +9,9 @@ column          meaning
 endpoint        endpoint name (``os``, ``hpfs``, ``pfs``, or a user's)
 quantity        ``median_survival``, ``survival``, ``rmst``, ``km_mean`` (area under a group's
                 KM curve up to its own last time), ``rmst_difference``, ``hazard_ratio``,
-                ``logrank``, ``logrank_trend``, ``ph_test``, ``dcr`` (and, from the models,
+                ``logrank``, ``logrank_trend``, ``ph_test``, ``dcr``,
+                ``interval_hazard_ratio`` and ``interval_median_survival`` (interval-censored
+                Weibull fits of an endpoint with interval columns) (and, from the models,
                 posterior quantities)
 term            the factor or covariate (``all`` for the whole cohort)
 group           a level, or a contrast written ``level vs reference``

@@ -434,9 +434,13 @@ def plot_ppc_km(curves, *, title: str = "", time_unit: str = "months",
         panel.fill_between(c.grid, c.lower, c.upper, color=colour, alpha=0.2, lw=0,
                            label="posterior predictive 95% band")
         panel.plot(c.grid, c.median, color=colour, lw=1, ls="--", label="predictive median")
-        t, s, _, _ = _step(c.km)
-        panel.step(t, s, where="post", color="black", lw=1.5,
-                   label=f"observed KM (n={c.km.n}, {c.km.events} events)")
+        if c.method == "Turnbull":  # interval-censored: the Turnbull estimate on the grid
+            panel.step(c.grid, c.observed, where="post", color="black", lw=1.5,
+                       label=f"observed Turnbull (n={c.km.n}, {c.km.events} events)")
+        else:
+            t, s, _, _ = _step(c.km)
+            panel.step(t, s, where="post", color="black", lw=1.5,
+                       label=f"observed KM (n={c.km.n}, {c.km.events} events)")
         panel.set_ylim(0, 1.02)
         panel.set_xlabel(f"Time ({time_unit})")
         panel.set_ylabel("Survival probability")

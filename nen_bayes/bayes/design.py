@@ -145,11 +145,12 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
     groups = tuple(replace(g, centered=choose_centring(g.index, len(g.levels), event),
                            auto=True) if g.centered == "auto" else g
                    for g in _group_indexes(spec, cohort, terms))
-    return Design(endpoint=endpoint, time=time, event=event, X=X, coefficients=names,
-                  terms=terms, contrasts=contrasts, groups=groups,
+    bounds = cohort.interval(endpoint)  # interval-censored: time = lower, upper as given
+    return Design(endpoint=endpoint, time=time if bounds is None else bounds[0], event=event,
+                  X=X, coefficients=names, terms=terms, contrasts=contrasts, groups=groups,
                   ids=cohort.ids, cuts=_resolve_cuts(spec, time, event),
                   time_unit=cohort.schema.time_unit, transforms=transforms, orders=orders,
-                  entry=cohort.entry(endpoint))
+                  entry=cohort.entry(endpoint), upper=None if bounds is None else bounds[1])
 
 
 #: ``centered = "auto"`` chooses centred group effects when every level of the group has at

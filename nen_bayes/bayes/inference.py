@@ -200,10 +200,11 @@ def pointwise_log_likelihood(posterior, family: str, design: Design):
         block = slice(start, min(start + _BLOCK, n_chain * n_draw))
         eta = _eta_draws(posterior, design, block)
         p = {k: v[block] for k, v in params.items()}
-        ll = families.loglik_draws(family, design.time, design.event, eta, p, design.cuts,
-                                   design.entry)
+        inside = np.zeros(design.n, bool) if design.upper is None else \
+            (design.event == 1) & (design.upper > design.time)
+        ll = families.loglik_draws(family, np.where(inside, design.upper, design.time),
+                                   design.event, eta, p, design.cuts, design.entry)
         if design.upper is not None:  # events within (time, upper]: log(S(time) - S(upper))
-            inside = (design.event == 1) & (design.upper > design.time)
             pp = {k: (v if k == "log_hazard" else v[:, None]) for k, v in p.items()}
             ll[:, inside] = families.interval_loglik_numpy(
                 family, design.time[inside], design.upper[inside], eta[:, inside], pp,
@@ -352,10 +353,16 @@ def _data_groups(design: Design):
         const[g.name + "_index"] = ("patient", g.index)
     if design.entry is not None:  # late entry: the likelihood is conditional on T > entry
         const["entry"] = ("patient", design.entry)
+    if design.upper is not None:  # interval-censored: the event in (time, upper]
+        const["upper"] = ("patient", design.upper)
     constant = xr.Dataset(const, coords={k: coords[k] for k in
                                          ["patient", "covariate"] + [g.name for g in
                                                                       design.groups]})
     constant[OBSERVED].attrs["meaning"] = "event indicator: 1 = event, 0 = right-censored"
+    if design.upper is not None:
+        constant["upper"].attrs["meaning"] = ("interval censoring: an event with upper > time "
+                                              "happened in (time, upper]; time is then the "
+                                              "last assessment without it")
     return observed, constant
 
 
@@ -557,6 +564,8 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "data_hash": cohort.data_hash,
         "n_units": design.n,
         "n_events": int(design.event.sum()),
+        "interval_censored": int(0 if design.upper is None else
+                                 ((design.event == 1) & (design.upper > design.time)).sum()),
         "synthetic": int(cohort.synthetic),
         "notice": SYNTHETIC_NOTICE if cohort.synthetic else "",
         "cuts": json.dumps(None if design.cuts is None else design.cuts.tolist()),

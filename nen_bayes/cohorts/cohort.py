@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,20 @@ class Cohort:
         """Late-entry times of ``endpoint`` (left truncation), or None when it has none."""
         col = self.schema.endpoint(endpoint).entry
         return None if col is None else self.data[col].to_numpy(float)
+
+    def interval(self, endpoint: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(lower, upper)`` of an interval-censored endpoint (the event in ``(lower,
+        upper]``, ``upper`` inf when right-censored at ``lower``), or None when it has none."""
+        ep = self.schema.endpoint(endpoint)
+        if not ep.interval:
+            return None
+        return self.data[ep.lower].to_numpy(float), self.data[ep.upper].to_numpy(float)
+
+    def detection_times(self) -> Cohort:
+        """The same cohort with every event at its detection time: the interval columns set
+        aside (the data stay; the time and event columns are the detection-time form)."""
+        eps = tuple(e.detection_time() for e in self.schema.endpoints)
+        return replace(self, schema=replace(self.schema, endpoints=eps))
 
     @property
     def ids(self) -> np.ndarray:

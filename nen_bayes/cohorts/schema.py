@@ -21,6 +21,8 @@ __all__ = [
     "CohortSchema",
     "Endpoint",
     "Factor",
+    "derived_event_column",
+    "derived_time_column",
     "endpoint_heading",
 ]
 
@@ -36,6 +38,17 @@ EVENT_CODINGS: dict[str, dict[int, int]] = {
 DEFAULT_TIME_UNIT = "months"
 
 
+def derived_time_column(name: str) -> str:
+    """The column holding the detection time of an endpoint named by its interval columns
+    alone: ``upper``, or ``lower`` when right-censored."""
+    return f"{name}:detection_time"
+
+
+def derived_event_column(name: str) -> str:
+    """The column holding the event indicator of an endpoint named by its interval columns."""
+    return f"{name}:detection_event"
+
+
 def endpoint_heading(name: str, label: str = "") -> str:
     """How an endpoint is named in a heading: ``os (overall survival)``, or the name alone when
     it has no other label (never ``os (os)``)."""
@@ -46,17 +59,40 @@ def endpoint_heading(name: str, label: str = "") -> str:
 class Endpoint:
     """A right-censored endpoint: a time column and its event indicator column, and optionally
     a late-entry column (``entry``: the time, on the same clock, from which the unit was under
-    observation; left truncation, ``0 <= entry < time``)."""
+    observation; left truncation, ``0 <= entry < time``).
+
+    ``lower``/``upper`` name interval columns: the event happened in ``(lower, upper]`` (the last
+    assessment without it and the first with it); ``lower == upper`` is an exact time, an empty
+    (or infinite) ``upper`` is right-censored at ``lower``. With ``derived`` the endpoint has
+    only these two columns and ``time``/``event`` name columns built from them (the detection
+    time ``upper``, or ``lower`` when censored); ``interval_optional``: the two columns are used
+    only when the file has them (the bundled contract's)."""
 
     name: str
     time: str
     event: str
     label: str = ""
     entry: str | None = None
+    lower: str | None = None
+    upper: str | None = None
+    derived: bool = False
+    interval_optional: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (self.time, self.event) + ((self.entry,) if self.entry else ())
+        """The columns read from the file."""
+        own = () if self.derived else (self.time, self.event)
+        return own + ((self.entry,) if self.entry else ()) + (
+            (self.lower, self.upper) if self.interval else ())
+
+    @property
+    def interval(self) -> bool:
+        """Whether the endpoint has interval columns (``lower``/``upper``)."""
+        return self.lower is not None
+
+    def detection_time(self) -> Endpoint:
+        """The endpoint without its interval columns: the event at its detection time."""
+        return replace(self, lower=None, upper=None, interval_optional=False)
 
     @property
     def heading(self) -> str:
@@ -219,7 +255,8 @@ class CohortSchema:
         return replace(
             self,
             centre_column=centre if centre is None or stays(centre, (centre,)) else None,
-            endpoints=tuple(e for e in self.endpoints if stays(e.name, e.columns)),
+            endpoints=tuple(e for e in self.endpoints if stays(
+                e.name, e.detection_time().columns if e.interval_optional else e.columns)),
             factors=tuple(f for f in self.factors if stays(f.name, (f.name,))),
             numerics=tuple(n for n in self.numerics if stays(n, (n,))),
             responses=tuple(r for r in self.responses if stays(r.name, (r.name,))),
@@ -252,6 +289,7 @@ class CohortSchema:
         time_unit: str = DEFAULT_TIME_UNIT,
         optional: frozenset[str] = frozenset(),
         entries: dict[str, str] | None = None,
+        intervals: dict[str, tuple[str, str]] | None = None,
     ) -> CohortSchema:
         """A schema for another cohort, naming its columns.
 
@@ -259,14 +297,21 @@ class CohortSchema:
         by name accept any level present in the data. ``time_unit`` defaults to the contract's
         (:data:`DEFAULT_TIME_UNIT`); ``optional`` names the parts used only when present (e.g.
         the centre column, see :meth:`present_in`). ``entries`` maps an endpoint name to its
-        late-entry column.
+        late-entry column. ``intervals`` maps an endpoint name to its ``(lower, upper)``
+        interval columns; a name not in ``endpoints`` is an endpoint of these two columns alone
+        (its time and event derived from them, see :class:`Endpoint`).
         """
-        entries = entries or {}
+        entries, intervals = entries or {}, intervals or {}
+        eps = [Endpoint(n, t, e, entry=entries.get(n), lower=intervals.get(n, (None, None))[0],
+                        upper=intervals.get(n, (None, None))[1])
+               for n, (t, e) in endpoints.items()]
+        eps += [Endpoint(n, derived_time_column(n), derived_event_column(n),
+                         entry=entries.get(n), lower=lo, upper=up, derived=True)
+                for n, (lo, up) in intervals.items() if n not in endpoints]
         return cls(
             id_column=id_column,
             centre_column=centre_column,
-            endpoints=tuple(Endpoint(n, t, e, entry=entries.get(n))
-                            for n, (t, e) in endpoints.items()),
+            endpoints=tuple(eps),
             factors=tuple(f if isinstance(f, Factor) else Factor(f) for f in factors),
             numerics=tuple(numerics),
             event_coding=event_coding,

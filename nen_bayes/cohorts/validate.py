@@ -153,6 +153,16 @@ def _close_column(name: str, have: list) -> str | None:
     return folded[close[0]] if close else None
 
 
+def _present_intervals(raw: RawTable, schema: CohortSchema) -> CohortSchema:
+    """The schema without the optional interval columns (``Endpoint.interval_optional``) of
+    endpoints whose file has neither of the two; with one of them, the other is required."""
+    have = set(raw.frame.columns)
+    eps = tuple(ep.detection_time() if ep.interval_optional and ep.interval
+                and ep.lower not in have and ep.upper not in have else ep
+                for ep in schema.endpoints)
+    return replace(schema, endpoints=eps)
+
+
 def _check_columns(raw: RawTable, schema: CohortSchema) -> None:
     have = list(raw.frame.columns)
     missing = [c for c in schema.columns if c not in have]
@@ -298,6 +308,72 @@ def _entry(raw, schema, rows, ep, t, t_miss):
     return a
 
 
+def _bounds(raw, schema, rows, ep):
+    """The interval columns of ``ep`` parsed: ``(lower, upper, lower missing, upper missing)``,
+    an empty or infinite upper read as ``inf`` (right-censored at lower)."""
+    unit = schema.time_unit
+    lo, lo_miss, lo_bad = parse_numeric(raw.frame[ep.lower], raw.decimal_comma)
+    up, up_miss, up_bad = parse_numeric(raw.frame[ep.upper], raw.decimal_comma)
+    cells_lo = raw.frame[ep.lower].to_numpy(dtype=object)
+    cells_up = raw.frame[ep.upper].to_numpy(dtype=object)
+    allowed_lo = (f"a finite number >= 0 ({unit}): the last assessment without the event "
+                  "(the start of the interval in which it happened)")
+    allowed_up = (f"a number >= the lower bound in {ep.lower!r} ({unit}): the first assessment "
+                  "showing the event; equal to the lower bound for an exact time; empty or "
+                  "'inf' when the unit is right-censored at the lower bound")
+    for col, problem, mask, cells, allowed in (
+            (ep.lower, "non-numeric lower bound(s)", lo_bad, cells_lo, allowed_lo),
+            (ep.lower, "infinite lower bound(s)", np.isinf(lo), cells_lo, allowed_lo),
+            (ep.lower, "negative lower bound(s)", ~lo_miss & (lo < 0), cells_lo, allowed_lo),
+            (ep.upper, "non-numeric upper bound(s)", up_bad, cells_up, allowed_up),
+            (ep.lower, f"missing lower bound(s) where {ep.upper!r} is given", lo_miss & ~up_miss,
+             cells_lo, allowed_lo),
+            (ep.upper, f"upper bound(s) below the lower bound in {ep.lower!r}",
+             ~lo_miss & ~up_miss & (up < lo), cells_up, allowed_up),
+            (ep.upper, "event(s) at time 0 (upper bound 0)", ~up_miss & (up == 0), cells_up,
+             allowed_up + "; an event at 0 makes the likelihood degenerate"),
+            (ep.lower, "right-censored at 0 (lower bound 0 with no upper bound)",
+             ~lo_miss & up_miss & (lo == 0), cells_lo,
+             allowed_lo + "; a unit right-censored at 0 carries no information: leave it out")):
+        if mask.any():
+            raise InvalidTimeError(rows.where(col, problem, mask, cells, allowed))
+    return lo, np.where(up_miss, np.inf, up), lo_miss, up_miss
+
+
+def _interval(raw, schema, rows, ep, t, event, t_miss):
+    """The interval bounds of ``ep`` beside its time/event columns, checked against them: given
+    wherever the time is, an event has a finite upper bound and its time within
+    ``[lower, upper]``, a censored unit no finite upper bound."""
+    lo, up, lo_miss, _ = _bounds(raw, schema, rows, ep)
+    cells_lo = raw.frame[ep.lower].to_numpy(dtype=object)
+    cells_up = raw.frame[ep.upper].to_numpy(dtype=object)
+    tt = np.where(t_miss, np.nan, t)
+    ev = ~t_miss & (event == 1)
+    allowed = (f"for an event ({ep.event!r} = event) the interval {ep.lower!r} <= "
+               f"{ep.time!r} <= {ep.upper!r}; for a censored unit an empty {ep.upper!r}")
+    for col, problem, mask, cells in (
+            (ep.lower, f"missing lower bound(s) where {ep.time!r} is given", lo_miss & ~t_miss,
+             cells_lo),
+            (ep.upper, "event(s) without an upper bound", ev & np.isinf(up), cells_up),
+            (ep.upper, "censored unit(s) with an upper bound", ~t_miss & (event == 0)
+             & np.isfinite(up), cells_up),
+            (ep.lower, f"event time(s) in {ep.time!r} outside [lower, upper]",
+             ev & ~lo_miss & ((tt < lo - 1e-9) | (tt > up + 1e-9)), cells_lo)):
+        if mask.any():
+            raise InvalidTimeError(rows.where(col, problem, mask, cells, allowed))
+    return lo, up
+
+
+def _interval_only(raw, schema, rows, ep):
+    """An endpoint named by its interval columns alone: its detection time (``upper``, or
+    ``lower`` when right-censored), event indicator, and the units with both bounds empty."""
+    lo, up, lo_miss, up_miss = _bounds(raw, schema, rows, ep)
+    both = lo_miss & up_miss
+    event = np.where(both, -1, np.isfinite(up).astype(np.int64))
+    t = np.where(both, np.nan, np.where(np.isfinite(up), up, lo))
+    return t, event, both, lo, up
+
+
 def _factor(raw, rows, f: Factor):
     col = raw.frame[f.name]
     cells = col.to_numpy(dtype=object)
@@ -343,6 +419,7 @@ def validate_table(raw: RawTable, schema: CohortSchema, *, missing: str = "error
         raise ValueError(f"missing={missing!r}; allowed: {MISSING_POLICIES}")
     if zero_time not in ZERO_TIME_POLICIES:
         raise ValueError(f"zero_time={zero_time!r}; allowed: {ZERO_TIME_POLICIES}")
+    schema = _present_intervals(raw, schema)
     _check_columns(raw, schema)
     notes: list[str] = []
     ids = _ids(raw, schema)
@@ -384,7 +461,14 @@ def _parse_columns(raw: RawTable, schema: CohortSchema, rows: _Rows, ids: np.nda
             [None if m else _as_text(v) for v, m in zip(c, cmiss, strict=True)], dtype=object)
         policed[schema.centre_column] = cmiss
     for ep in schema.endpoints:
-        t, ev, both_missing = _endpoint(raw, schema, rows, ep, zero_time, notes)
+        if ep.derived:
+            t, ev, both_missing, out[ep.lower], out[ep.upper] = _interval_only(raw, schema,
+                                                                               rows, ep)
+        else:
+            t, ev, both_missing = _endpoint(raw, schema, rows, ep, zero_time, notes)
+        if ep.interval and not ep.derived:
+            out[ep.lower], out[ep.upper] = _interval(raw, schema, rows, ep, t, ev,
+                                                     both_missing | np.isnan(t))
         out[ep.time], out[ep.event] = t, ev
         if ep.entry:
             out[ep.entry] = _entry(raw, schema, rows, ep, t, both_missing | np.isnan(t))
@@ -474,6 +558,9 @@ def _typed_frame(columns: dict, keep: np.ndarray, schema: CohortSchema,
         typed[ep.event] = typed[ep.event].astype(np.int64)
         if ep.entry:
             typed[ep.entry] = typed[ep.entry].astype(float)
+        if ep.interval:
+            typed[ep.lower] = typed[ep.lower].astype(float)
+            typed[ep.upper] = typed[ep.upper].astype(float)
     for f in (*schema2.factors, *schema2.responses):
         typed[f.name] = pd.Categorical(typed[f.name], categories=list(f.levels),
                                        ordered=f.ordered)

@@ -27,6 +27,7 @@ from nen_bayes.effects import effects_frame
 from nen_bayes.errors import BaselineError, BaselineWarning
 from nen_bayes.formatting import format_equals
 from nen_bayes.frequentist.cox import CoxResult, Term, cox_fit
+from nen_bayes.frequentist.interval import IntervalResult, interval_baselines
 from nen_bayes.frequentist.km import KaplanMeier, kaplan_meier
 from nen_bayes.frequentist.logrank import LogrankResult, logrank_test
 from nen_bayes.frequentist.response import disease_control
@@ -70,6 +71,7 @@ class BaselineReport(Provenanced):
     not_estimated: tuple[str, ...] = field(default_factory=tuple)
     references: dict[str, str] = field(default_factory=dict)
     centre: str | None = None
+    interval: dict[str, IntervalResult] = field(default_factory=dict)
 
     def to_text(self) -> str:
         """A plain-text summary (medians, log-rank tests, hazard ratios, PH tests, DCR)."""
@@ -120,6 +122,8 @@ class BaselineReport(Provenanced):
             lines.append(f"  Disease control at {when}: {a['controlled']}/{a['assessed']} = "
                          f"{100 * a['dcr']:.1f}% (Wilson 95% CI {100 * a['lower']:.1f}-"
                          f"{100 * a['upper']:.1f}%)")
+        for res in self.interval.values():
+            lines += ["", "  " + res.to_text().replace("\n", "\n  ")]
         if self.notes:
             lines += ["", "  Notes:"] + [f"    - {n}" for n in self.notes]
         if self.synthetic:
@@ -201,6 +205,12 @@ def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = Non
     for msg in parts.multivariable.notes:
         if msg not in notes:
             notes.append(msg)
+    interval = _interval_parts(inp, parts)
+    effects = effects_frame(parts.rows())
+    if interval:
+        extra = pd.concat([r.effects for r in interval.values()], ignore_index=True)
+        effects = pd.concat([effects, extra.drop_duplicates(["quantity", "term", "group"])],
+                            ignore_index=True)
     return BaselineReport(
         endpoint=endpoint, endpoint_label=inp.endpoint.label, time_unit=cohort.schema.time_unit,
         factors=inp.factors, horizons=inp.horizons, tau=parts.tau, conf_type=conf_type,
@@ -212,10 +222,28 @@ def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = Non
         cox_univariable={f: part.result for f, part in parts.univariable.items()
                          if part.result is not None},
         cox_multivariable=parts.multivariable.results, dcr=parts.dcr.tables,
-        effects=effects_frame(parts.rows()), provenance=cohort.provenance(),
+        effects=effects, provenance=cohort.provenance(),
         notes=tuple(notes), not_estimated=parts.not_estimated(),
         references={f: inp.reference(f, parts.levels[f]) for f in inp.factors},
-        centre=cohort.schema.centre_column)
+        centre=cohort.schema.centre_column, interval=interval)
+
+
+def _interval_parts(inp: _Inputs, parts) -> dict[str, IntervalResult]:
+    """Turnbull curves and interval-censored Weibull fits by each factor, when the endpoint
+    has interval columns (the detection-time analyses above are unchanged)."""
+    bounds = inp.cohort.interval(inp.endpoint.name)
+    if bounds is None:
+        return {}
+    out = {}
+    for f in inp.factors or ("",):
+        out[f or "all"] = interval_baselines(
+            *bounds, endpoint=inp.endpoint.name, term=f or "all",
+            groups=inp.groups(f) if f else None,
+            levels=parts.levels[f] if f else (),
+            reference=inp.reference(f, parts.levels[f]) if f else None,
+            conf_level=inp.conf_level, data_hash=inp.cohort.data_hash,
+            synthetic=inp.cohort.synthetic)
+    return out
 
 
 # -- the inputs of every step ---------------------------------------------------------------

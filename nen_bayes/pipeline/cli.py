@@ -89,6 +89,17 @@ def add_cohort_options(parser: argparse.ArgumentParser) -> None:
                    help="late-entry column of the endpoints named with --time/--event or "
                         "NAME=TIME:EVENT: the time (same clock and origin) from which each "
                         "unit was under observation (left truncation; 0 <= entry < time)")
+    g.add_argument("--interval", action="append", default=[], metavar="NAME=LOWER:UPPER",
+                   help="an interval-censored endpoint and its columns (repeatable): the event "
+                        "happened after LOWER (last assessment without it) and by UPPER (first "
+                        "assessment with it); LOWER = UPPER is an exact time, an empty or 'inf' "
+                        "UPPER is right-censored at LOWER. A NAME of its own is an endpoint of "
+                        "these columns alone; the NAME of an endpoint given with "
+                        "NAME=TIME:EVENT, or a contract endpoint (hpfs, pfs), adds them to it. "
+                        "The Bayesian fits then use the interval likelihood log(S(LOWER) - "
+                        "S(UPPER)); the frequentist baselines add the Turnbull estimate and an "
+                        "interval-censored Weibull fit (the contract's hpfs/pfs_lower/_upper "
+                        "columns are used this way when the file has them)")
     g.add_argument("--centre", metavar="COL",
                    help=f"centre column (default: {DEFAULT_CENTRE!r} when the file has one; "
                         "without it the cohort is analysed as single-centre, and a model with "
@@ -151,6 +162,33 @@ def _endpoint_options(args, parser) -> tuple[dict[str, tuple[str, str]], list[st
     if custom_eps and contract_eps:
         parser.error("mix of contract endpoints and NAME=TIME:EVENT endpoints")
     return custom_eps, contract_eps
+
+
+def _interval_options(args, parser) -> dict[str, tuple[str, str]]:
+    """The interval endpoints the options name: ``NAME=LOWER:UPPER`` as a mapping."""
+    out = {}
+    for item in getattr(args, "interval", None) or []:
+        name, sep, cols = item.partition("=")
+        lo, sep2, up = cols.partition(":")
+        if not (sep and sep2 and name.strip() and lo.strip() and up.strip()):
+            parser.error(f"--interval {item!r}: expected NAME=LOWER:UPPER (e.g. "
+                         "pfs=last_scan_without:first_scan_with)")
+        out[name.strip()] = (lo.strip(), up.strip())
+    return out
+
+
+def _contract_intervals(schema: CohortSchema, intervals: dict, parser) -> CohortSchema:
+    """The contract's endpoints with the interval columns --interval names for them."""
+    names = [e.name for e in schema.endpoints]
+    unknown = [n for n in intervals if n not in names]
+    if unknown:
+        parser.error(f"--interval {unknown}: not an endpoint of this analysis ({names}); name "
+                     "another cohort's endpoints by their columns (NAME=LOWER:UPPER alone, or "
+                     "with --endpoint NAME=TIME:EVENT)")
+    return replace(schema, endpoints=tuple(
+        replace(e, lower=intervals[e.name][0], upper=intervals[e.name][1],
+                interval_optional=False) if e.name in intervals else e
+        for e in schema.endpoints))
 
 
 def _model_columns(specs, centre: str | None, id_column: str | None
@@ -255,24 +293,35 @@ def schema_for(args: argparse.Namespace, parser: argparse.ArgumentParser, specs=
     ``one_endpoint`` (one fit): the endpoint named, else the first model's own.
     """
     custom_eps, contract_eps = _endpoint_options(args, parser)
+    intervals = _interval_options(args, parser)
+    contract_names = {e.name for e in RE_NEN.endpoints}
+    own_intervals = {n: c for n, c in intervals.items() if n in custom_eps or
+                     (not contract_eps and n not in contract_names)}
+    if own_intervals and contract_eps:
+        parser.error("mix of contract endpoints and NAME=LOWER:UPPER endpoints of their own")
     centre = None if args.no_centre else (args.centre or DEFAULT_CENTRE)
     id_column = None if args.row_ids else (
-        args.id or (None if custom_eps else RE_NEN.id_column))
+        args.id or (None if custom_eps or own_intervals else RE_NEN.id_column))
     model_factors, model_numerics, by_centre = _model_columns(specs, centre, id_column)
-    if getattr(args, "entry", None) and not custom_eps:
+    if getattr(args, "entry", None) and not (custom_eps or own_intervals):
         parser.error("--entry goes with endpoints named by their columns (--time/--event or "
                      "NAME=TIME:EVENT)")
-    if custom_eps:
+    if custom_eps or own_intervals:
+        if len(own_intervals) < len(intervals):
+            parser.error(f"--interval {sorted(set(intervals) - set(own_intervals))}: contract "
+                         "endpoints do not mix with endpoints named by their columns")
+        names = list(custom_eps) + [n for n in own_intervals if n not in custom_eps]
         schema = CohortSchema.custom(
             custom_eps, factors=[Factor(f) for f in dict.fromkeys(args.factor)],
             numerics=tuple(dict.fromkeys(args.numeric)),
-            entries={n: args.entry for n in custom_eps} if getattr(args, "entry", None)
-            else None)
+            entries={n: args.entry for n in names} if getattr(args, "entry", None)
+            else None, intervals=own_intervals)
         optional: set[str] = set()
     else:
         schema, optional = _contract_parts(args, parser, contract_eps,
                                            {f.name for f in model_factors},
                                            set(model_numerics), extras)
+        schema = _contract_intervals(schema, intervals, parser)
     have = {f.name for f in schema.factors} | set(schema.numerics)
     schema = replace(
         schema, id_column=id_column, centre_column=centre, event_coding=args.event_coding,

@@ -71,6 +71,7 @@ from nen_bayes.pipeline.steps import (
     contrast_step,
     crossval_step,
     describe_step,
+    detection_step,
     fit_step,
     grid_step,
     left_out_note,
@@ -92,7 +93,7 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *,
     s = settings
     endpoints = job.endpoints
     n_steps = 2 + len(endpoints) * (len(s.specs) + 2 + bool(s.priors) + s.centre_cv) + \
-        bool(s.published)
+        bool(s.published) + sum(cohort.interval(ep) is not None for ep in endpoints)
     progress = Progress(n_steps, say)
     if cohort.synthetic:
         say(cohort.provenance()["notice"])
@@ -142,7 +143,12 @@ def _endpoint(job: Job, ep: str, baselines: BaselineStep, progress: Progress
         cmp = compare_step(job, ep, trees, fits)
     with progress.step(f"{ep}: {s.contrast.term} effects"):
         con = contrast_step(job, ep, trees, fits, cmp.report, baselines.reports[ep])
-    return EndpointResult(ep, fits, cmp, con, notes=tuple(notes))
+    detection = None
+    if job.cohort.interval(ep) is not None and s.headline.name in trees:
+        with progress.step(f"{ep}: {s.headline.name} refitted on detection times (beside "
+                           "the interval likelihood)"):
+            detection = detection_step(job, ep, con.result, trees[s.headline.name])
+    return EndpointResult(ep, fits, cmp, con, notes=tuple(notes), detection=detection)
 
 
 def _finish(job: Job, described, baselines: BaselineStep, results: dict, published,

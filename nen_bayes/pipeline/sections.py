@@ -29,8 +29,9 @@ __all__ = ["answer_section", "answer_sentence", "report_sections"]
 
 #: Diagnostic figures of the headline model shown in the report, with their captions.
 _DIAGNOSTIC_FIGURES = (
-    ("ppc_km_{term}", "Posterior predictive check: observed Kaplan-Meier against the 95% band "
-                      "of replicated survival curves"),
+    ("ppc_km_{term}", "Posterior predictive check: observed Kaplan-Meier (Turnbull for an "
+                      "interval-censored endpoint) against the 95% band of replicated survival "
+                      "curves"),
     ("rank", "Rank plots"), ("energy", "Energy"),
     ("pair_sd_centre", "Between-centre SD against centre effects"),
     ("prior_posterior", "Prior and posterior"),
@@ -194,6 +195,15 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     rows += [{"analysis": f"Bayesian {headline}, {x.event}", "estimate": "", "interval": "",
               "p / probability": format_prob(x.probability)}
              for x in con.probabilities.itertuples()]
+    d = getattr(ep, "detection", None)  # interval-censored endpoints only
+    if d is not None:  # the fits use the interval likelihood; detection times beside
+        rows[2]["analysis"] += " (interval likelihood)"
+        rows += [{"analysis": f"Bayesian {headline}, HR {con.contrast} (progression at its "
+                              "detecting assessment)", "estimate": f"{d.detection_hr[0]:.2f}",
+                  "interval": f"{pct} CrI {d.detection_hr[1]:.2f}-{d.detection_hr[2]:.2f}",
+                  "p / probability": ""},
+                 {"analysis": "difference in log HR, interval minus detection time",
+                  "estimate": f"{d.difference:+.3f}", "interval": "", "p / probability": ""}]
     sec.table(pd.DataFrame(rows), f"The {con.term} question, frequentist and Bayesian")
     km = r.baselines.figures.get(f"km_{ep.endpoint}")
     if km is not None:
@@ -218,6 +228,12 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
         sec.table(con.new_centre[["quantity", "group", "estimate", "lower", "upper", "note"]],
                   f"A new centre ({pct} prediction intervals)", floatfmt="{:.2f}")
         sec.figure(ep.contrast.figures["centres"], "Centre effects (caterpillar)")
+    if d is not None:
+        said = d.to_text(con.contrast, r.settings.conf_level)
+        sec.text(f"Interval censoring: {d.interval_censored} progressions are known "
+                 "only between two assessments; every Bayesian fit of this endpoint uses the "
+                 "interval likelihood log(S(lower) - S(upper)). The headline model refitted with "
+                 f"each progression at its detecting assessment: {said}.")
     for n in r.notes.get(ep.endpoint, ()):
         sec.text(f"Not estimated: {n}")
     for n in con.notes:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import copy
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nen_bayes import plotting
@@ -134,6 +136,31 @@ class CrossvalStep:
 
 
 @dataclass(frozen=True)
+class DetectionStep:
+    """The headline model's contrast HR from the interval likelihood (the endpoint's fit) and
+    from the same model refitted with each progression at its detecting assessment."""
+
+    interval_hr: tuple[float, float, float]     # median, lower, upper
+    detection_hr: tuple[float, float, float]
+    interval_censored: int                      # units known only within an interval
+    seconds: float                              # the extra fit's time
+
+    @property
+    def difference(self) -> float:
+        """log HR (interval) - log HR (detection times), posterior medians."""
+        return float(np.log(self.interval_hr[0]) - np.log(self.detection_hr[0]))
+
+    def to_text(self, contrast: str, conf_level: float) -> str:
+        pct = f"{conf_level:.0%}"
+        i, d = self.interval_hr, self.detection_hr
+        return (f"HR {contrast} {i[0]:.2f} ({pct} CrI {i[1]:.2f}-{i[2]:.2f}) with the interval "
+                f"likelihood ({self.interval_censored} progressions known only between two "
+                f"assessments) vs {d[0]:.2f} ({d[1]:.2f}-{d[2]:.2f}) with progression at its "
+                f"detecting assessment; difference in log HR {self.difference:+.3f} (ratio "
+                f"{np.exp(self.difference):.2f}; the extra fit took {self.seconds:.0f} s)")
+
+
+@dataclass(frozen=True)
 class EndpointResult:
     endpoint: str
     fits: dict[str, FitStep]                    # the models fitted (those left out: notes)
@@ -142,6 +169,7 @@ class EndpointResult:
     grid: GridStep | None = None
     notes: tuple[str, ...] = ()                 # models of the set left out, and why
     crossval: CrossvalStep | None = None
+    detection: DetectionStep | None = None      # interval-censored endpoints only
 
     @property
     def cards(self) -> list[RunCard]:
@@ -334,6 +362,23 @@ def contrast_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
                      "diagnostics": "pass" if card.passed else
                      "FAIL: " + ", ".join(x.name for x in card.failures)})
     return ContrastStep(con, pd.DataFrame(rows), figures)
+
+
+def detection_step(job: Job, endpoint: str, con: ContrastResult, tree) -> DetectionStep:
+    """The headline model refitted on the endpoint's detection times (its interval columns set
+    aside): one extra fit, written under ``fits/<endpoint>/<headline>_detection_time``."""
+    s = job.settings
+    start = time.perf_counter()
+    res = fit(s.headline, job.cohort.detection_times(), endpoint=endpoint, sampling=s.sampling,
+              progressbar=False, predictive=False, log_lik=False)
+    seconds = time.perf_counter() - start
+    write_fit(res, job.directory("fits", endpoint, f"{s.headline.name}_detection_time")
+              / "fit.nc")
+    det = contrast_effects(res.tree, s.contrast, decision=s.decision, horizons=s.horizons,
+                           conf_level=s.conf_level, max_draws=s.max_draws,
+                           seed=s.sampling.seed, standardise=False)
+    return DetectionStep(tuple(float(x) for x in con.hr), tuple(float(x) for x in det.hr),
+                         int(tree.attrs.get("interval_censored", 0)), seconds)
 
 
 def grid_step(job: Job, endpoint: str) -> GridStep:

@@ -147,6 +147,11 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
     sd_txt = "".join(f", between-{g} SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})"
                      for g, sd in list(con.group_sd.items())[:1])
     withheld = _withheld(ep, headline, accept_unconverged)
+    detection = getattr(ep, "detection", None)  # interval-censored endpoints only
+    if detection is not None and withheld:
+        lines.append(f"  interval     the Bayesian fits use the interval likelihood "
+                     f"log(S(lower) - S(upper)) ({detection.interval_censored} progressions "
+                     "known only between two assessments)")
     if withheld:
         lines += [f"  Bayesian     {withheld}",
                   "  diagnostics  FAILED: " + "; ".join(failed)]
@@ -165,6 +170,9 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
             f"{md['estimate']:+.1f} {con.time_unit} ({pct} CrI {md['lower']:+.1f} to "
             f"{md['upper']:+.1f})" if np.isfinite(md["estimate"]) else
             f"n/a (median not reached in {md.get('not_reached', 1.0):.0%} of draws)"))
+    if detection is not None:
+        lines.append(f"  interval     {detection.to_text(con.contrast, conf_level)}; the "
+                     "Bayesian fits use the interval likelihood log(S(lower) - S(upper))")
     lines += [f"  caveat       {c}" for c in con.extrapolation_caveats]
     n_grid = len(ep.grid.result.cards) if ep.grid is not None else 0
     passed = _all_pass(len(ep.fits)) + (f" and in all {n_grid} prior-grid refits"

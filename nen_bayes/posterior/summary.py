@@ -201,6 +201,9 @@ def fit_summary_text(tree, effects: pd.DataFrame, ppc: pd.DataFrame, *, title: s
              f"{seconds:.1f} s, {divergent_transitions(tree)} divergent transitions", ""]
     if a.get("time_unit_conversion"):
         lines[-1:-1] = [a["time_unit_conversion"]]
+    if int(a.get("interval_censored", 0)):
+        lines[-1:-1] = [f"interval likelihood log(S(lower) - S(upper)): {a['interval_censored']} "
+                        "events known only between two assessments"]
     for col, levels in json.loads(a.get("orders", "{}")).items():
         lines[-1:-1] = [f"order of {col} (declared, lowest first): {' < '.join(levels)}"]
     show = effects[effects["quantity"] != "prob_hr_below_1"]

@@ -9,6 +9,10 @@ column                    content
 ``os_months/os_event``    overall survival: months from RE; 1 = death, 0 = censored
 ``hpfs_months/_event``    hepatic progression-free survival (hepatic progression or death)
 ``pfs_months/_event``     global progression-free survival (any progression or death)
+``*pfs_lower/_upper``     optional: the interval in which progression happened (months; the
+                          last scan without and the first scan with it; ``upper`` empty =
+                          right-censored at ``lower``; ``lower == upper`` an exact time, e.g.
+                          death); when present the Bayesian fits use the interval likelihood
 ``line``                  ``second_line`` or ``salvage`` (further levels when declared)
 ``grade``                 ``G1`` < ``G2`` < ``G3`` (ordered)
 ``tumour_burden``         ``low`` < ``intermediate`` < ``high`` (ordered; hepatic burden)
@@ -37,8 +41,10 @@ RE_NEN = CohortSchema(
     centre_column="centre",
     endpoints=(
         Endpoint("os", "os_months", "os_event", "overall survival"),
-        Endpoint("hpfs", "hpfs_months", "hpfs_event", "hepatic progression-free survival"),
-        Endpoint("pfs", "pfs_months", "pfs_event", "global progression-free survival"),
+        Endpoint("hpfs", "hpfs_months", "hpfs_event", "hepatic progression-free survival",
+                 lower="hpfs_lower", upper="hpfs_upper", interval_optional=True),
+        Endpoint("pfs", "pfs_months", "pfs_event", "global progression-free survival",
+                 lower="pfs_lower", upper="pfs_upper", interval_optional=True),
     ),
     factors=(
         Factor("line", ("second_line", "salvage"), reference="second_line",

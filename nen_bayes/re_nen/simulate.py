@@ -23,6 +23,13 @@ Generative model (every number comes from a calibration file, see
   ``pfs <= hpfs <= os`` for every unit, and progression counts only if it precedes death.
 * **Censoring**: staggered entry, uniform over the accrual period, administrative cut-off after
   the last entry plus a minimum follow-up, and independent exponential loss to follow-up.
+* **Scans** (optional calibration section ``[scans]``): progression is seen at a scan, so the
+  recorded progression time is the detecting scan; each unit's scans follow its centre's
+  protocol (``interval_months``, jittered by ``jitter_months``) and the scan before the
+  detecting one is the interval's lower bound (``hpfs/pfs_lower``, ``hpfs/pfs_upper``; a death
+  is an exact time, a censored unit is right-censored at its censoring time). Drawn from a
+  random stream of its own (seeded with ``[seed, 1]``), so that every other column is the
+  same with or without ``[scans]``.
 * **RECIST 1.1 at 3 and 12 months**: ``PD`` if global progression was observed by then;
   missing if the unit died or was censored before then without progression; otherwise ``CR``,
   ``PR`` or ``SD`` with calibrated probabilities.
@@ -133,6 +140,15 @@ def load_calibration(path: str | Path | None = None) -> dict:
                     f"{w}.log_hr.{fac}: {bad} are not non-reference levels {list(levels[1:])}")
     for key in ("copula", "follow_up", "recist"):
         _check_reason(_need(cal, key, where), f"{where} [{key}]")
+    if "scans" in cal:
+        w = f"{where} [scans]"
+        _check_reason(cal["scans"], w)
+        gaps = _need(cal["scans"], "interval_months", w)
+        jitter = float(_need(cal["scans"], "jitter_months", w))
+        if len(gaps) != len(sizes) or min(gaps) <= 0 or not 0 <= jitter < min(gaps):
+            raise CalibrationError(f"{w}: interval_months needs one positive interval per "
+                                   f"centre ({len(sizes)}) and 0 <= jitter_months < the "
+                                   "shortest interval")
     for key in ("3", "12"):
         probs = _need(cal["recist"], f"non_progressor_{key}m", f"{where} [recist]")
         if sorted(probs) != ["CR", "PR", "SD"] or abs(sum(probs.values()) - 1) > 1e-9:
@@ -209,6 +225,9 @@ def simulate_cohort(calibration: dict | str | Path | None = None, seed: int | No
     cens = _censoring(rng, cal["follow_up"], N)
     endpoints, prog_seen = _endpoints(latent, cens)
     recist = _recist(rng, cal["recist"], prog_seen, endpoints)
+    if "scans" in cal:  # a stream of its own: the columns above stay those without scans
+        endpoints |= _scan_intervals(np.random.default_rng([seed, 1]), cal["scans"],
+                                     centre_idx, endpoints, latent)
     # rows stay in centre blocks with ids in order: reproducible and readable
     width = len(str(N))
     labels = list(cal["centres"]["labels"])
@@ -219,7 +238,7 @@ def simulate_cohort(calibration: dict | str | Path | None = None, seed: int | No
         **{name: covs[name] for name in COVARIATES},
         "recist_3m": recist[3], "recist_12m": recist[12],
     })
-    data = data[RE_NEN.columns]
+    data = data[[c for c in RE_NEN.columns if c in data.columns]]
     return SimulatedCohort(data, _truth(cal, seed, sizes, u_c))
 
 
@@ -298,6 +317,28 @@ def _endpoints(latent: dict[str, np.ndarray],
     return columns, np.isfinite(prog) & (prog <= cens)
 
 
+def _scan_intervals(rng: np.random.Generator, scans: dict, centre_idx: np.ndarray,
+                    endpoints: dict[str, np.ndarray],
+                    latent: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The interval columns of hepatic and global PFS: the recorded progression time is the
+    detecting scan (upper), the scan one protocol interval (jittered) before it the lower
+    bound (0 when that falls before treatment); a death is exact (lower = upper); a censored
+    unit is right-censored at its time (upper empty)."""
+    gap = np.asarray(scans["interval_months"], float)[centre_idx]
+    jitter = float(scans["jitter_months"])
+    death = latent["death"]
+    out = {}
+    for name in ("hpfs", "pfs"):
+        t, e = endpoints[f"{name}_months"], endpoints[f"{name}_event"]
+        by_death = (e == 1) & (np.abs(t - endpoints["os_months"]) < 1e-9) & \
+            (endpoints["os_event"] == 1) & np.isfinite(death)
+        before = gap + jitter * (2.0 * rng.random(len(t)) - 1.0)
+        lower = np.where((e == 1) & ~by_death, np.maximum(np.round(t - before, 2), 0.0), t)
+        out[f"{name}_lower"] = lower
+        out[f"{name}_upper"] = np.where(e == 1, t, np.nan)
+    return out
+
+
 def _recist(rng: np.random.Generator, rec: dict, prog_seen: np.ndarray,
             endpoints: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
     """RECIST category at 3 and 12 months: PD after observed progression, missing when no
@@ -340,6 +381,8 @@ def _truth(cal: dict, seed: int, sizes: np.ndarray, u_c: np.ndarray) -> dict:
                                          "loss_rate_per_month")},
         "parameterisation": "Weibull PH: S(t|x) = exp(-(t/scale)^shape * exp(x'beta + u_c))",
         "recist_levels": list(RECIST_LEVELS),
+        **({"scans": {k: cal["scans"][k] for k in ("interval_months", "jitter_months")}}
+           if "scans" in cal else {}),
     }
 
 

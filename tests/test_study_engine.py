@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -151,3 +150,42 @@ def test_a_task_that_returns_draws_is_recorded_as_failed():
 
     t = run_tasks_here(Draws(reps=1))
     assert t.loc[0, "status"] == "failed" and "never draws or arrays" in t.loc[0, "error"]
+
+
+# -- the command: bad options end in exit 2 with a clear message, before anything runs ---------
+
+def _study(argv, capsys) -> tuple[int, str]:
+    from nen_bayes.commands.study import main
+
+    capsys.readouterr()
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:
+        rc = exc.code
+    return rc, capsys.readouterr().err
+
+
+def test_the_command_refuses_bad_options_with_exit_2(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc, err = _study(["sbc", "--model", "no_such_model", "--out", out], capsys)
+    assert rc == 2 and "no_such_model" in err and "Traceback" not in err
+    rc, err = _study(["sbc", "--reps", "0", "--out", out], capsys)
+    assert rc == 2 and "--reps" in err and "below the smallest allowed value, 1" in err
+    rc, err = _study(["operating", "--hr", "0.6,-1", "--out", out], capsys)
+    assert rc == 2 and "--hr" in err and "must be above 0" in err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rc, err = _study(["sbc", "--scheduler", f"tcp://127.0.0.1:{port}", "--scheduler-timeout",
+                      "1", "--out", out], capsys)
+    assert rc == 2 and f"no Dask scheduler answered at tcp://127.0.0.1:{port}" in err
+    assert "dask scheduler" in err
+    assert not out.exists()  # nothing written by any of them
+    out.mkdir()
+    (out / "results.parquet").write_bytes(b"")
+    rc, err = _study(["sbc", "--out", out], capsys)
+    assert rc == 2 and "--resume" in err and "--force" in err
+    rc, err = _study(["sbc", "--out", out, "--resume", "--force"], capsys)
+    assert rc == 2 and "one of them" in err
+    rc, err = _study(["nonsense", "--out", out], capsys)
+    assert rc == 2 and "invalid choice" in err

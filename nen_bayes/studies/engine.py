@@ -49,8 +49,8 @@ from nen_bayes.errors import OutputExistsError, ResultError
 from nen_bayes.files import atomic_write_bytes, atomic_write_text
 
 __all__ = ["ENGINE_COLUMNS", "MAX_FITTERS", "RESULTS_FILE", "SETTINGS_FILE", "ClusterError",
-           "StudyKind", "StudyRun", "cached_fitter", "default_workers", "prepare_study_directory",
-           "read_results", "run_study", "task_seed"]
+           "StudyKind", "StudyRun", "cached_fitter", "check_scheduler", "default_workers",
+           "prepare_study_directory", "read_results", "run_study", "task_seed"]
 
 #: Columns the engine adds to every row of a kind.
 ENGINE_COLUMNS = ("task", "status", "error", "seconds", "worker")
@@ -256,6 +256,16 @@ def _client(workers: int | None, scheduler: str | None, timeout: float):
                            # the scheduler's HTTP server on any free port, not 8787
                            scheduler_kwargs={"dashboard_address": ":0"}, env=one_thread)
     return Client(cluster, set_as_default=False), cluster
+
+
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT) -> int:
+    """The number of workers of the scheduler at ``address``; :class:`ClusterError` when it
+    does not answer within ``timeout`` s (checked before a study loads or simulates anything)."""
+    client, _ = _client(None, address, timeout)
+    try:
+        return len(client.scheduler_info()["workers"])
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,13 @@ def weibull_logp(value, shape, scale, eta, event, entry=None):
     out = (event * (pt.log(shape) - log_scale + (shape - 1.0) * lt + eta)
            - pt.exp(shape * lt + eta))
     if entry is not None:  # - log S(entry) = H(entry); 0 at entry 0 (kept free of log 0)
-        entry = np.asarray(entry, float)
-        late = entry > 0
-        le = np.log(np.where(late, entry, 1.0))
+        if isinstance(entry, pt.TensorVariable):  # entry times held as data (refits)
+            late = pt.gt(entry, 0.0)
+            le = pt.log(pt.switch(late, entry, 1.0))
+        else:
+            entry = np.asarray(entry, float)
+            late = entry > 0
+            le = np.log(np.where(late, entry, 1.0))
         out = out + late * pt.exp(shape * (le - log_scale) + eta)
     return out
 

@@ -21,6 +21,11 @@ piecewise)
     when the design has late entry times, so the pointwise log-likelihood is the conditional one).
 
 ``prior_only=True`` leaves out the likelihood, for prior checks by sampling.
+``outcome_data=True`` holds the outcomes in data containers (:data:`OUTCOME_DATA`: the times,
+the event indicator and, with late entry, the entry times; dims ``patient``), so that one
+compiled model is refitted to other outcomes of the same units
+(:class:`nen_bayes.bayes.refit.Refitter`). Everything the likelihood computes from the outcomes
+(the piecewise exposures and intervals, the late-entry term) is then part of the graph.
 ``unit_weights=True`` multiplies each unit's log-likelihood by a weight held in a data container
 (:data:`UNIT_WEIGHTS`, all 1 when built): weights 0 for the units of one centre give the exact
 posterior given the other centres, so cross-validation refits reuse one compiled model.
@@ -49,7 +54,8 @@ from nen_bayes.bayes.design import Design
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.errors import SpecError
 
-__all__ = ["CENTRED_BASELINE", "OBSERVED", "PRIOR_DATA", "UNIT_WEIGHTS", "build_model",
+__all__ = ["CENTRED_BASELINE", "OBSERVED", "OUTCOME_DATA", "PRIOR_DATA", "UNIT_WEIGHTS",
+           "build_model",
            "centring_offsets", "group_var_names"]
 
 #: The free baseline variables of an internally centred model (not stored with the draws).
@@ -68,6 +74,10 @@ def group_var_names(name: str) -> dict[str, str]:
 #: Names of the data containers holding the coefficient prior's location and scale when a model
 #: is built with ``prior_data=True`` (so that refits under other priors reuse one compilation).
 PRIOR_DATA = ("beta_prior_mu", "beta_prior_sigma")
+
+#: Names of the data containers of the outcomes when a model is built with
+#: ``outcome_data=True``: observed times, event indicator (1/0, float), late-entry times.
+OUTCOME_DATA = ("outcome_time", "outcome_event", "outcome_entry")
 
 #: Name of the data container of per-unit likelihood weights (``build_model(...,
 #: unit_weights=True)``): 1 counts a unit, 0 leaves it out of the fit.
@@ -196,10 +206,22 @@ def _group_effects(spec: ModelSpec, design: Design):
     return eta
 
 
-def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift):
+def _exposure_tensor(t, cuts: np.ndarray):
+    """:func:`families.exposure_matrix` and :func:`families.interval_index` of times held as
+    data (PyTensor): the time spent in each interval before ``t``, and ``t``'s interval."""
+    import pytensor.tensor as pt
+
+    edges = np.concatenate([[0.0], np.asarray(cuts, float), [np.inf]])
+    expo = pt.maximum(pt.minimum(t[:, None], edges[1:]) - edges[:-1], 0.0)
+    index = pt.ge(t[:, None], np.asarray(cuts, float)).sum(axis=1)
+    return expo, index
+
+
+def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcomes=None):
     """The baseline parameters the likelihood sees (created in the model being built) and the
-    family's log density, with late entry (``- log S(entry)``) and interval censoring."""
-    entry = design.entry
+    family's log density, with late entry (``- log S(entry)``) and interval censoring.
+    ``outcomes``: the times and entry times as data (``outcome_data=True``), else None."""
+    entry = design.entry if outcomes is None else outcomes[1]
     if spec.family == "weibull":
         shape = spec.priors["shape"].create("shape")
         if centred:  # the likelihood sees the scale at the covariate means
@@ -218,9 +240,13 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift):
     else:
         params = ((_baseline(spec, "log_hazard", shift, dims="interval")[1],) if centred
                   else (spec.priors["log_hazard"].create("log_hazard", dims="interval"),))
-        expo = families.exposure_matrix(design.time, design.cuts)
-        index = families.interval_index(design.time, design.cuts)
-        expo_entry = None if entry is None else families.exposure_matrix(entry, design.cuts)
+        if outcomes is None:
+            expo = families.exposure_matrix(design.time, design.cuts)
+            index = families.interval_index(design.time, design.cuts)
+            expo_entry = None if entry is None else families.exposure_matrix(entry, design.cuts)
+        else:
+            expo, index = _exposure_tensor(outcomes[0], design.cuts)
+            expo_entry = None if entry is None else _exposure_tensor(entry, design.cuts)[0]
 
         def logp(value, log_hazard, eta, event):
             return families.piecewise_logp(value, log_hazard, eta, event, expo, index,
@@ -231,14 +257,17 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift):
 
 
 def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
-                prior_data: bool = False, unit_weights: bool = False, centre: bool = True):
+                prior_data: bool = False, unit_weights: bool = False, centre: bool = True,
+                outcome_data: bool = False):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
     group, ``interval`` for the piecewise family).
 
     ``prior_data=True`` holds the (Normal) coefficient priors' means and SDs in data containers
     (:data:`PRIOR_DATA`) so that a prior-sensitivity grid reuses one compiled model;
     ``unit_weights=True`` weights each unit's log-likelihood by :data:`UNIT_WEIGHTS` (data,
-    dims ``patient``) so that cross-validation refits reuse one compiled model.
+    dims ``patient``) so that cross-validation refits reuse one compiled model;
+    ``outcome_data=True`` holds the outcomes as data (:data:`OUTCOME_DATA`) so that refits to
+    other outcomes of the same units reuse one compiled model (not with interval censoring).
     ``centre=True`` samples on internally centred numeric columns (module docstring); the
     prior-only model and ``centre=False`` build the model in the user's coding as written."""
     import pymc as pm
@@ -257,13 +286,22 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
             else:
                 eta = eta + pt.dot(design.X, beta)
         eta = eta + _group_effects(spec, design)
-        params, logp = _family_terms(spec, design, centred, shift)
-        event = design.event.astype(float)
+        observed, event, outcomes = design.time, design.event.astype(float), None
+        if outcome_data and not prior_only:
+            if design.upper is not None:
+                raise SpecError(f"{spec.source}: refits with the outcomes as data do not "
+                                "support interval-censored event times (an upper column)")
+            observed = pm.Data(OUTCOME_DATA[0], design.time, dims="patient")
+            event = pm.Data(OUTCOME_DATA[1], event, dims="patient")
+            entry = (None if design.entry is None else
+                     pm.Data(OUTCOME_DATA[2], np.asarray(design.entry, float), dims="patient"))
+            outcomes = (observed, entry)
+        params, logp = _family_terms(spec, design, centred, shift, outcomes)
         if not prior_only and unit_weights:
             weight = pm.Data(UNIT_WEIGHTS, np.ones(design.n), dims="patient")
             pm.CustomDist(OBSERVED, *params, eta, event, weight, logp=_weighted(logp),
-                          observed=design.time, dims="patient")
+                          observed=observed, dims="patient")
         elif not prior_only:
-            pm.CustomDist(OBSERVED, *params, eta, event, logp=logp, observed=design.time,
+            pm.CustomDist(OBSERVED, *params, eta, event, logp=logp, observed=observed,
                           dims="patient")
     return model

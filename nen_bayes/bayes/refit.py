@@ -1,0 +1,173 @@
+"""One compiled model, refitted to new outcomes of the same units without compiling again.
+
+A fit's fixed cost is mostly nutpie's Numba compilation of the log-density (seconds), against
+well under a second of sampling for a cohort of a few hundred units. Where one model is fitted
+to many outcome vectors on one design (simulation studies, endpoints that share their units),
+:class:`Refitter` compiles once, with the outcomes as data (``build_model(...,
+outcome_data=True)``), and each :meth:`Refitter.fit` only swaps the data and samples.
+
+What stays fixed is the design: covariates, groups, the number of units, the piecewise cut
+points and the centred or non-centred parameterisation of each group (as the design chose them;
+a fresh :func:`~nen_bayes.bayes.inference.fit` on other outcomes could choose ``centered =
+"auto"`` or quantile cuts differently). What moves with the outcomes is recomputed per refit:
+the sampler's starting box (around the crude exponential rate of the new outcomes) and, in the
+graph, everything the likelihood computes from times, events and entry times.
+
+With the same seed, a refit draws the same initial values and the same sampler seed as
+:func:`~nen_bayes.bayes.inference.fit` does on those outcomes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time as _time
+import warnings
+
+import numpy as np
+
+from nen_bayes.bayes.design import Design
+from nen_bayes.bayes.inference import (
+    INIT_ATTEMPTS,
+    INIT_RADIUS,
+    _add_derived,
+    _sampling_settings,
+    initial_points,
+)
+from nen_bayes.bayes.model import CENTRED_BASELINE, OUTCOME_DATA, build_model
+from nen_bayes.bayes.spec import ModelSpec, in_time_unit
+from nen_bayes.errors import ModelDataError, SamplingStartError
+from nen_bayes.settings import Sampling
+
+__all__ = ["Refitter"]
+
+
+def _check_outcomes(design: Design, time, event, entry):
+    """The outcomes as float/int8 arrays of the design's length, or a ModelDataError saying
+    which argument is wrong, at which positions, and what is allowed."""
+    n = design.n
+    t = np.asarray(time, dtype=float)
+    d = np.asarray(event)
+    for name, a in (("time", t), ("event", d)):
+        if a.shape != (n,):
+            raise ModelDataError(f"refit: {name} has shape {a.shape}; the design has {n} units")
+    bad = np.flatnonzero(~(np.isfinite(t) & (t > 0)))
+    if bad.size:
+        raise ModelDataError(f"refit: time must be finite and > 0; not at positions "
+                             f"{bad[:10].tolist()}")
+    bad = np.flatnonzero(~np.isin(d, (0, 1)))
+    if bad.size:
+        raise ModelDataError(f"refit: event must be 1 (event) or 0 (censored); not at "
+                             f"positions {bad[:10].tolist()}")
+    if (entry is None) != (design.entry is None):
+        has = "has" if design.entry is not None else "has no"
+        raise ModelDataError("refit: entry times must be given exactly when the design has "
+                             f"late entry (this design {has} entry times)")
+    e = None
+    if entry is not None:
+        e = np.asarray(entry, dtype=float)
+        if e.shape != (n,):
+            raise ModelDataError(f"refit: entry has shape {e.shape}; the design has {n} units")
+        bad = np.flatnonzero(~(np.isfinite(e) & (e >= 0) & (e < t)))
+        if bad.size:
+            raise ModelDataError(f"refit: entry must be >= 0 and before time; not at positions "
+                                 f"{bad[:10].tolist()}")
+    return t, d.astype(np.int8), e
+
+
+class Refitter:
+    """One compiled model for a spec and a fixed design (covariates, groups, unit count);
+    refits with new outcomes without compiling again.
+
+    ``sampling`` (default :class:`~nen_bayes.settings.Sampling`) gives the draws, tuning steps,
+    chains, cores and target acceptance of every refit unless :meth:`fit` is given its own;
+    the sampler is always nutpie (``sampling.sampler`` is not used) and the seed is
+    :meth:`fit`'s. ``compile_seconds`` is the time the model graph and its compilation took;
+    ``n_fits`` counts the refits. One Refitter samples one refit at a time (the initial values
+    live in the compiled model): give each worker process its own.
+    """
+
+    def __init__(self, spec: ModelSpec, design: Design, *, sampling: Sampling | None = None):
+        import nutpie
+        import pytensor
+
+        t0 = _time.perf_counter()
+        self.spec, _ = in_time_unit(spec, design.time_unit)
+        self.design = design
+        self.sampling = _sampling_settings(sampling)
+        self.model = build_model(self.spec, design, outcome_data=True)
+        start = initial_points(self.model, np.random.default_rng(0), 1, INIT_RADIUS / 2,
+                               design)[0]
+        # initial values as shared variables: each refit sets them, nothing is recompiled
+        self._init = {k: pytensor.shared(v, name=f"{k}_initial") for k, v in start.items()}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
+            self._compiled = nutpie.compile_pymc_model(self.model, initial_points=self._init)
+        self.compile_seconds: float = _time.perf_counter() - t0
+        self.n_fits = 0
+
+    def fit(self, time, event, *, seed: int, sampling: Sampling | None = None, entry=None):
+        """Sample the posterior given new outcomes of the design's units (``time`` > 0,
+        ``event`` 1/0, ``entry`` exactly when the design has late entry), with ``seed``.
+
+        Returns an ``xarray.DataTree`` with ``posterior`` (in the user's coding, with ``hr``
+        and ``median_baseline`` as :func:`~nen_bayes.bayes.inference.fit` stores them) and
+        ``sample_stats``; its attrs give the seed, the sampler settings and ``sampling_s``.
+
+        Raises :class:`~nen_bayes.errors.ModelDataError` for outcomes that do not fit the
+        design, :class:`~nen_bayes.errors.SamplingStartError` when no start is found.
+        """
+        import xarray as xr
+
+        s = self.sampling if sampling is None else _sampling_settings(sampling)
+        t, d, e = _check_outcomes(self.design, time, event, entry)
+        design = dataclasses.replace(self.design, time=t, event=d, entry=e)
+        data = {OUTCOME_DATA[0]: t, OUTCOME_DATA[1]: d.astype(float)}
+        if e is not None:
+            data[OUTCOME_DATA[2]] = e
+        compiled = self._compiled.with_data(**data)
+        cores = s.cores or min(s.chains, os.cpu_count() or 1)
+        seeds = np.random.SeedSequence(seed).generate_state(4)  # as fit() derives them
+        t0 = _time.perf_counter()
+        tree = self._sample(compiled, design, s, cores, int(seeds[0]))
+        post = tree["posterior"].to_dataset()
+        post = _add_derived(post.drop_vars([v for v in CENTRED_BASELINE if v in post]),
+                            self.spec, design)
+        out = xr.DataTree.from_dict({"posterior": post,
+                                     "sample_stats": tree["sample_stats"].to_dataset()})
+        out.attrs.update({"model": self.spec.name, "family": self.spec.family,
+                          "endpoint": design.endpoint, "time_unit": design.time_unit,
+                          "n_units": design.n, "n_events": int(d.sum()), "seed": seed,
+                          "sampler": "nutpie", "draws": s.draws, "tune": s.tune,
+                          "chains": s.chains, "cores": cores,
+                          "target_accept": s.target_accept,
+                          "sampling_s": round(_time.perf_counter() - t0, 3)})
+        self.n_fits += 1
+        return out
+
+    def _sample(self, compiled, design: Design, s: Sampling, cores: int, seed: int):
+        """nutpie from initial values drawn as :func:`~nen_bayes.bayes.inference.fit` draws
+        them (retried :data:`INIT_ATTEMPTS` times), with the sampler seed PyMC would pass."""
+        import nutpie
+
+        rng = np.random.default_rng(seed)
+        errors = []
+        for attempt in range(INIT_ATTEMPTS):
+            for k, v in initial_points(self.model, rng, 1, INIT_RADIUS / 2, design)[0].items():
+                self._init[k].set_value(v)
+            # pm.sample(random_seed=x) gives nutpie the first of its per-chain seeds
+            chain_seed = int(np.random.default_rng(seed + attempt).spawn(s.chains)[0]
+                             .integers(2**30))
+            try:
+                return nutpie.sample(compiled, draws=s.draws, tune=max(s.tune, 1),
+                                     chains=s.chains, cores=cores, seed=chain_seed,
+                                     save_warmup=False, store_unconstrained=False,
+                                     progress_bar=False, target_accept=s.target_accept)
+            except (RuntimeError, FloatingPointError) as exc:
+                text = str(exc)
+                if "init" not in text.lower() and "starting point" not in text.lower():
+                    raise
+                errors.append(text.splitlines()[0])
+        raise SamplingStartError(
+            f"the sampler could not start at initial values drawn {INIT_ATTEMPTS} times "
+            f"(last: {errors[-1]}); check the outcomes (times must be positive)")

@@ -29,11 +29,13 @@ __all__ = [
     "diagnostic_figures",
     "level_colours",
     "plot_assumption_sweep",
+    "plot_assurance",
     "plot_caterpillar",
     "plot_elpd",
     "plot_energy",
     "plot_hr_posterior",
     "plot_km",
+    "plot_operating",
     "plot_pair_sd",
     "plot_ppc_km",
     "plot_prior_grid",
@@ -41,6 +43,8 @@ __all__ = [
     "plot_prior_predictive",
     "plot_rank",
     "plot_reconstruction",
+    "plot_sbc_ecdf",
+    "plot_sbc_ranks",
     "plot_standardised_survival",
     "plot_summary_reanalysis",
     "save_figure",
@@ -790,3 +794,94 @@ def plot_reconstruction(rec, *, time_unit: str = "", title: str = "", figsize=(8
         tab_ax.spines[side].set_visible(False)
     tab_ax.tick_params(axis="y", length=0, pad=8)
     return fig
+
+
+def plot_sbc_ranks(result, *, title: str = "", ax=None):
+    """Simulation-based calibration: the histogram of the ranks of each parameter's true value
+    among the thinned posterior draws, in the result's bins, with the band holding 99% of a bin's
+    count under uniformity (grey); a parameter the verdict fails is titled in red. ``ax``: one
+    axes per parameter."""
+    from scipy.stats import binom
+
+    names = list(result.ranks.columns)
+    fig, axes = _grid(len(names), ncols=4, ax=ax, what="plot_sbc_ranks")
+    passed = dict(zip(result.table["parameter"], result.table["passed"], strict=True))
+    edges = np.floor(np.linspace(0, result.n_draws + 1, result.bins + 1))
+    for panel, name in zip(axes, names, strict=True):
+        r = result.ranks[name].dropna().to_numpy()
+        n = len(r)
+        lo, hi = binom.ppf([0.005, 0.995], n, 1 / result.bins)
+        panel.axhspan(lo, hi, color="grey", alpha=0.25, lw=0)
+        panel.axhline(n / result.bins, color="black", lw=0.6, ls="--")
+        panel.hist(r, bins=edges, color=_COLOURS[0], alpha=0.8)
+        panel.set_title(name, fontsize=8, color="black" if passed.get(name, True) else "red")
+        panel.tick_params(labelsize=7)
+    return _titled(fig, title or f"SBC rank histograms ({len(result.ranks)} replications, "
+                   f"L = {result.n_draws}; band: 99% under uniformity)", result.synthetic,
+                   own=ax is None)
+
+
+def plot_sbc_ecdf(result, *, title: str = "", ax=None):
+    """Simulation-based calibration: the ECDF of each parameter's fractional ranks minus the
+    uniform CDF, inside ArviZ's simultaneous 95% band (Säilynoja et al. 2022); a curve leaving
+    the band shows ranks that are not uniform. ``ax``: one axes per parameter."""
+    names = list(result.ranks.columns)
+    fig, axes = _grid(len(names), ncols=4, ax=ax, what="plot_sbc_ecdf")
+    passed = dict(zip(result.table["parameter"], result.table["passed"], strict=True))
+    for panel, name in zip(axes, names, strict=True):
+        b = result.bands[name]
+        panel.fill_between(b["x"], b["lower"] - b["x"], b["upper"] - b["x"], step="post",
+                           color="grey", alpha=0.3, lw=0)
+        panel.step(b["x"], b["ecdf"] - b["x"], where="post", color=_COLOURS[0], lw=1.1)
+        panel.axhline(0, color="black", lw=0.6)
+        panel.set_title(name, fontsize=8, color="black" if passed.get(name, True) else "red")
+        panel.tick_params(labelsize=7)
+    return _titled(fig, title or "SBC: ECDF of fractional ranks minus uniform, simultaneous "
+                   "95% band", result.synthetic, own=ax is None)
+
+
+def plot_operating(result, *, title: str = "", ax=None):
+    """Operating characteristics: against the true HR, the rate at which the posterior
+    P(HR < 1) exceeds the threshold (solid) and the log-rank test's one-sided rejection rate at
+    0.05 (dashed), one colour per between-centre SD, with ± 2 Monte Carlo SE bars; the
+    threshold's nominal false-positive rate 1 - threshold is the dotted line. ``ax``: one
+    axes."""
+    fig, panel = _one_axes(ax, (6.0, 4.0), "plot_operating")
+    t = result.table
+    for i, (sd, g) in enumerate(t.groupby("true_sd", sort=True)):
+        colour = _COLOURS[i % len(_COLOURS)]
+        panel.errorbar(g["true_hr"], g["decision_rate"], yerr=2 * g["decision_rate_se"],
+                       color=colour, marker="o", lw=1.4, capsize=2,
+                       label=f"P(HR<1) > {result.threshold:g}, SD {sd:g}")
+        panel.errorbar(g["true_hr"], g["logrank_one_sided_rate"],
+                       yerr=2 * g["logrank_one_sided_rate_se"], color=colour, marker="s",
+                       ls="--", lw=1.0, capsize=2, label=f"log-rank one-sided, SD {sd:g}")
+    panel.axhline(1 - result.threshold, color="black", lw=0.6, ls=":")
+    panel.axvline(1.0, color="grey", lw=0.6)
+    panel.set_xlabel(f"true HR ({result.contrast})")
+    panel.set_ylabel("rate")
+    panel.set_ylim(-0.02, 1.02)
+    panel.legend(fontsize=7)
+    return _titled(fig, title or f"Operating characteristics of {result.model}",
+                   result.synthetic, own=ax is None)
+
+
+def plot_assurance(result, *, title: str = "", ax=None):
+    """Assurance curve: against N, the probability (averaged over the fitted posterior) that a
+    new study reaches P(HR < 1) > threshold, and the log-rank test's one-sided power averaged the
+    same way (dashed), with ± 2 Monte Carlo SE bars. ``ax``: one axes."""
+    fig, panel = _one_axes(ax, (6.0, 4.0), "plot_assurance")
+    t = result.table
+    for i, (k, g) in enumerate(t.groupby("n_centres", sort=True)):
+        colour = _COLOURS[i % len(_COLOURS)]
+        panel.errorbar(g["n_units"], g["assurance"], yerr=2 * g["assurance_se"], color=colour,
+                       marker="o", capsize=2, label=f"assurance, {k} centres")
+        panel.errorbar(g["n_units"], g["logrank_one_sided_power"],
+                       yerr=2 * g["logrank_one_sided_power_se"], color=colour, marker="s",
+                       ls="--", capsize=2, label=f"log-rank one-sided power, {k} centres")
+    panel.set_xlabel("units in the new study (N)")
+    panel.set_ylabel("probability")
+    panel.set_ylim(-0.02, 1.02)
+    panel.legend(fontsize=7)
+    return _titled(fig, title or f"Assurance of P(HR < 1) > {result.threshold:g} "
+                   f"({result.contrast})", result.synthetic, own=ax is None)

@@ -1,0 +1,221 @@
+"""Assurance of a prospective study: the probability, averaged over a fitted posterior, that a
+new study of N units in K centres reaches P(HR < 1) > ``threshold`` (O'Hagan, Stevens and
+Campbell 2005), beside the log-rank test's power averaged the same way.
+
+Each replication draws one posterior draw of the fit (every coefficient, the baseline and the
+between-centre SD), gives each of K new centres an effect from Normal(0, that SD), simulates
+the new study's outcomes from the fitted model and fits the same model to them.
+
+The new study's design (assumptions, each an option):
+
+- units: N rows drawn with replacement from the fitted cohort (their covariates, the contrast's
+  factor included, so the new study keeps the cohort's mix), assigned to K centres of equal
+  size (unit i to centre i mod K). The rows of each N are drawn once, from (study seed, N), and
+  shared by that N's replications, so that one compiled model serves them;
+- accrual uniform over ``accrual`` time units (36 months by default), analysis ``follow_up``
+  (24) after the last unit enters: unit i is censored administratively at
+  ``accrual + follow_up - entry_i``;
+- loss to follow-up: exponential with rate ``dropout`` per time unit (0 by default).
+
+The log-rank test is two-sided at 0.05, and one-sided in favour of the level (the counterpart
+of the one-sided posterior decision). Every rate comes with its binomial Monte Carlo SE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nen_bayes.bayes.spec import ModelSpec
+from nen_bayes.cohorts.cohort import Cohort
+from nen_bayes.provenance import SYNTHETIC_NOTICE
+from nen_bayes.settings import Contrast, Sampling
+from nen_bayes.studies.operating import rate_se
+from nen_bayes.studies.simulation import (
+    CohortFitter,
+    contrast_column,
+    design_for,
+    hr_row,
+    logrank_row,
+    posterior_of,
+    simulate_outcomes,
+    task_seed,
+)
+
+__all__ = ["AssuranceResult", "AssuranceStudy", "NS"]
+
+NS = (100, 200, 300, 500)
+
+
+@dataclass(frozen=True)
+class AssuranceResult:
+    """Assurance and log-rank power by N: ``table`` one row per (N, K)."""
+
+    model: str
+    contrast: str
+    threshold: float
+    table: pd.DataFrame
+    verdict: str
+    notes: tuple[str, ...] = ()
+    synthetic: bool = False
+
+    def to_text(self) -> str:
+        t = self.table
+        shown = pd.DataFrame({
+            "N": t["n_units"], "K": t["n_centres"], "reps": t["n"],
+            "assurance": [f"{a:.3f} ± {b:.3f}" for a, b in zip(t["assurance"],
+                                                               t["assurance_se"], strict=True)],
+            "log-rank power": [f"{a:.3f} ± {b:.3f}" for a, b in
+                               zip(t["logrank_power"], t["logrank_power_se"], strict=True)],
+            "log-rank 1-sided": [f"{a:.3f} ± {b:.3f}" for a, b in
+                                 zip(t["logrank_one_sided_power"],
+                                     t["logrank_one_sided_power_se"], strict=True)]})
+        lines = [f"Assurance of a new study for {self.contrast} ({self.model}; averaged over "
+                 "the fitted posterior; ± Monte Carlo SE)", self.verdict, "",
+                 shown.to_string(index=False), *self.notes]
+        if self.synthetic:
+            lines.append(SYNTHETIC_NOTICE)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class AssuranceStudy:
+    """``reps`` replications for every N of ``ns``, K = ``centres``, from the posterior of a fit
+    (``posterior``: its posterior Dataset) of ``spec`` on ``cohort``."""
+
+    spec: ModelSpec
+    cohort: Cohort
+    posterior: object = field(repr=False)
+    reps: int = 100
+    seed: int = 1
+    contrast: Contrast | None = None
+    ns: tuple[int, ...] = NS
+    centres: int = 7
+    accrual: float = 36.0
+    follow_up: float = 24.0
+    dropout: float = 0.0
+    threshold: float = 0.95
+    sampling: Sampling = field(default_factory=lambda: Sampling(draws=500, tune=500, chains=2,
+                                                                cores=1))
+    endpoint: str | None = None
+    name: str = "assurance"
+
+    def __post_init__(self):
+        if self.contrast is None:
+            raise ValueError("assurance needs a contrast (the HR whose P(HR < 1) decides)")
+        if self.reps < 1:
+            raise ValueError(f"assurance needs at least 1 replication per N, got {self.reps}")
+        if not self.ns or min(self.ns) < 2 * self.centres or self.centres < 2:
+            raise ValueError(f"every N must be at least 2 units per centre and K at least 2; "
+                             f"got N {list(self.ns)}, K {self.centres}")
+        if self.accrual < 0 or self.follow_up <= 0 or self.dropout < 0:
+            raise ValueError(f"accrual >= 0, follow-up > 0 and dropout >= 0 are required; got "
+                             f"{self.accrual}, {self.follow_up}, {self.dropout}")
+
+    @functools.cached_property
+    def _draws(self) -> dict[str, np.ndarray]:
+        post = self.posterior
+        flat = {}
+        for v in ("beta", "shape", "scale", "sd_centre"):
+            if v in post:
+                a = post[v].to_numpy()
+                flat[v] = a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
+        return flat
+
+    @functools.cached_property
+    def _studies(self) -> dict:
+        return {}
+
+    def _new_study(self, n_units: int):
+        """The cohort of a new study of ``n_units`` (rows resampled, K new centres), its spec
+        and design, the contrast's column and sign (built once per N)."""
+        if n_units not in self._studies:
+            self._studies[n_units] = self._build_study(n_units)
+        return self._studies[n_units]
+
+    def _build_study(self, n_units: int):
+        rng = np.random.default_rng([int(self.seed), int(n_units), 0x5EED])
+        rows = rng.integers(0, len(self.cohort), n_units)
+        data = self.cohort.data.iloc[rows].reset_index(drop=True).copy()
+        width = len(str(self.centres))
+        centre_col = self.cohort.schema.centre_column
+        data[centre_col] = [f"N{(i % self.centres) + 1:0{width}d}" for i in range(n_units)]
+        if self.cohort.schema.id_column:
+            data[self.cohort.schema.id_column] = [f"new{i + 1}" for i in range(n_units)]
+        cohort = dataclasses.replace(self.cohort, data=data, rows=np.arange(n_units) + 2,
+                                     source=f"{self.cohort.source} (new study of {n_units})")
+        spec, design, endpoint = design_for(self.spec, cohort, self.endpoint)
+        j, sign = contrast_column(design, self.contrast)
+        return cohort, spec, design, endpoint, j, sign
+
+    def plan(self) -> list[dict]:
+        out, i = [], 0
+        for n in self.ns:
+            for r in range(self.reps):
+                out.append({"task": i, "seed": task_seed(self.seed, i), "n_units": int(n),
+                            "n_centres": self.centres, "rep": r})
+                i += 1
+        return out
+
+    def model_key(self, task: dict) -> tuple:
+        return ("assurance", self.spec.name, self.spec.hash, task["n_units"],
+                task["n_centres"])
+
+    def make_fitter(self, key) -> CohortFitter:
+        cohort, _, _, endpoint, _, _ = self._new_study(int(key[3]))
+        return CohortFitter(self.spec, cohort, endpoint)
+
+    def run_task(self, task: dict, fitter) -> dict:
+        cohort, spec, design, _, j, sign = self._new_study(task["n_units"])
+        rng = np.random.default_rng(task["seed"])
+        d = self._draws
+        k = int(rng.integers(len(d["scale"])))
+        values = {name: a[k] for name, a in d.items()}
+        for g in design.groups:
+            values[f"u_{g.name}"] = values.get("sd_centre", 0.0) * \
+                rng.standard_normal(len(g.levels))
+        n = design.n
+        entry = rng.uniform(0, self.accrual, n)
+        censor = self.accrual + self.follow_up - entry
+        if self.dropout > 0:
+            censor = np.minimum(censor, rng.exponential(1 / self.dropout, n))
+        time, event, raised = simulate_outcomes(spec.family, values, design, censor, rng)
+        true_hr = float(np.exp(sign * values["beta"][j]))
+        tree = fitter.fit(time, event, seed=int(rng.integers(2**31)), sampling=self.sampling)
+        hr = np.exp(sign * posterior_of(tree)["beta"].isel(covariate=j).to_numpy())
+        labels = cohort.data[self.contrast.term].to_numpy()
+        return {"seed": int(task["seed"]), "n_units": n, "n_centres": task["n_centres"],
+                "rep": task["rep"], "draw": k, "true_hr": true_hr,
+                "n_events": int(event.sum()), "raised_times": raised,
+                "divergences": int(np.asarray(tree["sample_stats"]["diverging"]).sum()),
+                **hr_row(hr, true_hr, self.threshold),
+                **logrank_row(time, event, labels, self.contrast)}
+
+    def summarise(self, table: pd.DataFrame) -> AssuranceResult:
+        ok = table[table["status"] == "ok"] if "status" in table else table
+        rows = []
+        for (n, k), g in ok.groupby(["n_units", "n_centres"], sort=True):
+            row = {"n_units": int(n), "n_centres": int(k), "n": len(g),
+                   "events_median": float(g["n_events"].median())}
+            for col, name in (("decision", "assurance"), ("logrank_reject", "logrank_power"),
+                              ("logrank_reject_one_sided", "logrank_one_sided_power")):
+                row[name], row[name + "_se"] = rate_se(g[col])
+            rows.append(row)
+        t = pd.DataFrame(rows)
+        notes = [f"Design: N units resampled from {self.cohort.source}, {self.centres} centres "
+                 f"of equal size, uniform accrual over {self.accrual:g} and follow-up "
+                 f"{self.follow_up:g} after the last entry ({self.cohort.schema.time_unit}), "
+                 f"loss to follow-up rate {self.dropout:g}."]
+        if "status" in table and (table["status"] != "ok").any():
+            notes.append(f"{int((table['status'] != 'ok').sum())} replication(s) failed and "
+                         "are not in the rates.")
+        verdict = ("; ".join(f"N {r.n_units}: {r.assurance:.2f} (log-rank {r.logrank_power:.2f})"
+                             for r in t.itertuples()) if len(t) else "no replication finished")
+        return AssuranceResult(model=self.spec.name, contrast=self.contrast.describe(),
+                               threshold=self.threshold, table=t,
+                               verdict=f"Assurance of P(HR < 1) > {self.threshold:g}: {verdict}.",
+                               notes=tuple(notes), synthetic=bool(self.cohort.synthetic))

@@ -1,0 +1,338 @@
+"""Simulation-based calibration (SBC; Talts et al. 2018, Modrak et al. 2023) of a model file on
+a design.
+
+Each replication draws every parameter from the model's priors
+(:func:`nen_bayes.bayes.inference.sample_prior`), simulates the outcomes of the design's units
+with the model's own likelihood (:func:`~nen_bayes.studies.simulation.simulate_outcomes`) and
+the design's censoring (:func:`~nen_bayes.studies.simulation.censoring_times`), fits the model
+and records, for every parameter (each coefficient, the shape or baseline hazards, each group's
+SD and each group level's effect), the rank of the true value among ``L`` posterior draws: the
+number of those draws below it, 0..L. The ``L`` draws are thinned evenly from every chain
+(``chains x draws`` of them, so the thinning factor is ``chains x draws / L``); each row records
+the smallest bulk ESS of the fit, and the summary says when it falls below ``L`` (ranks from
+autocorrelated draws pile up at the extremes). When the fit is the exact posterior the ranks are
+uniform on 0..L, whatever the design: a rank histogram that is not flat shows a prior, a
+likelihood or a sampler that is wrong.
+
+Uniformity test per parameter (:func:`uniformity_tests`): a chi-square test of the ranks in
+``bins`` equal bins, and the simultaneous ECDF test of Säilynoja, Bürkner and Vehtari (2022) on
+the randomised fractional ranks ``(rank + V) / (L + 1)``, ``V ~ U(0, 1)`` (uniform on (0, 1)
+exactly when the ranks are uniform); the parameter's p-value is twice the smaller of the two
+(Bonferroni over the two tests), and the verdict applies Holm's step-down over the parameters at
+a family-wise level ``alpha`` (0.05), so that a calibrated model fails with probability at most
+``alpha`` however many parameters it has.
+
+A replication whose simulated cohort has fewer than :data:`FEW_EVENTS` events is kept in every
+test (leaving it out would condition on the data and break the uniformity the test relies on)
+and counted in the summary, with its task numbers. A task that failed (the engine records its
+error) is not in the ranks: the summary names how many and says that the verdict is conditional
+on the fits that ran.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import bdtr
+
+from nen_bayes.bayes.inference import sample_prior
+from nen_bayes.bayes.spec import ModelSpec
+from nen_bayes.cohorts.cohort import Cohort
+from nen_bayes.provenance import SYNTHETIC_NOTICE
+from nen_bayes.settings import Sampling
+from nen_bayes.studies.simulation import (
+    CohortFitter,
+    censoring_times,
+    design_for,
+    parameter_draws,
+    parameter_names,
+    parameter_values,
+    simulate_outcomes,
+    task_seed,
+)
+
+__all__ = ["FEW_EVENTS", "SBCResult", "SBCStudy", "ecdf_bands", "ecdf_pvalue", "chi2_pvalue",
+           "fractional_ranks", "rank_of", "thin", "uniformity_tests"]
+
+#: A simulated cohort with fewer events than this is counted as degenerate (kept, reported).
+FEW_EVENTS = 10
+#: Draws of the null distribution of the ECDF test's statistic.
+ECDF_SIMULATIONS = 2000
+
+
+def thin(draws: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws taken evenly spaced from every chain of ``draws`` (chain, draw): the chains
+    share ``n`` as evenly as they can. Raises ``ValueError`` when there are fewer than ``n``."""
+    draws = np.asarray(draws)
+    chains, per = draws.shape
+    if chains * per < n:
+        raise ValueError(f"{chains} chains x {per} draws are fewer than the {n} draws the ranks "
+                         "need; sample more draws")
+    counts = [n // chains + (c < n % chains) for c in range(chains)]
+    return np.concatenate([draws[c, np.round(np.linspace(0, per - 1, k)).astype(int)]
+                           for c, k in enumerate(counts) if k])
+
+
+def rank_of(truth: float, draws: np.ndarray, rng: np.random.Generator) -> int:
+    """The number of ``draws`` below ``truth`` (0..len(draws)); draws equal to it count with
+    probability 1/2 each (random tie-breaking, so that ties do not bias the rank)."""
+    draws = np.asarray(draws)
+    ties = int(np.sum(draws == truth))
+    return int(np.sum(draws < truth)) + (int(rng.binomial(ties, 0.5)) if ties else 0)
+
+
+def fractional_ranks(ranks: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``(rank + V) / (L + 1)`` with ``V ~ U(0, 1)``: uniform on (0, 1) when the ranks are
+    uniform on 0..L."""
+    ranks = np.asarray(ranks, float)
+    return (ranks + rng.uniform(size=ranks.shape)) / (n_draws + 1)
+
+
+def chi2_pvalue(ranks: np.ndarray, n_draws: int, bins: int) -> tuple[float, float]:
+    """Chi-square test of uniform ranks on 0..L in ``bins`` bins of consecutive ranks (expected
+    counts proportional to the ranks each bin holds): (statistic, p-value)."""
+    ranks = np.asarray(ranks, int)
+    edges = np.floor(np.linspace(0, n_draws + 1, bins + 1)).astype(int)
+    observed = np.array([np.sum((ranks >= a) & (ranks < b)) for a, b in
+                         zip(edges[:-1], edges[1:], strict=True)])
+    expected = len(ranks) * np.diff(edges) / (n_draws + 1)
+    stat = float(np.sum((observed - expected) ** 2 / expected))
+    return stat, float(stats.chi2.sf(stat, bins - 1))
+
+
+def _gamma(u: np.ndarray) -> np.ndarray:
+    """Säilynoja et al.'s statistic for samples u (rows): 1 - 2 x the smallest binomial tail
+    probability of the ECDF at the points 1/n, ..., (n-1)/n; large when the ECDF strays."""
+    u = np.atleast_2d(u)
+    n = u.shape[1]
+    z = np.arange(1, n) / n
+    counts = (np.sort(u, axis=1)[:, :, None] <= z).sum(axis=1)
+    lower = bdtr(counts, n, z).min(axis=1)
+    with np.errstate(invalid="ignore"):  # bdtr(-1, ...) is nan: P(count >= 0) = 1
+        above = np.where(counts > 0, 1.0 - bdtr(np.maximum(counts - 1, 0), n, z), 1.0)
+    upper = above.min(axis=1)
+    return 1.0 - 2.0 * np.minimum(lower, upper)
+
+
+@functools.lru_cache(maxsize=16)
+def _null_gamma(n: int, simulations: int = ECDF_SIMULATIONS) -> np.ndarray:
+    rng = np.random.default_rng([20220530, n])
+    return np.sort(_gamma(rng.uniform(size=(simulations, n))))
+
+
+def ecdf_pvalue(u: np.ndarray) -> float:
+    """The simultaneous ECDF uniformity test of Säilynoja, Bürkner and Vehtari (2022): the
+    fraction of uniform samples of the same size whose statistic is at least the observed one
+    (the ECDF leaves the simultaneous ``1 - p`` band exactly when the p-value is below ``p``)."""
+    if len(u) < 2:
+        return 1.0  # one value: no ECDF to test
+    null = _null_gamma(len(u))
+    g = float(_gamma(np.asarray(u, float))[0])
+    return float((np.sum(null >= g - 1e-12) + 1) / (len(null) + 1))
+
+
+def ecdf_bands(u: np.ndarray, prob: float = 0.95, simulations: int = 1000,
+               seed: int = 214) -> dict[str, np.ndarray]:
+    """ArviZ's simultaneous ECDF band for uniform values (``arviz_stats.ecdf_utils.ecdf_pit``,
+    the simulation method of Säilynoja et al. 2022): evaluation points, the ECDF and the band."""
+    from arviz_stats.ecdf_utils import ecdf_pit
+
+    x, ecdf, lo, hi = ecdf_pit(np.asarray(u, float), prob, simulations,
+                               rng=np.random.default_rng(seed))
+    return {"x": x, "ecdf": ecdf, "lower": lo, "upper": hi}
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values."""
+    p = np.asarray(p, float)
+    order = np.argsort(p)
+    adj = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+    out = np.empty_like(adj)
+    out[order] = adj
+    return out
+
+
+def uniformity_tests(ranks: pd.DataFrame, n_draws: int, *, bins: int = 10,
+                     alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """One row per parameter (a column of ``ranks``): the chi-square and ECDF p-values, the
+    parameter's p-value (twice the smaller), Holm's adjusted p-value over the parameters, and
+    ``passed`` (adjusted p-value at least ``alpha``)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name in ranks.columns:
+        r = ranks[name].dropna().to_numpy(int)
+        stat, p_chi2 = chi2_pvalue(r, n_draws, bins)
+        p_ecdf = ecdf_pvalue(fractional_ranks(r, n_draws, rng))
+        rows.append({"parameter": name, "n": len(r), "chi2": stat, "p_chi2": p_chi2,
+                     "p_ecdf": p_ecdf, "p": min(1.0, 2 * min(p_chi2, p_ecdf))})
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"].to_numpy()) if len(out) else []
+    out["passed"] = out["p_holm"] >= alpha
+    return out
+
+
+@dataclass(frozen=True)
+class SBCResult:
+    """What an SBC study found: ``table`` (one row per parameter: tests and verdict),
+    ``ranks`` (one row per replication, one column per parameter), the ECDF bands by parameter,
+    and the verdict."""
+
+    model: str
+    table: pd.DataFrame
+    ranks: pd.DataFrame
+    n_draws: int
+    bins: int
+    alpha: float
+    bands: dict = field(repr=False)
+    verdict: str
+    notes: tuple[str, ...] = ()
+    synthetic: bool = False
+
+    @property
+    def failing(self) -> list[str]:
+        return self.table.loc[~self.table["passed"], "parameter"].tolist()
+
+    def to_text(self) -> str:
+        lines = [f"Simulation-based calibration of {self.model}: {len(self.ranks)} replications, "
+                 f"ranks among L = {self.n_draws} thinned posterior draws",
+                 self.verdict, ""]
+        t = self.table[["parameter", "n", "p_chi2", "p_ecdf", "p_holm", "passed"]]
+        lines.append(t.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        lines += [""] + list(self.notes)
+        if self.synthetic:
+            lines.append(SYNTHETIC_NOTICE)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SBCStudy:
+    """SBC of ``spec`` on the design of ``cohort`` (its covariates, groups and censoring):
+    ``reps`` replications seeded from ``seed``, each fit with ``sampling`` (its seed is replaced
+    by the task's), ranks among ``n_draws`` thinned draws. ``fit_spec`` (default ``spec``) is
+    the model fitted: a different one (other priors) shows what a miscalibrated fit looks like.
+    """
+
+    spec: ModelSpec
+    cohort: Cohort
+    reps: int
+    seed: int
+    sampling: Sampling = field(default_factory=lambda: Sampling(draws=500, tune=500, chains=2,
+                                                                cores=1))
+    endpoint: str | None = None
+    n_draws: int = 99
+    bins: int = 10
+    alpha: float = 0.05
+    fit_spec: ModelSpec | None = None
+    name: str = "sbc"
+
+    def __post_init__(self):
+        if self.reps < 1:
+            raise ValueError(f"an SBC study needs at least 1 replication, got {self.reps}")
+        if self.sampling.chains * self.sampling.draws < self.n_draws:
+            raise ValueError(f"{self.sampling.chains} chains x {self.sampling.draws} draws are "
+                             f"fewer than the {self.n_draws} thinned draws the ranks need")
+        if (self.n_draws + 1) < self.bins:
+            raise ValueError(f"{self.bins} bins need at least {self.bins} possible ranks")
+
+    @functools.cached_property
+    def _design(self):
+        return design_for(self.spec, self.cohort, self.endpoint)
+
+    @property
+    def parameters(self) -> list[str]:
+        spec, design, _ = self._design
+        return parameter_names(spec, design)
+
+    def plan(self) -> list[dict]:
+        return [{"task": i, "seed": task_seed(self.seed, i)} for i in range(self.reps)]
+
+    def model_key(self, task: dict) -> tuple:
+        spec = self.fit_spec or self.spec
+        return ("sbc", spec.name, spec.hash, len(self.cohort))
+
+    def make_fitter(self, key) -> CohortFitter:
+        return CohortFitter(self.fit_spec or self.spec, self.cohort, self._design[2])
+
+    def run_task(self, task: dict, fitter) -> dict:
+        spec, design, _ = self._design
+        names = parameter_names(spec, design)
+        rng = np.random.default_rng(task["seed"])
+        truth_ds = sample_prior(spec, design, 1, rng)
+        truth = {k: truth_ds[k].to_numpy()[0, 0] for k in truth_ds.data_vars}
+        censor = censoring_times(design.time, design.event, rng)
+        time, event, raised = simulate_outcomes(spec.family, truth, design, censor, rng)
+        tree = fitter.fit(time, event, seed=int(rng.integers(2**31)), sampling=self.sampling)
+        post = tree["posterior"].dataset if hasattr(tree["posterior"], "dataset") \
+            else tree["posterior"]
+        draws = parameter_draws(post, names)
+        values = parameter_values(truth_ds, names)
+        row = {"seed": int(task["seed"]), "n_events": int(event.sum()), "n_units": design.n,
+               "raised_times": raised, "n_draws": self.n_draws,
+               "divergences": int(np.asarray(tree["sample_stats"]["diverging"]).sum())}
+        row.update(_convergence(draws))
+        for name in names:
+            row[f"rank[{name}]"] = rank_of(values[name], thin(draws[name], self.n_draws), rng)
+            row[f"truth[{name}]"] = values[name]
+        return row
+
+    def summarise(self, table: pd.DataFrame) -> SBCResult:
+        ok = table[table["status"] == "ok"] if "status" in table else table
+        names = [c[5:-1] for c in ok.columns if c.startswith("rank[")]
+        ranks = ok[[f"rank[{n}]" for n in names]].set_axis(names, axis=1).reset_index(drop=True)
+        tests = uniformity_tests(ranks, self.n_draws, bins=self.bins, alpha=self.alpha,
+                                 seed=self.seed)
+        rng = np.random.default_rng(self.seed)
+        bands = {n: ecdf_bands(fractional_ranks(ranks[n].to_numpy(), self.n_draws, rng))
+                 for n in names}
+        tests["outside_band"] = [bool(np.any((b["ecdf"] < b["lower"]) | (b["ecdf"] > b["upper"])))
+                                 for b in bands.values()]
+        notes = _notes(table, ok, self.n_draws)
+        return SBCResult(model=(self.fit_spec or self.spec).name, table=tests, ranks=ranks,
+                         n_draws=self.n_draws, bins=self.bins, alpha=self.alpha, bands=bands,
+                         verdict=_verdict(tests, len(ranks), self.alpha),
+                         notes=tuple(notes), synthetic=bool(self.cohort.synthetic))
+
+
+def _convergence(draws: dict[str, np.ndarray]) -> dict:
+    from arviz_stats.base import array_stats
+
+    ess = [float(array_stats.ess(d, chain_axis=0, draw_axis=1)) for d in draws.values()]
+    rhat = [float(array_stats.rhat(d, chain_axis=0, draw_axis=1)) for d in draws.values()]
+    return {"min_ess_bulk": float(np.nanmin(ess)), "max_rhat": float(np.nanmax(rhat))}
+
+
+def _verdict(tests: pd.DataFrame, n: int, alpha: float) -> str:
+    if n == 0:
+        return "No replication finished: nothing to test."
+    bad = tests.loc[~tests["passed"], "parameter"].tolist()
+    if not bad:
+        return (f"Calibrated: the ranks of all {len(tests)} parameters are consistent with "
+                f"uniform (Holm-adjusted p >= {alpha:g} for every parameter, {n} replications).")
+    return (f"NOT calibrated: the ranks of {len(bad)} of {len(tests)} parameters are not uniform "
+            f"(Holm-adjusted p < {alpha:g}): {', '.join(bad)}.")
+
+
+def _notes(table: pd.DataFrame, ok: pd.DataFrame, n_draws: int) -> list[str]:
+    notes = []
+    if "status" in table and (table["status"] != "ok").any():
+        failed = table.loc[table["status"] != "ok", "task"].tolist()
+        notes.append(f"{len(failed)} replication(s) failed and are not in the ranks (tasks "
+                     f"{failed}); the verdict is conditional on the fits that ran.")
+    few = ok[ok["n_events"] < FEW_EVENTS]
+    if len(few):
+        which = few["task"].tolist() if "task" in few else few.index.tolist()
+        notes.append(f"{len(few)} simulated cohort(s) had fewer than {FEW_EVENTS} events "
+                     f"(tasks {which}); they are kept in every test.")
+    low = ok[ok["min_ess_bulk"] < n_draws]
+    if len(low):
+        notes.append(f"{len(low)} fit(s) had a bulk ESS below L = {n_draws} for some parameter: "
+                     "their thinned draws are autocorrelated, which piles ranks at the extremes.")
+    div = int(ok["divergences"].sum()) if len(ok) else 0
+    if div:
+        notes.append(f"{div} divergent transitions in {int((ok['divergences'] > 0).sum())} "
+                     f"fit(s).")
+    return notes

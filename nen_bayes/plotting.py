@@ -829,7 +829,10 @@ def plot_sbc_ecdf(result, *, title: str = "", ax=None):
     fig, axes = _grid(len(names), ncols=4, ax=ax, what="plot_sbc_ecdf")
     passed = dict(zip(result.table["parameter"], result.table["passed"], strict=True))
     for panel, name in zip(axes, names, strict=True):
-        b = result.bands[name]
+        b = result.bands.get(name)
+        if b is None:  # fewer than 2 replications: no ECDF to draw
+            panel.set_title(f"{name}: too few replications", fontsize=8)
+            continue
         panel.fill_between(b["x"], b["lower"] - b["x"], b["upper"] - b["x"], step="post",
                            color="grey", alpha=0.3, lw=0)
         panel.step(b["x"], b["ecdf"] - b["x"], where="post", color=_COLOURS[0], lw=1.1)

@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.settings import Contrast, Sampling
 from nen_bayes.studies.operating import rate_se
 from nen_bayes.studies.simulation import (
-    CohortFitter,
     contrast_column,
     design_for,
     hr_row,
@@ -165,9 +165,9 @@ class AssuranceStudy:
         return ("assurance", self.spec.name, self.spec.hash, task["n_units"],
                 task["n_centres"])
 
-    def make_fitter(self, key) -> CohortFitter:
-        cohort, _, _, endpoint, _, _ = self._new_study(int(key[3]))
-        return CohortFitter(self.spec, cohort, endpoint)
+    def make_fitter(self, key) -> Refitter:
+        """The model compiled once for the new study of N = ``key[3]`` units."""
+        return Refitter(self.spec, self._new_study(int(key[3]))[2], sampling=self.sampling)
 
     def run_task(self, task: dict, fitter) -> dict:
         cohort, spec, design, _, j, sign = self._new_study(task["n_units"])

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.settings import Contrast, Sampling
 from nen_bayes.studies.simulation import (
-    CohortFitter,
     censoring_times,
     contrast_column,
     design_for,
@@ -183,8 +183,8 @@ class OperatingStudy:
     def model_key(self, task: dict) -> tuple:
         return ("operating", self.spec.name, self.spec.hash, len(self.cohort))
 
-    def make_fitter(self, key) -> CohortFitter:
-        return CohortFitter(self.spec, self.cohort, self._design[2])
+    def make_fitter(self, key) -> Refitter:
+        return Refitter(self.spec, self._design[1], sampling=self.sampling)
 
     def run_task(self, task: dict, fitter) -> dict:
         spec, design, _, j, sign, truth = self._design

@@ -40,12 +40,12 @@ from scipy import stats
 from scipy.special import bdtr
 
 from nen_bayes.bayes.inference import sample_prior
+from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.settings import Sampling
 from nen_bayes.studies.simulation import (
-    CohortFitter,
     censoring_times,
     design_for,
     parameter_draws,
@@ -254,8 +254,9 @@ class SBCStudy:
         spec = self.fit_spec or self.spec
         return ("sbc", spec.name, spec.hash, len(self.cohort))
 
-    def make_fitter(self, key) -> CohortFitter:
-        return CohortFitter(self.fit_spec or self.spec, self.cohort, self._design[2])
+    def make_fitter(self, key) -> Refitter:
+        """The fitted model (``fit_spec``, else ``spec``) compiled once for the design."""
+        return Refitter(self.fit_spec or self.spec, self._design[1], sampling=self.sampling)
 
     def run_task(self, task: dict, fitter) -> dict:
         spec, design, _ = self._design
@@ -287,9 +288,9 @@ class SBCStudy:
                                  seed=self.seed)
         rng = np.random.default_rng(self.seed)
         bands = {n: ecdf_bands(fractional_ranks(ranks[n].to_numpy(), self.n_draws, rng))
-                 for n in names}
+                 for n in names} if len(ranks) >= 2 else {}  # no ECDF of fewer than 2
         tests["outside_band"] = [bool(np.any((b["ecdf"] < b["lower"]) | (b["ecdf"] > b["upper"])))
-                                 for b in bands.values()]
+                                 for b in bands.values()] if bands else False
         notes = _notes(table, ok, self.n_draws)
         return SBCResult(model=(self.fit_spec or self.spec).name, table=tests, ranks=ranks,
                          n_draws=self.n_draws, bins=self.bins, alpha=self.alpha, bands=bands,

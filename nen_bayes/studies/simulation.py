@@ -1,6 +1,7 @@
 """What the three study kinds share: seeds per task, the design's censoring, outcomes simulated
-with a model's own likelihood, the fitter that refits one model to new outcomes, and the
-parameters of a fit named one by one.
+with a model's own likelihood, and the parameters of a fit named one by one. Every kind fits
+with :class:`nen_bayes.bayes.refit.Refitter`: one compiled model per design, refitted to each
+replication's outcomes.
 
 Seeds. Task ``i`` of a study with seed ``s`` draws every random number from
 ``numpy.random.default_rng(task_seed(s, i))``, ``task_seed`` being the first word of
@@ -19,22 +20,19 @@ one fixed set of censoring times.
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
-
 import numpy as np
 
 from nen_bayes.bayes import families
 from nen_bayes.bayes.design import Design, make_design
-from nen_bayes.bayes.inference import fit, resolve_endpoint
+from nen_bayes.bayes.inference import resolve_endpoint
 from nen_bayes.bayes.model import group_var_names
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.errors import BaselineError, ModelDataError
 from nen_bayes.frequentist.logrank import logrank_test
-from nen_bayes.settings import Contrast, Sampling
+from nen_bayes.settings import Contrast
 
-__all__ = ["MIN_TIME", "CohortFitter", "censoring_times", "contrast_column", "design_for",
+__all__ = ["MIN_TIME", "censoring_times", "contrast_column", "design_for",
            "eta_of", "hr_row", "logrank_row", "parameter_draws", "parameter_names",
            "parameter_values", "posterior_of", "simulate_outcomes", "task_seed"]
 
@@ -163,31 +161,6 @@ def parameter_draws(ds, names: list[str]) -> dict[str, np.ndarray]:
 def parameter_values(ds, names: list[str]) -> dict[str, float]:
     """The value of each named parameter in a dataset of one draw (a prior draw: the truth)."""
     return {k: float(v.ravel()[0]) for k, v in parameter_draws(ds, names).items()}
-
-
-@dataclasses.dataclass
-class CohortFitter:
-    """Refits ``spec`` to new outcomes on the units of ``cohort``: :meth:`fit` puts the new
-    times and events in the cohort's outcome columns (the covariates, centres and every other
-    column kept) and calls :func:`nen_bayes.bayes.inference.fit`, without the predictive draws
-    and pointwise log-likelihood a study does not use."""
-
-    spec: ModelSpec
-    cohort: Cohort
-    endpoint: str
-
-    def fit(self, time, event, *, seed: int, sampling: Sampling):
-        ep = self.cohort.schema.endpoint(self.endpoint)
-        data = self.cohort.data.copy()
-        data[ep.time] = np.asarray(time, float)
-        data[ep.event] = np.asarray(event, np.int64)
-        cohort = dataclasses.replace(self.cohort, data=data)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            f = fit(self.spec, cohort, endpoint=self.endpoint,
-                    sampling=dataclasses.replace(sampling, seed=int(seed)), prior_draws=1,
-                    progressbar=False, log_lik=False, predictive=False)
-        return f.tree
 
 
 def contrast_column(design: Design, contrast: Contrast) -> tuple[int, int]:

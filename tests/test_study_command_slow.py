@@ -28,7 +28,7 @@ def test_a_study_writes_its_table_text_figures_and_run_record(kind, tmp_path, ca
     assert list(table["task"]) == list(range(n)), table
     assert (table["status"] == "ok").all(), table["error"].tolist()
     assert (out / f"{kind}.txt").read_text().strip()
-    assert list(out.glob(f"{kind}_*.png"))
+    assert list(out.glob(f"{kind}*.png"))
     run = json.loads((out / "run.json").read_text())
     assert run["tasks"] == n and run["workers"] == 2 and run["synthetic"] is True
     capsys.readouterr()

@@ -24,7 +24,8 @@ Writes to --out DIR as the study runs:
 and at the end (from the whole table):
   KIND.txt            the table and the verdict (also printed)
   KIND.csv            the kind's summary table
-  KIND_*.png/.svg     figures
+  figures (.png/.svg)  sbc_ranks and sbc_ecdf (rank histograms, ECDF differences with
+                      simultaneous 95% bands), operating, assurance
   run.json            settings, provenance of the design, the engine's figures (workers, fits
                       per minute), versions
 
@@ -257,7 +258,7 @@ def _settings(args, spec, cohort) -> dict:
     """What identifies the study (--resume refuses another): every option that changes a
     task's row, the model and the design's data."""
     skip = {"out", "resume", "force", "workers", "scheduler", "scheduler_timeout", "formats",
-            "quiet"}
+            "quiet", "data"}  # the data by their hash: a path may be written another way
     options = {k: v for k, v in vars(args).items() if k not in skip}
     return identity({**options, "model_hash": spec.hash, "data_hash": cohort.data_hash})
 
@@ -278,8 +279,8 @@ def _write_outputs(args, kind, run, cohort, settings: dict, seconds: float):
     figures = []
     for name, stem in FIGURES[args.kind].items():
         fig = getattr(plotting, name)(result)
-        figures += [p.name for p in plotting.save_figure(fig, out / f"{args.kind}_{stem}",
-                                                         formats, force=True)]
+        figures += [p.name for p in plotting.save_figure(fig, out / stem, formats,
+                                                         force=True)]
         plt.close(fig)
     record = {
         "command": "study.py " + " ".join(sys.argv[1:]),

@@ -159,7 +159,7 @@ def test_simulated_weibull_times_follow_the_closed_form(cohort, spec):
     """Uncensored times of one parameter set: the fraction of units dying before each unit's
     own true median is Binomial(n, 1/2)."""
     st = SBCStudy(spec, cohort, reps=1, seed=1, sampling=TINY, n_draws=49)
-    s, design, _ = st._design
+    _, design, _ = st._design
     rng = np.random.default_rng(4)
     values = {"beta": rng.normal(0, 0.3, design.X.shape[1]), "shape": 1.3, "scale": 40.0,
               "u_centre": rng.normal(0, 0.3, 7)}
@@ -240,3 +240,34 @@ def test_assurance_row_from_a_known_posterior(spec, cohort):
     # accrual 36 + follow-up 24: nobody is followed beyond 60 months
     cohort_n = a._new_study(70)[0]
     assert cohort_n.data["centre"].nunique() == 5
+
+
+def test_study_figures_draw_into_given_axes_and_mark_failing_parameters():
+    from matplotlib.figure import Figure
+
+    from nen_bayes.plotting import plot_assurance, plot_operating, plot_sbc_ecdf, plot_sbc_ranks
+    from nen_bayes.studies.assurance import AssuranceResult
+    from nen_bayes.studies.operating import OperatingResult
+    from nen_bayes.studies.sbc import SBCResult, ecdf_bands
+
+    rng = np.random.default_rng(1)
+    ranks = pd.DataFrame({"a": rng.integers(0, 50, 100), "b": np.zeros(100, int)})
+    tests = uniformity_tests(ranks, 49)
+    bands = {n: ecdf_bands(fractional_ranks(ranks[n], 49, rng)) for n in ranks}
+    res = SBCResult(model="m", table=tests, ranks=ranks, n_draws=49, bins=10, alpha=0.05,
+                    bands=bands, verdict="", synthetic=True)
+    fig = plot_sbc_ranks(res)
+    assert [ax.title.get_color() for ax in fig.axes[:2]] == ["black", "red"]
+    own = Figure().subplots(1, 2)
+    assert plot_sbc_ecdf(res, ax=own) is own[0].figure
+    cells = pd.DataFrame({"true_hr": [0.8, 1.0], "true_sd": [0.2, 0.2]})
+    for c in ("decision_rate", "logrank_one_sided_rate"):
+        cells[c], cells[c + "_se"] = [0.5, 0.05], [0.05, 0.02]
+    oc = OperatingResult(model="m", contrast="c", threshold=0.95, table=cells, verdict="")
+    ax = Figure().subplots()
+    assert plot_operating(oc, ax=ax) is ax.figure and len(ax.lines) >= 2
+    t = pd.DataFrame({"n_units": [100, 200], "n_centres": [7, 7]})
+    for c in ("assurance", "logrank_one_sided_power"):
+        t[c], t[c + "_se"] = [0.3, 0.5], [0.05, 0.05]
+    a = AssuranceResult(model="m", contrast="c", threshold=0.95, table=t, verdict="")
+    assert plot_assurance(a).axes

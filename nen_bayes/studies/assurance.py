@@ -46,7 +46,7 @@ from nen_bayes.studies.simulation import (
     task_seed,
 )
 
-__all__ = ["AssuranceResult", "AssuranceStudy", "NS"]
+__all__ = ["NS", "AssuranceResult", "AssuranceStudy"]
 
 NS = (100, 200, 300, 500)
 

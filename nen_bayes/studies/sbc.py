@@ -32,6 +32,7 @@ on the fits that ran.
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,8 +56,18 @@ from nen_bayes.studies.simulation import (
     task_seed,
 )
 
-__all__ = ["FEW_EVENTS", "SBCResult", "SBCStudy", "ecdf_bands", "ecdf_pvalue", "chi2_pvalue",
-           "fractional_ranks", "rank_of", "thin", "uniformity_tests"]
+__all__ = [
+    "FEW_EVENTS",
+    "SBCResult",
+    "SBCStudy",
+    "chi2_pvalue",
+    "ecdf_bands",
+    "ecdf_pvalue",
+    "fractional_ranks",
+    "rank_of",
+    "thin",
+    "uniformity_tests",
+]
 
 #: A simulated cohort with fewer events than this is counted as degenerate (kept, reported).
 FEW_EVENTS = 10
@@ -98,7 +109,7 @@ def chi2_pvalue(ranks: np.ndarray, n_draws: int, bins: int) -> tuple[float, floa
     ranks = np.asarray(ranks, int)
     edges = np.floor(np.linspace(0, n_draws + 1, bins + 1)).astype(int)
     observed = np.array([np.sum((ranks >= a) & (ranks < b)) for a, b in
-                         zip(edges[:-1], edges[1:], strict=True)])
+                         itertools.pairwise(edges)])
     expected = len(ranks) * np.diff(edges) / (n_draws + 1)
     stat = float(np.sum((observed - expected) ** 2 / expected))
     return stat, float(stats.chi2.sf(stat, bins - 1))
@@ -202,7 +213,7 @@ class SBCResult:
                  self.verdict, ""]
         t = self.table[["parameter", "n", "p_chi2", "p_ecdf", "p_holm", "passed"]]
         lines.append(t.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-        lines += [""] + list(self.notes)
+        lines += ["", *self.notes]
         if self.synthetic:
             lines.append(SYNTHETIC_NOTICE)
         return "\n".join(lines)

@@ -149,7 +149,7 @@ def parameter_draws(ds, names: list[str]) -> dict[str, np.ndarray]:
         var, label = _split(name)
         da = ds[var]
         if label is not None:
-            dim = [d for d in da.dims if d not in ("chain", "draw")][0]
+            dim = next(d for d in da.dims if d not in ("chain", "draw"))
             if var == "log_hazard":
                 da = da.isel({dim: int(label)})
             else:

@@ -335,10 +335,12 @@ def _notes(table: pd.DataFrame, ok: pd.DataFrame, n_draws: int) -> list[str]:
         notes.append(f"{len(failed)} replication(s) failed and are not in the ranks (tasks "
                      f"{failed}); the verdict is conditional on the fits that ran.")
     few = ok[ok["n_events"] < FEW_EVENTS]
-    if len(few):
-        which = few["task"].tolist() if "task" in few else few.index.tolist()
-        notes.append(f"{len(few)} simulated cohort(s) had fewer than {FEW_EVENTS} events "
-                     f"(tasks {which}); they are kept in every test.")
+    which = few["task"].tolist() if "task" in few else few.index.tolist()
+    if len(ok):
+        lo, mid, hi = np.percentile(ok["n_events"], [0, 50, 100])
+        notes.append(f"Events per simulated cohort: {lo:.0f} to {hi:.0f} (median {mid:.0f}); "
+                     f"{len(few)} cohort(s) with fewer than {FEW_EVENTS} events"
+                     + (f" (tasks {which}), kept in every test." if len(few) else "."))
     low = ok[ok["min_ess_bulk"] < n_draws]
     if len(low):
         notes.append(f"{len(low)} fit(s) had a bulk ESS below L = {n_draws} for some parameter: "

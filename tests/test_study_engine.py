@@ -180,6 +180,11 @@ def test_the_command_refuses_bad_options_with_exit_2(tmp_path, capsys):
                       "1", "--out", out], capsys)
     assert rc == 2 and f"no Dask scheduler answered at tcp://127.0.0.1:{port}" in err
     assert "dask scheduler" in err
+    rc, err = _study(["assurance", "--fit", tmp_path / "no_fit.nc", "--out", out], capsys)
+    assert rc == 2 and "no_fit.nc: no such file" in err
+    (tmp_path / "not_a_fit.nc").write_text("x\n")
+    rc, err = _study(["assurance", "--fit", tmp_path / "not_a_fit.nc", "--out", out], capsys)
+    assert rc == 2 and "not a fit that fit.py wrote" in err
     assert not out.exists()  # nothing written by any of them
     out.mkdir()
     (out / "results.parquet").write_bytes(b"")

@@ -180,6 +180,9 @@ def _parser() -> argparse.ArgumentParser:
                                      "posterior.")
     asr.add_argument("--fit", required=True, metavar="FILE",
                      help="a fit (fit.nc of fit.py): its posterior is the design prior")
+    asr.add_argument("--model", default=None, metavar="SPEC",
+                     help="the model file the fit was made with (default: the file its record "
+                          "names; checked against the fit's model hash)")
     asr.add_argument("--n", type=positive_int_list, default="100,200,300,500",
                      help="sizes N of the next study, comma-separated (100,200,300,500)")
     asr.add_argument("--centres", type=positive_int, default=7, help="centres K (7)")
@@ -214,18 +217,36 @@ def _refuse_existing(args) -> None:
                                 "written).")
 
 
+def _read_fit(path: str, read_fit):
+    """The stored fit of --fit, or a ResultError naming the file and what was expected."""
+    if not Path(path).is_file():
+        raise ResultError(f"--fit {path}: no such file (give the fit.nc that fit.py wrote)")
+    try:
+        tree = read_fit(path)
+    except (OSError, ValueError) as exc:
+        raise ResultError(f"--fit {path}: not a fit that fit.py wrote ({exc})") from None
+    if "posterior" not in tree.children or "spec_hash" not in tree.attrs:
+        raise ResultError(f"--fit {path}: no posterior or model record in it; give the fit.nc "
+                          "that fit.py wrote")
+    return tree
+
+
 def _kind(args, parser, sampling):
     """The study kind of the sub-command and the cohort of its design."""
     from nen_bayes.bayes.inference import read_fit
-    from nen_bayes.bayes.spec import spec_from_dict
 
     tree = None
     if args.kind == "assurance":
-        if not Path(args.fit).is_file():
-            raise ResultError(f"--fit {args.fit}: no such file (give the fit.nc that fit.py "
-                              "wrote)")
-        tree = read_fit(args.fit)
-        spec = spec_from_dict(json.loads(tree.attrs["spec"]), source=args.fit)
+        tree = _read_fit(args.fit, read_fit)
+        spec = load_spec(args.model or tree.attrs.get("spec_source", ""))
+        if spec.hash != tree.attrs.get("spec_hash"):
+            raise ResultError(
+                f"--fit {args.fit} was fitted with the model {tree.attrs.get('model')!r} "
+                f"({tree.attrs.get('spec_source')}); {spec.source} is not that model as it "
+                "stands now (its specification's hash differs): give the model file the fit "
+                "was made with, --model FILE")
+        if not (args.endpoint or args.time):  # the fit's endpoint, of the same cohort columns
+            args.endpoint = [tree.attrs["endpoint"]]
     else:
         spec = load_spec(args.model)
     schema, lenient = schema_for(args, parser, [spec], one_endpoint=True)

@@ -120,8 +120,8 @@ class AssuranceStudy:
     def _draws(self) -> dict[str, np.ndarray]:
         post = self.posterior
         flat = {}
-        for v in ("beta", "shape", "scale", "sd_centre"):
-            if v in post:
+        for v in post.data_vars:  # coefficients, baseline and each group's SD
+            if v in ("beta", "shape", "scale", "log_hazard") or v.startswith("sd_"):
                 a = post[v].to_numpy()
                 flat[v] = a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
         return flat
@@ -173,10 +173,10 @@ class AssuranceStudy:
         cohort, spec, design, _, j, sign = self._new_study(task["n_units"])
         rng = np.random.default_rng(task["seed"])
         d = self._draws
-        k = int(rng.integers(len(d["scale"])))
+        k = int(rng.integers(len(d["beta"])))
         values = {name: a[k] for name, a in d.items()}
-        for g in design.groups:
-            values[f"u_{g.name}"] = values.get("sd_centre", 0.0) * \
+        for g in design.groups:  # new levels: effects from Normal(0, the drawn SD)
+            values[f"u_{g.name}"] = values.get(f"sd_{g.name}", 0.0) * \
                 rng.standard_normal(len(g.levels))
         n = design.n
         entry = rng.uniform(0, self.accrual, n)

@@ -126,6 +126,8 @@ def test_operating_characteristics_under_no_effect(headline, cohort):
     assert abs(rate - rate2) <= Z * se, (rate, rate2)
     # the log-rank test's size: two-sided rejection at 0.05 under no effect
     lr = pd.concat([ok["logrank_reject"], again["logrank_reject"]])
+    print(f"P(HR < 1) > 0.95: {rate:.3f} and {rate2:.3f}; log-rank two-sided 0.05: "
+          f"{lr.mean():.3f} of {len(lr)}")
     assert abs(lr.mean() - 0.05) <= Z * np.sqrt(0.05 * 0.95 / len(lr)), lr.mean()
     # and the posterior decision, one-sided at 0.95, is no more frequent than 5% beyond error
     assert pooled <= 0.05 + Z * np.sqrt(0.05 * 0.95 / 120)

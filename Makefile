@@ -8,9 +8,10 @@ BUNDLED := nen_bayes/data/synthetic_cohort.csv
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: run test test-slow lint venv clean help
+.PHONY: run study test test-slow lint venv clean help
 help:
 	@echo "make run        set up, then run the whole reanalysis of the bundled (synthetic) cohort"
+	@echo "make study      set up, then a short calibration (SBC) of the headline model on Dask"
 	@echo "make test       set up, then run the fast test tier"
 	@echo "make test-slow  set up, then run the seeded statistical tier"
 	@echo "make lint       ruff over the project"
@@ -35,6 +36,13 @@ venv: $(STAMP)
 # (report.html, summary.txt, fits, comparisons). It replaces the previous results/.
 run: $(STAMP)
 	$(PY) scripts/reanalyse.py --data $(BUNDLED) --out results --force
+
+# A short simulation-based calibration of the headline model on the bundled cohort's design, on
+# a LocalCluster of one process per core, into results_study/sbc (replaced; see README,
+# "Simulation studies").
+study: $(STAMP)
+	$(PY) scripts/study.py sbc --model weibull_ph_centre --reps 20 --draws 100 --tune 200 \
+	    --chains 2 --ranks-of 99 --out results_study/sbc --force
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

@@ -85,6 +85,7 @@ def base_args(name: str, p: dict) -> list:
                            p["exists"]],
         "sensitivity.py": [*data, "--out", p["exists"]],
         "simulate.py": ["--out", p["exists_file"]],
+        "study.py": ["sbc", "--out", p["exists"]],
         "summary_reanalysis.py": ["--study", "--out", p["exists"]],
         "validate_reconstruction.py": ["--out", p["exists_file"]],
     }[name]

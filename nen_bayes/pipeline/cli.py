@@ -647,3 +647,34 @@ def figure_formats(text: str) -> str:
 
 
 __all__ += ["figure_formats"]
+
+
+def _number_list(text: str, item: Callable[[str], float]) -> list:
+    values = []
+    for part in text.split(","):
+        if not part.strip():
+            raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. "
+                                             "0.6,0.8,1.0")
+        try:
+            values.append(item(part.strip()))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return values
+
+
+def positive_float_list(text: str) -> list[float]:
+    """Comma-separated finite numbers above 0 (a grid of HRs, times)."""
+    return _number_list(text, positive_float)
+
+
+def non_negative_float_list(text: str) -> list[float]:
+    """Comma-separated finite numbers of at least 0 (a grid of SDs)."""
+    return _number_list(text, non_negative_float)
+
+
+def positive_int_list(text: str) -> list[int]:
+    """Comma-separated whole numbers of at least 1 (a grid of sample sizes)."""
+    return _number_list(text, positive_int)
+
+
+__all__ += ["non_negative_float_list", "positive_float_list", "positive_int_list"]

@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""Simulation studies on a Dask cluster: calibration (sbc), operating characteristics, assurance.
+
+The same as ``nen-bayes study``: the command lives in ``nen_bayes/commands/study.py``
+(``scripts/study.py --help`` shows its options)."""
+
+import sys
+
+from nen_bayes.commands.study import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -196,6 +196,49 @@ def _group_effects(spec: ModelSpec, design: Design):
     return eta
 
 
+def _tv_logp(spec: ModelSpec, design: Design, tv: dict):
+    """The log density with a time-varying effect (:mod:`families`' formulas in PyTensor), its
+    extra parameter created in the model being built."""
+    import pytensor.tensor as pt
+
+    weibull = spec.family == "weibull"
+    entry = design.entry
+    x = tv["x"]
+    if tv["effect"] == "shape":
+        change = spec.priors["shape_change"].create("shape_change", dims="covariate_tv")
+
+        def shape_logp(value, shape, scale, change, eta, event):
+            return families.weibull_logp(value, shape * pt.exp(pt.dot(x, change)), scale, eta,
+                                         event, entry)
+        return change, shape_logp
+    change = spec.priors["hr_change"].create("hr_change",
+                                             dims=("covariate_tv", "interval_tv_change"))
+    edges = np.concatenate([[0.0], tv["cuts"], [np.inf]])
+    index = families.interval_index(design.time, tv["cuts"])
+
+    def clipped(t):  # (n, K): min(t, c_{k+1}) and min(t, c_k)
+        t = np.asarray(t, float)[:, None]
+        return np.minimum(t, edges[None, 1:]), np.minimum(t, edges[None, :-1])
+
+    def h0(u, shape, scale):  # H0(u), 0 at u = 0 (kept free of log 0)
+        pos = u > 0
+        return pos * pt.exp(shape * (np.log(np.where(pos, u, 1.0)) - pt.log(scale)))
+
+    windows = [clipped(design.time)] + ([] if entry is None else [clipped(entry)])
+
+    def hr_logp(value, *args):
+        shape, scale, change, eta, event = args if weibull else (1.0, *args)
+        change = change.reshape((x.shape[1], len(tv["cuts"])))
+        off = pt.dot(x, pt.concatenate([pt.zeros((x.shape[1], 1)), change], axis=1))
+        incr = h0(windows[0][0], shape, scale) - h0(windows[0][1], shape, scale)
+        if entry is not None:
+            incr = incr - (h0(windows[1][0], shape, scale) - h0(windows[1][1], shape, scale))
+        log_h = (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (pt.log(value) - pt.log(scale))
+                 + eta + off[np.arange(design.n), index])
+        return event * log_h - pt.exp(eta) * (pt.exp(off) * incr).sum(axis=1)
+    return change.flatten(), hr_logp  # flat: a likelihood parameter has one batch dim
+
+
 def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift):
     """The baseline parameters the likelihood sees (created in the model being built) and the
     family's log density, with late entry (``- log S(entry)``) and interval censoring."""
@@ -225,7 +268,14 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift):
         def logp(value, log_hazard, eta, event):
             return families.piecewise_logp(value, log_hazard, eta, event, expo, index,
                                            expo_entry)
-    if design.upper is not None:
+    tv = design.tv
+    if tv is not None:
+        if design.upper is not None:
+            raise SpecError(f"{spec.source}: a time-varying effect together with "
+                            "interval-censored event times is not supported")
+        change, logp = _tv_logp(spec, design, tv)
+        params = (*params, change)
+    elif design.upper is not None:
         logp = _interval_censored(logp, spec.family, design)
     return params, logp
 
@@ -245,7 +295,9 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
     import pytensor.tensor as pt
 
     offsets = centring_offsets(design) if design.X.shape[1] else np.zeros(0)
-    centred = centre and not prior_only and bool(np.any(offsets != 0))
+    # a shape per level leaves no single scale to re-express at the covariate means
+    shape_varies = spec.time_varying is not None and spec.time_varying.effect == "shape"
+    centred = centre and not prior_only and bool(np.any(offsets != 0)) and not shape_varies
     with pm.Model(coords=design.coords(), name="") as model:
         eta = pt.zeros(design.n)
         shift = 0.0

@@ -192,3 +192,69 @@ def test_time_varying_keys_are_checked_and_cuts_converted():
     days, note = in_time_unit(spec, "days")
     assert days.time_varying.cuts == pytest.approx((4 * 30.4375, 8 * 30.4375))
     assert "HR's cuts" in note
+
+
+# -- recovery of a known non-proportional truth --------------------------------------------------
+# Truth (months): Weibull baseline shape 1.2, scale 20; x = b vs a.
+#   line HR by interval: cuts 5 and 15, log-HR 0.8 in [0, 5), 0 in [5, 15), -0.8 beyond 15
+#   (beta 0.8, hr_change (-0.8, -1.6)); under PH truth the changes are 0.
+#   shape per line: shape 1.2 for a, 1.2 x 1.8 for b (shape_change log 1.8), log-HR 0.3.
+# Censoring uniform on (10, 60).
+HR_TRUTH = {"shape": 1.2, "scale": 20.0, "beta": 0.8, "hr_change": (-0.8, -1.6)}
+SHAPE_TRUTH = {"shape": 1.2, "scale": 20.0, "beta": 0.3, "shape_change": math.log(1.8)}
+PRIOR_TEXT = {"dist": "Normal", "mu": 0.0, "sigma": 1.0}
+
+
+def simulate(effect: str, n: int, rng, truth: dict) -> pd.DataFrame:
+    """A cohort drawn from ``truth`` by inversion of its cumulative hazard (the closed forms
+    are checked above against numerical integration)."""
+    xb = rng.integers(0, 2, n)
+    tv = {"effect": effect, "x": xb[:, None].astype(float),
+          **({"cuts": np.array([5.0, 15.0])} if effect == "hazard_ratio" else {})}
+    params = {"shape": np.array([truth["shape"]]), "scale": np.array([truth["scale"]])}
+    if effect == "hazard_ratio":
+        params["hr_change"] = np.array(truth["hr_change"])[None, None, :]
+    else:
+        params["shape_change"] = np.array([[truth["shape_change"]]])
+    eta = truth["beta"] * xb[None, :].astype(float)
+    t = np.exp(families.tv_log_random_times("weibull", params, eta, rng, tv)[0])
+    c = rng.uniform(10, 60, n)
+    return pd.DataFrame({"t": np.minimum(t, c), "e": (t <= c).astype(int),
+                         "x": np.where(xb == 1, "b", "a")})
+
+
+def fit_simulated(effect: str, frame: pd.DataFrame, draws=300, tune=300, seed=1):
+    from nen_bayes.bayes.inference import fit
+
+    spec = tv_spec(effect, cuts=(5.0, 15.0))
+    schema = CohortSchema.custom({"ep": ("t", "e")}, id_column=None, centre_column=None,
+                                 factors=[Factor("x", ("a", "b"))])
+    return fit(spec, load_cohort(frame, schema), endpoint="ep", draws=draws, tune=tune,
+               chains=2, seed=seed, progressbar=False, predictive=False, log_lik=False,
+               prior_draws=10)
+
+
+def _inside(draws: np.ndarray, value: float, level: float) -> bool:
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return bool(lo <= value <= hi)
+
+
+@pytest.mark.parametrize("effect", ["hazard_ratio", "shape"])
+def test_non_proportional_truth_is_recovered(effect):
+    # 600 units, 2 x 300 draws; each parameter's truth inside its 99% CrI (a false alarm
+    # about 1 in 100 per parameter for a calibrated posterior; seeded, so the outcome is fixed)
+    truth = HR_TRUTH if effect == "hazard_ratio" else SHAPE_TRUTH
+    frame = simulate(effect, 600, np.random.default_rng(11), truth)
+    post = fit_simulated(effect, frame).tree["posterior"].dataset
+    assert _inside(post["beta"].values.ravel(), truth["beta"], 0.99)
+    assert _inside(post["shape"].values.ravel(), truth["shape"], 0.99)
+    if effect == "hazard_ratio":
+        ch = post["hr_change"].values.reshape(-1, 2)
+        for k in range(2):
+            assert _inside(ch[:, k], truth["hr_change"][k], 0.99), k
+        # the interval HRs are stored: exp(beta + change)
+        hr = post["hr_interval"].values.reshape(-1, 3)
+        np.testing.assert_allclose(np.log(hr[:, 2]), post["beta"].values.ravel() + ch[:, 1],
+                                   rtol=1e-10)
+    else:
+        assert _inside(post["shape_change"].values.ravel(), truth["shape_change"], 0.99)

@@ -213,28 +213,31 @@ def _tv_logp(spec: ModelSpec, design: Design, tv: dict):
         return change, shape_logp
     change = spec.priors["hr_change"].create("hr_change",
                                              dims=("covariate_tv", "interval_tv_change"))
+    n_int = len(tv["cuts"]) + 1
     edges = np.concatenate([[0.0], tv["cuts"], [np.inf]])
-    index = families.interval_index(design.time, tv["cuts"])
-
-    def clipped(t):  # (n, K): min(t, c_{k+1}) and min(t, c_k)
+    # every H0 the likelihood needs, as constants: the window ends min(t, c_{k+1}) (+) and
+    # starts min(t, c_k) (-) of each interval k, and the same at entry with opposite signs
+    ends = [(design.time, 1.0)] + ([] if entry is None else [(entry, -1.0)])
+    bounds, signs = [], []
+    for t, sign in ends:
         t = np.asarray(t, float)[:, None]
-        return np.minimum(t, edges[None, 1:]), np.minimum(t, edges[None, :-1])
-
-    def h0(u, shape, scale):  # H0(u), 0 at u = 0 (kept free of log 0)
-        pos = u > 0
-        return pos * pt.exp(shape * (np.log(np.where(pos, u, 1.0)) - pt.log(scale)))
-
-    windows = [clipped(design.time)] + ([] if entry is None else [clipped(entry)])
+        bounds += [np.minimum(t, edges[None, 1:]), np.minimum(t, edges[None, :-1])]
+        signs += [np.full(n_int, sign), np.full(n_int, -sign)]
+    bounds = np.concatenate(bounds, axis=1)  # (n, M)
+    pos = bounds > 0
+    log_bounds = np.log(np.where(pos, bounds, 1.0))  # H0 = 0 at 0, kept free of log 0
+    to_interval = np.tile(np.eye(n_int), (len(signs), 1)) * np.concatenate(signs)[:, None]
+    later = np.eye(n_int)[1:]  # (K-1, K): the change of interval k >= 1 lands in column k
+    at_t = np.eye(n_int)[families.interval_index(design.time, tv["cuts"])]  # (n, K) one-hot
 
     def hr_logp(value, *args):
         shape, scale, change, eta, event = args if weibull else (1.0, *args)
-        change = change.reshape((x.shape[1], len(tv["cuts"])))
-        off = pt.dot(x, pt.concatenate([pt.zeros((x.shape[1], 1)), change], axis=1))
-        incr = h0(windows[0][0], shape, scale) - h0(windows[0][1], shape, scale)
-        if entry is not None:
-            incr = incr - (h0(windows[1][0], shape, scale) - h0(windows[1][1], shape, scale))
+        change = change.reshape((x.shape[1], n_int - 1))
+        off = pt.dot(pt.dot(x, change), later)  # (n, K), 0 in the first interval
+        h0 = pos * pt.exp(shape * (log_bounds - pt.log(scale)))
+        incr = pt.dot(h0, to_interval)  # H0 accrued in each interval between entry and t
         log_h = (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (pt.log(value) - pt.log(scale))
-                 + eta + off[np.arange(design.n), index])
+                 + eta + (off * at_t).sum(axis=1))
         return event * log_h - pt.exp(eta) * (pt.exp(off) * incr).sum(axis=1)
     return change.flatten(), hr_logp  # flat: a likelihood parameter has one batch dim
 

@@ -45,7 +45,8 @@ silently change a model.
     ``coefficient`` (every log-HR) or ``coefficient_<column>`` (one covariate's log-HRs);
     ``shape`` (Weibull); ``scale`` (Weibull and exponential baseline scale, time units);
     ``log_hazard`` (piecewise baseline log-hazard per interval); ``group_sd`` or
-    ``group_sd_<name>``; ``varying_sd`` or ``varying_sd_<name>``. Every prior the model uses must
+    ``group_sd_<name>``; ``varying_sd`` or ``varying_sd_<name>``; ``hr_change`` or
+    ``shape_change`` (a ``[time_varying]`` effect). Every prior the model uses must
     be given (there are no hidden defaults); a prior the model does not use is an error.
 """
 

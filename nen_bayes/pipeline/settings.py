@@ -18,7 +18,8 @@ __all__ = ["DEFAULT_MODELS", "FIGURE_FORMATS", "MAIN_JOB_SAMPLING", "ReanalysisS
 
 #: The model set of the main job; the first is the headline model.
 DEFAULT_MODELS = ("weibull_ph_centre", "weibull_ph_pooled", "exponential_ph_centre",
-                  "piecewise_ph_centre", "weibull_ph_centre_line")
+                  "piecewise_ph_centre", "weibull_ph_centre_line",
+                  "weibull_line_hr_by_time_centre", "weibull_line_shape_centre")
 
 #: The main job samples with a higher target acceptance than a single fit (fewer divergences
 #: across fifteen hierarchical fits at the cost of smaller steps).

@@ -245,7 +245,8 @@ def test_non_proportional_truth_is_recovered(effect):
     # about 1 in 100 per parameter for a calibrated posterior; seeded, so the outcome is fixed)
     truth = HR_TRUTH if effect == "hazard_ratio" else SHAPE_TRUTH
     frame = simulate(effect, 400, np.random.default_rng(11), truth)
-    post = fit_simulated(effect, frame, draws=200, tune=200).tree["posterior"].dataset
+    tree = fit_simulated(effect, frame, draws=200, tune=200).tree
+    post = tree["posterior"].dataset
     assert _inside(post["beta"].values.ravel(), truth["beta"], 0.99)
     assert _inside(post["shape"].values.ravel(), truth["shape"], 0.99)
     if effect == "hazard_ratio":
@@ -258,3 +259,40 @@ def test_non_proportional_truth_is_recovered(effect):
                                    rtol=1e-10)
     else:
         assert _inside(post["shape_change"].values.ravel(), truth["shape_change"], 0.99)
+    _check_no_single_hr(tree, effect)
+
+
+def _check_no_single_hr(tree, effect):
+    """Such a fit never reports one HR for x: its contrast gives the HR by interval or at each
+    horizon, the latter equal to the ratio of the two levels' hazards (numerical derivatives
+    of their cumulative hazards), and its effects table has no hazard_ratio row for x."""
+    from nen_bayes.bayes.predict import baseline_params, time_varying_of
+    from nen_bayes.posterior.contrast import contrast_effects
+    from nen_bayes.posterior.summary import posterior_effects
+    from nen_bayes.settings import Contrast
+
+    con = contrast_effects(tree, Contrast("x"), horizons=(10.0, 30.0), max_draws=100)
+    assert not con.proportional and np.isnan(con.hr[0]) and con.probabilities.empty
+    eff = con.effects
+    assert "hazard_ratio" not in set(eff["quantity"])
+    assert len(con.medians) == 3 and len(con.rmst) == 6
+    want = "interval_hazard_ratio" if effect == "hazard_ratio" else "hazard_ratio_at_time"
+    assert set(con.time_hrs["quantity"]) == {want}
+    assert len(con.time_hrs) == (3 if effect == "hazard_ratio" else 2)
+    pe = posterior_effects(tree)
+    assert not ((pe["quantity"] == "hazard_ratio") & (pe["term"] == "x")).any()
+    if effect == "shape":  # HR(t) = h_b(t) / h_a(t) at the posterior draws, by differences
+        post = tree["posterior"].dataset
+        params = baseline_params(tree)
+        tv = time_varying_of(tree, np.array([[0.0], [1.0]]))
+        beta = post["beta"].values.reshape(-1)
+        off = families.tv_offsets(tv, params)
+        p = {k: params[k][:, None] for k in ("shape", "scale")}
+        t, dt = 10.0, 1e-4
+        eta = np.stack([np.zeros_like(beta), beta], axis=1)
+
+        def h_at(u):
+            return families.tv_cumulative_hazard("weibull", u, p, eta, tv, off)
+        ratio = (h_at(t + dt) - h_at(t - dt))[:, 1] / (h_at(t + dt) - h_at(t - dt))[:, 0]
+        row = con.time_hrs.iloc[0]
+        assert row["estimate"] == pytest.approx(float(np.median(ratio)), rel=1e-4)

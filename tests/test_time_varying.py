@@ -296,3 +296,22 @@ def _check_no_single_hr(tree, effect):
         ratio = (h_at(t + dt) - h_at(t - dt))[:, 1] / (h_at(t + dt) - h_at(t - dt))[:, 0]
         row = con.time_hrs.iloc[0]
         assert row["estimate"] == pytest.approx(float(np.median(ratio)), rel=1e-4)
+
+
+def test_a_headline_model_without_a_single_hr_is_refused_before_any_fit(tmp_path):
+    from conftest import ROOT
+
+    from nen_bayes.bayes.spec import load_spec
+    from nen_bayes.data import BUNDLED_COHORT
+    from nen_bayes.errors import ModelDataError
+    from nen_bayes.pipeline.reanalysis import reanalyse
+    from nen_bayes.pipeline.settings import ReanalysisSettings
+    from nen_bayes.re_nen import LINE_CONTRAST, RE_NEN
+
+    specs = (load_spec(ROOT / "models/weibull_line_shape_centre.toml"),
+             load_spec(ROOT / "models/weibull_ph_centre.toml"))
+    said = []
+    with pytest.raises(ModelDataError, match="no single HR to answer with"):
+        reanalyse(load_cohort(BUNDLED_COHORT, RE_NEN), tmp_path / "out",
+                  ReanalysisSettings(specs=specs, contrast=LINE_CONTRAST), say=said.append)
+    assert not (tmp_path / "out").exists()

@@ -26,6 +26,10 @@ a censored unit its survival), so every unit, censored or not, has its own point
 With late entry (left truncation: the unit is observed only from time ``e`` on, ``0 <= e < t``)
 the term is conditional on having survived to ``e``: ``d log h(t) + log S(t) - log S(e)``, i.e.
 the cumulative hazard accrued before entry, ``H0(e) exp(eta)``, is added back.
+
+A covariate whose effect changes with time (a model file's ``[time_varying]``: a line HR by
+time interval, or a Weibull shape per line) has its closed forms at the end of this module
+(``tv_*``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ __all__ = [
     "median_baseline",
     "random_times",
     "survival",
+    "tv_cumulative_hazard",
+    "tv_log_random_times",
+    "tv_loglik_draws",
+    "tv_offsets",
 ]
 
 LN2 = float(np.log(2.0))

@@ -315,3 +315,17 @@ def test_a_headline_model_without_a_single_hr_is_refused_before_any_fit(tmp_path
         reanalyse(load_cohort(BUNDLED_COHORT, RE_NEN), tmp_path / "out",
                   ReanalysisSettings(specs=specs, contrast=LINE_CONTRAST), say=said.append)
     assert not (tmp_path / "out").exists()
+
+
+def test_centre_cross_validation_refuses_a_time_varying_model_by_name():
+    from conftest import ROOT
+
+    from nen_bayes.bayes.spec import load_spec
+    from nen_bayes.data import BUNDLED_COHORT
+    from nen_bayes.errors import ModelDataError
+    from nen_bayes.posterior.crossval import centre_cv
+    from nen_bayes.re_nen import RE_NEN
+
+    spec = load_spec(ROOT / "models/weibull_line_hr_by_time_centre.toml")
+    with pytest.raises(ModelDataError, match=r"weibull_line_hr_by_time_centre.*changes with"):
+        centre_cv(spec, load_cohort(BUNDLED_COHORT, RE_NEN), endpoint="os")

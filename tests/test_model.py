@@ -193,7 +193,9 @@ def test_numeric_and_linear_coding():
 
 
 @pytest.mark.parametrize("name", ["weibull_ph_centre", "exponential_ph_centre",
-                                  "piecewise_ph_centre", "weibull_ph_centre_line"])
+                                  "piecewise_ph_centre", "weibull_ph_centre_line",
+                                  "weibull_line_hr_by_time_centre",
+                                  "weibull_line_shape_centre"])
 def test_numpy_log_likelihood_equals_the_compiled_model(name, cohort):
     """The NumPy log-likelihood fit() stores equals PyMC's log-density of the model graph
     (an independent implementation: PyTensor's compiled logp) at 30 prior draws of every

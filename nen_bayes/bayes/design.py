@@ -23,7 +23,7 @@ from nen_bayes.cohorts.validate import UNKNOWN_LEVEL
 from nen_bayes.errors import MissingColumnError, ModelDataError
 
 __all__ = ["AUTO_CENTRED_MIN_EVENTS", "FEW_GROUPS", "Design", "GroupIndex", "choose_centring",
-           "few_group_notes", "make_design"]
+           "few_group_notes", "make_design", "time_varying_design"]
 
 #: With this many groups or fewer, a between-group SD is mostly its prior (said, not refused).
 FEW_GROUPS = 3
@@ -65,6 +65,8 @@ class Design:
     orders: dict = field(default_factory=dict)  # linear ordered covariate -> its levels in order
     entry: np.ndarray | None = None  # late entry (left truncation) times; None: all enter at 0
     upper: np.ndarray | None = None  # events with upper > time happened in (time, upper]
+    #: a covariate whose effect changes with time (:func:`time_varying_design`); None: none
+    tv: dict | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -81,7 +83,40 @@ class Design:
             edges = np.concatenate([[0.0], self.cuts])
             c["interval"] = [f"[{a:g}, {b:g})" for a, b in
                              zip(edges, np.concatenate([self.cuts, [np.inf]]), strict=True)]
+        if self.tv is not None:
+            c["covariate_tv"] = list(self.tv["columns"])
+            if "cuts" in self.tv:
+                edges = np.concatenate([[0.0], self.tv["cuts"]])
+                ends = np.concatenate([self.tv["cuts"], [np.inf]])
+                c["interval_tv"] = [f"[{a:g}, {b:g})" for a, b in zip(edges, ends, strict=True)]
+                c["interval_tv_change"] = c["interval_tv"][1:]
         return c
+
+
+def time_varying_design(spec: ModelSpec, time: np.ndarray, X: np.ndarray, names, terms,
+                        unit: str) -> dict | None:
+    """A covariate whose effect changes with time, as the model and the NumPy closed forms
+    (:func:`nen_bayes.bayes.families.tv_offsets`) take it: ``effect``, ``cuts`` (in the
+    cohort's unit), its design ``columns`` and their values ``x`` (n, C); None without one.
+
+    Its dims: ``covariate_tv`` (the columns), ``interval_tv`` (every interval of its HR) and
+    ``interval_tv_change`` (the intervals after the first, whose log-HR changes).
+
+    Raises :class:`ModelDataError` when the last cut is at or beyond the longest follow-up."""
+    tv = spec.time_varying
+    if tv is None:
+        return None
+    cols = [j for j, t in enumerate(terms) if t == tv.covariate]
+    out = {"effect": tv.effect, "covariate": tv.covariate,
+           "columns": [names[j] for j in cols], "x": X[:, cols]}
+    if tv.cuts is not None:
+        cuts = np.asarray(tv.cuts, float)
+        if not (time > cuts[-1]).any():
+            raise ModelDataError(f"{spec.source} [time_varying]: the last cut {cuts[-1]:g} is "
+                                 f"at or beyond the longest follow-up ({time.max():g} {unit}); "
+                                 "its interval holds no data")
+        out["cuts"] = cuts
+    return out
 
 
 def _resolve_cuts(spec: ModelSpec, time, event) -> np.ndarray | None:
@@ -150,7 +185,9 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
                   X=X, coefficients=names, terms=terms, contrasts=contrasts, groups=groups,
                   ids=cohort.ids, cuts=_resolve_cuts(spec, time, event),
                   time_unit=cohort.schema.time_unit, transforms=transforms, orders=orders,
-                  entry=cohort.entry(endpoint), upper=None if bounds is None else bounds[1])
+                  entry=cohort.entry(endpoint), upper=None if bounds is None else bounds[1],
+                  tv=time_varying_design(spec, time, X, names, terms,
+                                         cohort.schema.time_unit))
 
 
 #: ``centered = "auto"`` chooses centred group effects when every level of the group has at

@@ -100,12 +100,19 @@ class Fit:
 
 
 def _param_draws(ds, family: str) -> dict[str, np.ndarray]:
-    """Baseline parameters as flat (S,) / (S, K) arrays."""
+    """Baseline parameters as flat (S,) / (S, K) arrays, with the draws of a time-varying
+    effect's changes when the model has one (``hr_change`` (S, C, K-1), ``shape_change``
+    (S, C))."""
     if family == "weibull":
-        return {"shape": flat_draws(ds, "shape"), "scale": flat_draws(ds, "scale")}
-    if family == "exponential":
-        return {"scale": flat_draws(ds, "scale")}
-    return {"log_hazard": flat_draws(ds, "log_hazard")}
+        out = {"shape": flat_draws(ds, "shape"), "scale": flat_draws(ds, "scale")}
+    elif family == "exponential":
+        out = {"scale": flat_draws(ds, "scale")}
+    else:
+        out = {"log_hazard": flat_draws(ds, "log_hazard")}
+    for name in ("hr_change", "shape_change"):
+        if name in ds:
+            out[name] = flat_draws(ds, name)
+    return out
 
 
 def _eta_draws(ds, design: Design, draws: slice = slice(None)) -> np.ndarray:
@@ -125,6 +132,16 @@ def _add_derived(ds, spec: ModelSpec, design: Design):
                                            attrs={"units": design.time_unit})}
     if "beta" in ds:
         new["hr"] = np.exp(ds["beta"])
+    tv = design.tv
+    if tv is not None and "hr_change" in ds:  # the HR of each interval
+        beta = ds["beta"].sel(covariate=tv["columns"]).to_numpy()[..., None]
+        log_hr = np.concatenate([beta, beta + ds["hr_change"].to_numpy()], axis=-1)
+        new["hr_interval"] = xr.DataArray(
+            np.exp(log_hr), dims=("chain", "draw", "covariate_tv", "interval_tv"),
+            coords={"covariate_tv": tv["columns"],
+                    "interval_tv": design.coords()["interval_tv"]})
+    if tv is not None and "shape_change" in ds:  # the Weibull shape of each level
+        new["shape_level"] = ds["shape"] * np.exp(ds["shape_change"])
     return ds.assign(new)
 
 
@@ -150,9 +167,11 @@ def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
     for start in range(0, n_draws, _BLOCK):
         block = slice(start, min(start + _BLOCK, n_draws))
         eta = _eta_draws(ds, design, block)
-        log_t = families.log_random_times(spec.family, {k: v[block] for k, v in
-                                                        params.items()},
-                                          eta, rng, design.cuts, design.entry)
+        p = {k: v[block] for k, v in params.items()}
+        log_t = (families.log_random_times(spec.family, p, eta, rng, design.cuts, design.entry)
+                 if design.tv is None else
+                 families.tv_log_random_times(spec.family, p, eta, rng, design.tv,
+                                              design.entry))
         over = ~(log_t <= _LOG_F32_MAX)
         n_out += int(over.sum())
         out[block] = np.where(over, np.inf, np.exp(np.where(over, 0.0, log_t)))
@@ -202,8 +221,11 @@ def pointwise_log_likelihood(posterior, family: str, design: Design):
         p = {k: v[block] for k, v in params.items()}
         inside = np.zeros(design.n, bool) if design.upper is None else \
             (design.event == 1) & (design.upper > design.time)
-        ll = families.loglik_draws(family, np.where(inside, design.upper, design.time),
-                                   design.event, eta, p, design.cuts, design.entry)
+        exact = np.where(inside, design.upper, design.time)
+        ll = (families.loglik_draws(family, exact, design.event, eta, p, design.cuts,
+                                    design.entry) if design.tv is None else
+              families.tv_loglik_draws(family, exact, design.event, eta, p, design.tv,
+                                       design.entry))
         if design.upper is not None:  # events within (time, upper]: log(S(time) - S(upper))
             pp = {k: (v if k == "log_hazard" else v[:, None]) for k, v in p.items()}
             ll[:, inside] = families.interval_loglik_numpy(
@@ -252,6 +274,11 @@ def _free_variables(spec: ModelSpec, design: Design) -> list[tuple]:
         out.append(("scale", (), spec.priors["scale"], None))
     if spec.family == "piecewise":
         out.append(("log_hazard", ("interval",), spec.priors["log_hazard"], None))
+    if design.tv is not None and design.tv["effect"] == "hazard_ratio":
+        out.append(("hr_change", ("covariate_tv", "interval_tv_change"),
+                    spec.priors["hr_change"], None))
+    elif design.tv is not None:
+        out.append(("shape_change", ("covariate_tv",), spec.priors["shape_change"], None))
     return out
 
 
@@ -569,6 +596,8 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
         "synthetic": int(cohort.synthetic),
         "notice": SYNTHETIC_NOTICE if cohort.synthetic else "",
         "cuts": json.dumps(None if design.cuts is None else design.cuts.tolist()),
+        "time_varying": json.dumps(None if design.tv is None else {
+            k: (v.tolist() if k == "cuts" else v) for k, v in design.tv.items() if k != "x"}),
         "contrasts": json.dumps(dict(zip(design.coefficients, design.contrasts, strict=True))),
         "terms": json.dumps(dict(zip(design.coefficients, design.terms, strict=True))),
         "transforms": json.dumps(design.transforms),

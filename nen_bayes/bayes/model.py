@@ -282,6 +282,52 @@ def _exposure_tensor(t, cuts: np.ndarray):
     return expo, index
 
 
+def _tv_logp(spec: ModelSpec, design: Design, tv: dict):
+    """The log density with a time-varying effect (:mod:`families`' formulas in PyTensor), its
+    extra parameter created in the model being built."""
+    import pytensor.tensor as pt
+
+    weibull = spec.family == "weibull"
+    entry = design.entry
+    x = tv["x"]
+    if tv["effect"] == "shape":
+        change = spec.priors["shape_change"].create("shape_change", dims="covariate_tv")
+
+        def shape_logp(value, shape, scale, change, eta, event):
+            return families.weibull_logp(value, shape * pt.exp(pt.dot(x, change)), scale, eta,
+                                         event, entry)
+        return change, shape_logp
+    change = spec.priors["hr_change"].create("hr_change",
+                                             dims=("covariate_tv", "interval_tv_change"))
+    n_int = len(tv["cuts"]) + 1
+    edges = np.concatenate([[0.0], tv["cuts"], [np.inf]])
+    # every H0 the likelihood needs, as constants: the window ends min(t, c_{k+1}) (+) and
+    # starts min(t, c_k) (-) of each interval k, and the same at entry with opposite signs
+    ends = [(design.time, 1.0)] + ([] if entry is None else [(entry, -1.0)])
+    bounds, signs = [], []
+    for t, sign in ends:
+        t = np.asarray(t, float)[:, None]
+        bounds += [np.minimum(t, edges[None, 1:]), np.minimum(t, edges[None, :-1])]
+        signs += [np.full(n_int, sign), np.full(n_int, -sign)]
+    bounds = np.concatenate(bounds, axis=1)  # (n, M)
+    pos = bounds > 0
+    log_bounds = np.log(np.where(pos, bounds, 1.0))  # H0 = 0 at 0, kept free of log 0
+    to_interval = np.tile(np.eye(n_int), (len(signs), 1)) * np.concatenate(signs)[:, None]
+    later = np.eye(n_int)[1:]  # (K-1, K): the change of interval k >= 1 lands in column k
+    at_t = np.eye(n_int)[families.interval_index(design.time, tv["cuts"])]  # (n, K) one-hot
+
+    def hr_logp(value, *args):
+        shape, scale, change, eta, event = args if weibull else (1.0, *args)
+        change = change.reshape((x.shape[1], n_int - 1))
+        off = pt.dot(pt.dot(x, change), later)  # (n, K), 0 in the first interval
+        h0 = pos * pt.exp(shape * (log_bounds - pt.log(scale)))
+        incr = pt.dot(h0, to_interval)  # H0 accrued in each interval between entry and t
+        log_h = (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (pt.log(value) - pt.log(scale))
+                 + eta + (off * at_t).sum(axis=1))
+        return event * log_h - pt.exp(eta) * (pt.exp(off) * incr).sum(axis=1)
+    return change.flatten(), hr_logp  # flat: a likelihood parameter has one batch dim
+
+
 def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcomes=None):
     """The baseline parameters the likelihood sees (created in the model being built) and the
     family's log density, with late entry (``- log S(entry)``) and interval censoring.
@@ -316,7 +362,17 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcome
         def logp(value, log_hazard, eta, event):
             return families.piecewise_logp(value, log_hazard, eta, event, expo, index,
                                            expo_entry)
-    if design.upper is not None:
+    tv = design.tv
+    if tv is not None:
+        if outcomes is not None:
+            raise SpecError(f"{spec.source}: refits with the outcomes as data do not support "
+                            "a time-varying effect")
+        if design.upper is not None:
+            raise SpecError(f"{spec.source}: a time-varying effect together with "
+                            "interval-censored event times is not supported")
+        change, logp = _tv_logp(spec, design, tv)
+        params = (*params, change)
+    elif design.upper is not None:
         logp = _interval_censored(logp, spec.family, design)
     return params, logp
 
@@ -340,9 +396,11 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
     import pytensor.tensor as pt
 
     offsets = centring_offsets(design) if design.X.shape[1] else np.zeros(0)
-    centred = centre and not prior_only and bool(np.any(offsets != 0))
     scales = sampling_scales(design) if design.X.shape[1] else np.ones(0)
     scaled = centre and scale and not prior_only and bool(np.any(scales != 1))
+    # a shape per level leaves no single scale to re-express at the covariate means
+    shape_varies = spec.time_varying is not None and spec.time_varying.effect == "shape"
+    centred = centre and not prior_only and bool(np.any(offsets != 0)) and not shape_varies
     with pm.Model(coords=design.coords(), name="") as model:
         eta = pt.zeros(design.n)
         shift = 0.0

@@ -21,7 +21,7 @@ from nen_bayes.bayes import families
 
 __all__ = ["baseline_params", "cuts_of", "draw_indices", "flat_draws", "group_indexes",
            "linear_predictor", "set_level", "standardised_survival", "survival_quantile",
-           "term_levels", "unit_levels"]
+           "term_levels", "time_varying_of", "unit_levels"]
 
 
 def flat_draws(ds, name: str, idx=None) -> np.ndarray:
@@ -47,7 +47,23 @@ def baseline_params(tree, idx=None, group: str = "posterior") -> dict[str, np.nd
     family = tree.attrs["family"]
     names = {"weibull": ("shape", "scale"), "exponential": ("scale",),
              "piecewise": ("log_hazard",)}[family]
+    names += tuple(n for n in ("hr_change", "shape_change") if n in ds)
     return {n: flat_draws(ds, n, idx) for n in names}
+
+
+def time_varying_of(tree, X: np.ndarray | None = None) -> dict | None:
+    """The fit's time-varying effect (attrs ``time_varying``) with ``x``, its columns of ``X``
+    (default: the fit's design matrix), as :mod:`~nen_bayes.bayes.families` takes it; None
+    when every effect of the model is proportional."""
+    tv = json.loads(tree.attrs.get("time_varying", "null"))
+    if tv is None:
+        return None
+    covariates = [str(c) for c in tree["constant_data"]["covariate"].values]
+    X = tree["constant_data"]["X"].values if X is None else X
+    tv["x"] = np.asarray(X, float)[:, [covariates.index(c) for c in tv["columns"]]]
+    if "cuts" in tv:
+        tv["cuts"] = np.asarray(tv["cuts"], float)
+    return tv
 
 
 def cuts_of(tree) -> np.ndarray | None:
@@ -99,14 +115,34 @@ def _h0_each(family: str, t: np.ndarray, params: dict, cuts) -> np.ndarray:
     return families.cumulative_hazard0(family, t, params, cuts)
 
 
+def _tv_blocks(params: dict, tv: dict, sel) -> tuple[dict, np.ndarray]:
+    """The Weibull/exponential params (b, 1, 1) and the time-varying offsets of draws ``sel``
+    shaped (b, n, 1[, K]) for a time grid along the last axis."""
+    p = {k: np.asarray(v, float)[sel][:, None, None] for k, v in params.items()
+         if k in ("shape", "scale")}
+    off = families.tv_offsets(tv, {k: np.asarray(v)[sel] for k, v in params.items()})
+    return p, off[:, :, None, ...]
+
+
 def standardised_survival(family: str, grid, params: dict, eta: np.ndarray, cuts=None, *,
-                          block: int = 64) -> np.ndarray:
+                          block: int = 64, tv: dict | None = None) -> np.ndarray:
     """Cohort-averaged (g-computation) survival on ``grid``: mean over units of
-    exp(-H0(t) exp(eta_i)), per draw. ``eta`` is (S, n); returns (S, T).
+    exp(-H0(t) exp(eta_i)), per draw. ``eta`` is (S, n); returns (S, T). With a time-varying
+    effect ``tv`` (:func:`time_varying_of`, its ``x`` the units' columns) each unit's
+    cumulative hazard is :func:`~nen_bayes.bayes.families.tv_cumulative_hazard`.
 
     Computed in blocks of draws so that memory stays at block x n x T floats.
     """
     grid = np.asarray(grid, float)
+    if tv is not None:
+        out = np.empty((eta.shape[0], len(grid)))
+        for a in range(0, eta.shape[0], block):
+            b = slice(a, a + block)
+            p, off = _tv_blocks(params, tv, b)
+            h = families.tv_cumulative_hazard(family, grid[None, None, :], p,
+                                              eta[b][:, :, None], tv, off)
+            out[b] = np.exp(-h).mean(axis=1)
+        return out
     h0 = _h0_grid(family, grid, params, cuts)  # (S, T)
     r = np.exp(eta)  # (S, n)
     out = np.empty_like(h0)
@@ -117,15 +153,24 @@ def standardised_survival(family: str, grid, params: dict, eta: np.ndarray, cuts
 
 
 def survival_quantile(family: str, params: dict, eta: np.ndarray, cuts=None, *,
-                      p: float = 0.5, upper: float = 1e5, iterations: int = 80) -> np.ndarray:
-    """Per draw, the time t at which the standardised survival mean_i S(t | eta_i) = p.
+                      p: float = 0.5, upper: float = 1e5, iterations: int = 80,
+                      tv: dict | None = None) -> np.ndarray:
+    """Per draw, the time t at which the standardised survival mean_i S(t | eta_i) = p (with
+    a time-varying effect ``tv``: each unit's survival as in :func:`standardised_survival`).
 
     Bisection on log time in (1e-8, ``upper``); draws whose curve stays above p up to ``upper``
     give ``inf`` (not reached)."""
     n_draws = eta.shape[0]
     r = np.exp(eta)
+    if tv is not None:
+        pp = {k: np.asarray(v, float)[:, None] for k, v in params.items()
+              if k in ("shape", "scale")}
+        off = families.tv_offsets(tv, params)
 
     def s_at(t):
+        if tv is not None:
+            return np.exp(-families.tv_cumulative_hazard(family, t[:, None], pp, eta, tv,
+                                                         off)).mean(axis=1)
         return np.exp(-_h0_each(family, t, params, cuts)[:, None] * r).mean(axis=1)
 
     lo = np.full(n_draws, np.log(1e-8))

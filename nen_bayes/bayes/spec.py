@@ -18,6 +18,13 @@ silently change a model.
 ``[baseline]`` (piecewise only)
     ``cuts``: interior cut points of the baseline hazard in the cohort's time unit, e.g.
     ``[6, 12, 24, 36]``, or ``"quantiles:K"`` for K intervals holding equal numbers of events.
+``[time_varying]`` (optional; Weibull or exponential family)
+    A covariate whose effect is not proportional: ``covariate`` (a factor of ``[[covariates]]``,
+    treatment-coded); ``effect`` = ``"hazard_ratio"`` (its log-HR differs by time interval:
+    ``cuts`` = interior cut points in the file's time unit, e.g. ``[12, 36]``; the first
+    interval's log-HR is the covariate's coefficient, each later interval adds a change with
+    prior ``hr_change``) or ``"shape"`` (Weibull only: each level has its own shape,
+    ``shape x exp(shape_change)``, prior ``shape_change``).
 ``[[covariates]]`` (any number)
     ``column``; ``type`` = ``"categorical"`` (one indicator per non-reference level;
     ``reference`` names the reference level, default: the contract's reference or first level),
@@ -41,7 +48,8 @@ silently change a model.
     ``group_sd_<name>`` (on a group's SD), or instead ``group_precision`` or
     ``group_precision_<name>`` (on its precision 1 / SD^2, as BUGS writes ``tau ~ dgamma(0.001,
     0.001)``; one of the two per group, the group-specific key winning over the shared one);
-    ``varying_sd`` or ``varying_sd_<name>``. Every prior the model uses must
+    ``varying_sd`` or ``varying_sd_<name>``; ``hr_change`` or ``shape_change`` (a
+    ``[time_varying]`` effect). Every prior the model uses must
     be given (there are no hidden defaults); a prior the model does not use is an error.
 """
 
@@ -62,13 +70,16 @@ from nen_bayes.data import MODELS_DIR, shipped_model
 from nen_bayes.errors import ModelDataError, SpecError
 from nen_bayes.units import TIME_UNITS, canonical_unit, unit_factor
 
-__all__ = ["FAMILIES", "CovariateSpec", "GroupSpec", "ModelSpec", "in_time_unit", "load_spec",
-           "spec_from_dict"]
+__all__ = ["FAMILIES", "TIME_VARYING_EFFECTS", "CovariateSpec", "GroupSpec", "ModelSpec",
+           "TimeVarying", "in_time_unit", "load_spec", "spec_from_dict"]
 
 FAMILIES = ("weibull", "exponential", "piecewise")
 COVARIATE_TYPES = ("categorical", "ordered", "numeric")
 
-_TOP_KEYS = {"model", "outcome", "baseline", "covariates", "groups", "priors"}
+_TOP_KEYS = {"model", "outcome", "baseline", "covariates", "groups", "priors", "time_varying"}
+_TIME_VARYING_KEYS = {"covariate", "effect", "cuts"}
+#: How a covariate's effect may change with time, and the prior each needs.
+TIME_VARYING_EFFECTS = {"hazard_ratio": "hr_change", "shape": "shape_change"}
 _MODEL_KEYS = {"name", "title", "description", "family", "parameterisation", "time_unit"}
 _OUTCOME_KEYS = {"endpoint"}
 _BASELINE_KEYS = {"cuts"}
@@ -100,6 +111,22 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
+class TimeVarying:
+    """A covariate whose effect changes with time (``[time_varying]``): its log-HR by interval
+    (``effect = "hazard_ratio"``, interior ``cuts``) or a shape per level (``"shape"``)."""
+
+    covariate: str
+    effect: str
+    cuts: tuple[float, ...] | None = None
+
+    def to_dict(self) -> dict:
+        d = {"covariate": self.covariate, "effect": self.effect}
+        if self.cuts is not None:
+            d["cuts"] = list(self.cuts)
+        return d
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A parsed, checked model specification (a plain object; building is elsewhere)."""
 
@@ -116,6 +143,8 @@ class ModelSpec:
     source: str = ""
     #: unit of the spec's time numbers; None (a spec built in code without one): the cohort's
     time_unit: str | None = None
+    #: a covariate whose effect is not proportional (None: every effect is a hazard ratio)
+    time_varying: TimeVarying | None = None
 
     # -- priors -------------------------------------------------------------------------------
     def coefficient_prior(self, column: str) -> Prior:
@@ -173,6 +202,8 @@ class ModelSpec:
         if self.cuts is not None:
             d["baseline"] = {"cuts": list(self.cuts) if isinstance(self.cuts, tuple)
                              else self.cuts}
+        if self.time_varying is not None:
+            d["time_varying"] = self.time_varying.to_dict()
         return d
 
     def to_json(self) -> str:
@@ -277,6 +308,8 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
 
     covs = _covariates(data, source)
     groups = _groups(data, source, [c.column for c in covs])
+    time_varying = _time_varying(data.get("time_varying"), family, covs, groups,
+                                 f"{source} [time_varying]")
     raw_priors = data.get("priors", {})
     if not isinstance(raw_priors, dict):
         raise SpecError(f"{source}: [priors] must be a table of priors")
@@ -285,9 +318,45 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
     spec = ModelSpec(name=name, family=family, title=str(model.get("title", "")),
                      description=str(model.get("description", "")), parameterisation=param,
                      endpoint=endpoint, cuts=cuts, covariates=covs,
-                     groups=groups, priors=priors, source=source, time_unit=time_unit)
+                     groups=groups, priors=priors, source=source, time_unit=time_unit,
+                     time_varying=time_varying)
     _check_priors(spec, source)
     return spec
+
+
+def _time_varying(tv, family: str, covs, groups, where: str) -> TimeVarying | None:
+    """The ``[time_varying]`` table, checked against the family and the covariates."""
+    if tv is None:
+        return None
+    if not isinstance(tv, dict):
+        raise SpecError(f"{where}: must be a table")
+    _unknown(tv, _TIME_VARYING_KEYS, where)
+    effect = tv.get("effect")
+    if effect not in TIME_VARYING_EFFECTS:
+        raise SpecError(f"{where}: effect {effect!r} is not one of "
+                        f"{list(TIME_VARYING_EFFECTS)}")
+    allowed = ("weibull", "exponential") if effect == "hazard_ratio" else ("weibull",)
+    if family not in allowed:
+        raise SpecError(f"{where}: effect {effect!r} needs family {' or '.join(allowed)}; "
+                        f"this model's family is {family!r}")
+    col = _text(tv.get("covariate"), where, "covariate")
+    cov = next((c for c in covs if c.column == col), None)
+    if cov is None or cov.type == "numeric" or cov.coding != "treatment":
+        factors = [c.column for c in covs if c.type != "numeric" and c.coding == "treatment"]
+        raise SpecError(f"{where}: covariate {col!r} must be a treatment-coded factor of "
+                        f"[[covariates]]; those of this model: {factors}")
+    if any(col in g.varying for g in groups):
+        raise SpecError(f"{where}: {col!r} also varies by group; a time-varying effect that "
+                        "varies by group is not offered")
+    cuts = tv.get("cuts")
+    if effect == "hazard_ratio":
+        cuts = _parse_cuts(cuts, where)
+        if isinstance(cuts, str):
+            raise SpecError(f"{where}: cuts must be a list of numbers (time units), not "
+                            f"{cuts!r}")
+    elif cuts is not None:
+        raise SpecError(f"{where}: 'cuts' applies to effect \"hazard_ratio\" only")
+    return TimeVarying(col, effect, cuts)
 
 
 #: How a prior on a positive time (a scale) changes when times are multiplied by f: the
@@ -362,7 +431,14 @@ def in_time_unit(spec: ModelSpec, unit: str) -> tuple[ModelSpec, str]:
         cuts = tuple(c * factor for c in cuts)
         done.append(f"the cuts {', '.join(f'{c:g}' for c in spec.cuts)} -> "
                     f"{', '.join(f'{c:g}' for c in cuts)}")
-    out = ModelSpec(**{**spec.__dict__, "priors": priors, "cuts": cuts, "time_unit": target})
+    tv = spec.time_varying
+    if tv is not None and tv.cuts is not None:
+        tv = TimeVarying(tv.covariate, tv.effect, tuple(c * factor for c in tv.cuts))
+        done.append(f"the {tv.covariate} HR's cuts "
+                    f"{', '.join(f'{c:g}' for c in spec.time_varying.cuts)} -> "
+                    f"{', '.join(f'{c:g}' for c in tv.cuts)}")
+    out = ModelSpec(**{**spec.__dict__, "priors": priors, "cuts": cuts, "time_unit": target,
+                       "time_varying": tv})
     note = (f"time unit: the model's numbers are in {spec.time_unit}, the cohort's times in "
             f"{target}; converted exactly (x {factor:.6g}): " + "; ".join(done))
     return out, note
@@ -494,6 +570,8 @@ def required_priors(spec: ModelSpec) -> dict[str, str]:
         need["scale"] = "positive"
     if spec.family == "piecewise":
         need["log_hazard"] = "real"
+    if spec.time_varying is not None:
+        need[TIME_VARYING_EFFECTS[spec.time_varying.effect]] = "real"
     return need
 
 

@@ -18,7 +18,8 @@ __all__ = ["DEFAULT_MODELS", "FIGURE_FORMATS", "MAIN_JOB_SAMPLING", "ReanalysisS
 
 #: The model set of the main job; the first is the headline model.
 DEFAULT_MODELS = ("weibull_ph_centre", "weibull_ph_pooled", "exponential_ph_centre",
-                  "piecewise_ph_centre", "weibull_ph_centre_line")
+                  "piecewise_ph_centre", "weibull_ph_centre_line",
+                  "weibull_line_hr_by_time_centre", "weibull_line_shape_centre")
 
 #: The main job samples with a higher target acceptance than a single fit (fewer divergences
 #: across fifteen hierarchical fits at the cost of smaller steps).
@@ -138,6 +139,12 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
                 "no model can be estimated from it. Check the event column and "
                 "--event-coding, or leave the endpoint out (--endpoint).")
     _check_contrast(cohort, s)
+    tv = s.headline.time_varying
+    if tv is not None and tv.covariate == s.contrast.term:
+        raise ModelDataError(
+            f"{s.headline.source}: the headline model (the first --model) has a {tv.covariate} "
+            "effect that changes with time ([time_varying]), so no single HR to answer with; "
+            "put a proportional-hazards model first and this one after it in the set")
     if s.priors:  # the grid step's refits: their coefficient, before the first fit
         check_grid_contrast(s.headline, cohort, s.contrast, s.endpoints_of(cohort)[0])
 

@@ -235,12 +235,13 @@ KEPT_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
 def _refitter(job: Job, endpoint: str, spec) -> Refitter | None:
     """The compiled model of ``spec`` for ``endpoint``'s design: the one an earlier endpoint
     compiled when only the outcomes differ, else a new one (kept for the next endpoint). None
-    where refits do not apply (PyMC's sampler, interval-censored times)."""
+    where refits do not apply (PyMC's sampler, interval-censored times, a time-varying
+    effect)."""
     if job.settings.sampling.sampler != "nutpie":
         return None
     design = make_design(in_time_unit(spec, job.cohort.schema.time_unit)[0], job.cohort,
                          endpoint)
-    if design.upper is not None:
+    if design.upper is not None or design.tv is not None:
         return None
     r = job.refitters.get(spec.name)
     if r is None or not r.matches(spec, design):
@@ -326,6 +327,27 @@ def _contrast(job: Job, tree, *, standardise: bool = True) -> ContrastResult:
                             seed=s.sampling.seed, standardise=standardise)
 
 
+def _by_time(con: ContrastResult) -> dict:
+    """The across-models columns of a model whose effect changes with time (empty for a
+    proportional one): its HRs by time in words, and its standardised median and last-horizon
+    RMST differences."""
+    if con.proportional:
+        return {}
+    u = con.time_unit
+    hrs = "; ".join((f"{r.start:g}-{r.end:g} {u}" if r.quantity == "interval_hazard_ratio"
+                     else f"at {r.start:g} {u}") + f" {r.estimate:.2f} ({r.lower:.2f}-"
+                    f"{r.upper:.2f})" for r in con.time_hrs.itertuples())
+    med = con.medians[con.medians["what"] == "difference"]
+    rmst = con.rmst[con.rmst["what"] == "difference"]
+    out = {"HR by time (no single HR)": hrs}
+    if len(med):
+        out["median difference"] = float(med["estimate"].iloc[0])
+    if len(rmst):
+        last = rmst.iloc[-1]
+        out[f"RMST({last['horizon']:g}) difference"] = float(last["estimate"])
+    return out
+
+
 def contrast_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep],
                   cmp: CompareReport, baseline: BaselineReport) -> ContrastStep:
     """The contrast from the headline model (HR, probabilities, standardised curves, centres),
@@ -351,13 +373,17 @@ def contrast_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
     weights = cmp.loo.set_index("model")["weight"]
     rows = []
     for name, tree in trees.items():
-        # the other models: HR and probabilities only (their curves are not shown)
+        # the other models: HR and probabilities only (their curves are not shown); a model
+        # whose effect changes with time has no single HR: its RMST and median differences
         other = con if name == headline else _contrast(job, tree, standardise=False)
+        if not other.proportional:
+            other = _contrast(job, tree)
+            atomic_write_text(d / f"non_ph_{endpoint}_{name}.txt", other.to_text())
         p = other.probabilities.set_index("event")["probability"]
         card = fits[name].card
         rows.append({"endpoint": endpoint, "model": name, "HR": other.hr[0],
                      "lower": other.hr[1], "upper": other.hr[2],
-                     **{k: float(v) for k, v in p.items()},
+                     **{k: float(v) for k, v in p.items()}, **_by_time(other),
                      "stacking weight": float(weights.loc[name]),
                      "diagnostics": "pass" if card.passed else
                      "FAIL: " + ", ".join(x.name for x in card.failures)})

@@ -41,6 +41,7 @@ from nen_bayes.bayes.predict import (
     standardised_survival,
     survival_quantile,
     term_levels,
+    time_varying_of,
 )
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import ResultError
@@ -64,6 +65,7 @@ _RMST_COLUMNS = ["horizon", "what", "group", "estimate", "lower", "upper", "prob
 #: The median search stops at this multiple of the longest follow-up (the curve's horizon);
 #: a curve still above 0.5 there has no median in that draw.
 _MEDIAN_HORIZON = 1e3
+_TIME_HR_COLUMNS = ["quantity", "start", "end", "estimate", "lower", "upper", "prob_below_1"]
 _CENTRE_COLUMNS = ["group_name", "level", "n", "hr", "lower", "upper", "line_hr", "line_lower",
                    "line_upper"]
 _PROVENANCE_KEYS = ("data_hash", "data_source", "n_units", "n_events", "spec_hash", "seed",
@@ -97,6 +99,16 @@ class ContrastResult(Provenanced):
     decision: Decision = field(default_factory=Decision)
     levels: tuple[str, ...] = ()                # the term's levels in the model's order
     follow_up: float = float("nan")             # the longest observed time of the fit
+    #: a model whose effect of the term changes with time has no single HR (``hr`` is NaN and
+    #: there are no decision probabilities): its HR by interval (``interval_hazard_ratio``,
+    #: start, end) or at each horizon (``hazard_ratio_at_time``, start = end = the time)
+    time_hrs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=_TIME_HR_COLUMNS))
+
+    @property
+    def proportional(self) -> bool:
+        """Whether the model's effect of the term is one hazard ratio at all times."""
+        return len(self.time_hrs) == 0
 
     @property
     def extrapolation_caveats(self) -> list[str]:
@@ -134,7 +146,16 @@ class ContrastResult(Provenanced):
         g_comp = f"{m}, g-computation over the cohort ({self.time_unit})"
         rows = [{**base, "quantity": "hazard_ratio", "group": self.contrast,
                  "estimate": self.hr[0], "lower": self.hr[1], "upper": self.hr[2],
-                 "method": f"{m}, posterior median and equal-tailed CrI"}]
+                 "method": f"{m}, posterior median and equal-tailed CrI"}
+                ] if self.proportional else []
+        for r in self.time_hrs.itertuples():
+            at = (f"{r.start:g} to {r.end:g} {self.time_unit}" if r.quantity ==
+                  "interval_hazard_ratio" else f"at {r.start:g} {self.time_unit}")
+            rows.append({**base, "quantity": r.quantity, "group": f"{self.contrast}, {at}",
+                         "horizon": r.start if r.quantity == "hazard_ratio_at_time" else
+                         np.nan, "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
+                         "method": f"{m}, non-proportional: the HR {at} only, posterior "
+                                   "median and equal-tailed CrI"})
         for r in self.probabilities.itertuples():
             rows.append({**base, "quantity": r.quantity, "group": self.contrast,
                          "estimate": r.probability, "interval": "", "conf_level": np.nan,
@@ -169,9 +190,18 @@ class ContrastResult(Provenanced):
 
     def to_text(self) -> str:
         u = self.time_unit
-        lines = [f"{self.term}: {self.contrast}, endpoint {self.endpoint} ({self.model})",
-                 f"  HR {self.hr[0]:.2f} ({self.conf_level:.0%} CrI {self.hr[1]:.2f}-"
-                 f"{self.hr[2]:.2f})"]
+        lines = [f"{self.term}: {self.contrast}, endpoint {self.endpoint} ({self.model})"]
+        if self.proportional:
+            lines.append(f"  HR {self.hr[0]:.2f} ({self.conf_level:.0%} CrI {self.hr[1]:.2f}-"
+                         f"{self.hr[2]:.2f})")
+        else:
+            lines.append("  no single HR: the model's HR changes with time")
+        for r in self.time_hrs.itertuples():
+            at = (f"{r.start:g}-{r.end:g} {u}" if r.quantity == "interval_hazard_ratio"
+                  else f"at {r.start:g} {u}")
+            lines.append(f"  HR {at:<18} {r.estimate:.2f} ({self.conf_level:.0%} CrI "
+                         f"{r.lower:.2f}-{r.upper:.2f}), P(HR < 1) "
+                         f"{format_prob(r.prob_below_1)}")
         lines += [f"  {r.event:<24} {format_prob(r.probability)}"
                   for r in self.probabilities.itertuples()]
         for r in self.medians.itertuples():
@@ -352,10 +382,12 @@ def _standardised(tree, post, *, term, level, reference, horizons, conf_level, m
     q = [(1 - conf_level) / 2, 0.5, (1 + conf_level) / 2]
     curve_rows, surv, med = [], {}, {}
     for lv in (reference, level):
-        eta = linear_predictor(post, set_level(tree, Xs, term, lv), gs, idx,
-                               covariates=covariates)
-        surv[lv] = standardised_survival(family, grid, params, eta, cuts)
-        med[lv] = survival_quantile(family, params, eta, cuts, upper=_MEDIAN_HORIZON * tmax)
+        X_lv = set_level(tree, Xs, term, lv)
+        eta = linear_predictor(post, X_lv, gs, idx, covariates=covariates)
+        tv = time_varying_of(tree, X_lv)
+        surv[lv] = standardised_survival(family, grid, params, eta, cuts, tv=tv)
+        med[lv] = survival_quantile(family, params, eta, cuts, upper=_MEDIAN_HORIZON * tmax,
+                                    tv=tv)
         lo, mid, hi = np.quantile(surv[lv], q, axis=0)
         curve_rows.append(pd.DataFrame({"time": grid, "level": lv, "estimate": mid,
                                         "lower": lo, "upper": hi}))
@@ -410,8 +442,9 @@ def _group_effects(post, g: str, ix: np.ndarray, *, term, level, reference, mode
         est, lo, hi = hr
         note = (f"the model has no {g}-varying {term} effect, so the {term} HR in a new "
                 f"{g} equals the population HR")
-    new.append({"quantity": "new_group_contrast_hr", "group": g, "estimate": est, "lower": lo,
-                "upper": hi, "note": note})
+    if np.isfinite(est):  # a non-proportional effect has no single HR, in a new group either
+        new.append({"quantity": "new_group_contrast_hr", "group": g, "estimate": est,
+                    "lower": lo, "upper": hi, "note": note})
     return interval(sd, conf_level), rows, new
 
 
@@ -427,6 +460,43 @@ def _centres(tree, post, **kw) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
         new_rows += new
     return (pd.DataFrame(centre_rows, columns=_CENTRE_COLUMNS), group_sd,
             pd.DataFrame(new_rows))
+
+
+def _time_hrs(tree, post, log_hr, *, term, level, reference, model_ref, horizons,
+              conf_level) -> pd.DataFrame:
+    """The contrast's HR by interval, or at each horizon, when the model's effect of ``term``
+    changes with time (empty when it is proportional). At a time t, for any covariate pattern
+    and centre (the other effects are proportional and cancel): with a line HR by interval,
+    exp(log HR + change of the interval); with a shape per level a, for the reference unit
+    exp(log HR) (a_level / a_ref) (t / scale)^(a_level - a_ref)."""
+    tv = time_varying_of(tree)
+    if tv is None or tv["covariate"] != term:
+        return pd.DataFrame(columns=_TIME_HR_COLUMNS)
+    cols = {lv: tv["columns"].index(f"{term}[{lv}]") for lv in (level, reference)
+            if lv != model_ref}
+
+    rows = []
+    if tv["effect"] == "hazard_ratio":
+        g = flat_draws(post, "hr_change")  # (S, C, K-1): the level's change minus the reference's
+        change = sum(sign * g[:, cols[lv]] for lv, sign in ((level, 1.0), (reference, -1.0))
+                     if lv in cols)
+        edges = np.r_[0.0, tv["cuts"], np.inf]
+        for k in range(len(edges) - 1):
+            lh = log_hr + (change[:, k - 1] if k else 0.0)
+            est, lo, hi = interval(np.exp(lh), conf_level)
+            rows.append(("interval_hazard_ratio", edges[k], edges[k + 1], est, lo, hi,
+                         float(np.mean(lh < 0))))
+    else:
+        shape, scale = flat_draws(post, "shape"), flat_draws(post, "scale")
+        delta = flat_draws(post, "shape_change")
+        a = {lv: shape * np.exp(delta[:, cols[lv]]) if lv in cols else shape
+             for lv in (level, reference)}
+        for t in horizons:
+            lh = (log_hr + np.log(a[level] / a[reference])
+                  + (a[level] - a[reference]) * np.log(t / scale))
+            est, lo, hi = interval(np.exp(lh), conf_level)
+            rows.append(("hazard_ratio_at_time", t, t, est, lo, hi, float(np.mean(lh < 0))))
+    return pd.DataFrame(rows, columns=_TIME_HR_COLUMNS)
 
 
 def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = None,
@@ -451,6 +521,19 @@ def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = No
     log_hr = _log_hr(post, model_ref, level_cols, level, reference)
     hr_draws = np.exp(log_hr)
     hr = interval(hr_draws, conf_level)
+    tmax = float(tree["observed_data"]["time"].values.max())
+    time_hrs = _time_hrs(tree, post, log_hr, term=contrast.term, level=level,
+                         reference=reference, model_ref=model_ref,
+                         horizons=(default_horizons(tmax, a["time_unit"]) if horizons is None
+                                   else tuple(float(h) for h in horizons)),
+                         conf_level=conf_level)
+    probabilities = _probability_table(hr_draws, decision)
+    if len(time_hrs):  # no single HR: never reported as one
+        hr = (np.nan, np.nan, np.nan)
+        probabilities = probabilities.iloc[:0]
+        notes.append(f"the model's {contrast.term} effect is not proportional: its HR is "
+                     "given by time (interval or horizon), never as one number; compare the "
+                     "standardised survival, median and RMST")
     if standardise:
         curves, medians, rmst, n_curve_draws = _standardised(
             tree, post, term=contrast.term, level=level, reference=reference,
@@ -468,9 +551,8 @@ def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = No
     return ContrastResult(
         model=a["model"], endpoint=a["endpoint"], term=contrast.term, level=level,
         reference=reference, time_unit=a.get("time_unit", ""), conf_level=conf_level, hr=hr,
-        probabilities=_probability_table(hr_draws, decision), curves=curves, medians=medians,
+        probabilities=probabilities, curves=curves, medians=medians,
         rmst=rmst, centres=centres, group_sd=group_sd, new_centre=new_centre,
         n_draws=len(hr_draws), n_draws_curves=n_curve_draws, provenance=prov,
         notes=tuple(notes), hr_draws=hr_draws, decision=decision,
-        levels=(model_ref, *level_cols),
-        follow_up=float(tree["observed_data"]["time"].values.max()))
+        levels=(model_ref, *level_cols), follow_up=tmax, time_hrs=time_hrs)

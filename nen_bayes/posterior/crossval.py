@@ -202,6 +202,15 @@ def _draws(tree, name: str) -> np.ndarray:
     return a.reshape((-1, *a.shape[2:]))
 
 
+def _refuse_time_varying(spec) -> None:
+    """A model whose effect changes with time is not scored here (its left-out centre's
+    log-likelihood is not written for it): refused, naming the model file."""
+    if spec.time_varying is not None:
+        raise ModelDataError(f"{spec.source}: leave-one-centre-out CV of a model whose "
+                             f"{spec.time_varying.covariate} effect changes with time "
+                             "([time_varying]) is not offered; compare it by PSIS-LOO")
+
+
 def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None = None,
               sampling: Sampling | None = None, progress=None, **overrides) -> CentreCV:
     """Refit ``spec`` once per centre without that centre (one compiled model, nutpie) and
@@ -227,6 +236,7 @@ def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None =
         raise ModelDataError(f"{cohort.source}: leave-one-centre-out CV needs a centre column; "
                              f"{column!r} is not one of the data's columns "
                              f"{list(cohort.data.columns)}")
+    _refuse_time_varying(spec)
     design = make_design(spec, cohort, endpoint)
     group = _check_groups(spec, design, column)
     folds, centres = pd.factorize(cohort.data[column].astype(str), sort=True)

@@ -395,7 +395,8 @@ class PPCCurve:
         return (self.observed < self.lower) | (self.observed > self.upper)
 
 
-def censoring_times(time, event, draws: int, rng: np.random.Generator) -> np.ndarray:
+def censoring_times(time, event, draws: int, rng: np.random.Generator, entry=None
+                    ) -> np.ndarray:
     """Censoring times for ``draws`` replicates of the units, (draws, units).
 
     A censored unit keeps its own censoring time. A unit with an event was censored at some
@@ -411,6 +412,9 @@ def censoring_times(time, event, draws: int, rng: np.random.Generator) -> np.nda
         return out  # no event to censor, or no censoring seen: never censored
     atoms, n_cens = np.unique(t[~e], return_counts=True)
     at_risk = len(t) - np.searchsorted(np.sort(t), atoms, side="left")
+    if entry is not None:  # late entry: under observation only once entered (entry < s)
+        ent = np.sort(np.asarray(entry, float))
+        at_risk = at_risk - (len(ent) - np.searchsorted(ent, atoms, side="left"))
     g = np.cumprod(1.0 - n_cens / at_risk)          # G(s_j) = P(C > s_j), non-increasing
     k = np.searchsorted(atoms, t[e], side="right") - 1
     g_event = np.where(k >= 0, g[np.maximum(k, 0)], 1.0)   # G(t_i) for the event units
@@ -420,16 +424,20 @@ def censoring_times(time, event, draws: int, rng: np.random.Generator) -> np.nda
     return out
 
 
-def km_on_grid(time, event, grid) -> np.ndarray:
+def km_on_grid(time, event, grid, entry=None) -> np.ndarray:
     """Kaplan-Meier curves of many samples at once: ``time`` and ``event`` (samples, units),
     the curves on ``grid`` (samples, grid). Events come before censorings at tied times, as
-    in :func:`~nen_bayes.frequentist.km.kaplan_meier`."""
+    in :func:`~nen_bayes.frequentist.km.kaplan_meier`. ``entry`` (units,): late entry, a unit
+    at risk at s when entry < s <= time (R's ``Surv(entry, time, event)``)."""
     t = np.atleast_2d(np.asarray(time, float))
     e = np.atleast_2d(np.asarray(event).astype(bool))
     order = np.lexsort((~e, t))
     ts = np.take_along_axis(t, order, axis=1)
     es = np.take_along_axis(e, order, axis=1)
     at_risk = t.shape[1] - np.arange(t.shape[1])
+    if entry is not None:  # less those not yet entered at each time (entry >= time_j)
+        ent = np.sort(np.asarray(entry, float))
+        at_risk = at_risk - (len(ent) - np.searchsorted(ent, ts, side="left"))
     surv = np.cumprod(1.0 - es / at_risk, axis=1)
     out = np.empty((t.shape[0], len(grid)))
     for r in range(t.shape[0]):
@@ -452,12 +460,19 @@ def ppc_km(tree, *, by: str | None = None, max_draws: int = 400, grid_points: in
     would give a band too narrow in the tail, where censoring makes the observed curve
     noisier).
 
+    With late entry (``entry`` in the fit's constant data) the replicates are drawn given
+    survival to each unit's entry (the fit's posterior predictive, from the truncated
+    distribution) and every curve, observed and replicated, is the Kaplan-Meier estimate with
+    the risk sets starting at entry.
+
     ``by`` names a categorical term of the model (e.g. ``"line"``): one curve per level, each
     censored with its own units' follow-up pattern. ``times``: the grid (default
     ``grid_points`` times from 0 to the set's longest time). ``seed``: the censoring draws.
     """
     t = tree["observed_data"]["time"].values
     e = tree["constant_data"]["time"].values.astype(int)
+    const = tree["constant_data"].dataset
+    entry = const["entry"].values if "entry" in const else None
     pp = tree["posterior_predictive"].dataset
     interval = "upper" in tree["constant_data"]
     idx = draw_indices(tree, min(max_draws, INTERVAL_PPC_DRAWS) if interval else max_draws)
@@ -474,13 +489,15 @@ def ppc_km(tree, *, by: str | None = None, max_draws: int = 400, grid_points: in
         return [_ppc_interval(label, t[m], e[m], upper[m], rep[:, m], grid_points, times, q,
                               rng) for label, m in sets]
     for label, m in sets:
-        km = kaplan_meier(t[m], e[m], label=label)
+        em = None if entry is None else entry[m]
+        km = kaplan_meier(t[m], e[m], label=label, entry=em)
         grid = np.linspace(0.0, float(t[m].max()), grid_points) if times is None else \
             np.asarray(times, float)
-        c = censoring_times(t[m], e[m], len(idx), rng)
-        surv = km_on_grid(np.minimum(rep[:, m], c), rep[:, m] <= c, grid)
+        c = censoring_times(t[m], e[m], len(idx), rng, entry=em)
+        surv = km_on_grid(np.minimum(rep[:, m], c), rep[:, m] <= c, grid, entry=em)
         lo, mid, hi = np.quantile(surv, q, axis=0)
-        out.append(PPCCurve(label, km, grid, lo, mid, hi, km_on_grid(t[m], e[m], grid)[0]))
+        out.append(PPCCurve(label, km, grid, lo, mid, hi,
+                            km_on_grid(t[m], e[m], grid, entry=em)[0]))
     return out
 
 

@@ -7,7 +7,10 @@ and by the posterior probability of benefit P(HR < 1). Rows:
 =====================  ============================================================
 quantity               content
 =====================  ============================================================
-``hazard_ratio``       exp(beta) per coefficient; ``group`` is the contrast
+``hazard_ratio``       exp(beta) per coefficient; ``group`` is the contrast (not for a
+                       covariate whose effect changes with time, which has no single HR)
+``interval_hazard_ratio``  a time-varying covariate's HR in one interval (``group`` names it)
+``weibull_shape_ratio``  a level's Weibull shape over the reference's (shape per level)
 ``prob_hr_below_1``    P(HR < 1 | data) per coefficient (estimate column)
 ``weibull_shape``      Weibull shape (Weibull family)
 ``baseline_scale``     baseline scale in time units (Weibull, exponential)
@@ -48,6 +51,30 @@ def interval(x, level: float) -> tuple[float, float, float]:
     return float(mid), float(lo), float(hi)
 
 
+def _time_varying_rows(ds, tv: dict, contrasts: dict, base: dict, method: str,
+                       conf_level: float) -> list[dict]:
+    """The effect that changes with time, never as one HR: its HR in each interval
+    (``interval_hazard_ratio``), or the ratio of the level's Weibull shape to the reference's
+    (``weibull_shape_ratio``)."""
+    rows = []
+    for j, name in enumerate(tv["columns"]):
+        if "hr_interval" in ds:
+            arr = flat_draws(ds, "hr_interval")[:, j, :]
+            for k, label in enumerate(ds["interval_tv"].to_numpy()):
+                est, lo, hi = interval(arr[:, k], conf_level)
+                rows.append({**base, "quantity": "interval_hazard_ratio",
+                             "term": tv["covariate"], "group": f"{contrasts[name]}, {label}",
+                             "estimate": est, "lower": lo, "upper": hi,
+                             "method": f"{method}; the HR in this interval only"})
+        elif "shape_change" in ds:
+            est, lo, hi = interval(np.exp(flat_draws(ds, "shape_change")[:, j]), conf_level)
+            rows.append({**base, "quantity": "weibull_shape_ratio", "term": tv["covariate"],
+                         "group": contrasts[name], "estimate": est, "lower": lo, "upper": hi,
+                         "method": f"{method}; the level's Weibull shape over the "
+                                   "reference's (its HR changes with time)"})
+    return rows
+
+
 def posterior_effects(tree, *, conf_level: float = 0.95, group: str = "posterior"
                       ) -> pd.DataFrame:
     """The effects table of a fit (``group="prior"`` summarises the prior the same way)."""
@@ -63,9 +90,14 @@ def posterior_effects(tree, *, conf_level: float = 0.95, group: str = "posterior
     method = (f"Bayesian {a['model']} ({a['family']} PH), {label} median and equal-tailed "
               f"{conf_level:.0%} CrI")
     rows = []
+    tv = json.loads(a.get("time_varying", "null"))
+    if tv is not None:
+        rows += _time_varying_rows(ds, tv, contrasts, base, method, conf_level)
     if "beta" in ds:
         beta = flat_draws(ds, "beta")
         for j, name in enumerate(ds["covariate"].to_numpy()):
+            if tv is not None and name in tv["columns"]:
+                continue  # no single HR: its rows by time are above
             est, lo, hi = interval(np.exp(beta[:, j]), conf_level)
             rows.append({**base, "quantity": "hazard_ratio", "term": terms[name],
                          "group": contrasts[name], "estimate": est, "lower": lo, "upper": hi,

@@ -235,13 +235,11 @@ KEPT_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
 def _refitter(job: Job, endpoint: str, spec) -> Refitter | None:
     """The compiled model of ``spec`` for ``endpoint``'s design: the one an earlier endpoint
     compiled when only the outcomes differ, else a new one (kept for the next endpoint). None
-    where refits do not apply (PyMC's sampler, interval-censored times)."""
+    where refits do not apply (PyMC's sampler)."""
     if job.settings.sampling.sampler != "nutpie":
         return None
     design = make_design(in_time_unit(spec, job.cohort.schema.time_unit)[0], job.cohort,
                          endpoint)
-    if design.upper is not None:
-        return None
     r = job.refitters.get(spec.name)
     if r is None or not r.matches(spec, design):
         r = job.refitters[spec.name] = Refitter(spec, design, sampling=job.settings.sampling)

@@ -196,7 +196,7 @@ def _grid_model(spec, design, cache: dict | None):
     hit = None if cache is None else cache.get(spec.hash)
     if hit is not None and same_units(hit[0], design):
         return hit[1], hit[2].with_data(**outcome_data(design))
-    as_data = cache is not None and design.upper is None
+    as_data = cache is not None
     model = build_model(spec, design, prior_data=True, outcome_data=as_data)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")

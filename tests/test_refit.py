@@ -73,7 +73,8 @@ def _interval_closed_form(family, lower, upper, eta, params, cuts):
 
 @pytest.mark.parametrize("family", list(CASES))
 def test_interval_bounds_as_data_give_the_closed_form_likelihood(family):
-    """A model built on exact and right-censored times (no interval bounds), then given
+    """A model built on exact and right-censored times (no interval bounds) holding bounds as
+    data (``interval_data=True``), then given
     interval-censored outcomes as data: an event in (L, U] contributes log(S(L) - S(U)) (L = 0
     included, and intervals across a piecewise cut), an exact event (U = time) its density and
     a censored unit (U = time or inf) its survival, all the closed forms of scipy's Weibull and
@@ -85,7 +86,7 @@ def test_interval_bounds_as_data_give_the_closed_form_likelihood(family):
     spec = one_factor_spec(family, params, cuts, "interval")
     design = make_design(spec, load_cohort(frame, schema), "ep")
     assert design.upper is None
-    model = build_model(spec, design, outcome_data=True)
+    model = build_model(spec, design, outcome_data=True, interval_data=True)
     lower = [0.0, 4.0, 7.0, 20.0, 6.0]
     upper = [3.0, 16.0, 7.0, math.inf, 6.0]
     events = [1, 1, 1, 0, 0]
@@ -107,10 +108,10 @@ SAMPLING = Sampling(draws=300, tune=300, chains=2, cores=2)
 
 @pytest.fixture(scope="module")
 def refitted():
-    """A Refitter compiled on the bundled cohort's OS (exact and right-censored times),
-    refitted to its PFS detection times, its PFS scan intervals (the event between the last
-    scan without progression and the first with it) and its OS (the same 297 units), with
-    nutpie's compilations counted."""
+    """A Refitter compiled on the bundled cohort's OS (exact and right-censored times) holding
+    interval bounds, refitted to its PFS detection times, its PFS scan intervals (the event
+    between the last scan without progression and the first with it) and its OS (the same 297
+    units), with nutpie's compilations counted."""
     frame = pd.read_csv(BUNDLED_COHORT)
     intervals = load_cohort(frame, RE_NEN)
     cohort = load_cohort(frame.drop(columns=[c for c in frame if c.endswith(("_lower", "_upper"))]),
@@ -127,7 +128,7 @@ def refitted():
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(nutpie, "compile_pymc_model", counting)
-        refitter = Refitter(spec, design, sampling=SAMPLING)
+        refitter = Refitter(spec, design, sampling=SAMPLING, intervals=True)
         on_pfs = refitter.fit(cohort.time("pfs"), cohort.event("pfs"), seed=5)
         on_os = refitter.fit(cohort.time("os"), cohort.event("os"), seed=5)
         on_interval = refitter.fit(lower, intervals.event("pfs"), upper=upper, seed=5)
@@ -210,6 +211,28 @@ def test_outcomes_that_do_not_fit_the_design_are_refused(refitted):
     assert refitter.n_fits == 3
 
 
+def test_a_refitter_without_interval_bounds_refuses_them(refitted):
+    """By default a Refitter holds interval bounds only when its design has them: one compiled
+    on OS refuses upper bounds and does not match the PFS interval design (a fresh fit
+    compiles for it); one built with intervals=True matches both; bounds with late entry are
+    refused."""
+    _, spec, held, *_ = refitted
+    full = load_cohort(BUNDLED_COHORT, RE_NEN)
+    pooled = load_spec(ROOT / "models/weibull_ph_pooled.toml")
+    os_, pfs = (make_design(pooled, full, ep) for ep in ("os", "pfs"))
+    plain = Refitter(pooled, os_, sampling=SAMPLING)
+    assert not plain.intervals and plain.matches(pooled, os_)
+    assert not plain.matches(pooled, pfs)
+    assert OUTCOME_DATA[3] not in plain.model.named_vars
+    with pytest.raises(ModelDataError, match=r"compiled without interval bounds.*intervals=True"):
+        plain.fit(pfs.time, pfs.event, upper=pfs.upper, seed=1)
+    assert held.intervals and all(held.matches(spec, make_design(spec, full, ep))
+                                  for ep in ("os", "hpfs", "pfs"))
+    with pytest.raises(ModelDataError, match="together with late entry"):
+        Refitter(pooled, replace(os_, entry=np.zeros(os_.n)), intervals=True)
+    assert plain.n_fits == 0
+
+
 def test_same_units_tells_which_designs_one_compiled_model_fits():
     """OS (exact and right-censored times) and HPFS and PFS (scan intervals) of the bundled
     cohort: the same units, so one compiled model fits all three, interval bounds or not;
@@ -245,9 +268,9 @@ def test_the_main_job_compiles_each_model_once_for_endpoints_of_the_same_units(m
     made = []
 
     class Counting:
-        def __init__(self, spec, design, sampling=None):
+        def __init__(self, spec, design, sampling=None, intervals=None):
             self.spec, self.design = spec, design
-            made.append(spec.name)
+            made.append((spec.name, intervals))
 
         def matches(self, spec, design):
             return spec.name == self.spec.name and same_units(self.design, design)
@@ -260,7 +283,7 @@ def test_the_main_job_compiles_each_model_once_for_endpoints_of_the_same_units(m
     job = steps.Job(cohort, tmp_path, settings)
     got = {(ep, sp.name): steps._refitter(job, ep, sp) for ep in ("os", "hpfs", "pfs")
            for sp in specs}
-    assert made == [sp.name for sp in specs]
+    assert made == [(sp.name, True) for sp in specs]  # holding HPFS's and PFS's bounds
     for sp in specs:
         assert got[("os", sp.name)] is not None
         assert got[("os", sp.name)] is got[("hpfs", sp.name)] is got[("pfs", sp.name)]

@@ -25,8 +25,9 @@ piecewise)
 
 ``prior_only=True`` leaves out the likelihood, for prior checks by sampling.
 ``outcome_data=True`` holds the outcomes in data containers (:data:`OUTCOME_DATA`: the times,
-the event indicator, with late entry the entry times, without it the upper bounds of
-interval-censored events; dims ``patient``), so that one
+the event indicator, with late entry the entry times, and the upper bounds of
+interval-censored events when the design has them or ``interval_data=True``; dims
+``patient``), so that one
 compiled model is refitted to other outcomes of the same units
 (:class:`nen_bayes.bayes.refit.Refitter`). Everything the likelihood computes from the outcomes
 (the piecewise exposures and intervals, the late-entry term, which units are
@@ -91,8 +92,9 @@ PRIOR_DATA = ("beta_prior_mu", "beta_prior_sigma")
 
 #: Names of the data containers of the outcomes when a model is built with
 #: ``outcome_data=True``: observed times, event indicator (1/0, float), late-entry times, and
-#: (without late entry) the upper bounds of interval-censored events (``upper`` = time for an
-#: exact event time or a censored unit; an event with upper > time happened in (time, upper]).
+#: the upper bounds of interval-censored events (``upper`` = time for an exact event time or a
+#: censored unit; an event with upper > time happened in (time, upper]; only without late
+#: entry, when the design has bounds or ``interval_data=True``).
 OUTCOME_DATA = ("outcome_time", "outcome_event", "outcome_entry", "outcome_upper")
 
 #: Name of the data container of per-unit likelihood weights (``build_model(...,
@@ -351,7 +353,7 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcome
 
 def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
                 prior_data: bool = False, unit_weights: bool = False, centre: bool = True,
-                scale: bool = True, outcome_data: bool = False):
+                scale: bool = True, outcome_data: bool = False, interval_data: bool = False):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
     group, ``interval`` for the piecewise family).
 
@@ -360,8 +362,10 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
     ``unit_weights=True`` weights each unit's log-likelihood by :data:`UNIT_WEIGHTS` (data,
     dims ``patient``) so that cross-validation refits reuse one compiled model;
     ``outcome_data=True`` holds the outcomes as data (:data:`OUTCOME_DATA`) so that refits to
-    other outcomes of the same units reuse one compiled model (interval bounds included,
-    except with late entry, which interval censoring does not support).
+    other outcomes of the same units reuse one compiled model; the upper bounds of
+    interval-censored events are data too when the design has them or ``interval_data=True``
+    (then a design without them has upper = time, and exact or interval-censored outcomes can
+    be swapped in; not with late entry, which interval censoring does not support).
     ``centre=True`` samples on internally centred and scaled numeric columns (module
     docstring); the prior-only model and ``centre=False`` build the model in the user's coding
     as written; ``scale=False`` centres without scaling (for comparisons)."""
@@ -389,7 +393,8 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
             event = pm.Data(OUTCOME_DATA[1], event, dims="patient")
             entry = (None if design.entry is None else
                      pm.Data(OUTCOME_DATA[2], np.asarray(design.entry, float), dims="patient"))
-            upper = (None if design.entry is not None else
+            bounds = design.entry is None and (interval_data or design.upper is not None)
+            upper = (None if not bounds else
                      pm.Data(OUTCOME_DATA[3], np.asarray(design.time if design.upper is None
                                                          else design.upper, float),
                              dims="patient"))

@@ -235,14 +235,18 @@ KEPT_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
 def _refitter(job: Job, endpoint: str, spec) -> Refitter | None:
     """The compiled model of ``spec`` for ``endpoint``'s design: the one an earlier endpoint
     compiled when only the outcomes differ, else a new one (kept for the next endpoint). None
-    where refits do not apply (PyMC's sampler)."""
+    where refits do not apply (PyMC's sampler). When the cohort has interval-censored
+    endpoints, the compiled model holds interval bounds, so that one fits every endpoint of
+    the same units."""
     if job.settings.sampling.sampler != "nutpie":
         return None
     design = make_design(in_time_unit(spec, job.cohort.schema.time_unit)[0], job.cohort,
                          endpoint)
     r = job.refitters.get(spec.name)
     if r is None or not r.matches(spec, design):
-        r = job.refitters[spec.name] = Refitter(spec, design, sampling=job.settings.sampling)
+        intervals = design.entry is None and any(e.interval for e in job.cohort.schema.endpoints)
+        r = job.refitters[spec.name] = Refitter(spec, design, sampling=job.settings.sampling,
+                                                intervals=intervals or design.upper is not None)
     return r
 
 

@@ -228,6 +228,7 @@ def test_a_refitter_without_interval_bounds_refuses_them(refitted):
         plain.fit(pfs.time, pfs.event, upper=pfs.upper, seed=1)
     assert held.intervals and all(held.matches(spec, make_design(spec, full, ep))
                                   for ep in ("os", "hpfs", "pfs"))
+    assert held.matches(spec, make_design(spec, full.detection_times(), "pfs"))
     with pytest.raises(ModelDataError, match="together with late entry"):
         Refitter(pooled, replace(os_, entry=np.zeros(os_.n)), intervals=True)
     assert plain.n_fits == 0
@@ -263,8 +264,8 @@ def test_the_main_job_compiles_each_model_once_for_endpoints_of_the_same_units(m
                                                                               tmp_path):
     """The job's cache of compiled models (a stand-in Refitter that only counts): OS, HPFS
     and PFS of the bundled cohort share their units (HPFS and PFS as scan intervals), so each
-    model is compiled once, not once per endpoint, and refits every endpoint; with PyMC's
-    sampler there is nothing to reuse."""
+    model is compiled once, not once per endpoint, and refits every endpoint and the
+    headline model's detection-time fit; with PyMC's sampler there is nothing to reuse."""
     made = []
 
     class Counting:
@@ -287,6 +288,17 @@ def test_the_main_job_compiles_each_model_once_for_endpoints_of_the_same_units(m
     for sp in specs:
         assert got[("os", sp.name)] is not None
         assert got[("os", sp.name)] is got[("hpfs", sp.name)] is got[("pfs", sp.name)]
+    seen = {}
+
+    def stop(spec, cohort, **kwargs):  # the detection-time refit: which compiled model it gets
+        seen.update(kwargs, interval=cohort.interval("pfs"))
+        raise StopIteration
+
+    monkeypatch.setattr(steps, "fit", stop)
+    with pytest.raises(StopIteration):
+        steps.detection_step(job, "pfs", None, None)
+    assert seen["interval"] is None and seen["refitter"] is got[("pfs", settings.headline.name)]
+    assert len(made) == len(specs)
     pymc_job = steps.Job(cohort, tmp_path, replace(settings, sampling=Sampling(sampler="pymc")))
     assert steps._refitter(pymc_job, "os", specs[0]) is None
 

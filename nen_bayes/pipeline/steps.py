@@ -368,11 +368,13 @@ def contrast_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
 
 def detection_step(job: Job, endpoint: str, con: ContrastResult, tree) -> DetectionStep:
     """The headline model refitted on the endpoint's detection times (its interval columns set
-    aside): one extra fit, written under ``fits/<endpoint>/<headline>_detection_time``."""
+    aside): one extra fit, written under ``fits/<endpoint>/<headline>_detection_time``, by
+    the headline model compiled for the endpoint (:func:`_refitter`: the same units)."""
     s = job.settings
     start = time.perf_counter()
     res = fit(s.headline, job.cohort.detection_times(), endpoint=endpoint, sampling=s.sampling,
-              progressbar=False, predictive=False, log_lik=False)
+              progressbar=False, predictive=False, log_lik=False,
+              refitter=_refitter(job, endpoint, s.headline))
     seconds = time.perf_counter() - start
     write_fit(res, job.directory("fits", endpoint, f"{s.headline.name}_detection_time")
               / "fit.nc")

@@ -38,6 +38,7 @@ import numpy as np
 
 __all__ = [
     "exposure_matrix",
+    "exposure_tensor",
     "interval_censored_logp",
     "interval_index",
     "interval_loglik_numpy",
@@ -97,12 +98,16 @@ def piecewise_logp(value, log_hazard, eta, event, exposure, index, entry_exposur
 def interval_censored_logp(family: str, params: tuple, eta, lower, upper, cuts=None):
     """log(S(lower) - S(upper)) per unit (PyTensor): the event happened in (lower, upper].
 
-    ``lower`` >= 0 and ``upper`` > ``lower`` are NumPy arrays (constants of the model); computed
-    stably as ``-H(lower) + log(-expm1(-(H(upper) - H(lower))))``, with H the unit's cumulative
-    hazard, so that narrow intervals lose no precision.
+    ``lower`` >= 0 and ``upper`` > ``lower`` are NumPy arrays (constants of the model) or
+    tensors (bounds held as data, for refits; finite, ``upper`` > 0); computed stably as
+    ``-H(lower) + log(-expm1(-(H(upper) - H(lower))))``, with H the unit's cumulative hazard, so
+    that narrow intervals lose no precision. ``lower`` 0 never reaches a logarithm.
     """
     import pytensor.tensor as pt
 
+    if isinstance(lower, pt.Variable) or isinstance(upper, pt.Variable):
+        return _interval_censored_logp_tensor(family, params, eta, pt.as_tensor(lower),
+                                              pt.as_tensor(upper), cuts)
     lower, upper = np.asarray(lower, float), np.asarray(upper, float)
     if family == "piecewise":
         (log_hazard,) = params
@@ -118,12 +123,39 @@ def interval_censored_logp(family: str, params: tuple, eta, lower, upper, cuts=N
     return -h_lo + pt.log(-pt.expm1(-(h_up - h_lo)))
 
 
+def _interval_censored_logp_tensor(family: str, params: tuple, eta, lower, upper, cuts):
+    """:func:`interval_censored_logp` with the bounds as tensors: the same formulas, the
+    exposures and the guard against log 0 computed in the graph."""
+    import pytensor.tensor as pt
+
+    if family == "piecewise":
+        (log_hazard,) = params
+        lam = pt.exp(log_hazard)
+        h_lo = pt.dot(exposure_tensor(lower, cuts), lam) * pt.exp(eta)
+        h_up = pt.dot(exposure_tensor(upper, cuts), lam) * pt.exp(eta)
+    else:
+        shape, scale = params if family == "weibull" else (1.0, params[0])
+        pos = pt.gt(lower, 0.0)
+        log_lo = pt.log(pt.switch(pos, lower, 1.0))
+        h_lo = pos * pt.exp(shape * (log_lo - pt.log(scale)) + eta)
+        h_up = pt.exp(shape * (pt.log(upper) - pt.log(scale)) + eta)
+    return -h_lo + pt.log(-pt.expm1(-(h_up - h_lo)))
+
+
 # --------------------------------------------------------------------------------------------
 # Piecewise helpers
 # --------------------------------------------------------------------------------------------
 def interval_index(t: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     """Interval of each time: 0 for [0, c_1), ..., K-1 for [c_{K-1}, inf)."""
     return np.searchsorted(np.asarray(cuts, float), np.asarray(t, float), side="right")
+
+
+def exposure_tensor(t, cuts: np.ndarray):
+    """:func:`exposure_matrix` of times held as data (a PyTensor vector): shape (n, K)."""
+    import pytensor.tensor as pt
+
+    edges = np.concatenate([[0.0], np.asarray(cuts, float), [np.inf]])
+    return pt.maximum(pt.minimum(t[:, None], edges[1:]) - edges[:-1], 0.0)
 
 
 def exposure_matrix(t: np.ndarray, cuts: np.ndarray) -> np.ndarray:

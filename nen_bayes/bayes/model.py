@@ -25,10 +25,13 @@ piecewise)
 
 ``prior_only=True`` leaves out the likelihood, for prior checks by sampling.
 ``outcome_data=True`` holds the outcomes in data containers (:data:`OUTCOME_DATA`: the times,
-the event indicator and, with late entry, the entry times; dims ``patient``), so that one
+the event indicator, with late entry the entry times, and the upper bounds of
+interval-censored events when the design has them or ``interval_data=True``; dims
+``patient``), so that one
 compiled model is refitted to other outcomes of the same units
 (:class:`nen_bayes.bayes.refit.Refitter`). Everything the likelihood computes from the outcomes
-(the piecewise exposures and intervals, the late-entry term) is then part of the graph.
+(the piecewise exposures and intervals, the late-entry term, which units are
+interval-censored and their bounds) is then part of the graph.
 ``unit_weights=True`` multiplies each unit's log-likelihood by a weight held in a data container
 (:data:`UNIT_WEIGHTS`, all 1 when built): weights 0 for the units of one centre give the exact
 posterior given the other centres, so cross-validation refits reuse one compiled model.
@@ -88,8 +91,11 @@ def group_var_names(name: str) -> dict[str, str]:
 PRIOR_DATA = ("beta_prior_mu", "beta_prior_sigma")
 
 #: Names of the data containers of the outcomes when a model is built with
-#: ``outcome_data=True``: observed times, event indicator (1/0, float), late-entry times.
-OUTCOME_DATA = ("outcome_time", "outcome_event", "outcome_entry")
+#: ``outcome_data=True``: observed times, event indicator (1/0, float), late-entry times, and
+#: the upper bounds of interval-censored events (``upper`` = time for an exact event time or a
+#: censored unit; an event with upper > time happened in (time, upper]; only without late
+#: entry, when the design has bounds or ``interval_data=True``).
+OUTCOME_DATA = ("outcome_time", "outcome_event", "outcome_entry", "outcome_upper")
 
 #: Name of the data container of per-unit likelihood weights (``build_model(...,
 #: unit_weights=True)``): 1 counts a unit, 0 leaves it out of the fit.
@@ -216,14 +222,17 @@ def _baseline(spec: ModelSpec, name: str, shift, per=None, dims=None):
     return value, pt.exp(free)
 
 
-def _interval_censored(logp, family: str, design: Design):
+def _interval_censored(logp, family: str, design: Design, outcomes=None):
     """``logp`` with the units whose event lies in ``(time, upper]`` (event 1, upper > time)
-    contributing log(S(time) - S(upper)) instead (:func:`families.interval_censored_logp`)."""
+    contributing log(S(time) - S(upper)) instead (:func:`families.interval_censored_logp`).
+    ``outcomes``: the times, entry times and upper bounds as data, else None (constants)."""
     import pytensor.tensor as pt
 
     if design.entry is not None:
         raise SpecError("interval-censored event times together with late entry are not "
                         "supported")
+    if outcomes is not None:
+        return _interval_censored_data(logp, family, design, outcomes[0], outcomes[2])
     inside = (design.event == 1) & (design.upper > design.time)
     safe_time = np.where(inside, design.upper, design.time)  # never 0 in the exact-time term
     lower = np.where(inside, design.time, 0.0)
@@ -235,6 +244,27 @@ def _interval_censored(logp, family: str, design: Design):
         return pt.where(inside, families.interval_censored_logp(family, tuple(params), eta,
                                                                 lower, upper, design.cuts),
                         exact)
+    return interval_logp
+
+
+def _interval_censored_data(logp, family: str, design: Design, time, upper):
+    """:func:`_interval_censored` with the times and upper bounds held as data: which units
+    are interval-censored (event 1, upper > time), and their bounds, computed in the graph
+    (an exact event or a censored unit, upper = time, keeps its ordinary term; the bounds of
+    the other branch are replaced by safe values, so no log 0 or infinity reaches the
+    gradient)."""
+    import pytensor.tensor as pt
+
+    def interval_logp(value, *args):
+        *params, eta, event = args
+        inside = pt.and_(pt.eq(event, 1.0), pt.gt(upper, time))
+        safe_time = pt.switch(inside, upper, time)  # never 0 in the exact-time term
+        lower = pt.switch(inside, time, 0.0)
+        up = pt.switch(inside, upper, 1.0)
+        exact = logp(safe_time, *params, eta, event)
+        return pt.switch(inside, families.interval_censored_logp(family, tuple(params), eta,
+                                                                 lower, up, design.cuts),
+                         exact)
     return interval_logp
 
 
@@ -276,8 +306,7 @@ def _exposure_tensor(t, cuts: np.ndarray):
     data (PyTensor): the time spent in each interval before ``t``, and ``t``'s interval."""
     import pytensor.tensor as pt
 
-    edges = np.concatenate([[0.0], np.asarray(cuts, float), [np.inf]])
-    expo = pt.maximum(pt.minimum(t[:, None], edges[1:]) - edges[:-1], 0.0)
+    expo = families.exposure_tensor(t, cuts)
     index = pt.ge(t[:, None], np.asarray(cuts, float)).sum(axis=1)
     return expo, index
 
@@ -331,7 +360,8 @@ def _tv_logp(spec: ModelSpec, design: Design, tv: dict):
 def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcomes=None):
     """The baseline parameters the likelihood sees (created in the model being built) and the
     family's log density, with late entry (``- log S(entry)``) and interval censoring.
-    ``outcomes``: the times and entry times as data (``outcome_data=True``), else None."""
+    ``outcomes``: the times, entry times and upper bounds as data (``outcome_data=True``;
+    upper None with late entry), else None."""
     entry = design.entry if outcomes is None else outcomes[1]
     if spec.family == "weibull":
         shape = spec.priors["shape"].create("shape")
@@ -372,14 +402,14 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcome
                             "interval-censored event times is not supported")
         change, logp = _tv_logp(spec, design, tv)
         params = (*params, change)
-    elif design.upper is not None:
-        logp = _interval_censored(logp, spec.family, design)
+    elif design.upper is not None or (outcomes is not None and outcomes[2] is not None):
+        logp = _interval_censored(logp, spec.family, design, outcomes)
     return params, logp
 
 
 def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
                 prior_data: bool = False, unit_weights: bool = False, centre: bool = True,
-                scale: bool = True, outcome_data: bool = False):
+                scale: bool = True, outcome_data: bool = False, interval_data: bool = False):
     """The PyMC model of ``spec`` on ``design`` (named dims ``patient``, ``covariate``, one per
     group, ``interval`` for the piecewise family).
 
@@ -388,7 +418,10 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
     ``unit_weights=True`` weights each unit's log-likelihood by :data:`UNIT_WEIGHTS` (data,
     dims ``patient``) so that cross-validation refits reuse one compiled model;
     ``outcome_data=True`` holds the outcomes as data (:data:`OUTCOME_DATA`) so that refits to
-    other outcomes of the same units reuse one compiled model (not with interval censoring).
+    other outcomes of the same units reuse one compiled model; the upper bounds of
+    interval-censored events are data too when the design has them or ``interval_data=True``
+    (then a design without them has upper = time, and exact or interval-censored outcomes can
+    be swapped in; not with late entry, which interval censoring does not support).
     ``centre=True`` samples on internally centred and scaled numeric columns (module
     docstring); the prior-only model and ``centre=False`` build the model in the user's coding
     as written; ``scale=False`` centres without scaling (for comparisons)."""
@@ -414,14 +447,16 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
         eta = eta + _group_effects(spec, design)
         observed, event, outcomes = design.time, design.event.astype(float), None
         if outcome_data and not prior_only:
-            if design.upper is not None:
-                raise SpecError(f"{spec.source}: refits with the outcomes as data do not "
-                                "support interval-censored event times (an upper column)")
             observed = pm.Data(OUTCOME_DATA[0], design.time, dims="patient")
             event = pm.Data(OUTCOME_DATA[1], event, dims="patient")
             entry = (None if design.entry is None else
                      pm.Data(OUTCOME_DATA[2], np.asarray(design.entry, float), dims="patient"))
-            outcomes = (observed, entry)
+            bounds = design.entry is None and (interval_data or design.upper is not None)
+            upper = (None if not bounds else
+                     pm.Data(OUTCOME_DATA[3], np.asarray(design.time if design.upper is None
+                                                         else design.upper, float),
+                             dims="patient"))
+            outcomes = (observed, entry, upper)
         params, logp = _family_terms(spec, design, centred, shift, outcomes)
         if not prior_only and unit_weights:
             weight = pm.Data(UNIT_WEIGHTS, np.ones(design.n), dims="patient")

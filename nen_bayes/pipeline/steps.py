@@ -235,17 +235,20 @@ KEPT_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
 def _refitter(job: Job, endpoint: str, spec) -> Refitter | None:
     """The compiled model of ``spec`` for ``endpoint``'s design: the one an earlier endpoint
     compiled when only the outcomes differ, else a new one (kept for the next endpoint). None
-    where refits do not apply (PyMC's sampler, interval-censored times, a time-varying
-    effect)."""
+    where refits do not apply (PyMC's sampler, a time-varying effect, whose likelihood holds
+    the times as constants). When the cohort has interval-censored endpoints, the compiled
+    model holds interval bounds, so that one fits every endpoint of the same units."""
     if job.settings.sampling.sampler != "nutpie":
         return None
     design = make_design(in_time_unit(spec, job.cohort.schema.time_unit)[0], job.cohort,
                          endpoint)
-    if design.upper is not None or design.tv is not None:
+    if design.tv is not None:
         return None
     r = job.refitters.get(spec.name)
     if r is None or not r.matches(spec, design):
-        r = job.refitters[spec.name] = Refitter(spec, design, sampling=job.settings.sampling)
+        intervals = design.entry is None and any(e.interval for e in job.cohort.schema.endpoints)
+        r = job.refitters[spec.name] = Refitter(spec, design, sampling=job.settings.sampling,
+                                                intervals=intervals or design.upper is not None)
     return r
 
 
@@ -392,11 +395,13 @@ def contrast_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
 
 def detection_step(job: Job, endpoint: str, con: ContrastResult, tree) -> DetectionStep:
     """The headline model refitted on the endpoint's detection times (its interval columns set
-    aside): one extra fit, written under ``fits/<endpoint>/<headline>_detection_time``."""
+    aside): one extra fit, written under ``fits/<endpoint>/<headline>_detection_time``, by
+    the headline model compiled for the endpoint (:func:`_refitter`: the same units)."""
     s = job.settings
     start = time.perf_counter()
     res = fit(s.headline, job.cohort.detection_times(), endpoint=endpoint, sampling=s.sampling,
-              progressbar=False, predictive=False, log_lik=False)
+              progressbar=False, predictive=False, log_lik=False,
+              refitter=_refitter(job, endpoint, s.headline))
     seconds = time.perf_counter() - start
     write_fit(res, job.directory("fits", endpoint, f"{s.headline.name}_detection_time")
               / "fit.nc")

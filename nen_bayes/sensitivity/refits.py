@@ -23,7 +23,7 @@ import pandas as pd
 
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import resolve_endpoint
-from nen_bayes.bayes.model import PRIOR_DATA, build_model
+from nen_bayes.bayes.model import OUTCOME_DATA, PRIOR_DATA, build_model
 from nen_bayes.bayes.refit import outcome_data, same_units
 from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.effects import effects_frame
@@ -194,9 +194,11 @@ def _grid_model(spec, design, cache: dict | None):
     import nutpie
 
     hit = None if cache is None else cache.get(spec.hash)
-    if hit is not None and same_units(hit[0], design):
-        return hit[1], hit[2].with_data(**outcome_data(design))
-    as_data = cache is not None and design.upper is None
+    if hit is not None and same_units(hit[0], design) and (
+            design.upper is None or OUTCOME_DATA[3] in hit[1].named_vars):
+        return hit[1], hit[2].with_data(**outcome_data(design,
+                                                       OUTCOME_DATA[3] in hit[1].named_vars))
+    as_data = cache is not None
     model = build_model(spec, design, prior_data=True, outcome_data=as_data)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")

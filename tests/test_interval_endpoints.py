@@ -267,3 +267,62 @@ def test_interval_likelihood_coverage_over_simulated_cohorts():
                 hits += inside
     assert np.all(hits / n_sim >= 0.78), hits
     assert det_hits / n_sim < 0.5, det_hits
+
+
+@pytest.mark.slow
+def test_bayesian_interval_fits_cover_the_truth_over_simulated_cohorts():
+    """The Bayesian fit itself (NUTS, one compiled model refitted to each cohort's outcomes,
+    2 x 300 draws): 60 simulated cohorts of 300 units (x alternating a/b, truth Weibull shape
+    1.3, scale 12, log HR 0.7, scans every 6 months from a uniform phase, follow-up 60 months).
+    The interval likelihood's 90% credible intervals hold the true shape, scale and log HR in
+    90% of cohorts up to Monte Carlo error (binomial SD sqrt(0.9 * 0.1 / 60) = 0.039; accepted
+    from 0.78, 3 SD; the priors are weak against 300 units, so posterior intervals are close
+    to calibrated frequentist ones). The same units with each event at its detecting scan:
+    the scale's coverage falls below 0.5."""
+    from nen_bayes.bayes.refit import Refitter
+    from nen_bayes.settings import Sampling
+
+    n, n_sim, truth = 300, 60, {"shape": 1.3, "scale": 12.0, "beta": 0.7}
+
+    def cohort_outcomes(rng):
+        x = np.arange(n) % 2  # the design's covariate, the same in every cohort
+        t = 12.0 * (-np.log(rng.random(n)) / np.exp(0.7 * x)) ** (1 / 1.3)
+        first = 6.0 * rng.random(n)
+        k = np.floor((t - first) / 6.0)
+        lower = np.where(t < first, 0.0, first + k * 6.0)
+        upper = np.where(t < first, first, first + (k + 1) * 6.0)
+        seen = upper <= 60.0
+        last = first + np.floor((60.0 - first) / 6.0) * 6.0
+        return pd.DataFrame({"lo": np.where(seen, lower, last),
+                             "up": np.where(seen, upper, np.nan),
+                             "x": np.where(x == 1, "b", "a")})
+
+    first = cohort_outcomes(np.random.default_rng(3000))
+    schema = CohortSchema.custom({}, intervals={"ep": ("lo", "up")},
+                                 factors=[Factor("x", ("a", "b"))])
+    frame = first.assign(up=first["up"].map(lambda v: "" if np.isnan(v) else f"{v:.6f}"),
+                         lo=first["lo"].map(lambda v: f"{v:.6f}"))
+    spec = one_factor_spec("weibull", {"shape": 1.0, "scale": 10.0}, None, "ic")
+    design = make_design(spec, load_cohort(frame, schema), "ep")
+    refitter = Refitter(spec, design, intervals=True,
+                        sampling=Sampling(draws=300, tune=300, chains=2, cores=1))
+    hits = {k: 0 for k in truth}
+    det_scale = 0
+    for i in range(n_sim):
+        df = cohort_outcomes(np.random.default_rng(3000 + i))
+        lo, up = df["lo"].to_numpy(), df["up"].to_numpy()
+        ev = np.isfinite(up)
+        time = np.where(ev & (lo == 0), 0.0, lo)
+        post = refitter.fit(time, ev.astype(int), upper=np.where(ev, up, np.inf),
+                            seed=i)["posterior"]
+        for k, v in truth.items():
+            lo_q, hi_q = np.quantile(post[k].values.ravel(), [0.05, 0.95])
+            hits[k] += lo_q < v < hi_q
+        det_t = np.where(ev, up, lo)
+        det = refitter.fit(det_t, ev.astype(int), upper=det_t, seed=i)["posterior"]
+        lo_q, hi_q = np.quantile(det["scale"].values.ravel(), [0.05, 0.95])
+        det_scale += lo_q < truth["scale"] < hi_q
+    rates = {k: v / n_sim for k, v in hits.items()}
+    print("coverage of the 90% CrIs:", rates, "detection-time scale:", det_scale / n_sim)
+    assert all(r >= 0.78 for r in rates.values()), rates
+    assert det_scale / n_sim < 0.5, det_scale

@@ -49,6 +49,7 @@ __all__ = [
     "random_times",
     "survival",
     "tv_cumulative_hazard",
+    "tv_interval_loglik_draws",
     "tv_log_random_times",
     "tv_loglik_draws",
     "tv_offsets",
@@ -383,6 +384,19 @@ def tv_loglik_draws(family: str, t, d, eta, params: dict, tv: dict, entry=None):
     if entry is not None:
         out = out + tv_cumulative_hazard(family, np.asarray(entry, float), p, eta, tv, off)
     return out
+
+
+def tv_interval_loglik_draws(family: str, lower, upper, eta, params: dict, tv: dict):
+    """log(S(lower) - S(upper)) of many draws with a time-varying effect (the event in
+    ``(lower, upper]``), as -H(lower) + log(-expm1(-(H(upper) - H(lower)))) with H the unit's
+    :func:`tv_cumulative_hazard`: ``lower`` >= 0 and ``upper`` > ``lower`` (n,), ``eta``
+    (S, n), params as in :func:`tv_loglik_draws`; returns (S, n)."""
+    p = {k: np.asarray(v, float)[:, None] for k, v in params.items()
+         if k in ("shape", "scale")}
+    off = tv_offsets(tv, params)
+    h_lo = tv_cumulative_hazard(family, np.asarray(lower, float), p, eta, tv, off)
+    h_up = tv_cumulative_hazard(family, np.asarray(upper, float), p, eta, tv, off)
+    return -h_lo + np.log(-np.expm1(-(h_up - h_lo)))
 
 
 def tv_log_random_times(family: str, params: dict, eta, rng: np.random.Generator, tv: dict,

@@ -226,7 +226,11 @@ def pointwise_log_likelihood(posterior, family: str, design: Design):
                                     design.entry) if design.tv is None else
               families.tv_loglik_draws(family, exact, design.event, eta, p, design.tv,
                                        design.entry))
-        if design.upper is not None:  # events within (time, upper]: log(S(time) - S(upper))
+        if design.upper is not None and design.tv is not None:  # the unit's own H
+            ll[:, inside] = families.tv_interval_loglik_draws(
+                family, design.time[inside], design.upper[inside], eta[:, inside], p,
+                _tv_subset(design.tv, inside))
+        elif design.upper is not None:  # events within (time, upper]: log(S(time) - S(upper))
             pp = {k: (v if k == "log_hazard" else v[:, None]) for k, v in p.items()}
             ll[:, inside] = families.interval_loglik_numpy(
                 family, design.time[inside], design.upper[inside], eta[:, inside], pp,
@@ -236,6 +240,11 @@ def pointwise_log_likelihood(posterior, family: str, design: Design):
                                   out.reshape(n_chain, n_draw, design.n))},
                       coords={"chain": posterior["chain"], "draw": posterior["draw"],
                               "patient": design.coords()["patient"]})
+
+
+def _tv_subset(tv: dict, units: np.ndarray) -> dict:
+    """``tv`` (:func:`~nen_bayes.bayes.design.time_varying_design`) for the units selected."""
+    return {**tv, "x": np.asarray(tv["x"])[units]}
 
 
 _STD_NORMAL = Prior("Normal", {"mu": 0.0, "sigma": 1.0})

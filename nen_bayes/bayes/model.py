@@ -319,13 +319,24 @@ def _tv_logp(spec: ModelSpec, design: Design, tv: dict):
     weibull = spec.family == "weibull"
     entry = design.entry
     x = tv["x"]
+    interval = None if design.upper is None else _tv_interval_bounds(design)
+    if interval is not None:  # events in (time, upper]: log(S(time) - S(upper)) for those
+        inside, safe_time, lower, upper = interval
     if tv["effect"] == "shape":
         change = spec.priors["shape_change"].create("shape_change", dims="covariate_tv")
 
         def shape_logp(value, shape, scale, change, eta, event):
             return families.weibull_logp(value, shape * pt.exp(pt.dot(x, change)), scale, eta,
                                          event, entry)
-        return change, shape_logp
+        if interval is None:
+            return change, shape_logp
+
+        def shape_interval_logp(value, shape, scale, change, eta, event):
+            unit_shape = shape * pt.exp(pt.dot(x, change))
+            exact = families.weibull_logp(pt.as_tensor(safe_time), unit_shape, scale, eta, event)
+            return pt.where(inside, families.interval_censored_logp(
+                "weibull", (unit_shape, scale), eta, lower, upper), exact)
+        return change, shape_interval_logp
     change = spec.priors["hr_change"].create("hr_change",
                                              dims=("covariate_tv", "interval_tv_change"))
     n_int = len(tv["cuts"]) + 1
@@ -333,15 +344,7 @@ def _tv_logp(spec: ModelSpec, design: Design, tv: dict):
     # every H0 the likelihood needs, as constants: the window ends min(t, c_{k+1}) (+) and
     # starts min(t, c_k) (-) of each interval k, and the same at entry with opposite signs
     ends = [(design.time, 1.0)] + ([] if entry is None else [(entry, -1.0)])
-    bounds, signs = [], []
-    for t, sign in ends:
-        t = np.asarray(t, float)[:, None]
-        bounds += [np.minimum(t, edges[None, 1:]), np.minimum(t, edges[None, :-1])]
-        signs += [np.full(n_int, sign), np.full(n_int, -sign)]
-    bounds = np.concatenate(bounds, axis=1)  # (n, M)
-    pos = bounds > 0
-    log_bounds = np.log(np.where(pos, bounds, 1.0))  # H0 = 0 at 0, kept free of log 0
-    to_interval = np.tile(np.eye(n_int), (len(signs), 1)) * np.concatenate(signs)[:, None]
+    pos, log_bounds, to_interval = _h0_windows(ends, edges, n_int)
     later = np.eye(n_int)[1:]  # (K-1, K): the change of interval k >= 1 lands in column k
     at_t = np.eye(n_int)[families.interval_index(design.time, tv["cuts"])]  # (n, K) one-hot
 
@@ -354,7 +357,54 @@ def _tv_logp(spec: ModelSpec, design: Design, tv: dict):
         log_h = (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (pt.log(value) - pt.log(scale))
                  + eta + (off * at_t).sum(axis=1))
         return event * log_h - pt.exp(eta) * (pt.exp(off) * incr).sum(axis=1)
-    return change.flatten(), hr_logp  # flat: a likelihood parameter has one batch dim
+    if interval is None:
+        return change.flatten(), hr_logp  # flat: a likelihood parameter has one batch dim
+    # the exact-time term at ``safe_time`` (never 0), H(lower) and H(upper) - H(lower) by the
+    # same per-interval windows of H0 as above
+    windows = [_h0_windows(ends, edges, n_int) for ends in
+               ([(safe_time, 1.0)], [(lower, 1.0)], [(upper, 1.0), (lower, -1.0)])]
+    at_safe = np.eye(n_int)[families.interval_index(safe_time, tv["cuts"])]
+
+    def hr_interval_logp(value, *args):
+        shape, scale, change, eta, event = args if weibull else (1.0, *args)
+        change = change.reshape((x.shape[1], n_int - 1))
+        off = pt.dot(pt.dot(x, change), later)
+        h = [pt.exp(eta) * (pt.exp(off) * pt.dot(w_pos * pt.exp(shape * (w_log - pt.log(scale))),
+                                                 w_to)).sum(axis=1)
+             for w_pos, w_log, w_to in windows]  # H(safe_time), H(lower), H(upper) - H(lower)
+        log_h = (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (np.log(safe_time)
+                                                                 - pt.log(scale))
+                 + eta + (off * at_safe).sum(axis=1))
+        return pt.where(inside, -h[1] + pt.log(-pt.expm1(-h[2])), event * log_h - h[0])
+    return change.flatten(), hr_interval_logp
+
+
+def _tv_interval_bounds(design: Design):
+    """For interval-censored times with a time-varying effect: which units had their event in
+    ``(time, upper]``, the time of the exact-time term (``upper`` inside, never 0) and the
+    bounds ``lower``/``upper`` (harmless values outside)."""
+    if design.entry is not None:
+        raise SpecError("interval-censored event times together with late entry are not "
+                        "supported")
+    inside = (design.event == 1) & (design.upper > design.time)
+    return (inside, np.where(inside, design.upper, design.time),
+            np.where(inside, design.time, 0.0), np.where(inside, design.upper, 1.0))
+
+
+def _h0_windows(ends, edges: np.ndarray, n_int: int):
+    """Constants for sum_k of signed H0 windows [min(t, c_k), min(t, c_{k+1})] per interval k,
+    for each ``(t, sign)`` of ``ends``: which bounds are > 0, their logs (0 where not) and the
+    matrix that adds the signed H0 of the bounds up by interval."""
+    bounds, signs = [], []
+    for t, sign in ends:
+        t = np.asarray(t, float)[:, None]
+        bounds += [np.minimum(t, edges[None, 1:]), np.minimum(t, edges[None, :-1])]
+        signs += [np.full(n_int, sign), np.full(n_int, -sign)]
+    bounds = np.concatenate(bounds, axis=1)  # (n, M)
+    pos = bounds > 0
+    log_bounds = np.log(np.where(pos, bounds, 1.0))  # H0 = 0 at 0, kept free of log 0
+    return pos, log_bounds, (np.tile(np.eye(n_int), (len(signs), 1))
+                             * np.concatenate(signs)[:, None])
 
 
 def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcomes=None):
@@ -397,9 +447,6 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcome
         if outcomes is not None:
             raise SpecError(f"{spec.source}: refits with the outcomes as data do not support "
                             "a time-varying effect")
-        if design.upper is not None:
-            raise SpecError(f"{spec.source}: a time-varying effect together with "
-                            "interval-censored event times is not supported")
         change, logp = _tv_logp(spec, design, tv)
         params = (*params, change)
     elif design.upper is not None or (outcomes is not None and outcomes[2] is not None):

@@ -56,6 +56,7 @@ def _simulated(tmp_path, sd: float, seed: int):
     cal = load_calibration()
     cal["centres"] = {**cal["centres"], "labels": [f"K{i:02d}" for i in range(16)],
                       "sizes": [25] * 16, "sd_log_hazard": sd}
+    cal["scans"] = {**cal["scans"], "interval_months": [3.0] * 16}  # one protocol a centre
     sim = simulate_cohort(cal, seed=seed, n=400)
     path = tmp_path / f"sim_{seed}.csv"
     sim.data.to_csv(path, index=False)

@@ -152,3 +152,15 @@ def test_bundled_cohort_shows_the_published_p_value_pattern(cal):
 def test_truth_file_is_valid_json_naming_the_data_hash():
     truth = json.loads(BUNDLED_TRUTH.read_text())
     assert truth["data_hash"] == content_hash(BUNDLED_COHORT.read_bytes())
+
+
+def test_scan_protocols_must_match_the_centres_of_an_edited_calibration():
+    """A calibration edited in memory to other centres, its [scans] left at the bundled 7
+    protocols: refused with the counts and what to do, not an IndexError."""
+    cal = load_calibration()
+    cal["centres"] = {**cal["centres"], "labels": [f"K{i:02d}" for i in range(16)],
+                      "sizes": [25] * 16}
+    with pytest.raises(CalibrationError, match=r"7 intervals for 16 centres"):
+        simulate_cohort(cal, seed=1, n=400)
+    cal["scans"] = {**cal["scans"], "interval_months": [3.0] * 16}
+    assert len(simulate_cohort(cal, seed=1, n=400).data) == 400

@@ -431,7 +431,9 @@ def tv_log_random_times(family: str, params: dict, eta, rng: np.random.Generator
                               np.cumsum(np.exp(off[..., :-1]) * widths[:, None, :], axis=2)],
                              axis=2)  # (S, n, K)
     k = (g_start <= target[..., None]).sum(axis=2) - 1
-    pick = (lambda arr: np.take_along_axis(arr, k[..., None], 2)[..., 0])
+
+    def pick(arr):
+        return np.take_along_axis(arr, k[..., None], 2)[..., 0]
     h0_at = np.broadcast_to(h0_edges[:, None, :], off.shape)
     h0_t = pick(h0_at) + (target - pick(g_start)) * np.exp(-pick(off))
     with np.errstate(divide="ignore"):

@@ -226,6 +226,12 @@ def simulate_cohort(calibration: dict | str | Path | None = None, seed: int | No
     endpoints, prog_seen = _endpoints(latent, cens)
     recist = _recist(rng, cal["recist"], prog_seen, endpoints)
     if "scans" in cal:  # a stream of its own: the columns above stay those without scans
+        gaps = cal["scans"]["interval_months"]
+        if len(gaps) != len(cal["centres"]["labels"]):
+            raise CalibrationError(
+                f"{cal.get('_path', 'calibration')} [scans]: interval_months has {len(gaps)} "
+                f"intervals for {len(cal['centres']['labels'])} centres; give one per centre "
+                "in the order of [centres] labels, or leave [scans] out")
         endpoints |= _scan_intervals(np.random.default_rng([seed, 1]), cal["scans"],
                                      centre_idx, endpoints, latent)
     # rows stay in centre blocks with ids in order: reproducible and readable

@@ -107,39 +107,21 @@ def interval_censored_logp(family: str, params: tuple, eta, lower, upper, cuts=N
     import pytensor.tensor as pt
 
     if isinstance(lower, pt.Variable) or isinstance(upper, pt.Variable):
-        return _interval_censored_logp_tensor(family, params, eta, pt.as_tensor(lower),
-                                              pt.as_tensor(upper), cuts)
-    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+        lower, upper = pt.as_tensor(lower), pt.as_tensor(upper)
+        exposure, where, log = exposure_tensor, pt.switch, pt.log
+    else:
+        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+        exposure, where, log = exposure_matrix, np.where, np.log
     if family == "piecewise":
         (log_hazard,) = params
         lam = pt.exp(log_hazard)
-        h_lo = pt.dot(exposure_matrix(lower, cuts), lam) * pt.exp(eta)
-        h_up = pt.dot(exposure_matrix(upper, cuts), lam) * pt.exp(eta)
+        h_lo = pt.dot(exposure(lower, cuts), lam) * pt.exp(eta)
+        h_up = pt.dot(exposure(upper, cuts), lam) * pt.exp(eta)
     else:
         shape, scale = params if family == "weibull" else (1.0, params[0])
         pos = lower > 0
-        log_lo = np.log(np.where(pos, lower, 1.0))
-        h_lo = pos * pt.exp(shape * (log_lo - pt.log(scale)) + eta)
-        h_up = pt.exp(shape * (np.log(upper) - pt.log(scale)) + eta)
-    return -h_lo + pt.log(-pt.expm1(-(h_up - h_lo)))
-
-
-def _interval_censored_logp_tensor(family: str, params: tuple, eta, lower, upper, cuts):
-    """:func:`interval_censored_logp` with the bounds as tensors: the same formulas, the
-    exposures and the guard against log 0 computed in the graph."""
-    import pytensor.tensor as pt
-
-    if family == "piecewise":
-        (log_hazard,) = params
-        lam = pt.exp(log_hazard)
-        h_lo = pt.dot(exposure_tensor(lower, cuts), lam) * pt.exp(eta)
-        h_up = pt.dot(exposure_tensor(upper, cuts), lam) * pt.exp(eta)
-    else:
-        shape, scale = params if family == "weibull" else (1.0, params[0])
-        pos = pt.gt(lower, 0.0)
-        log_lo = pt.log(pt.switch(pos, lower, 1.0))
-        h_lo = pos * pt.exp(shape * (log_lo - pt.log(scale)) + eta)
-        h_up = pt.exp(shape * (pt.log(upper) - pt.log(scale)) + eta)
+        h_lo = pos * pt.exp(shape * (log(where(pos, lower, 1.0)) - pt.log(scale)) + eta)
+        h_up = pt.exp(shape * (log(upper) - pt.log(scale)) + eta)
     return -h_lo + pt.log(-pt.expm1(-(h_up - h_lo)))
 
 

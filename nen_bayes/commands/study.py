@@ -63,8 +63,10 @@ from nen_bayes.files import atomic_write_text
 from nen_bayes.pipeline.cli import (
     EXIT_BAD_INPUT,
     add_cohort_options,
+    add_contrast_term_options,
     add_sampling_options,
     check_sampling_options,
+    contrast_from_args,
     figure_formats,
     load_checked,
     main_guard,
@@ -81,8 +83,6 @@ from nen_bayes.pipeline.cli import (
 )
 from nen_bayes.pipeline.settings import DEFAULT_MODELS
 from nen_bayes.provenance import SYNTHETIC_NOTICE
-from nen_bayes.re_nen.contract import LINE_CONTRAST
-from nen_bayes.settings import Contrast
 from nen_bayes.studies.engine import (
     CONNECT_TIMEOUT,
     ClusterError,
@@ -137,13 +137,7 @@ def _common() -> argparse.ArgumentParser:
 
 def _contrast_options(parser) -> None:
     g = parser.add_argument_group("contrast")
-    g.add_argument("--term", default=LINE_CONTRAST.term,
-                   help=f"categorical covariate of the HR (default {LINE_CONTRAST.term})")
-    g.add_argument("--level", default=None,
-                   help=f"level whose HR is studied (default {LINE_CONTRAST.level} for "
-                        f"{LINE_CONTRAST.term})")
-    g.add_argument("--versus", default=None,
-                   help=f"comparator (default {LINE_CONTRAST.versus} for {LINE_CONTRAST.term})")
+    add_contrast_term_options(g)
     g.add_argument("--threshold", type=open_unit, default=0.95,
                    help="the reanalysis 'finds' a benefit when P(HR < 1) exceeds this (0.95)")
 
@@ -194,13 +188,6 @@ def _parser() -> argparse.ArgumentParser:
                      help="rate of loss to follow-up per time unit (0)")
     _contrast_options(asr)
     return parser
-
-
-def _contrast(args) -> Contrast:
-    level, versus = args.level, args.versus
-    if args.term == LINE_CONTRAST.term:
-        level, versus = level or LINE_CONTRAST.level, versus or LINE_CONTRAST.versus
-    return Contrast(args.term, level, versus)
 
 
 def _refuse_existing(args) -> None:
@@ -261,11 +248,12 @@ def _kind(args, parser, sampling):
         if args.kind == "sbc":
             kind = SBCStudy(**common, n_draws=args.ranks_of, bins=args.bins, alpha=args.alpha)
         elif args.kind == "operating":
-            kind = OperatingStudy(**common, contrast=_contrast(args), hrs=tuple(args.hr),
-                                  sds=tuple(args.sd), threshold=args.threshold)
+            kind = OperatingStudy(**common, contrast=contrast_from_args(args, parser),
+                                  hrs=tuple(args.hr), sds=tuple(args.sd),
+                                  threshold=args.threshold)
         else:
             kind = AssuranceStudy(**common, posterior=tree["posterior"].to_dataset(),
-                                  contrast=_contrast(args), ns=tuple(args.n),
+                                  contrast=contrast_from_args(args, parser), ns=tuple(args.n),
                                   centres=args.centres, accrual=args.accrual,
                                   follow_up=args.follow_up, dropout=args.dropout,
                                   threshold=args.threshold,

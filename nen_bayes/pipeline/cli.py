@@ -38,10 +38,22 @@ from nen_bayes.settings import (
     Sampling,
 )
 
-__all__ = ["add_cohort_options", "add_contrast_options", "add_sampling_options",
-           "check_sampling_options", "contrast_extras", "contrast_settings",
-           "decision_settings", "load_options", "main_guard", "sampling_settings", "schema_for",
-           "script_parser"]
+__all__ = [
+    "add_cohort_options",
+    "add_contrast_options",
+    "add_contrast_term_options",
+    "add_sampling_options",
+    "check_sampling_options",
+    "contrast_extras",
+    "contrast_from_args",
+    "contrast_settings",
+    "decision_settings",
+    "load_options",
+    "main_guard",
+    "sampling_settings",
+    "schema_for",
+    "script_parser",
+]
 
 EXIT_BAD_INPUT = 2
 #: Exit code when the sampler could not start (nothing written).
@@ -339,20 +351,40 @@ def schema_for(args: argparse.Namespace, parser: argparse.ArgumentParser, specs=
     return replace(schema, optional=frozenset(optional)), bool(optional)
 
 
+def add_contrast_term_options(group) -> None:
+    """``--term``, ``--level`` and ``--versus`` (an argument group or parser): the contrast,
+    read back by :func:`contrast_from_args`."""
+    group.add_argument("--term", default=LINE_CONTRAST.term,
+                       help=f"categorical covariate (default {LINE_CONTRAST.term})")
+    group.add_argument("--level", default=None,
+                       help=f"level whose effect is reported (default {LINE_CONTRAST.level} "
+                            f"for {LINE_CONTRAST.term}, else the model's first non-reference "
+                            "level)")
+    group.add_argument("--versus", default=None,
+                       help=f"comparator level (default {LINE_CONTRAST.versus} for "
+                            f"{LINE_CONTRAST.term}, else the model's reference)")
+
+
+def contrast_from_args(args, parser) -> Contrast:
+    """The :class:`Contrast` of :func:`add_contrast_term_options`: the case study's levels for
+    its own term, else what the user gave (None: resolved from the model)."""
+    level, versus = args.level, args.versus
+    if args.term == LINE_CONTRAST.term:
+        level = level or LINE_CONTRAST.level
+        versus = versus or LINE_CONTRAST.versus
+    try:
+        return Contrast(args.term, level, versus)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
 def add_contrast_options(parser, *, curves: bool = True) -> None:
     """Options of the contrast and the decision thresholds (line_effects.py, reanalyse.py,
     sensitivity.py). Defaults: the case study's line contrast and :class:`Decision`'s thresholds.
     ``curves``: also the options of the standardised curves (RMST horizons, draws)."""
     d = Decision()
     g = parser.add_argument_group("contrast and thresholds")
-    g.add_argument("--term", default=LINE_CONTRAST.term,
-                   help=f"categorical covariate (default {LINE_CONTRAST.term})")
-    g.add_argument("--level", default=None,
-                   help=f"level whose effect is reported (default {LINE_CONTRAST.level} for "
-                        f"{LINE_CONTRAST.term}, else the model's first non-reference level)")
-    g.add_argument("--versus", default=None,
-                   help=f"comparator level (default {LINE_CONTRAST.versus} for "
-                        f"{LINE_CONTRAST.term}, else the model's reference)")
+    add_contrast_term_options(g)
     g.add_argument("--benefit", type=positive_float, default=d.benefit,
                    help=f"clinically important benefit: P(HR < this) ({d.benefit:g})")
     g.add_argument("--harm", type=positive_float, default=d.harm,
@@ -386,14 +418,7 @@ def decision_settings(args, parser) -> Decision:
 def contrast_settings(args, parser) -> tuple[Contrast, Decision]:
     """The :class:`Contrast` and :class:`Decision` given by the contrast options."""
     decision = decision_settings(args, parser)
-    level, versus = args.level, args.versus
-    if args.term == LINE_CONTRAST.term:
-        level = level or LINE_CONTRAST.level
-        versus = versus or LINE_CONTRAST.versus
-    try:
-        return Contrast(args.term, level, versus), decision
-    except ValueError as exc:
-        parser.error(str(exc))
+    return contrast_from_args(args, parser), decision
 
 
 def contrast_extras(args) -> dict:

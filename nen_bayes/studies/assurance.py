@@ -35,7 +35,7 @@ from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.settings import Contrast, Sampling
-from nen_bayes.studies.operating import rate_se
+from nen_bayes.studies.operating import rate_pm, rate_se
 from nen_bayes.studies.simulation import (
     contrast_column,
     design_for,
@@ -67,13 +67,8 @@ class AssuranceResult:
         t = self.table
         shown = pd.DataFrame({
             "N": t["n_units"], "K": t["n_centres"], "reps": t["n"],
-            "assurance": [f"{a:.3f} ± {b:.3f}" for a, b in zip(t["assurance"],
-                                                               t["assurance_se"], strict=True)],
-            "log-rank power": [f"{a:.3f} ± {b:.3f}" for a, b in
-                               zip(t["logrank_power"], t["logrank_power_se"], strict=True)],
-            "log-rank 1-sided": [f"{a:.3f} ± {b:.3f}" for a, b in
-                                 zip(t["logrank_one_sided_power"],
-                                     t["logrank_one_sided_power_se"], strict=True)]})
+            "assurance": rate_pm(t, "assurance"), "log-rank power": rate_pm(t, "logrank_power"),
+            "log-rank 1-sided": rate_pm(t, "logrank_one_sided_power")})
         lines = [f"Assurance of a new study for {self.contrast} ({self.model}; averaged over "
                  "the fitted posterior; ± Monte Carlo SE)", self.verdict, "",
                  shown.to_string(index=False), *self.notes]

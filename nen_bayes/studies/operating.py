@@ -43,7 +43,8 @@ from nen_bayes.studies.simulation import (
     task_seed,
 )
 
-__all__ = ["OperatingResult", "OperatingStudy", "default_truth", "rate_se", "summarise_cells"]
+__all__ = ["OperatingResult", "OperatingStudy", "default_truth", "rate_pm", "rate_se",
+           "summarise_cells"]
 
 HRS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1)
 SDS = (0.0, 0.2, 0.5)
@@ -115,11 +116,11 @@ class OperatingResult:
         t = self.table
         shown = pd.DataFrame({
             "HR": t["true_hr"], "SD": t["true_sd"], "n": t["n"],
-            f"P(HR<1)>{self.threshold:g}": _pm(t, "decision_rate"),
-            "cover 90%": _pm(t, "coverage_90"), "cover 95%": _pm(t, "coverage_95"),
-            "bias logHR": _pm(t, "bias_log_hr"), "RMSE logHR": _pm(t, "rmse_log_hr"),
-            "log-rank 0.05": _pm(t, "logrank_rate"),
-            "log-rank 1-sided": _pm(t, "logrank_one_sided_rate")})
+            f"P(HR<1)>{self.threshold:g}": rate_pm(t, "decision_rate"),
+            "cover 90%": rate_pm(t, "coverage_90"), "cover 95%": rate_pm(t, "coverage_95"),
+            "bias logHR": rate_pm(t, "bias_log_hr"), "RMSE logHR": rate_pm(t, "rmse_log_hr"),
+            "log-rank 0.05": rate_pm(t, "logrank_rate"),
+            "log-rank 1-sided": rate_pm(t, "logrank_one_sided_rate")})
         lines = [f"Operating characteristics of {self.model} for {self.contrast} "
                  "(rate ± Monte Carlo SE; bias and RMSE of the posterior median on the log HR "
                  "scale)", self.verdict, "", shown.to_string(index=False), *self.notes]
@@ -128,7 +129,8 @@ class OperatingResult:
         return "\n".join(lines)
 
 
-def _pm(t: pd.DataFrame, col: str) -> list[str]:
+def rate_pm(t: pd.DataFrame, col: str) -> list[str]:
+    """Column ``col`` of a study's table with its Monte Carlo SE (``col``_se): "0.123 ± 0.045"."""
     return [f"{a:.3f} ± {b:.3f}" for a, b in zip(t[col], t[col + "_se"], strict=True)]
 
 

@@ -675,12 +675,12 @@ def plot_prior_grid(result, *, title: str = "", synthetic: bool = False, ax=None
     t = result.table.set_index("prior")
     for panel, pr in zip(axes, priors, strict=False):
         hr = result.draws[pr.name]
+        w = result.weights.get(pr.name, np.full(len(hr), 1 / len(hr)))  # reweighted or sampled
         panel.fill_between(x, _normal_hr_density(pr.mu, pr.sigma, x), color="grey",
                            alpha=0.35, lw=0, label="prior")
         edges = np.linspace(np.log(0.3), np.log(3.0), 70)
         # density per unit of log HR, comparable with the prior curve
-        panel.hist(hr, bins=np.exp(edges),
-                   weights=np.full(len(hr), 1 / (len(hr) * (edges[1] - edges[0]))),
+        panel.hist(hr, bins=np.exp(edges), weights=w / (edges[1] - edges[0]),
                    color=_COLOURS[0], alpha=0.7, label="posterior")
         panel.axvline(1, color="black", lw=0.8)
         _hr_axis(panel)

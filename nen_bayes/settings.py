@@ -133,14 +133,22 @@ class Decision:
                 f"prob_rope_{lo:g}_{hi:g}": f"P({lo:g} < HR < {hi:g})"}
 
 
+#: How a prior grid's posteriors are obtained (:mod:`nen_bayes.sensitivity.refits`): the draws
+#: under the model's own prior reweighted by importance sampling (a prior whose weights fail
+#: their checks is refitted), or a refit under every prior.
+GRID_METHODS = ("reweight", "refit")
+
+
 def decision_probabilities(hr: np.ndarray | Callable[[float], float],
-                           decision: Decision | None = None) -> dict[str, float]:
+                           decision: Decision | None = None, *,
+                           weights: np.ndarray | None = None) -> dict[str, float]:
     """The decision probabilities of a hazard ratio, keyed by their labels
     (``"P(HR < 1)"``, ``"P(HR < 0.8)"``, ``"P(HR > 1.25)"``, ``"P(0.91 < HR < 1.1)"``).
 
     ``hr`` is either an array of draws of the HR (the probabilities are the shares of draws, with
-    strict inequalities) or the HR's cumulative distribution function ``x -> P(HR < x)`` of a
-    continuous closed-form distribution.
+    strict inequalities; with ``weights``, importance weights of the draws, their weighted
+    shares) or the HR's cumulative distribution function ``x -> P(HR < x)`` of a continuous
+    closed-form distribution.
     """
     d = Decision() if decision is None else decision
     lo, hi = d.rope
@@ -151,6 +159,7 @@ def decision_probabilities(hr: np.ndarray | Callable[[float], float],
         x = np.asarray(hr, dtype=float).ravel()
         if x.size == 0:
             raise ValueError("no draws of the hazard ratio")
-        values = [np.mean(x < 1.0), np.mean(x < d.benefit), np.mean(x > d.harm),
-                  np.mean((x > lo) & (x < hi))]
+        w = None if weights is None else np.asarray(weights, float).ravel()
+        values = [np.average(e, weights=w) for e in
+                  (x < 1.0, x < d.benefit, x > d.harm, (x > lo) & (x < hi))]
     return {k: float(v) for k, v in zip(labels, values, strict=True)}

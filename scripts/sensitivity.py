@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prior sensitivity: refit a model under every prior of a grid on the treatment-line log-HR.
+"""Prior sensitivity: a model's posterior under every prior of a grid on the treatment-line log-HR.
 
 The same as ``nen-bayes sensitivity``: the command lives in ``nen_bayes/commands/sensitivity.py``
 (``scripts/sensitivity.py --help`` shows its options)."""

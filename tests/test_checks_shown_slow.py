@@ -32,5 +32,5 @@ def test_every_grid_refit_gets_a_run_card_and_its_failures_are_shown():
     assert all(c.thresholds["ess_per_chain"] == 1e6 for c in res.cards)
     assert res.table["checks"].str.startswith("FAIL").all()
     text = res.to_text()
-    assert "FAILED in 2 of 2 refits" in text and "neutral_weak" in text
+    assert "FAILED in 2 of 2 posteriors" in text and "neutral_weak" in text
     assert "ess_bulk" in text

@@ -265,29 +265,38 @@ def test_the_main_job_compiles_each_model_once_for_endpoints_of_the_same_units(m
     """The job's cache of compiled models (a stand-in Refitter that only counts): OS, HPFS
     and PFS of the bundled cohort share their units (HPFS and PFS as scan intervals), so each
     model is compiled once, not once per endpoint, and refits every endpoint and the
-    headline model's detection-time fit; with PyMC's sampler there is nothing to reuse."""
+    headline model's detection-time fit. A time-varying model takes everything it needs from
+    the times in the graph too, but its interval branch samples slowly, so its OS (no bounds)
+    gets a model without one, and HPFS and PFS share one; with PyMC's sampler there is
+    nothing to reuse."""
     made = []
 
     class Counting:
         def __init__(self, spec, design, sampling=None, intervals=None):
-            self.spec, self.design = spec, design
+            self.spec, self.design, self.intervals = spec, design, intervals
             made.append((spec.name, intervals))
 
-        def matches(self, spec, design):
-            return spec.name == self.spec.name and same_units(self.design, design)
+        def matches(self, spec, design):  # as Refitter.matches
+            return (spec.name == self.spec.name and same_units(self.design, design)
+                    and (design.upper is None or self.intervals))
 
     monkeypatch.setattr(steps, "Refitter", Counting)
     cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
-    specs = [load_spec(ROOT / f"models/{n}.toml") for n in ("weibull_ph_centre",
-                                                            "piecewise_ph_centre")]
+    specs = [load_spec(ROOT / f"models/{n}.toml") for n in (
+        "weibull_ph_centre", "piecewise_ph_centre", "weibull_line_hr_by_time_centre",
+        "weibull_line_shape_centre")]
     settings = ReanalysisSettings(specs=tuple(specs), contrast=LINE_CONTRAST)
     job = steps.Job(cohort, tmp_path, settings)
     got = {(ep, sp.name): steps._refitter(job, ep, sp) for ep in ("os", "hpfs", "pfs")
            for sp in specs}
-    assert made == [(sp.name, True) for sp in specs]  # holding HPFS's and PFS's bounds
+    ph, tv = specs[:2], specs[2:]
+    # holding HPFS's and PFS's bounds; a time-varying model's OS (no bounds) on its own model
+    assert sorted(made) == sorted([(sp.name, True) for sp in ph]
+                                  + [(sp.name, b) for sp in tv for b in (False, True)])
     for sp in specs:
         assert got[("os", sp.name)] is not None
-        assert got[("os", sp.name)] is got[("hpfs", sp.name)] is got[("pfs", sp.name)]
+        assert got[("hpfs", sp.name)] is got[("pfs", sp.name)]
+        assert (got[("os", sp.name)] is got[("hpfs", sp.name)]) == (sp in ph)
     seen = {}
 
     def stop(spec, cohort, **kwargs):  # the detection-time refit: which compiled model it gets
@@ -298,7 +307,7 @@ def test_the_main_job_compiles_each_model_once_for_endpoints_of_the_same_units(m
     with pytest.raises(StopIteration):
         steps.detection_step(job, "pfs", None, None)
     assert seen["interval"] is None and seen["refitter"] is got[("pfs", settings.headline.name)]
-    assert len(made) == len(specs)
+    assert len(made) == len(ph) + 2 * len(tv)
     pymc_job = steps.Job(cohort, tmp_path, replace(settings, sampling=Sampling(sampler="pymc")))
     assert steps._refitter(pymc_job, "os", specs[0]) is None
 

@@ -21,10 +21,11 @@ from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.effects import EFFECT_COLUMNS
 from nen_bayes.posterior.diagnostics import key_parameters
 from nen_bayes.posterior.power_scaling import power_scaling
+from nen_bayes.posterior.summary import interval, weighted_interval
 from nen_bayes.re_nen import RE_NEN
 from nen_bayes.sensitivity.grid import GridPrior
-from nen_bayes.sensitivity.refits import GridResult, prior_grid_fit
-from nen_bayes.settings import Contrast, Decision
+from nen_bayes.sensitivity.refits import GridResult, importance_weights, prior_grid_fit
+from nen_bayes.settings import Contrast, Decision, decision_probabilities
 
 SPEC = ROOT / "models/weibull_ph_centre.toml"
 
@@ -64,6 +65,14 @@ def test_grid_refits_follow_each_prior(cohort):
                          tune=150, chains=2, seed=3)
     t = res.table.set_index("prior")
     assert list(t.index) == ["model_prior", "strong_half", "weak_one"]
+    # SD 0.01 at ln 0.5, where the data put log HR near -0.2 with SD 0.13: no draw under the
+    # model's prior is near, so its weights fail and it is refitted; the wide prior is flat
+    # where the draws are, so they are reweighted
+    assert t.loc["strong_half", "method"] == "sampled" and t.loc["strong_half", "pareto_k"] > 0.7
+    assert t.loc["weak_one", "method"] == "reweighted" and t.loc["weak_one", "pareto_k"] < 0.5
+    assert "weak_one" in res.weights and "strong_half" not in res.weights
+    assert "1 of the other 2 priors by importance reweighting" in res.to_text()
+    assert "strong_half            refitted: its weights had Pareto k" in res.to_text()
     assert t.loc["strong_half", "median"] == pytest.approx(0.5, rel=0.03)
     assert t.loc["strong_half", "P(HR < 1)"] == 1.0
     assert 0.6 < t.loc["weak_one", "median"] < 1.05  # the data's HR, about 0.8
@@ -73,6 +82,43 @@ def test_grid_refits_follow_each_prior(cohort):
     assert res.synthetic  # the bundled cohort
     hr = res.effects[res.effects["quantity"] == "hazard_ratio"]
     assert list(hr["estimate"]) == list(t["median"])
+
+
+def test_importance_weights_reach_a_known_target_and_flag_an_unreliable_one():
+    """Independent draws from N(0, 1) reweighted to N(0.3, 0.8^2) (bounded weights): the
+    weighted mean, quantiles and P(x < 0) are the target's closed forms within their Monte
+    Carlo error (SEs from the effective draws), and Pareto k is small (bounded weights: the
+    tail shape is below 0). Weights with an exact Pareto tail of shape 1.5 (w = U^-1.5, U
+    uniform) must give k near 1.5 (SE about (1 + k) / sqrt(M) with M = 3 sqrt(S) tail draws,
+    Vehtari et al. 2024) and so be flagged above 0.7 (5 SEs below 1.5)."""
+    from scipy.stats import norm
+
+    x = np.random.default_rng(11).standard_normal((4, 2000))
+    w, k, ess = importance_weights(norm.logpdf(x, 0.3, 0.8) - norm.logpdf(x))
+    assert k < 0.5 and 0.5 * x.size < ess <= x.size
+    se = 0.8 / math.sqrt(ess)
+    assert abs(float(np.sum(w * x.ravel())) - 0.3) < 4 * se
+    mid, lo, hi = weighted_interval(x, w, 0.9)
+    for got, q in ((mid, 0.5), (lo, 0.05), (hi, 0.95)):
+        want = norm.ppf(q, 0.3, 0.8)  # MC SE of a quantile: sqrt(q(1-q)/ess) / density
+        assert abs(got - want) < 4 * math.sqrt(q * (1 - q) / ess) / norm.pdf(want, 0.3, 0.8)
+    p = decision_probabilities(np.exp(x), weights=w)["P(HR < 1)"]
+    p_true = norm.cdf(0, 0.3, 0.8)
+    assert abs(p - p_true) < 4 * math.sqrt(p_true * (1 - p_true) / ess)
+    u = np.random.default_rng(12).uniform(size=(4, 2000))
+    _, k_tail, _ = importance_weights(-1.5 * np.log(u))
+    se_k = 2.5 / math.sqrt(3 * math.sqrt(u.size))
+    assert abs(k_tail - 1.5) < 4 * se_k and k_tail > 0.7
+
+
+def test_equal_weights_give_the_unweighted_summaries():
+    """With equal weights the weighted interval is the ordinary one to within one draw's
+    spacing, and the weighted decision probabilities are the shares of draws."""
+    x = np.random.default_rng(2).lognormal(-0.2, 0.15, 999)
+    w = np.full(x.size, 1 / x.size)
+    spacing = np.diff(np.sort(x)).max()
+    np.testing.assert_allclose(weighted_interval(x, w, 0.95), interval(x, 0.95), atol=spacing)
+    assert decision_probabilities(x, weights=w) == pytest.approx(decision_probabilities(x))
 
 
 def test_grid_result_effects_carry_each_prior_and_the_probabilities():

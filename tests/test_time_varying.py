@@ -22,7 +22,7 @@ from nen_bayes import load_cohort
 from nen_bayes.bayes import families
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import fit, log_likelihood, pointwise_log_likelihood
-from nen_bayes.bayes.model import build_model
+from nen_bayes.bayes.model import OUTCOME_DATA, build_model
 from nen_bayes.bayes.predict import standardised_survival
 from nen_bayes.bayes.spec import in_time_unit, spec_from_dict
 from nen_bayes.cohorts.schema import CohortSchema, Factor
@@ -356,13 +356,14 @@ def _both_log_likelihoods(spec, design, draw, gradient=False):
     return graph, numpy
 
 
-def test_piecewise_hr_interval_censored_log_likelihood_equals_integrated_hazard():
-    lower, upper = [0.0, 5.0, 2.0, 10.0, 6.0], [3.0, 9.0, 6.0, 10.0, np.inf]
-    events, xs = [1, 1, 1, 1, 0], ["b", "b", "a", "b", "a"]
-    spec = tv_spec("hazard_ratio")
-    design = interval_design(spec, lower, upper, events, xs)
-    draw = one_draw(HR_PARAMS, math.log(3.0), design)
+HR_INTERVALS = ([0.0, 5.0, 2.0, 10.0, 6.0], [3.0, 9.0, 6.0, 10.0, np.inf], [1, 1, 1, 1, 0],
+                ["b", "b", "a", "b", "a"])  # lower, upper, event, line of five units
 
+
+def _hr_interval_expected(lower, upper, events, xs) -> list[float]:
+    """The log-likelihood of each unit under HR_PARAMS (line log-HR log 3), by numerical
+    integration of the hazard: log(S(L) - S(U)) inside an interval, log h - H for an exact
+    event, -H for a censored unit."""
     def hazard(t, line):  # h0(t) x 3 x the change of t's interval for b; h0(t) for a
         k = np.searchsorted([4.0, 8.0], t, side="right")
         return 2 / 10 * (t / 10) * ((3.0 * [1.0, 2.0, 0.5][k]) if line == "b" else 1.0)
@@ -378,9 +379,70 @@ def test_piecewise_hr_interval_censored_log_likelihood_equals_integrated_hazard(
             expected.append(math.log(hazard(lo, x)) - cum(lo, x))
         else:
             expected.append(-cum(lo, x))
+    return expected
+
+
+def test_piecewise_hr_interval_censored_log_likelihood_equals_integrated_hazard():
+    lower, upper, events, xs = HR_INTERVALS
+    spec = tv_spec("hazard_ratio")
+    design = interval_design(spec, lower, upper, events, xs)
+    draw = one_draw(HR_PARAMS, math.log(3.0), design)
+    expected = _hr_interval_expected(lower, upper, events, xs)
     graph, numpy = _both_log_likelihoods(spec, design, draw, gradient=True)
     np.testing.assert_allclose(graph, expected, rtol=1e-5, atol=1e-5)  # float32 storage
     np.testing.assert_allclose(numpy, expected, rtol=1e-5, atol=1e-5)
+
+
+def _swapped(model, time, event, entry=None, upper=None):
+    """``model`` (built with the outcomes as data) given other outcomes."""
+    model.set_data(OUTCOME_DATA[0], np.asarray(time, float))
+    model.set_data(OUTCOME_DATA[1], np.asarray(event, float))
+    if entry is not None:
+        model.set_data(OUTCOME_DATA[2], np.asarray(entry, float))
+    if upper is not None:
+        model.set_data(OUTCOME_DATA[3], np.asarray(upper, float))
+    return model
+
+
+def test_time_varying_outcomes_as_data_give_the_likelihood_of_new_outcomes():
+    """Time-varying models compiled once and refitted to other outcomes (the main job's
+    endpoints, simulation studies): built on one set of outcomes with the outcomes as data,
+    then given the hand-checked ones above, the graph gives their closed forms (the integrated
+    hazard with late entry, scipy's Weibull, and both with interval-censored events), so
+    nothing the likelihood takes from the times is left from the first outcomes."""
+    # HR by time, late entry: the three units of the hand computation
+    cohort = hand_cohort([20.0, 3.0, 15.0], [0, 1, 0], ["b", "a", "b"], [0.0, 1.0, 2.0])
+    spec = tv_spec("hazard_ratio")
+    design = make_design(spec, cohort, "ep")
+    model = _swapped(build_model(spec, design, outcome_data=True), [10.0, 6.0, 6.0],
+                     [1, 0, 1], entry=[0.0, 0.0, 5.0])
+    graph = log_likelihood(model, one_draw(HR_PARAMS, math.log(3.0), design),
+                           design)["time"].to_numpy()[0, 0]
+    np.testing.assert_allclose(graph, [-5.1039728, -0.36, math.log(0.72) - 0.66],
+                               rtol=1e-5, atol=1e-5)
+    # HR by time and a shape per line, built on exact times with bounds as data, then given
+    # interval-censored outcomes
+    lower, upper, events, xs = HR_INTERVALS
+    design = make_design(spec, hand_cohort([7.0, 1.0, 9.0, 3.0, 12.0], [0, 1, 0, 1, 1], xs),
+                         "ep")
+    model = _swapped(build_model(spec, design, outcome_data=True, interval_data=True),
+                     lower, events, upper=upper)
+    graph = log_likelihood(model, one_draw(HR_PARAMS, math.log(3.0), design),
+                           design)["time"].to_numpy()[0, 0]
+    np.testing.assert_allclose(graph, _hr_interval_expected(lower, upper, events, xs),
+                               rtol=1e-5, atol=1e-5)
+    assert np.all(np.isfinite(model.compile_dlogp()(model.initial_point())))
+    spec = tv_spec("shape")
+    design = make_design(spec, hand_cohort([2.0, 9.0], [0, 1], ["b", "a"]), "ep")
+    model = _swapped(build_model(spec, design, outcome_data=True, interval_data=True),
+                     [4.0, 30.0], [1, 0], upper=[15.0, np.inf])
+    graph = log_likelihood(model, one_draw({"shape": 1.5, "scale": 20.0, "shape_change": [0.4]},
+                                           0.3, design), design)["time"].to_numpy()[0, 0]
+    a_b = 1.5 * math.exp(0.4)
+    b = weibull_min(a_b, scale=20.0 * math.exp(-0.3 / a_b))
+    np.testing.assert_allclose(graph, [math.log(b.sf(4.0) - b.sf(15.0)),
+                                       weibull_min(1.5, scale=20.0).logsf(30.0)],
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_line_shape_interval_censored_log_likelihood_equals_scipy_weibull():

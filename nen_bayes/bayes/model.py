@@ -311,98 +311,113 @@ def _exposure_tensor(t, cuts: np.ndarray):
     return expo, index
 
 
-def _tv_logp(spec: ModelSpec, design: Design, tv: dict):
+def _tv_logp(spec: ModelSpec, design: Design, tv: dict, outcomes=None):
     """The log density with a time-varying effect (:mod:`families`' formulas in PyTensor), its
-    extra parameter created in the model being built."""
+    extra parameter created in the model being built. Everything the likelihood takes from
+    the times (windows of the baseline hazard, the interval of each time, which units are
+    interval-censored) is computed in the graph from the observed times, so that it is the
+    same whether the outcomes are constants or data (``outcomes``: the times, entry times and
+    upper bounds as data, as in :func:`_family_terms`; None: the design's, as constants)."""
     import pytensor.tensor as pt
 
-    weibull = spec.family == "weibull"
-    entry = design.entry
+    if outcomes is None:
+        entry = None if design.entry is None else pt.as_tensor(np.asarray(design.entry, float))
+        upper = None if design.upper is None else pt.as_tensor(np.asarray(design.upper, float))
+    else:
+        _, entry, upper = outcomes
+    if upper is not None and entry is not None:
+        raise SpecError("interval-censored event times together with late entry are not "
+                        "supported")
     x = tv["x"]
-    interval = None if design.upper is None else _tv_interval_bounds(design)
-    if interval is not None:  # events in (time, upper]: log(S(time) - S(upper)) for those
-        inside, safe_time, lower, upper = interval
     if tv["effect"] == "shape":
         change = spec.priors["shape_change"].create("shape_change", dims="covariate_tv")
 
         def shape_logp(value, shape, scale, change, eta, event):
-            return families.weibull_logp(value, shape * pt.exp(pt.dot(x, change)), scale, eta,
-                                         event, entry)
-        if interval is None:
-            return change, shape_logp
-
-        def shape_interval_logp(value, shape, scale, change, eta, event):
             unit_shape = shape * pt.exp(pt.dot(x, change))
-            exact = families.weibull_logp(pt.as_tensor(safe_time), unit_shape, scale, eta, event)
-            return pt.where(inside, families.interval_censored_logp(
-                "weibull", (unit_shape, scale), eta, lower, upper), exact)
-        return change, shape_interval_logp
+            if upper is None:
+                return families.weibull_logp(value, unit_shape, scale, eta, event, entry)
+            inside, safe_time, lower, up = _tv_interval_bounds(value, event, upper)
+            exact = families.weibull_logp(safe_time, unit_shape, scale, eta, event)
+            return pt.switch(inside, families.interval_censored_logp(
+                "weibull", (unit_shape, scale), eta, lower, up), exact)
+        return change, shape_logp
     change = spec.priors["hr_change"].create("hr_change",
                                              dims=("covariate_tv", "interval_tv_change"))
-    n_int = len(tv["cuts"]) + 1
-    edges = np.concatenate([[0.0], tv["cuts"], [np.inf]])
-    # every H0 the likelihood needs, as constants: the window ends min(t, c_{k+1}) (+) and
-    # starts min(t, c_k) (-) of each interval k, and the same at entry with opposite signs
-    ends = [(design.time, 1.0)] + ([] if entry is None else [(entry, -1.0)])
-    pos, log_bounds, to_interval = _h0_windows(ends, edges, n_int)
+    return change.flatten(), _tv_hr_logp(spec.family == "weibull", x, tv["cuts"], entry, upper)
+
+
+def _tv_hr_logp(weibull: bool, x: np.ndarray, cuts: np.ndarray, entry, upper):
+    """The log density of a log-HR that changes at ``cuts`` (columns ``x``), for the Weibull
+    or exponential baseline: H0 summed over per-interval windows [min(t, c_k), min(t,
+    c_{k+1})], each weighted by its interval's HR; with interval censoring, events in (time,
+    upper] contribute log(S(time) - S(upper)) by the same windows."""
+    import pytensor.tensor as pt
+
+    n_int = len(cuts) + 1
+    edges = np.concatenate([[0.0], cuts, [np.inf]])
     later = np.eye(n_int)[1:]  # (K-1, K): the change of interval k >= 1 lands in column k
-    at_t = np.eye(n_int)[families.interval_index(design.time, tv["cuts"])]  # (n, K) one-hot
+
+    def cum_h(ends, shape, scale, off):
+        """sum over intervals of exp(off_k) x the signed H0 windows of ``ends`` (per unit)."""
+        pos, log_bounds, to_interval = _h0_windows(ends, edges, n_int)
+        h0 = pos * pt.exp(shape * (log_bounds - pt.log(scale)))
+        return (pt.exp(off) * pt.dot(h0, to_interval)).sum(axis=1)
+
+    def log_hazard(t, shape, scale, eta, off):
+        at_t = pt.eq(_interval_of(t, cuts)[:, None], np.arange(n_int))  # (n, K) one-hot
+        return (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (pt.log(t) - pt.log(scale))
+                + eta + (off * at_t).sum(axis=1))
 
     def hr_logp(value, *args):
         shape, scale, change, eta, event = args if weibull else (1.0, *args)
         change = change.reshape((x.shape[1], n_int - 1))
         off = pt.dot(pt.dot(x, change), later)  # (n, K), 0 in the first interval
-        h0 = pos * pt.exp(shape * (log_bounds - pt.log(scale)))
-        incr = pt.dot(h0, to_interval)  # H0 accrued in each interval between entry and t
-        log_h = (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (pt.log(value) - pt.log(scale))
-                 + eta + (off * at_t).sum(axis=1))
-        return event * log_h - pt.exp(eta) * (pt.exp(off) * incr).sum(axis=1)
-    if interval is None:
-        return change.flatten(), hr_logp  # flat: a likelihood parameter has one batch dim
-    # the exact-time term at ``safe_time`` (never 0), H(lower) and H(upper) - H(lower) by the
-    # same per-interval windows of H0 as above
-    windows = [_h0_windows(ends, edges, n_int) for ends in
-               ([(safe_time, 1.0)], [(lower, 1.0)], [(upper, 1.0), (lower, -1.0)])]
-    at_safe = np.eye(n_int)[families.interval_index(safe_time, tv["cuts"])]
-
-    def hr_interval_logp(value, *args):
-        shape, scale, change, eta, event = args if weibull else (1.0, *args)
-        change = change.reshape((x.shape[1], n_int - 1))
-        off = pt.dot(pt.dot(x, change), later)
-        h = [pt.exp(eta) * (pt.exp(off) * pt.dot(w_pos * pt.exp(shape * (w_log - pt.log(scale))),
-                                                 w_to)).sum(axis=1)
-             for w_pos, w_log, w_to in windows]  # H(safe_time), H(lower), H(upper) - H(lower)
-        log_h = (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (np.log(safe_time)
-                                                                 - pt.log(scale))
-                 + eta + (off * at_safe).sum(axis=1))
-        return pt.where(inside, -h[1] + pt.log(-pt.expm1(-h[2])), event * log_h - h[0])
-    return change.flatten(), hr_interval_logp
+        if upper is None:
+            ends = [(value, 1.0)] + ([] if entry is None else [(entry, -1.0)])
+            return (event * log_hazard(value, shape, scale, eta, off)
+                    - pt.exp(eta) * cum_h(ends, shape, scale, off))
+        inside, safe_time, lower, up = _tv_interval_bounds(value, event, upper)
+        exact = (event * log_hazard(safe_time, shape, scale, eta, off)
+                 - pt.exp(eta) * cum_h([(safe_time, 1.0)], shape, scale, off))
+        h_lower = pt.exp(eta) * cum_h([(lower, 1.0)], shape, scale, off)
+        h_between = pt.exp(eta) * cum_h([(up, 1.0), (lower, -1.0)], shape, scale, off)
+        return pt.switch(inside, -h_lower + pt.log(-pt.expm1(-h_between)), exact)
+    return hr_logp
 
 
-def _tv_interval_bounds(design: Design):
-    """For interval-censored times with a time-varying effect: which units had their event in
-    ``(time, upper]``, the time of the exact-time term (``upper`` inside, never 0) and the
-    bounds ``lower``/``upper`` (harmless values outside)."""
-    if design.entry is not None:
-        raise SpecError("interval-censored event times together with late entry are not "
-                        "supported")
-    inside = (design.event == 1) & (design.upper > design.time)
-    return (inside, np.where(inside, design.upper, design.time),
-            np.where(inside, design.time, 0.0), np.where(inside, design.upper, 1.0))
+def _interval_of(t, cuts: np.ndarray):
+    """The interval of each time (PyTensor): how many cut points are at or before it."""
+    import pytensor.tensor as pt
+
+    return pt.ge(t[:, None], np.asarray(cuts, float)).sum(axis=1)
+
+
+def _tv_interval_bounds(time, event, upper):
+    """For interval-censored times with a time-varying effect (PyTensor): which units had
+    their event in ``(time, upper]``, the time of the exact-time term (``upper`` inside, never
+    0) and the bounds ``lower``/``upper`` (safe values outside, so that no log 0 or infinity
+    reaches the gradient)."""
+    import pytensor.tensor as pt
+
+    inside = pt.and_(pt.eq(event, 1.0), pt.gt(upper, time))
+    return (inside, pt.switch(inside, upper, time), pt.switch(inside, time, 0.0),
+            pt.switch(inside, upper, 1.0))
 
 
 def _h0_windows(ends, edges: np.ndarray, n_int: int):
-    """Constants for sum_k of signed H0 windows [min(t, c_k), min(t, c_{k+1})] per interval k,
-    for each ``(t, sign)`` of ``ends``: which bounds are > 0, their logs (0 where not) and the
-    matrix that adds the signed H0 of the bounds up by interval."""
+    """For sum_k of signed H0 windows [min(t, c_k), min(t, c_{k+1})] per interval k, for each
+    ``(t, sign)`` of ``ends`` (PyTensor times): which bounds are > 0, their logs (0 where not)
+    and the matrix that adds the signed H0 of the bounds up by interval."""
+    import pytensor.tensor as pt
+
     bounds, signs = [], []
     for t, sign in ends:
-        t = np.asarray(t, float)[:, None]
-        bounds += [np.minimum(t, edges[None, 1:]), np.minimum(t, edges[None, :-1])]
+        t = pt.as_tensor(t)[:, None]
+        bounds += [pt.minimum(t, edges[None, 1:]), pt.minimum(t, edges[None, :-1])]
         signs += [np.full(n_int, sign), np.full(n_int, -sign)]
-    bounds = np.concatenate(bounds, axis=1)  # (n, M)
-    pos = bounds > 0
-    log_bounds = np.log(np.where(pos, bounds, 1.0))  # H0 = 0 at 0, kept free of log 0
+    bounds = pt.concatenate(bounds, axis=1)  # (n, M)
+    pos = pt.gt(bounds, 0.0)
+    log_bounds = pt.log(pt.switch(pos, bounds, 1.0))  # H0 = 0 at 0, kept free of log 0
     return pos, log_bounds, (np.tile(np.eye(n_int), (len(signs), 1))
                              * np.concatenate(signs)[:, None])
 
@@ -444,10 +459,7 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcome
                                            expo_entry)
     tv = design.tv
     if tv is not None:
-        if outcomes is not None:
-            raise SpecError(f"{spec.source}: refits with the outcomes as data do not support "
-                            "a time-varying effect")
-        change, logp = _tv_logp(spec, design, tv)
+        change, logp = _tv_logp(spec, design, tv, outcomes)
         params = (*params, change)
     elif design.upper is not None or (outcomes is not None and outcomes[2] is not None):
         logp = _interval_censored(logp, spec.family, design, outcomes)

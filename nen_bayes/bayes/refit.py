@@ -64,10 +64,19 @@ def same_units(a: Design, b: Design) -> bool:
             and np.array_equal(a.ids, b.ids)
             and (a.cuts is None) == (b.cuts is None)
             and (a.cuts is None or np.array_equal(a.cuts, b.cuts))
-            and len(a.groups) == len(b.groups))
+            and len(a.groups) == len(b.groups) and _same_tv(a.tv, b.tv))
     return same and all(
         (g.name, g.levels, g.centered, g.varying) == (h.name, h.levels, h.centered, h.varying)
         and np.array_equal(g.index, h.index) for g, h in zip(a.groups, b.groups, strict=True))
+
+
+def _same_tv(a: dict | None, b: dict | None) -> bool:
+    """Whether two designs have the same time-varying effect (or neither has one)."""
+    if a is None or b is None:
+        return a is b
+    return (a["effect"] == b["effect"] and a["columns"] == b["columns"]
+            and np.array_equal(a["x"], b["x"])
+            and np.array_equal(a.get("cuts", ()), b.get("cuts", ())))
 
 
 def outcome_data(design: Design, intervals: bool | None = None) -> dict[str, np.ndarray]:

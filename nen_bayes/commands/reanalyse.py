@@ -55,6 +55,7 @@ from nen_bayes.files import check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_contrast_options,
+    add_grid_method_option,
     add_sampling_options,
     check_sampling_options,
     contrast_extras,
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="figure file formats (default png)")
     m.add_argument("--priors", default=str(PRIOR_GRID_DIR), metavar="DIR",
                    help="prior grid on the contrast's log-HR (default models/priors/line)")
-    m.add_argument("--no-prior-grid", action="store_true", help="skip the prior-grid refits")
+    m.add_argument("--no-prior-grid", action="store_true", help="skip the prior grid")
+    add_grid_method_option(m)
     m.add_argument("--cv", choices=["centre"],
                    help="also run leave-one-centre-out cross-validation of the model set "
                         "(one refit per centre and model; off by default)")
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         conf_level=args.conf_level,
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
         priors=priors, published=published, centre_cv=args.cv == "centre",
-        accept_unconverged=args.accept_unconverged)
+        grid_method=args.grid_method, accept_unconverged=args.accept_unconverged)
     with output_directory(args.out, force=args.force) as out:
         result = reanalyse(cohort, out, settings)
     print()

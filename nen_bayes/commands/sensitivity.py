@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""Prior sensitivity: refit a model under every prior of a grid on the treatment-line log-HR.
+"""Prior sensitivity: a model's posterior under every prior of a grid on the treatment-line log-HR.
 
 The grid (default models/priors/line/: neutral, optimistic and pessimistic x weak, moderate and
 strong; see prior_grid.py) is applied to the log HR of --level vs --versus of --term; every
-other prior stays as the model file says. The model is compiled once, with the prior's mean and
-SD as data, and only re-sampled per prior (nutpie). The first row is the model file's own prior.
+other prior stays as the model file says. The first row is the model file's own prior, sampled
+(nutpie). By default (--grid-method reweight) every other prior reweights those draws by the
+ratio of the two priors (Pareto-smoothed importance sampling) and is refitted only when its
+weights fail their checks (Pareto k, effective draws); --grid-method refit samples each prior.
+Refits reuse one compiled model, with the prior's mean and SD as data.
 
 Writes to --out DIR: grid.csv (per prior: the prior's median HR and 95% interval, the
-posterior median HR, 95% CrI, P(HR < 1), P(HR < --benefit), P(HR > --harm), P(ROPE), and each
-refit's max R-hat, min bulk ESS, divergences and its run-card checks: "pass" or "FAIL: ..."),
+posterior median HR, 95% CrI, P(HR < 1), P(HR < --benefit), P(HR > --harm), P(ROPE), each
+posterior's max R-hat, min bulk ESS, divergences and its run-card checks: "pass" or "FAIL: ...",
+and its method: refit or reweighted, with the weights' Pareto k and effective draws),
 prior_grid.png/.svg (prior against posterior per prior), sensitivity.txt and run.json. Every
-refit is held to diagnose.py's default thresholds; failures are printed with their reasons
-(the refits' posteriors are then not reliable: raise --draws/--tune).
+posterior is held to diagnose.py's default thresholds; failures are printed with their reasons
+(those posteriors are then not reliable: raise --draws/--tune).
 
 Examples
 --------
@@ -34,6 +38,7 @@ from nen_bayes.files import atomic_write_text, check_output_directory, output_di
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_contrast_options,
+    add_grid_method_option,
     add_sampling_options,
     check_sampling_options,
     contrast_settings,
@@ -58,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--out", required=True, metavar="DIR", help="results directory")
     m.add_argument("--force", action="store_true", help="replace an existing --out")
     add_sampling_options(m, sampler=False)
+    add_grid_method_option(m)
     m.add_argument("--formats", type=figure_formats, default="png,svg",
                    help="figure formats (default png,svg)")
     add_contrast_options(parser, curves=False)
@@ -79,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     if cohort.synthetic:
         print(SYNTHETIC_NOTICE)
     res = prior_grid_fit(spec, cohort, priors, contrast, sampling=sampling_settings(args),
-                         decision=decision, progress=lambda s: print(f"  {s}", flush=True))
+                         decision=decision, progress=lambda s: print(f"  {s}", flush=True),
+                         method=args.grid_method)
     text = res.to_text()
     if cohort.synthetic:
         text = f"{SYNTHETIC_NOTICE}\n{text}{SYNTHETIC_NOTICE}\n"

@@ -13,6 +13,14 @@ it) is interval-censored. lifelines does the estimation:
   for a level against the reference is ``exp(-b * rho)`` (AFT coefficient ``b``, shape
   ``rho``; the Weibull is both AFT and PH), with a delta-method Wald interval on the log scale.
 
+The posterior predictive check of an interval-censored fit needs a Turnbull estimate of each of
+dozens of replicated data sets; lifelines' EM loops over the observations in Python (about
+0.1 s for 300 units). :func:`turnbull_npmle` computes the same estimate (lifelines'
+conventions: closed intervals, the same Turnbull intervals, the same curve layout) with an EM
+in vectorised NumPy accelerated by SQUAREM, stopping when the NPMLE's optimality condition
+holds, about 15 times faster; a test holds it to lifelines and to the optimality condition on
+random interval-censored data.
+
 A log-rank-type test for interval-censored data (Sun's or Finkelstein's score test, R's
 ``interval::ictest`` or ``glrt``) has no well-kept Python implementation: none is offered, and
 :meth:`IntervalResult.to_text` says so.
@@ -31,7 +39,7 @@ from nen_bayes.effects import effects_frame
 from nen_bayes.errors import BaselineError
 
 __all__ = ["NO_INTERVAL_LOGRANK", "IntervalResult", "interval_baselines", "turnbull",
-           "turnbull_at", "turnbull_on_grid"]
+           "turnbull_at", "turnbull_masses", "turnbull_npmle", "turnbull_on_grid"]
 
 #: What the baselines say about a log-rank test for interval-censored data.
 NO_INTERVAL_LOGRANK = ("No log-rank-type test for interval-censored data is offered: there is no "
@@ -53,6 +61,84 @@ def turnbull(lower, upper, label: str = "turnbull") -> pd.DataFrame:
     return pd.DataFrame({"time": sf.index.to_numpy(float),
                          "upper": sf.iloc[:, 0].to_numpy(float),
                          "lower": sf.iloc[:, 1].to_numpy(float)})
+
+
+def _turnbull_intervals(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Turnbull (innermost) intervals ``[left, right]``: in the sorted union of the lower
+    and upper bounds (a lower bound before an equal upper bound), each lower bound directly
+    followed by an upper bound."""
+    vals = np.concatenate([lower, upper])
+    kind = np.concatenate([np.zeros(lower.size), np.ones(upper.size)])
+    order = np.lexsort((kind, vals))
+    v, k = vals[order], kind[order]
+    starts = (k[:-1] == 0) & (k[1:] == 1)
+    return v[:-1][starts], v[1:][starts]
+
+
+def _npmle_em(inside: np.ndarray, counts: np.ndarray, tol: float, max_iter: int) -> np.ndarray:
+    """The masses of the Turnbull intervals maximising sum_i counts_i log(sum_j inside_ij p_j):
+    self-consistency (EM) steps accelerated by SQUAREM (Varadhan and Roland 2008, Scand J Stat
+    35:335; each accelerated step kept only when it raises the likelihood), until the NPMLE's
+    optimality condition holds to ``tol``: every interval's self-consistency ratio
+    sum_i counts_i inside_ij / (N sum_k inside_ik p_k) is at most 1 + tol (it is 1 where the
+    mass is positive; Gentleman and Geyer 1994, Biometrika 81:618)."""
+    n = counts.sum()
+
+    def ratio(q):
+        return (inside.T @ (counts / (inside @ q))) / n
+
+    def em(q):
+        new = q * ratio(q)
+        return new / new.sum()
+
+    def loglik(q):
+        return float(counts @ np.log(inside @ q))
+
+    p = np.full(inside.shape[1], 1.0 / inside.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(max_iter):
+            if ratio(p).max() <= 1.0 + tol:
+                break
+            p1 = em(p)
+            p2 = em(p1)
+            r, v = p1 - p, p2 - 2 * p1 + p
+            alpha = -np.sqrt((r @ r) / (v @ v)) if v @ v > 0 else -1.0
+            jump = np.clip(p - 2 * min(alpha, -1.0) * r + min(alpha, -1.0) ** 2 * v, 0, None)
+            jump = em(jump / jump.sum()) if jump.sum() > 0 else p2
+            p = jump if np.isfinite(ll := loglik(jump)) and ll >= loglik(p2) else p2
+    return p
+
+
+def turnbull_masses(lower, upper, tol: float = 1e-6, max_iter: int = 100_000
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Turnbull intervals ``[left, right]`` of closed intervals ``[lower, upper]`` and the
+    NPMLE's probability mass on each (:func:`_npmle_em`)."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    pairs, counts = np.unique(np.column_stack([lower, upper]), axis=0, return_counts=True)
+    left, right = _turnbull_intervals(lower, upper)
+    inside = ((pairs[:, :1] <= left[None, :]) & (right[None, :] <= pairs[:, 1:])).astype(float)
+    return left, right, _npmle_em(inside, counts.astype(float), tol, max_iter)
+
+
+def turnbull_npmle(lower, upper, tol: float = 1e-6, max_iter: int = 100_000) -> pd.DataFrame:
+    """:func:`turnbull` computed in vectorised NumPy (module docstring): the same estimate in
+    the same layout, for many data sets (the predictive check's replicates)."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    left, right, p = turnbull_masses(lower, upper, tol, max_iter)
+    values = {0.0: (1.0, 1.0)}
+    running = 1.0
+    for pj, lo, hi in zip(p, left, right, strict=True):  # lifelines' reconstruction, in order
+        values[lo] = (running, running)
+        if lo != hi:
+            values[hi] = (running, running - pj)
+        running -= pj
+    last = float(max(lower.max(), upper.max()))
+    if last > max(values):  # beyond the last Turnbull interval: what mass is left (lifelines)
+        values[last] = (running, running)
+    times = np.array(sorted(values))
+    up, low = np.array([values[t] for t in times]).T
+    return pd.DataFrame({"time": times, "upper": np.clip(up, 0.0, None),
+                         "lower": np.clip(low, 0.0, None)})
 
 
 def turnbull_at(curve: pd.DataFrame, times) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from nen_bayes.pipeline.settings import FIGURE_FORMATS
 from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import (
     DEFAULT_HORIZONS,
+    GRID_METHODS,
     SAMPLERS,
     Contrast,
     Decision,
@@ -42,6 +43,7 @@ __all__ = [
     "add_cohort_options",
     "add_contrast_options",
     "add_contrast_term_options",
+    "add_grid_method_option",
     "add_sampling_options",
     "check_sampling_options",
     "contrast_extras",
@@ -349,6 +351,15 @@ def schema_for(args: argparse.Namespace, parser: argparse.ArgumentParser, specs=
             centre not in {f.name for f in schema.factors} | set(schema.numerics):
         optional.add(centre)
     return replace(schema, optional=frozenset(optional)), bool(optional)
+
+
+def add_grid_method_option(group) -> None:
+    """``--grid-method``: how the prior grid's posteriors are obtained."""
+    group.add_argument("--grid-method", choices=GRID_METHODS, default="reweight",
+                       help="reweight (default): sample the model's own prior once and "
+                            "reweight its draws for every other prior by importance sampling "
+                            "(PSIS), refitting a prior whose weights fail their checks (Pareto "
+                            "k, effective draws); refit: sample every prior")
 
 
 def add_contrast_term_options(group) -> None:

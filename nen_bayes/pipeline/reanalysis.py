@@ -103,9 +103,6 @@ def reanalyse(cohort: Cohort, out: Path, settings: ReanalysisSettings, *,
     with progress.step("frequentist baselines"):
         baselines = baseline_step(job)
     results = {ep: _endpoint(job, ep, baselines, progress) for ep in endpoints}
-    for ep in endpoints if s.priors else ():
-        with progress.step(f"{ep}: prior grid ({len(s.priors)} priors, one compilation)"):
-            results[ep] = replace(results[ep], grid=grid_step(job, ep))
     published = None
     if s.published is not None:
         with progress.step("summary-level reanalysis of the published comparison"):
@@ -148,7 +145,12 @@ def _endpoint(job: Job, ep: str, baselines: BaselineStep, progress: Progress
         with progress.step(f"{ep}: {s.headline.name} refitted on detection times (beside "
                            "the interval likelihood)"):
             detection = detection_step(job, ep, con.result, trees[s.headline.name])
-    return EndpointResult(ep, fits, cmp, con, notes=tuple(notes), detection=detection)
+    grid = None
+    if s.priors:  # the headline fit is the grid's posterior under the model's own prior
+        with progress.step(f"{ep}: prior grid ({len(s.priors)} priors, {s.grid_method})"):
+            grid = grid_step(job, ep, base=trees.get(s.headline.name))
+    return EndpointResult(ep, fits, cmp, con, notes=tuple(notes), detection=detection,
+                          grid=grid)
 
 
 def _finish(job: Job, described, baselines: BaselineStep, results: dict, published,

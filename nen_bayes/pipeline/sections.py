@@ -268,11 +268,17 @@ def comparison_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
 def grid_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     g = ep.grid.result
     sub = Section(f"{ep.endpoint}: prior sensitivity", level=3)
-    sub.text(f"The headline model refitted under each prior of the grid on the log HR "
-             f"{g.contrast} (neutral, optimistic, pessimistic x weak, moderate, strong), every "
-             "other prior as in the model file. One compiled model, the prior's mean and SD as "
-             f"data: compile {g.timings['compile_s']:.1f} s, {len(g.table)} refits "
-             f"{g.timings['sampling_s']:.1f} s. The first row is the model file's own prior.")
+    t = g.table
+    sampled = int((t["method"] != "reweighted").sum()) if "method" in t else len(t)
+    sub.text(f"The headline model under each prior of the grid on the log HR {g.contrast} "
+             "(neutral, optimistic, pessimistic x weak, moderate, strong), every other prior "
+             "as in the model file. The first row is the model file's own prior: the job's "
+             "fit of the headline model. The other priors reweight its draws by the ratio of "
+             "the two priors (Pareto-smoothed importance sampling; column method "
+             "\"reweighted\", with the weights' Pareto k and effective draws); a prior whose "
+             "weights fail (Pareto k above 0.7 or too few effective draws) is sampled again "
+             f"(\"sampled\"). {sampled} of {len(t)} posteriors sampled: compile "
+             f"{g.timings['compile_s']:.1f} s, sampling {g.timings['sampling_s']:.1f} s.")
     sub.table(_probabilities_as_text(g.table.drop(columns=["prior_mu", "prior_sd"])),
               "Per prior", floatfmt="{:.3f}")
     sub.figure(ep.grid.figures["grid"], "Prior (grey) and posterior (blue) of the HR")

@@ -40,7 +40,10 @@ class ReanalysisSettings:
     ``endpoints``/``factors`` ``None`` mean all of the cohort's; ``horizons`` ``None``: each
     endpoint's :func:`~nen_bayes.settings.default_horizons` from its own follow-up.
     ``centre_cv``: also run leave-one-centre-out cross-validation of the model set (one refit
-    per centre and model).
+    per centre and model). ``grid_method``: how the prior grid's posteriors are obtained
+    (:data:`~nen_bayes.sensitivity.refits.GRID_METHODS`: "reweight", the default, samples the
+    model's own prior and reweights its draws, refitting a prior whose weights fail their
+    checks; "refit" samples every prior).
     """
 
     specs: tuple
@@ -57,6 +60,7 @@ class ReanalysisSettings:
     priors: tuple[GridPrior, ...] = ()
     published: PublishedComparison | None = None
     centre_cv: bool = False
+    grid_method: str = "reweight"
     #: report the headline model's answer even when its fit missed the convergence checks
     #: (flagged NOT CONVERGED); by default such an answer is withheld
     accept_unconverged: bool = False
@@ -91,7 +95,7 @@ class ReanalysisSettings:
                 "priors": {q.name: {"mu": q.mu, "sigma": q.sigma, "source": q.source}
                            for q in self.priors},
                 "published": self.published.to_dict() if self.published else None,
-                "centre_cv": self.centre_cv,
+                "centre_cv": self.centre_cv, "grid_method": self.grid_method,
                 "accept_unconverged": self.accept_unconverged}
 
 

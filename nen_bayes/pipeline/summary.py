@@ -175,7 +175,7 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
                      "Bayesian fits use the interval likelihood log(S(lower) - S(upper))")
     lines += [f"  caveat       {c}" for c in con.extrapolation_caveats]
     n_grid = len(ep.grid.result.cards) if ep.grid is not None else 0
-    passed = _all_pass(len(ep.fits)) + (f" and in all {n_grid} prior-grid refits"
+    passed = _all_pass(len(ep.fits)) + (f" and in all {n_grid} prior-grid posteriors"
                                         if n_grid else "")
     lines.append("  diagnostics  " + (passed if not failed else "FAILED: " + "; ".join(failed)))
     if ep.grid is not None:

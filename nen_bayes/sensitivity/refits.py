@@ -7,6 +7,16 @@ model is compiled once, with the coefficient priors' means and SDs as data
 nine refits cost about one compilation plus nine short runs of the sampler (nutpie). Every
 other prior of the model stays as its file says.
 
+By default (``method="reweight"``) only the model's own prior is sampled: every other prior of
+the grid reweights those draws by the ratio of the two normal priors on the log HR, smoothed
+by Pareto-smoothed importance sampling (PSIS; Vehtari et al. 2024, "Pareto smoothed importance
+sampling", JMLR 25:72). The other parameters' priors are the same under both, so the ratio is
+exact, and the posterior under the new prior is the reweighted one. A prior is refitted
+instead when its weights are not reliable: Pareto k above min(1 - 1/log10(S), 0.7), or fewer
+effective draws than the run card asks of a fit (``ess_per_chain`` x chains). Each row says
+which it is (``method``: "sampled" or "reweighted"; ``pareto_k``, ``ess_importance``).
+``method="refit"`` samples every prior.
+
 Power-scaling sensitivity (how much each posterior changes when the prior or the likelihood is
 raised to a power near 1) is :func:`nen_bayes.posterior.power_scaling.power_scaling`.
 """
@@ -29,13 +39,20 @@ from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import ModelDataError
 from nen_bayes.formatting import format_prob
-from nen_bayes.posterior.diagnostics import RunCard, diagnose_fit
-from nen_bayes.posterior.summary import interval
+from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS, Check, RunCard, diagnose_fit
+from nen_bayes.posterior.summary import interval, weighted_interval
 from nen_bayes.provenance import Provenanced
 from nen_bayes.sensitivity.grid import GridPrior, normal_probabilities
-from nen_bayes.settings import Contrast, Decision, Sampling, decision_probabilities
+from nen_bayes.settings import (
+    GRID_METHODS,
+    Contrast,
+    Decision,
+    Sampling,
+    decision_probabilities,
+)
 
-__all__ = ["GridResult", "check_grid_contrast", "prior_grid_fit"]
+__all__ = ["GRID_METHODS", "GridResult", "check_grid_contrast", "importance_weights",
+           "prior_grid_fit"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,10 @@ class GridResult(Provenanced):
     ``table`` has one row per prior (the model file's own prior first): the prior's median HR
     and interval, the posterior median HR, its CrI and the decision probabilities (columns
     named by their labels, e.g. ``P(HR < 1)``), and each refit's max R-hat, min bulk ESS and
-    divergences."""
+    divergences; ``method`` says whether the row was "sampled" or "reweighted" from the fit
+    under the model's own prior (then R-hat and divergences are that fit's); ``pareto_k`` and
+    ``ess_importance`` are its weights' Pareto k and effective draws wherever they were
+    computed (a sampled row with them was refitted because they failed)."""
 
     model: str
     endpoint: str
@@ -60,6 +80,8 @@ class GridResult(Provenanced):
     decision: Decision = field(default_factory=Decision)
     #: the run card of each refit (same order as ``table``), held to the usual thresholds
     cards: tuple = ()
+    #: prior name -> the importance weights of its draws (summing to 1), for reweighted rows
+    weights: dict = field(default_factory=dict)
 
     @property
     def failed_cards(self) -> list:
@@ -78,6 +100,10 @@ class GridResult(Provenanced):
         for r in self.table.to_dict(orient="records"):
             pr = priors[r["prior"]]
             under = f"Bayesian {self.model} under the prior {pr.name} ({pr.label})"
+            if r.get("method") == "reweighted":
+                under += (f" (the draws under the model's own prior, importance-reweighted: "
+                          f"Pareto k {r['pareto_k']:.2f}, {r['ess_importance']:.0f} effective "
+                          "draws)")
             rows.append({**base, "quantity": "hazard_ratio", "estimate": r["median"],
                          "lower": r["lower"], "upper": r["upper"], "interval": "CrI",
                          "conf_level": self.conf_level,
@@ -102,10 +128,29 @@ class GridResult(Provenanced):
             po = f"{d['median']:.2f} ({d['lower']:.2f}-{d['upper']:.2f})"
             lines.append(f"  {d['prior']:<22} {pr:<20} {po:<24}"
                          + "".join(f"{format_prob(d[c]):>21}" for c in probs))
+        lines += self._method_lines()
         lines += self._checks_lines()
-        lines.append(f"  compile {self.timings['compile_s']:.1f} s, {len(t)} refits "
-                     f"{self.timings['sampling_s']:.1f} s")
+        fits = int((t["method"] != "reweighted").sum()) if "method" in t else len(t)
+        lines.append(f"  compile {self.timings['compile_s']:.1f} s, {fits} fit"
+                     f"{'s' if fits != 1 else ''} {self.timings['sampling_s']:.1f} s")
         return "\n".join(lines) + "\n"
+
+    def _method_lines(self) -> list[str]:
+        """How each prior's posterior was obtained: sampled, or reweighted (with the range of
+        the weights' Pareto k), and each refit forced by its weights."""
+        t = self.table
+        if "method" not in t or not (t["method"] == "reweighted").any():
+            return []
+        rw = t[t["method"] == "reweighted"]
+        lines = [f"  posteriors: the model's own prior sampled; {len(rw)} of the other "
+                 f"{len(t) - 1} priors by importance reweighting of its draws (PSIS; Pareto k "
+                 f"{rw['pareto_k'].min():.2f} to {rw['pareto_k'].max():.2f}, "
+                 f"{rw['ess_importance'].min():.0f} or more effective draws)"]
+        forced = t[(t["method"] == "sampled") & t["pareto_k"].notna()]
+        for r in forced.to_dict(orient="records"):
+            lines.append(f"    {r['prior']:<22} refitted: its weights had Pareto k "
+                         f"{r['pareto_k']:.2f}, {r['ess_importance']:.0f} effective draws")
+        return lines
 
 
     def _checks_lines(self) -> list[str]:
@@ -114,8 +159,9 @@ class GridResult(Provenanced):
             return []
         bad = self.failed_cards
         if not bad:
-            return [f"  diagnostics: all {len(self.cards)} refits pass the run card's checks"]
-        lines = [f"  diagnostics: FAILED in {len(bad)} of {len(self.cards)} refits (these "
+            return [f"  diagnostics: all {len(self.cards)} posteriors pass the run card's "
+                    "checks"]
+        lines = [f"  diagnostics: FAILED in {len(bad)} of {len(self.cards)} posteriors (these "
                  "posteriors are not reliable yet: raise --draws/--tune)"]
         for card in bad:
             lines.append(f"    {card.run.removeprefix('prior grid: '):<22} " + "; ".join(
@@ -157,19 +203,11 @@ def check_grid_contrast(spec, cohort, contrast: Contrast, endpoint: str | None =
     _contrast_column(design, contrast)
 
 
-def _refit_row(compiled, pr: GridPrior, base: tuple, j: int, sign: int, seed: int,
-               s: Sampling, cores: int, decision: Decision, conf_level: float,
-               thresholds: dict | None = None, model: str = ""
-               ) -> tuple[dict, np.ndarray, RunCard]:
-    """Sample the compiled model under one prior on coefficient ``j``; the table row, the
-    HR draws and the refit's run card."""
-    import nutpie
-
-    mu, sd = base[0].copy(), base[1].copy()
-    mu[j], sd[j] = sign * pr.mu, pr.sigma
-    tree = nutpie.sample(compiled.with_data(**{PRIOR_DATA[0]: mu, PRIOR_DATA[1]: sd}),
-                         draws=s.draws, tune=s.tune, chains=s.chains, cores=cores, seed=seed,
-                         progress_bar=False, target_accept=s.target_accept)
+def _tree_row(tree, pr: GridPrior, j: int, sign: int, decision: Decision,
+              conf_level: float, thresholds: dict | None, model: str
+              ) -> tuple[dict, np.ndarray, RunCard]:
+    """The table row, the HR draws and the run card of a posterior under prior ``pr`` (a
+    sampled DataTree with ``beta`` and the sampler statistics)."""
     hr = np.exp(sign * tree["posterior"]["beta"].isel(covariate=j).values.ravel())
     prior_sum = normal_probabilities(pr.mu, pr.sigma, decision=decision, level=conf_level)
     mid, lo, hi = interval(hr, conf_level)
@@ -183,8 +221,92 @@ def _refit_row(compiled, pr: GridPrior, base: tuple, j: int, sign: int, seed: in
            "max_rhat": checks["rhat"].value, "min_ess_bulk": checks["ess_bulk"].value,
            "divergences": checks["divergences"].value,
            "checks": "pass" if card.passed else
-           "FAIL: " + ", ".join(c.name for c in card.failures)}
+           "FAIL: " + ", ".join(c.name for c in card.failures),
+           "method": "sampled", "pareto_k": np.nan, "ess_importance": np.nan}
     return row, hr, card
+
+
+class _Refits:
+    """Refits of one model under priors on coefficient ``j``, compiled on the first refit
+    (:func:`_grid_model`; a grid whose priors are all reweighted from a given fit compiles
+    nothing)."""
+
+    def __init__(self, spec, design, cache, s: Sampling, j: int, sign: int):
+        self.spec, self.design, self.cache, self.s, self.j, self.sign = \
+            spec, design, cache, s, j, sign
+        self.compiled = self.base = None
+        self.compile_s = 0.0
+        self.cores = s.cores or min(s.chains, os.cpu_count() or 1)
+
+    def tree(self, pr: GridPrior, seed: int):
+        """The posterior sampled under prior ``pr`` on the coefficient (a DataTree)."""
+        import nutpie
+
+        if self.compiled is None:
+            t0 = time.perf_counter()
+            model, self.compiled = _grid_model(self.spec, self.design, self.cache)
+            self.base = (model[PRIOR_DATA[0]].get_value().copy(),
+                         model[PRIOR_DATA[1]].get_value().copy())
+            self.compile_s = time.perf_counter() - t0
+        mu, sd = self.base[0].copy(), self.base[1].copy()
+        mu[self.j], sd[self.j] = self.sign * pr.mu, pr.sigma
+        s = self.s
+        return nutpie.sample(self.compiled.with_data(**{PRIOR_DATA[0]: mu, PRIOR_DATA[1]: sd}),
+                             draws=s.draws, tune=s.tune, chains=s.chains, cores=self.cores,
+                             seed=seed, progress_bar=False, target_accept=s.target_accept)
+
+
+def _normal_logpdf(x, mu: float, sigma: float):
+    return -0.5 * ((x - mu) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+
+
+def importance_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Pareto-smoothed importance weights of MCMC draws (``log_ratio``: chain x draw, the log
+    of target / proposal density up to a constant): the weights (summing to 1, flat), their
+    Pareto k and their effective number of draws (the relative efficiency of the ratios,
+    at most 1, over the sum of squared weights)."""
+    from arviz_stats.base import array_stats
+
+    lr = np.asarray(log_ratio, float)
+    ratio = np.exp(lr - lr.max())
+    r_eff = min(1.0, float(array_stats.ess(ratio, method="mean")) / ratio.size)
+    log_w, k = array_stats.psislw(-lr.ravel(), r_eff=r_eff)  # it takes minus the log ratio
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    return w, float(k), r_eff / float(np.sum(w ** 2))
+
+
+def _reweighted_row(base: tuple, own: GridPrior, pr: GridPrior, decision: Decision,
+                    conf_level: float, need_ess: float, model: str):
+    """The row of prior ``pr`` from the draws of the fit under the model's own prior ``own``
+    (``base``: its HR draws, chain x draw, its row and run card), reweighted by the ratio of
+    the two normal priors on log HR; the row, the HR draws, their weights and the run card
+    (the base fit's checks and the weights' Pareto k and effective draws, each able to fail).
+    The row says ``method`` "reweighted" only when both weight checks pass."""
+    hr, base_row, base_card = base
+    x = np.log(hr)
+    w, k, ess = importance_weights(_normal_logpdf(x, pr.mu, pr.sigma)
+                                   - _normal_logpdf(x, own.mu, own.sigma))
+    k_max = min(1.0 - 1.0 / np.log10(hr.size), 0.7)
+    checks = (Check("importance_k", "Pareto k of the importance weights (ratio of the priors)",
+                    k, k_max, "<=", bool(k <= k_max)),
+              Check("importance_ess", "effective draws of the importance-weighted posterior",
+                    ess, need_ess, ">=", bool(ess >= need_ess)))
+    card = replace(base_card, run=f"prior grid: {pr.name}", model=f"{model} under prior "
+                   f"{pr.name} (reweighted)", checks=base_card.checks + checks)
+    prior_sum = normal_probabilities(pr.mu, pr.sigma, decision=decision, level=conf_level)
+    mid, lo, hi = weighted_interval(hr, w, conf_level)
+    ok = all(c.passed for c in checks)
+    row = {**base_row, "prior": pr.name, "direction": pr.direction, "strength": pr.strength,
+           "prior_mu": pr.mu, "prior_sd": pr.sigma, "prior_median": prior_sum["hr"],
+           "prior_lower": prior_sum["lower"], "prior_upper": prior_sum["upper"],
+           "median": mid, "lower": lo, "upper": hi,
+           **decision_probabilities(hr, decision, weights=w),
+           "min_ess_bulk": min(base_row["min_ess_bulk"], ess),
+           "checks": "pass" if card.passed else
+           "FAIL: " + ", ".join(c.name for c in card.failures),
+           "method": "reweighted" if ok else "sampled", "pareto_k": k, "ess_importance": ess}
+    return row, hr.ravel(), w, card
 
 
 def _grid_model(spec, design, cache: dict | None):
@@ -208,13 +330,24 @@ def _grid_model(spec, design, cache: dict | None):
     return model, compiled
 
 
+def _model_prior(spec, term: str, sign: int) -> GridPrior:
+    """The model file's own prior on the contrast's log HR, as the grid's first row."""
+    own = spec.coefficient_prior(term)
+    return GridPrior(name="model_prior", direction="model", strength="file",
+                     mu=sign * float(own.params["mu"]), sigma=float(own.params["sigma"]),
+                     expected_hr=np.nan, tail=np.nan, tail_event="",
+                     reason=f"the model file's own coefficient prior ({spec.source})",
+                     source=spec.source)
+
+
 def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
                    endpoint: str | None = None, sampling: Sampling | None = None,
                    decision: Decision | None = None, conf_level: float = 0.95, progress=None,
                    thresholds: dict | None = None, compiled: dict | None = None,
-                   **overrides) -> GridResult:
-    """Refit ``spec`` under each prior (and first under the model's own prior, as the
-    reference) with one compiled model; summarise the HR of ``contrast``.
+                   method: str = "reweight", base=None, **overrides) -> GridResult:
+    """The posterior of ``spec`` under each prior of a grid (first under the model's own
+    prior, the reference), sampled or reweighted (``method``); summarise the HR of
+    ``contrast``.
 
     ``sampling`` (default :class:`Sampling`) gives draws, tuning steps, chains, cores, seed and
     target acceptance; keyword ``overrides`` replace its fields (``draws=150``). The refits
@@ -224,50 +357,61 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
     (:func:`~nen_bayes.posterior.diagnostics.diagnose_fit`, ``thresholds`` as there): the
     result's ``cards``, the table's ``checks`` column and its text show every failure.
 
+    ``method``: "reweight" (default) samples the model's own prior only and reweights its
+    draws for every other prior, refitting a prior whose weights fail their checks; "refit"
+    samples every prior (module docstring). ``base``: a fit of ``spec`` on ``endpoint`` under
+    its own prior, sampled with ``sampling`` (the main job's fit of its headline model; a
+    DataTree with the posterior and sampler statistics), used as the grid's first row instead
+    of sampling it again; nothing is compiled unless a prior is refitted.
+
     ``compiled``: a dict in which the compiled model is kept (by spec hash) with the outcomes
     as data, so that a later call on another endpoint of the same units (say) swaps the
     outcomes instead of compiling again (``timings["compile_s"]`` is then 0)."""
 
+    if method not in GRID_METHODS:
+        raise ValueError(f"method must be one of {GRID_METHODS}, not {method!r}")
     s = replace(Sampling() if sampling is None else sampling, **overrides)
     decision = Decision() if decision is None else decision
     endpoint = resolve_endpoint(spec, cohort, endpoint)
     spec, _ = in_time_unit(spec, cohort.schema.time_unit)  # the fit's own conversion
     design = make_design(spec, cohort, endpoint)
     j, sign, level, versus = _contrast_column(design, contrast)
-    t0 = time.perf_counter()
-    model, compiled_model = _grid_model(spec, design, compiled)
-    t_compile = time.perf_counter() - t0
-    base = (model[PRIOR_DATA[0]].get_value().copy(), model[PRIOR_DATA[1]].get_value().copy())
-    own = spec.coefficient_prior(contrast.term)
-    everything = [GridPrior(
-        name="model_prior", direction="model", strength="file",
-        mu=sign * float(own.params["mu"]), sigma=float(own.params["sigma"]),
-        expected_hr=np.nan, tail=np.nan, tail_event="",
-        reason=f"the model file's own coefficient prior ({spec.source})", source=spec.source),
-        *priors]
+    everything = [_model_prior(spec, contrast.term, sign), *priors]
     seeds = np.random.SeedSequence(s.seed).generate_state(len(everything))
-    cores = s.cores or min(s.chains, os.cpu_count() or 1)
-    rows, hr_draws, cards = [], {}, []
+    need_ess = {**DEFAULT_THRESHOLDS, **(thresholds or {})}["ess_per_chain"] * s.chains
+    refits = _Refits(spec, design, compiled, s, j, sign)
+    rows, hr_draws, weights, cards = [], {}, {}, []
     t1 = time.perf_counter()
     for k, pr in enumerate(everything):
         if progress:
             progress(f"prior {k + 1}/{len(everything)}: {pr.name}")
-        row, hr_draws[pr.name], card = _refit_row(compiled_model, pr, base, j, sign,
-                                                  int(seeds[k]),
-                                                  s, cores, decision, conf_level, thresholds,
-                                                  spec.name)
+        tried = None
+        if method == "reweight" and k > 0:
+            chains = s.chains if base is None else base["posterior"].sizes["chain"]
+            tried = _reweighted_row((hr_draws[everything[0].name].reshape(chains, -1),
+                                     rows[0], cards[0]), everything[0], pr, decision,
+                                    conf_level, need_ess, spec.name)
+        if tried is not None and tried[0]["method"] == "reweighted":
+            row, hr_draws[pr.name], weights[pr.name], card = tried
+        else:
+            tree = base if k == 0 and base is not None else refits.tree(pr, int(seeds[k]))
+            row, hr_draws[pr.name], card = _tree_row(tree, pr, j, sign, decision, conf_level,
+                                                     thresholds, spec.name)
+            if tried is not None:  # refitted because its weights failed: say so
+                row.update(pareto_k=tried[0]["pareto_k"],
+                           ess_importance=tried[0]["ess_importance"])
         rows.append(row)
         cards.append(card)
-    t_sampling = time.perf_counter() - t1
+    t_sampling = time.perf_counter() - t1 - refits.compile_s
     prov = cohort.provenance()
     return GridResult(model=spec.name, endpoint=endpoint, contrast=f"{level} vs {versus}",
                       table=pd.DataFrame(rows), draws=hr_draws, priors=tuple(everything),
-                      timings={"compile_s": round(t_compile, 2),
+                      timings={"compile_s": round(refits.compile_s, 2),
                                "sampling_s": round(t_sampling, 2)},
                       provenance={"data_hash": prov["data_hash"], "source": prov["source"],
                                   "synthetic": prov["synthetic"], "n_units": design.n,
                                   "n_events": int(design.event.sum()), "seed": s.seed,
                                   "draws": s.draws, "tune": s.tune, "chains": s.chains,
-                                  "sampler": "nutpie"},
+                                  "sampler": "nutpie", "grid_method": method},
                       term=contrast.term, conf_level=conf_level, decision=decision,
-                      cards=tuple(cards))
+                      cards=tuple(cards), weights=weights)

@@ -84,6 +84,51 @@ def test_grid_refits_follow_each_prior(cohort):
     assert list(hr["estimate"]) == list(t["median"])
 
 
+def test_a_given_fit_is_the_grid_first_row_and_nothing_is_compiled(cohort, monkeypatch):
+    """The main job gives its headline fit as ``base``: the grid's first row is that fit's HR
+    (its very draws), a prior its draws can be reweighted to compiles nothing, and with
+    method "refit" the other priors are sampled on one compiled model. A fit of another model,
+    a coefficient prior that is not Normal (the grid replaces it, and its density is in the
+    importance ratio) and a grid prior equal to the model's own (a constant ratio) are
+    handled: the first two refused, the last given equal weights."""
+    from dataclasses import replace
+
+    from nen_bayes.bayes.priors import Prior
+    from nen_bayes.errors import ModelDataError, SpecError
+    from nen_bayes.sensitivity import refits
+
+    spec = load_spec(ROOT / "models/weibull_ph_pooled.toml")
+    contrast = Contrast("line", "second_line", "salvage")
+    small = dict(endpoint="os", draws=300, tune=300, chains=2, seed=3)
+    base = fit(spec, cohort, progressbar=False, log_lik=False, predictive=False, **small).tree
+    j, sign, _, _ = refits._contrast_column(make_design(spec, cohort, "os"), contrast)
+    own_hr = np.exp(sign * base["posterior"]["beta"].isel(covariate=j).values.ravel())
+    compiles = []
+    real = refits._grid_model
+    monkeypatch.setattr(refits, "_grid_model", lambda *a: compiles.append(1) or real(*a))
+    wide = GridPrior("wide", "custom", "custom", 0.0, 10.0, 0.8, 0.0, "")
+    same = GridPrior("same", "custom", "custom", 0.0, 1.0, 0.8, 0.0, "")
+    assert spec.coefficient_prior("line").params == {"mu": 0.0, "sigma": 1.0}
+    res = prior_grid_fit(spec, cohort, [wide, same], contrast, base=base, **small)
+    t = res.table.set_index("prior")
+    np.testing.assert_array_equal(res.draws["model_prior"], own_hr)
+    assert t.loc["model_prior", "median"] == pytest.approx(np.median(own_hr))
+    assert list(t["method"]) == ["sampled", "reweighted", "reweighted"] and compiles == []
+    np.testing.assert_allclose(res.weights["same"], 1 / own_hr.size)
+    assert t.loc["same", "P(HR < 1)"] == pytest.approx(t.loc["model_prior", "P(HR < 1)"])
+    assert "the model's own prior the fit given" in res.to_text()
+    res = prior_grid_fit(spec, cohort, [wide], contrast, base=base, method="refit", **small)
+    assert list(res.table["method"]) == ["sampled", "sampled"] and compiles == [1]
+    np.testing.assert_array_equal(res.draws["model_prior"], own_hr)
+    other = replace(spec, name="another_model")
+    with pytest.raises(ModelDataError, match="first row is of 'weibull_ph_pooled'"):
+        prior_grid_fit(other, cohort, [wide], contrast, base=base, **small)
+    student = replace(spec, priors={**spec.priors, "coefficient": Prior(
+        "StudentT", {"nu": 3.0, "mu": 0.0, "sigma": 1.0})})
+    with pytest.raises(SpecError, match="replaces the Normal prior of 'line'"):
+        prior_grid_fit(student, cohort, [wide], contrast, base=base, **small)
+
+
 def test_importance_weights_reach_a_known_target_and_flag_an_unreliable_one():
     """Independent draws from N(0, 1) reweighted to N(0.3, 0.8^2) (bounded weights): the
     weighted mean, quantiles and P(x < 0) are the target's closed forms within their Monte

@@ -44,8 +44,22 @@ def reweighted(theta: np.ndarray, ess: float, mu: float, sigma: float):
     return p, se, median, ess / len(theta) / float(np.sum(w**2))
 
 
-@pytest.mark.parametrize("method", ["refit", "reweight"])
-def test_grid_posteriors_match_the_normal_approximation(method):
+GRID_ARGS = dict(endpoint="os", seed=8)
+
+
+@pytest.fixture(scope="module")
+def grids():
+    """The grid on OS by refits under every prior and by reweighting (the default), with the
+    same seed: the same fit under the model's own prior, independent refits of the others."""
+    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
+    spec = load_spec(ROOT / "models/weibull_ph_centre.toml")
+    priors = load_prior_grid(ROOT / "models/priors/line")
+    contrast = Contrast("line", "second_line", "salvage")
+    return {m: prior_grid_fit(spec, cohort, priors, contrast, method=m, **GRID_ARGS)
+            for m in ("refit", "reweight")}
+
+
+def test_grid_posteriors_match_the_normal_approximation(grids):
     """Under the file's N(0, 1) prior the posterior of log HR is close to normal, N(m1, s1^2),
     so the data carry a likelihood N(y, se^2) with 1/se^2 = 1/s1^2 - 1 and y = m1 se^2 / s1^2.
     Each grid prior N(m0, s0^2) should then give the conjugate posterior N(mu, 1/prec) and
@@ -64,19 +78,9 @@ def test_grid_posteriors_match_the_normal_approximation(method):
     The check can fail: a refit that ignored its grid prior (the reference's own P(HR < 1) in
     its place) is rejected for every prior that moves the conjugate prediction by more than
     twice the tolerance (its error is then at least one tolerance), and there are such priors
-    in the grid.
-
-    Both ways of obtaining the grid: a refit under every prior, and the default, the draws
-    under the model's own prior reweighted by PSIS (refitting a prior whose weights fail their
-    checks); for the latter the refit's Monte Carlo error is that of its smallest ESS
-    (``min_ess_bulk``: the base fit's or the weights' effective draws)."""
-    cohort = load_cohort(BUNDLED_COHORT, RE_NEN)
-    res = prior_grid_fit(load_spec(ROOT / "models/weibull_ph_centre.toml"), cohort,
-                         load_prior_grid(ROOT / "models/priors/line"),
-                         Contrast("line", "second_line", "salvage"), endpoint="os", seed=8,
-                         method=method)
-    assert (res.table["method"] == "sampled").all() if method == "refit" else \
-        (res.table["method"].iloc[1:] == "reweighted").any()
+    in the grid."""
+    res = grids["refit"]
+    assert (res.table["method"] == "sampled").all()
     base = np.log(res.draws["model_prior"])
     m1, s1 = base.mean(), base.std()
     prec_l = 1 / s1**2 - 1.0
@@ -114,3 +118,32 @@ def test_grid_posteriors_match_the_normal_approximation(method):
     # every prior that moves the prediction by more than twice the tolerance must be caught
     assert any(moved for _, moved, _ in ignored), ignored
     assert all(rejected for _, moved, rejected in ignored if moved), ignored
+
+
+def test_reweighted_grid_agrees_with_independent_refits(grids):
+    """Each prior the default grid reweights against the refit under that prior (an
+    independent MCMC run): P(HR < 1) within 4 SEs of the difference (binomial SEs at the
+    refit's bulk ESS and at the weights' effective draws) and the median log HR within 4 SEs
+    (1.2533 sd / sqrt(ESS) each). The check can fail: the draws under the model's own prior
+    left unweighted are rejected for every prior that moves P(HR < 1) by more than twice the
+    tolerance, and there are such priors in the grid."""
+    ref = grids["refit"].table.set_index("prior")
+    rw = grids["reweight"].table.set_index("prior")
+    assert rw.loc["model_prior", "P(HR < 1)"] == ref.loc["model_prior", "P(HR < 1)"]
+    reweighted = rw.index[rw["method"] == "reweighted"]
+    assert len(reweighted) >= 5, rw["method"]
+    caught = []
+    for name in reweighted:
+        ess_a, ess_b = ref.loc[name, "min_ess_bulk"], rw.loc[name, "ess_importance"]
+        p = ref.loc[name, "P(HR < 1)"]
+        p_s = (p * ess_a + 0.5) / (ess_a + 1)  # never 0 or 1
+        tol = 4 * math.sqrt(p_s * (1 - p_s) * (1 / ess_a + 1 / ess_b))
+        assert abs(rw.loc[name, "P(HR < 1)"] - p) < tol, (name, rw.loc[name], ref.loc[name])
+        draws = np.log(grids["refit"].draws[name])
+        tol_med = 4 * 1.2533 * draws.std() * math.sqrt(1 / ess_a + 1 / ess_b)
+        assert abs(math.log(rw.loc[name, "median"]) - np.median(draws)) < tol_med, name
+        unweighted = rw.loc["model_prior", "P(HR < 1)"]
+        moved = abs(unweighted - p) > 2 * tol
+        caught.append((name, moved, abs(unweighted - p) >= tol))
+    assert any(m for _, m, _ in caught), caught
+    assert all(c for _, m, c in caught if m), caught

@@ -103,9 +103,18 @@ def _npmle_em(inside: np.ndarray, counts: np.ndarray, tol: float, max_iter: int)
             p2 = em(p1)
             r, v = p1 - p, p2 - 2 * p1 + p
             alpha = -np.sqrt((r @ r) / (v @ v)) if v @ v > 0 else -1.0
-            jump = np.clip(p - 2 * min(alpha, -1.0) * r + min(alpha, -1.0) ** 2 * v, 0, None)
-            jump = em(jump / jump.sum()) if jump.sum() > 0 else p2
-            p = jump if np.isfinite(ll := loglik(jump)) and ll >= loglik(p2) else p2
+            jump = p - 2 * min(alpha, -1.0) * r + min(alpha, -1.0) ** 2 * v
+            # a jump that leaves the simplex or zeroes a mass is not taken: EM cannot bring a
+            # zero mass back, so it could stop short of the optimum
+            if np.all(jump > 0):
+                jump = em(jump / jump.sum())
+                p = jump if np.isfinite(ll := loglik(jump)) and ll >= loglik(p2) else p2
+            else:
+                p = p2
+        else:
+            warnings.warn(f"Turnbull NPMLE: the optimality condition was not met within "
+                          f"{max_iter} iterations (largest self-consistency ratio "
+                          f"{ratio(p).max():.6f})", RuntimeWarning, stacklevel=3)
     return p
 
 

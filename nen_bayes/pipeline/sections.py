@@ -269,16 +269,21 @@ def grid_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     g = ep.grid.result
     sub = Section(f"{ep.endpoint}: prior sensitivity", level=3)
     t = g.table
-    sampled = int((t["method"] != "reweighted").sum()) if "method" in t else len(t)
+    rw = int((t["method"] == "reweighted").sum()) if "method" in t else 0
+    first = ("the job's fit of the headline model" if g.provenance.get("base_given") else
+             "sampled")
+    how = (f"The other priors reweight its draws by the ratio of the two priors "
+           f"(Pareto-smoothed importance sampling; method \"reweighted\", with the weights' "
+           f"Pareto k and effective draws): {rw} of {len(t) - 1}. A prior whose weights fail "
+           "(Pareto k above min(1 - 1/log10(S), 0.7) for S draws, or fewer effective draws "
+           "than a fit needs) is sampled (\"sampled\")." if g.provenance.get(
+               "grid_method", "reweight") == "reweight" else
+           "Every other prior is sampled (one compiled model, the prior's mean and SD as data).")
     sub.text(f"The headline model under each prior of the grid on the log HR {g.contrast} "
              "(neutral, optimistic, pessimistic x weak, moderate, strong), every other prior "
-             "as in the model file. The first row is the model file's own prior: the job's "
-             "fit of the headline model. The other priors reweight its draws by the ratio of "
-             "the two priors (Pareto-smoothed importance sampling; column method "
-             "\"reweighted\", with the weights' Pareto k and effective draws); a prior whose "
-             "weights fail (Pareto k above 0.7 or too few effective draws) is sampled again "
-             f"(\"sampled\"). {sampled} of {len(t)} posteriors sampled: compile "
-             f"{g.timings['compile_s']:.1f} s, sampling {g.timings['sampling_s']:.1f} s.")
+             f"as in the model file. The first row is the model file's own prior: {first}. "
+             f"{how} Compile {g.timings['compile_s']:.1f} s, sampling "
+             f"{g.timings['sampling_s']:.1f} s.")
     sub.table(_probabilities_as_text(g.table.drop(columns=["prior_mu", "prior_sd"])),
               "Per prior", floatfmt="{:.3f}")
     sub.figure(ep.grid.figures["grid"], "Prior (grey) and posterior (blue) of the HR")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import resolve_endpoint
@@ -37,7 +38,7 @@ from nen_bayes.bayes.model import OUTCOME_DATA, PRIOR_DATA, build_model
 from nen_bayes.bayes.refit import outcome_data, same_units
 from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.effects import effects_frame
-from nen_bayes.errors import ModelDataError
+from nen_bayes.errors import ModelDataError, SpecError
 from nen_bayes.formatting import format_prob
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS, Check, RunCard, diagnose_fit
 from nen_bayes.posterior.summary import interval, weighted_interval
@@ -71,7 +72,7 @@ class GridResult(Provenanced):
     endpoint: str
     contrast: str
     table: pd.DataFrame
-    draws: dict            # prior name -> HR draws
+    draws: dict            # prior name -> HR draws (a reweighted row's: the base draws)
     priors: tuple          # GridPrior objects (the reference prior of the model first)
     timings: dict
     provenance: dict = field(default_factory=dict)
@@ -80,7 +81,8 @@ class GridResult(Provenanced):
     decision: Decision = field(default_factory=Decision)
     #: the run card of each refit (same order as ``table``), held to the usual thresholds
     cards: tuple = ()
-    #: prior name -> the importance weights of its draws (summing to 1), for reweighted rows
+    #: prior name -> the importance weights of its draws (summing to 1), for reweighted rows:
+    #: their draws are the model's own prior's, and only these weights make them this prior's
     weights: dict = field(default_factory=dict)
 
     @property
@@ -131,8 +133,11 @@ class GridResult(Provenanced):
         lines += self._method_lines()
         lines += self._checks_lines()
         fits = int((t["method"] != "reweighted").sum()) if "method" in t else len(t)
+        fits -= bool(self.provenance.get("base_given"))  # sampled before, not here
         lines.append(f"  compile {self.timings['compile_s']:.1f} s, {fits} fit"
-                     f"{'s' if fits != 1 else ''} {self.timings['sampling_s']:.1f} s")
+                     f"{'s' if fits != 1 else ''} sampled here {self.timings['sampling_s']:.1f} "
+                     "s" + (" (the first row: the fit given)" if self.provenance.get(
+                         "base_given") else ""))
         return "\n".join(lines) + "\n"
 
     def _method_lines(self) -> list[str]:
@@ -142,7 +147,8 @@ class GridResult(Provenanced):
         if "method" not in t or not (t["method"] == "reweighted").any():
             return []
         rw = t[t["method"] == "reweighted"]
-        lines = [f"  posteriors: the model's own prior sampled; {len(rw)} of the other "
+        first = "the fit given" if self.provenance.get("base_given") else "sampled"
+        lines = [f"  posteriors: the model's own prior {first}; {len(rw)} of the other "
                  f"{len(t) - 1} priors by importance reweighting of its draws (PSIS; Pareto k "
                  f"{rw['pareto_k'].min():.2f} to {rw['pareto_k'].max():.2f}, "
                  f"{rw['ess_importance'].min():.0f} or more effective draws)"]
@@ -220,8 +226,7 @@ def _tree_row(tree, pr: GridPrior, j: int, sign: int, decision: Decision,
            "median": mid, "lower": lo, "upper": hi, **decision_probabilities(hr, decision),
            "max_rhat": checks["rhat"].value, "min_ess_bulk": checks["ess_bulk"].value,
            "divergences": checks["divergences"].value,
-           "checks": "pass" if card.passed else
-           "FAIL: " + ", ".join(c.name for c in card.failures),
+           "checks": _checks_text(card),
            "method": "sampled", "pareto_k": np.nan, "ess_importance": np.nan}
     return row, hr, card
 
@@ -256,8 +261,8 @@ class _Refits:
                              seed=seed, progress_bar=False, target_accept=s.target_accept)
 
 
-def _normal_logpdf(x, mu: float, sigma: float):
-    return -0.5 * ((x - mu) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+def _checks_text(card: RunCard) -> str:
+    return "pass" if card.passed else "FAIL: " + ", ".join(c.name for c in card.failures)
 
 
 def importance_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -268,6 +273,8 @@ def importance_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float, float]
     from arviz_stats.base import array_stats
 
     lr = np.asarray(log_ratio, float)
+    if np.ptp(lr) == 0:  # the same density: equal weights, no tail
+        return np.full(lr.size, 1.0 / lr.size), -np.inf, float(lr.size)
     ratio = np.exp(lr - lr.max())
     r_eff = min(1.0, float(array_stats.ess(ratio, method="mean")) / ratio.size)
     log_w, k = array_stats.psislw(-lr.ravel(), r_eff=r_eff)  # it takes minus the log ratio
@@ -285,8 +292,8 @@ def _reweighted_row(base: tuple, own: GridPrior, pr: GridPrior, decision: Decisi
     The row says ``method`` "reweighted" only when both weight checks pass."""
     hr, base_row, base_card = base
     x = np.log(hr)
-    w, k, ess = importance_weights(_normal_logpdf(x, pr.mu, pr.sigma)
-                                   - _normal_logpdf(x, own.mu, own.sigma))
+    w, k, ess = importance_weights(norm.logpdf(x, pr.mu, pr.sigma)
+                                   - norm.logpdf(x, own.mu, own.sigma))
     k_max = min(1.0 - 1.0 / np.log10(hr.size), 0.7)
     checks = (Check("importance_k", "Pareto k of the importance weights (ratio of the priors)",
                     k, k_max, "<=", bool(k <= k_max)),
@@ -302,9 +309,7 @@ def _reweighted_row(base: tuple, own: GridPrior, pr: GridPrior, decision: Decisi
            "prior_lower": prior_sum["lower"], "prior_upper": prior_sum["upper"],
            "median": mid, "lower": lo, "upper": hi,
            **decision_probabilities(hr, decision, weights=w),
-           "min_ess_bulk": min(base_row["min_ess_bulk"], ess),
-           "checks": "pass" if card.passed else
-           "FAIL: " + ", ".join(c.name for c in card.failures),
+           "checks": _checks_text(card),
            "method": "reweighted" if ok else "sampled", "pareto_k": k, "ess_importance": ess}
     return row, hr.ravel(), w, card
 
@@ -330,9 +335,25 @@ def _grid_model(spec, design, cache: dict | None):
     return model, compiled
 
 
+def _check_base(base, design, spec) -> int:
+    """The number of chains of ``base``, a fit of ``spec`` on ``design`` under the model's own
+    prior; a ModelDataError when its coefficients are not the design's."""
+    got = [str(c) for c in base["posterior"]["beta"].coords["covariate"].values]
+    if got != list(design.coefficients) or base.attrs.get("model", spec.name) != spec.name:
+        raise ModelDataError(
+            f"prior grid: the fit given as its first row is of {base.attrs.get('model')!r} "
+            f"with coefficients {got}; the grid is of {spec.name!r} with {design.coefficients}")
+    return int(base["posterior"].sizes["chain"])
+
+
 def _model_prior(spec, term: str, sign: int) -> GridPrior:
-    """The model file's own prior on the contrast's log HR, as the grid's first row."""
+    """The model file's own prior on the contrast's log HR, as the grid's first row (a
+    SpecError unless it is Normal: the grid's priors replace it, and its density is part of
+    the importance ratio)."""
     own = spec.coefficient_prior(term)
+    if own.dist != "Normal":
+        raise SpecError(f"{spec.source}: the prior grid replaces the Normal prior of {term!r}; "
+                        f"this model gives it a {own.dist} prior")
     return GridPrior(name="model_prior", direction="model", strength="file",
                      mu=sign * float(own.params["mu"]), sigma=float(own.params["sigma"]),
                      expected_hr=np.nan, tail=np.nan, tail_event="",
@@ -377,8 +398,9 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
     design = make_design(spec, cohort, endpoint)
     j, sign, level, versus = _contrast_column(design, contrast)
     everything = [_model_prior(spec, contrast.term, sign), *priors]
+    chains = s.chains if base is None else _check_base(base, design, spec)
     seeds = np.random.SeedSequence(s.seed).generate_state(len(everything))
-    need_ess = {**DEFAULT_THRESHOLDS, **(thresholds or {})}["ess_per_chain"] * s.chains
+    need_ess = {**DEFAULT_THRESHOLDS, **(thresholds or {})}["ess_per_chain"] * chains
     refits = _Refits(spec, design, compiled, s, j, sign)
     rows, hr_draws, weights, cards = [], {}, {}, []
     t1 = time.perf_counter()
@@ -387,7 +409,6 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
             progress(f"prior {k + 1}/{len(everything)}: {pr.name}")
         tried = None
         if method == "reweight" and k > 0:
-            chains = s.chains if base is None else base["posterior"].sizes["chain"]
             tried = _reweighted_row((hr_draws[everything[0].name].reshape(chains, -1),
                                      rows[0], cards[0]), everything[0], pr, decision,
                                     conf_level, need_ess, spec.name)
@@ -412,6 +433,7 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
                                   "synthetic": prov["synthetic"], "n_units": design.n,
                                   "n_events": int(design.event.sum()), "seed": s.seed,
                                   "draws": s.draws, "tune": s.tune, "chains": s.chains,
-                                  "sampler": "nutpie", "grid_method": method},
+                                  "sampler": "nutpie", "grid_method": method,
+                                  "base_given": base is not None},
                       term=contrast.term, conf_level=conf_level, decision=decision,
                       cards=tuple(cards), weights=weights)

@@ -116,7 +116,7 @@ def test_a_given_fit_is_the_grid_first_row_and_nothing_is_compiled(cohort, monke
     assert list(t["method"]) == ["sampled", "reweighted", "reweighted"] and compiles == []
     np.testing.assert_allclose(res.weights["same"], 1 / own_hr.size)
     assert t.loc["same", "P(HR < 1)"] == pytest.approx(t.loc["model_prior", "P(HR < 1)"])
-    assert "the model's own prior the fit given" in res.to_text()
+    assert "the model's own prior from the fit given" in res.to_text()
     res = prior_grid_fit(spec, cohort, [wide], contrast, base=base, method="refit", **small)
     assert list(res.table["method"]) == ["sampled", "sampled"] and compiles == [1]
     np.testing.assert_array_equal(res.draws["model_prior"], own_hr)

@@ -147,7 +147,7 @@ class GridResult(Provenanced):
         if "method" not in t or not (t["method"] == "reweighted").any():
             return []
         rw = t[t["method"] == "reweighted"]
-        first = "the fit given" if self.provenance.get("base_given") else "sampled"
+        first = "from the fit given" if self.provenance.get("base_given") else "sampled"
         lines = [f"  posteriors: the model's own prior {first}; {len(rw)} of the other "
                  f"{len(t) - 1} priors by importance reweighting of its draws (PSIS; Pareto k "
                  f"{rw['pareto_k'].min():.2f} to {rw['pareto_k'].max():.2f}, "

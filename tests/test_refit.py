@@ -144,18 +144,25 @@ def _z(a, b, names):
                       / np.sqrt(ma[v] ** 2 + mb[v] ** 2)).max()) for v in names}
 
 
+def _agrees_with_a_fresh_fit(refit_tree, spec, cohort):
+    """The refit's posterior (returned) has fit()'s variables on PFS of ``cohort`` with the same
+    seed, and every posterior mean within 4 combined Monte Carlo SEs of fit()'s."""
+    fresh = fit(spec, cohort, endpoint="pfs", sampling=SAMPLING, seed=5, prior_draws=10,
+                progressbar=False, log_lik=False, predictive=False).posterior
+    names = ["beta", "shape", "scale", "sd_centre", "u_centre", "hr", "median_baseline"]
+    post = refit_tree["posterior"].to_dataset()
+    assert set(post.data_vars) == set(fresh.data_vars)
+    assert max(_z(post, fresh, names).values()) < 4
+    return post
+
+
 def test_refit_on_new_outcomes_gives_the_posterior_of_a_fresh_fit(refitted):
     """The refit on PFS against fit() on PFS with the same seed: every posterior mean within 4
     combined Monte Carlo SEs (the draws agree to rounding: the same initial values and sampler
     seed, a log-density that differs only in floating-point order). The refit on OS must
     differ from it (the outcomes were swapped), by far more than Monte Carlo error."""
     cohort, spec, _, on_pfs, on_os, *_ = refitted
-    fresh = fit(spec, cohort, endpoint="pfs", sampling=SAMPLING, seed=5, prior_draws=10,
-                progressbar=False, log_lik=False, predictive=False).posterior
-    names = ["beta", "shape", "scale", "sd_centre", "u_centre", "hr", "median_baseline"]
-    post = on_pfs["posterior"].to_dataset()
-    assert set(post.data_vars) == set(fresh.data_vars)
-    assert max(_z(post, fresh, names).values()) < 4
+    post = _agrees_with_a_fresh_fit(on_pfs, spec, cohort)
     assert _z(post, on_os["posterior"].to_dataset(), ["median_baseline"])[
         "median_baseline"] > 10
     assert int(on_pfs["sample_stats"]["diverging"].sum()) == 0
@@ -168,12 +175,7 @@ def test_refit_on_interval_censored_outcomes_gives_the_posterior_of_a_fresh_fit(
     against the refit on the detection times (the later of the two bounds), the baseline
     median is earlier, by more than those 4 combined Monte Carlo SEs."""
     _, spec, _, on_pfs, _, _, intervals, on_interval = refitted
-    fresh = fit(spec, intervals, endpoint="pfs", sampling=SAMPLING, seed=5, prior_draws=10,
-                progressbar=False, log_lik=False, predictive=False).posterior
-    names = ["beta", "shape", "scale", "sd_centre", "u_centre", "hr", "median_baseline"]
-    post = on_interval["posterior"].to_dataset()
-    assert set(post.data_vars) == set(fresh.data_vars)
-    assert max(_z(post, fresh, names).values()) < 4
+    post = _agrees_with_a_fresh_fit(on_interval, spec, intervals)
     detection = on_pfs["posterior"].to_dataset()
     assert float(post["median_baseline"].mean()) < float(detection["median_baseline"].mean())
     assert _z(post, detection, ["median_baseline"])["median_baseline"] > 4

@@ -66,7 +66,7 @@ from nen_bayes.settings import Sampling
 
 __all__ = ["INIT_ATTEMPTS", "INIT_RADIUS", "Fit", "fit", "initial_points", "log_likelihood",
            "log_prior", "log_prior_numpy", "pointwise_log_likelihood", "read_fit", "read_run",
-           "sample_prior", "versions", "write_fit"]
+           "sample_prior", "start_failure", "versions", "write_fit"]
 
 _PACKAGES = ("nen-bayes", "pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats",
              "xarray", "numpy", "pandas", "h5netcdf")
@@ -574,16 +574,22 @@ def _sample(model, s: Sampling, cores: int, seed: int, progressbar: bool,
                              progressbar=progressbar, compute_convergence_checks=False,
                              initvals=init, nuts={"target_accept": s.target_accept})
         except (RuntimeError, pm.exceptions.SamplingError, FloatingPointError) as exc:
-            text = str(exc)
-            if "init" not in text.lower() and "starting point" not in text.lower():
-                raise
-            errors.append(text.splitlines()[0])
+            errors.append(start_failure(exc))
     raise SamplingStartError(
         f"the sampler could not start: the log density was not finite at initial values "
         f"drawn {INIT_ATTEMPTS} times uniformly in (-{INIT_RADIUS:g}, {INIT_RADIUS:g}) on the "
         f"unconstrained scale of every parameter (last: {errors[-1]}). Nothing was written. "
         "Check the data (times must be positive) and the priors (proper, and on the scale of "
         "the data: a time unit the model file does not expect moves the baseline far away).")
+
+
+def start_failure(exc: Exception) -> str:
+    """The first line of a sampler error that says it could not start (worth another draw of
+    initial values); any other error is raised again."""
+    text = str(exc)
+    if "init" not in text.lower() and "starting point" not in text.lower():
+        raise exc
+    return text.splitlines()[0]
 
 
 def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> dict:

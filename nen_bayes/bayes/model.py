@@ -257,10 +257,7 @@ def _interval_censored_data(logp, family: str, design: Design, time, upper):
 
     def interval_logp(value, *args):
         *params, eta, event = args
-        inside = pt.and_(pt.eq(event, 1.0), pt.gt(upper, time))
-        safe_time = pt.switch(inside, upper, time)  # never 0 in the exact-time term
-        lower = pt.switch(inside, time, 0.0)
-        up = pt.switch(inside, upper, 1.0)
+        inside, safe_time, lower, up = _interval_bounds(time, event, upper)
         exact = logp(safe_time, *params, eta, event)
         return pt.switch(inside, families.interval_censored_logp(family, tuple(params), eta,
                                                                  lower, up, design.cuts),
@@ -304,11 +301,8 @@ def _group_effects(spec: ModelSpec, design: Design):
 def _exposure_tensor(t, cuts: np.ndarray):
     """:func:`families.exposure_matrix` and :func:`families.interval_index` of times held as
     data (PyTensor): the time spent in each interval before ``t``, and ``t``'s interval."""
-    import pytensor.tensor as pt
 
-    expo = families.exposure_tensor(t, cuts)
-    index = pt.ge(t[:, None], np.asarray(cuts, float)).sum(axis=1)
-    return expo, index
+    return families.exposure_tensor(t, cuts), _interval_of(t, cuts)
 
 
 def _tv_logp(spec: ModelSpec, design: Design, tv: dict, outcomes=None):
@@ -336,7 +330,7 @@ def _tv_logp(spec: ModelSpec, design: Design, tv: dict, outcomes=None):
             unit_shape = shape * pt.exp(pt.dot(x, change))
             if upper is None:
                 return families.weibull_logp(value, unit_shape, scale, eta, event, entry)
-            inside, safe_time, lower, up = _tv_interval_bounds(value, event, upper)
+            inside, safe_time, lower, up = _interval_bounds(value, event, upper)
             exact = families.weibull_logp(safe_time, unit_shape, scale, eta, event)
             return pt.switch(inside, families.interval_censored_logp(
                 "weibull", (unit_shape, scale), eta, lower, up), exact)
@@ -376,7 +370,7 @@ def _tv_hr_logp(weibull: bool, x: np.ndarray, cuts: np.ndarray, entry, upper):
             ends = [(value, 1.0)] + ([] if entry is None else [(entry, -1.0)])
             return (event * log_hazard(value, shape, scale, eta, off)
                     - pt.exp(eta) * cum_h(ends, shape, scale, off))
-        inside, safe_time, lower, up = _tv_interval_bounds(value, event, upper)
+        inside, safe_time, lower, up = _interval_bounds(value, event, upper)
         exact = (event * log_hazard(safe_time, shape, scale, eta, off)
                  - pt.exp(eta) * cum_h([(safe_time, 1.0)], shape, scale, off))
         h_lower = pt.exp(eta) * cum_h([(lower, 1.0)], shape, scale, off)
@@ -392,11 +386,11 @@ def _interval_of(t, cuts: np.ndarray):
     return pt.ge(t[:, None], np.asarray(cuts, float)).sum(axis=1)
 
 
-def _tv_interval_bounds(time, event, upper):
-    """For interval-censored times with a time-varying effect (PyTensor): which units had
-    their event in ``(time, upper]``, the time of the exact-time term (``upper`` inside, never
-    0) and the bounds ``lower``/``upper`` (safe values outside, so that no log 0 or infinity
-    reaches the gradient)."""
+def _interval_bounds(time, event, upper):
+    """For interval-censored times (PyTensor): which units had their event in ``(time,
+    upper]`` (event 1, upper > time; an exact event or a censored unit has upper = time), the
+    time of the exact-time term (``upper`` inside, never 0) and the bounds ``lower``/``upper``
+    (safe values outside, so that no log 0 or infinity reaches the gradient)."""
     import pytensor.tensor as pt
 
     inside = pt.and_(pt.eq(event, 1.0), pt.gt(upper, time))

@@ -39,6 +39,7 @@ from nen_bayes.bayes.inference import (
     _add_derived,
     _sampling_settings,
     initial_points,
+    start_failure,
 )
 from nen_bayes.bayes.model import CENTRED_BASELINE, OUTCOME_DATA, build_model
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
@@ -270,10 +271,7 @@ class Refitter:
                 self.n_fits += 1
                 return tree
             except (RuntimeError, FloatingPointError) as exc:
-                text = str(exc)
-                if "init" not in text.lower() and "starting point" not in text.lower():
-                    raise
-                errors.append(text.splitlines()[0])
+                errors.append(start_failure(exc))
         raise SamplingStartError(
             f"the sampler could not start at initial values drawn {INIT_ATTEMPTS} times "
             f"(last: {errors[-1]}); check the outcomes (times must be positive)")

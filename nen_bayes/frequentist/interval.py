@@ -87,8 +87,8 @@ def _npmle_em(inside: np.ndarray, counts: np.ndarray, tol: float, max_iter: int)
     def ratio(q):
         return (inside.T @ (counts / (inside @ q))) / n
 
-    def em(q):
-        new = q * ratio(q)
+    def em(q, r=None):
+        new = q * (ratio(q) if r is None else r)
         return new / new.sum()
 
     def loglik(q):
@@ -97,9 +97,10 @@ def _npmle_em(inside: np.ndarray, counts: np.ndarray, tol: float, max_iter: int)
     p = np.full(inside.shape[1], 1.0 / inside.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(max_iter):
-            if ratio(p).max() <= 1.0 + tol:
+            r = ratio(p)
+            if r.max() <= 1.0 + tol:
                 break
-            p1 = em(p)
+            p1 = em(p, r)  # the ratio of the check is the EM step's
             p2 = em(p1)
             r, v = p1 - p, p2 - 2 * p1 + p
             alpha = -np.sqrt((r @ r) / (v @ v)) if v @ v > 0 else -1.0

@@ -215,14 +215,11 @@ def _tree_row(tree, pr: GridPrior, j: int, sign: int, decision: Decision,
     """The table row, the HR draws and the run card of a posterior under prior ``pr`` (a
     sampled DataTree with ``beta`` and the sampler statistics)."""
     hr = np.exp(sign * tree["posterior"]["beta"].isel(covariate=j).values.ravel())
-    prior_sum = normal_probabilities(pr.mu, pr.sigma, decision=decision, level=conf_level)
     mid, lo, hi = interval(hr, conf_level)
     card = replace(diagnose_fit(tree, run=f"prior grid: {pr.name}", thresholds=thresholds),
                    model=f"{model} under prior {pr.name}")
     checks = {c.name: c for c in card.checks}
-    row = {"prior": pr.name, "direction": pr.direction, "strength": pr.strength,
-           "prior_mu": pr.mu, "prior_sd": pr.sigma, "prior_median": prior_sum["hr"],
-           "prior_lower": prior_sum["lower"], "prior_upper": prior_sum["upper"],
+    row = {**_prior_columns(pr, decision, conf_level),
            "median": mid, "lower": lo, "upper": hi, **decision_probabilities(hr, decision),
            "max_rhat": checks["rhat"].value, "min_ess_bulk": checks["ess_bulk"].value,
            "divergences": checks["divergences"].value,
@@ -259,6 +256,15 @@ class _Refits:
         return nutpie.sample(self.compiled.with_data(**{PRIOR_DATA[0]: mu, PRIOR_DATA[1]: sd}),
                              draws=s.draws, tune=s.tune, chains=s.chains, cores=self.cores,
                              seed=seed, progress_bar=False, target_accept=s.target_accept)
+
+
+def _prior_columns(pr: GridPrior, decision: Decision, conf_level: float) -> dict:
+    """A grid row's columns about its prior: name, kind, mean and SD on log HR, and its
+    median HR and interval."""
+    summary = normal_probabilities(pr.mu, pr.sigma, decision=decision, level=conf_level)
+    return {"prior": pr.name, "direction": pr.direction, "strength": pr.strength,
+            "prior_mu": pr.mu, "prior_sd": pr.sigma, "prior_median": summary["hr"],
+            "prior_lower": summary["lower"], "prior_upper": summary["upper"]}
 
 
 def _checks_text(card: RunCard) -> str:
@@ -301,12 +307,9 @@ def _reweighted_row(base: tuple, own: GridPrior, pr: GridPrior, decision: Decisi
                     ess, need_ess, ">=", bool(ess >= need_ess)))
     card = replace(base_card, run=f"prior grid: {pr.name}", model=f"{model} under prior "
                    f"{pr.name} (reweighted)", checks=base_card.checks + checks)
-    prior_sum = normal_probabilities(pr.mu, pr.sigma, decision=decision, level=conf_level)
     mid, lo, hi = weighted_interval(hr, w, conf_level)
     ok = all(c.passed for c in checks)
-    row = {**base_row, "prior": pr.name, "direction": pr.direction, "strength": pr.strength,
-           "prior_mu": pr.mu, "prior_sd": pr.sigma, "prior_median": prior_sum["hr"],
-           "prior_lower": prior_sum["lower"], "prior_upper": prior_sum["upper"],
+    row = {**base_row, **_prior_columns(pr, decision, conf_level),
            "median": mid, "lower": lo, "upper": hi,
            **decision_probabilities(hr, decision, weights=w),
            "checks": _checks_text(card),

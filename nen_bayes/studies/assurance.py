@@ -33,9 +33,8 @@ import pandas as pd
 from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
-from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.settings import Contrast, Sampling
-from nen_bayes.studies.operating import rate_pm, rate_se
+from nen_bayes.studies.operating import RateResult, rate_pm, rate_se
 from nen_bayes.studies.simulation import (
     contrast_column,
     design_for,
@@ -52,16 +51,8 @@ NS = (100, 200, 300, 500)
 
 
 @dataclass(frozen=True)
-class AssuranceResult:
+class AssuranceResult(RateResult):
     """Assurance and log-rank power by N: ``table`` one row per (N, K)."""
-
-    model: str
-    contrast: str
-    threshold: float
-    table: pd.DataFrame
-    verdict: str
-    notes: tuple[str, ...] = ()
-    synthetic: bool = False
 
     def to_text(self) -> str:
         t = self.table
@@ -69,12 +60,8 @@ class AssuranceResult:
             "N": t["n_units"], "K": t["n_centres"], "reps": t["n"],
             "assurance": rate_pm(t, "assurance"), "log-rank power": rate_pm(t, "logrank_power"),
             "log-rank 1-sided": rate_pm(t, "logrank_one_sided_power")})
-        lines = [f"Assurance of a new study for {self.contrast} ({self.model}; averaged over "
-                 "the fitted posterior; ± Monte Carlo SE)", self.verdict, "",
-                 shown.to_string(index=False), *self.notes]
-        if self.synthetic:
-            lines.append(SYNTHETIC_NOTICE)
-        return "\n".join(lines)
+        return self._text(f"Assurance of a new study for {self.contrast} ({self.model}; "
+                          "averaged over the fitted posterior; ± Monte Carlo SE)", shown)
 
 
 @dataclass(frozen=True)

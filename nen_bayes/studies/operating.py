@@ -43,7 +43,7 @@ from nen_bayes.studies.simulation import (
     task_seed,
 )
 
-__all__ = ["OperatingResult", "OperatingStudy", "default_truth", "rate_pm", "rate_se",
+__all__ = ["OperatingResult", "OperatingStudy", "RateResult", "default_truth", "rate_pm", "rate_se",
            "summarise_cells"]
 
 HRS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1)
@@ -101,8 +101,8 @@ def summarise_cells(ok: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class OperatingResult:
-    """The operating characteristics: ``table`` one row per cell (rates with MC SEs)."""
+class RateResult:
+    """A study's table of rates with their Monte Carlo SEs, its verdict and notes."""
 
     model: str
     contrast: str
@@ -111,6 +111,19 @@ class OperatingResult:
     verdict: str
     notes: tuple[str, ...] = ()
     synthetic: bool = False
+
+    def _text(self, header: str, shown: pd.DataFrame) -> str:
+        """``header``, the verdict, the table as ``shown``, the notes (and the synthetic
+        notice)."""
+        lines = [header, self.verdict, "", shown.to_string(index=False), *self.notes]
+        if self.synthetic:
+            lines.append(SYNTHETIC_NOTICE)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class OperatingResult(RateResult):
+    """The operating characteristics: ``table`` one row per cell (rates with MC SEs)."""
 
     def to_text(self) -> str:
         t = self.table
@@ -121,12 +134,9 @@ class OperatingResult:
             "bias logHR": rate_pm(t, "bias_log_hr"), "RMSE logHR": rate_pm(t, "rmse_log_hr"),
             "log-rank 0.05": rate_pm(t, "logrank_rate"),
             "log-rank 1-sided": rate_pm(t, "logrank_one_sided_rate")})
-        lines = [f"Operating characteristics of {self.model} for {self.contrast} "
-                 "(rate ± Monte Carlo SE; bias and RMSE of the posterior median on the log HR "
-                 "scale)", self.verdict, "", shown.to_string(index=False), *self.notes]
-        if self.synthetic:
-            lines.append(SYNTHETIC_NOTICE)
-        return "\n".join(lines)
+        return self._text(f"Operating characteristics of {self.model} for {self.contrast} "
+                          "(rate ± Monte Carlo SE; bias and RMSE of the posterior median on "
+                          "the log HR scale)", shown)
 
 
 def rate_pm(t: pd.DataFrame, col: str) -> list[str]:

@@ -16,7 +16,7 @@ from nen_bayes import load_cohort
 from nen_bayes.bayes.design import AUTO_CENTRED_MIN_EVENTS, choose_centring, make_design
 from nen_bayes.bayes.families import loglik_numpy, median_baseline, survival
 from nen_bayes.bayes.inference import log_likelihood, pointwise_log_likelihood
-from nen_bayes.bayes.model import build_model
+from nen_bayes.bayes.model import build_model, level_group
 from nen_bayes.bayes.spec import load_spec, spec_from_dict
 from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.data import BUNDLED_COHORT
@@ -252,7 +252,9 @@ def test_headline_model_chooses_centring_from_the_data(cohort):
     assert big.groups[0].auto and big.groups[0].centered is True
     model = build_model(spec_from_dict(d), big)
     free = {v.name for v in model.free_RVs}
-    assert "u_centre" in free and "z_centre" not in free
+    # centred around the baseline: the centres' log-hazard levels are sampled, u derived
+    assert "level_centre" in free and not {"u_centre", "z_centre"} & free
+    assert "u_centre" in {v.name for v in model.deterministics}
     d["groups"][0]["centered"] = "sometimes"
     with pytest.raises(SpecError, match="auto"):
         spec_from_dict(d)
@@ -306,7 +308,18 @@ def test_numpy_prior_draws_and_log_prior_match_pymc(name, centered, cohort, bund
         assert stats.ks_2samp(a, b).pvalue > 1e-4, v
 
     sub = ref.isel(draw=slice(0, 20))
-    expected = log_prior(model, xr.DataTree.from_dict({"posterior": sub}))
+    levelled = level_group(spec, design)
+    if levelled:  # the graph samples u + the baseline's level: its log cumulative hazard at
+        # the geometric mean t0 of the event times (Weibull), its mean log hazard (piecewise)
+        log_t0 = np.log(design.time[design.event == 1]).mean()
+        level = (sub["shape"] * (log_t0 - np.log(sub["scale"])) if spec.family == "weibull"
+                 else sub["log_hazard"].mean("interval"))
+        expected = log_prior(model, xr.DataTree.from_dict({"posterior": sub.assign(
+            {f"level_{levelled}": sub[f"u_{levelled}"] + level})}))
+        # Normal(level; baseline, sd) is Normal(u; 0, sd): the same prior density
+        expected = expected.rename({f"level_{levelled}": f"u_{levelled}"})
+    else:
+        expected = log_prior(model, xr.DataTree.from_dict({"posterior": sub}))
     got = log_prior_numpy(spec, design, sub)
     assert set(got.data_vars) == set(expected.data_vars)
     for v in expected.data_vars:

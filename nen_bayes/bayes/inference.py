@@ -54,6 +54,9 @@ from nen_bayes.bayes.model import (
     build_model,
     centring_offsets,
     group_var_names,
+    internal_variables,
+    level_group,
+    reference_log_time,
     sampling_scales,
 )
 from nen_bayes.bayes.predict import flat_draws, linear_predictor
@@ -453,10 +456,9 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
             tree = _sample(model, s, cores, int(seeds[0]), progressbar, design)
-    # the internally centred baseline is the user's baseline re-expressed: not stored
+    # the internally centred baseline and the group levels are re-expressed: not stored
     post = tree["posterior"].to_dataset()
-    post = _add_derived(post.drop_vars([v for v in CENTRED_BASELINE if v in post]), spec,
-                        design)
+    post = _add_derived(post.drop_vars(internal_variables(post.data_vars)), spec, design)
     prior_ds = _add_derived(sample_prior(spec, design, prior_draws,
                                          np.random.default_rng(seeds[1])), spec, design)
     groups = {"posterior": post, "sample_stats": tree["sample_stats"].to_dataset(),
@@ -514,6 +516,8 @@ def _init_frame(design: Design | None) -> dict[str, tuple]:
     crude = float(np.log(design.time.sum() / max(float(design.event.sum()), 1.0)))
     frame: dict[str, tuple] = {CENTRED_BASELINE[0]: (crude, 1.0), "scale": (crude, 1.0),
                                CENTRED_BASELINE[1]: (-crude, 1.0), "log_hazard": (-crude, 1.0)}
+    for g in design.groups:  # hierarchically centred intercepts: the baseline's level there
+        frame[group_var_names(g.name)["level"]] = (reference_log_time(design) - crude, 1.0)
     if design.X.shape[1]:
         per_sd = 1.0 / np.maximum(design.X.std(axis=0), 1.0)
         frame["beta"] = (0.0, per_sd)
@@ -594,6 +598,7 @@ def start_failure(exc: Exception) -> str:
 
 def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> dict:
     """What a fit records about its specification, data and software."""
+    levelled = level_group(spec, design)
     return {
         "model": spec.name,
         "family": spec.family,
@@ -625,7 +630,9 @@ def _attrs(spec: ModelSpec, cohort: Cohort, design: Design, endpoint: str) -> di
             {c: float(m) for c, m in zip(design.coefficients, centring_offsets(design)
                                           if design.X.shape[1] else [], strict=True) if m}),
         "centring": json.dumps({g.name: ("centred" if g.centered else "non-centred")
-                                + (" (auto)" if g.auto else "") for g in design.groups}),
+                                + (" (auto)" if g.auto else "")
+                                + (", around the baseline" if g.name == levelled else "")
+                                for g in design.groups}),
         "versions": json.dumps(versions()),
     }
 

@@ -15,6 +15,7 @@ from nen_bayes.bayes.model import (
     CENTRED_BASELINE,
     build_model,
     centring_offsets,
+    reference_log_time,
     sampling_scales,
 )
 from nen_bayes.bayes.spec import load_spec
@@ -203,3 +204,28 @@ def test_group_levels_around_the_baseline_have_the_same_log_density(name, kidney
         a, b = fp(point), fl(moved)
         assert np.isfinite(a)
         assert b == pytest.approx(a, rel=1e-10, abs=1e-8)
+
+
+def test_the_baseline_level_of_interval_censored_events_starting_at_zero_is_finite(cohort):
+    """The bundled cohort's PFS has events known only to lie in (0, upper] (first scan): the
+    reference time of the baseline level counts them at their upper bound (the log of a
+    lower bound 0 made every starting point of a centred fit non-finite)."""
+    import dataclasses
+
+    spec = load_spec(ROOT / "models/weibull_ph_centre.toml")
+    spec = dataclasses.replace(spec, groups=tuple(dataclasses.replace(g, centered=True)
+                                                  for g in spec.groups))
+    design = make_design(spec, cohort, "pfs")
+    inside = (design.event == 1) & (design.upper > design.time)
+    assert (design.time[inside] == 0).any()  # the case: events in (0, upper]
+    at = np.where(inside, design.upper, design.time)[design.event == 1]
+    assert reference_log_time(design) == pytest.approx(np.log(at).mean(), rel=1e-12)
+    model = build_model(spec, design)
+    points = inference.initial_points(model, np.random.default_rng(1), 3, design=design)
+    logp = model.compile_logp()
+    # the starting points on the unconstrained scale, through the model's own transforms
+    transformed = [model.initial_point() | {
+        k: (model.rvs_to_transforms[model[n]].forward(p[n], *model[n].owner.inputs).eval()
+            if model.rvs_to_transforms.get(model[n]) is not None else p[n])
+        for n in p for k in [model.rvs_to_values[model[n]].name]} for p in points]
+    assert all(np.isfinite(logp(t)) for t in transformed)

@@ -299,10 +299,15 @@ def internal_variables(names) -> list[str]:
 
 
 def reference_log_time(design: Design) -> float:
-    """The log of the geometric mean of the design's event times (of all its times when it
-    has no event): where the baseline level of hierarchical centring is taken."""
-    times = design.time[design.event == 1] if design.event.any() else design.time
-    return float(np.mean(np.log(times)))
+    """The log of the geometric mean of the design's event times, an interval-censored event
+    counted at its upper bound (of all its positive times when it has no event): where the
+    baseline level of hierarchical centring is taken."""
+    time = np.asarray(design.time, float)
+    if design.upper is not None:  # an event in (time, upper], possibly (0, upper]
+        time = np.where((design.event == 1) & (design.upper > time), design.upper, time)
+    times = time[(design.event == 1) & (time > 0)]
+    times = times if len(times) else time[time > 0]
+    return float(np.mean(np.log(times))) if len(times) else 0.0
 
 
 def _baseline_level(family: str, params, design: Design):

@@ -192,6 +192,49 @@ def test_numeric_and_linear_coding():
     assert d.contrasts == ("per 10 age", "per step (G1 < G2 < G3)")
 
 
+def test_linear_predictor_per_cell_equals_the_direct_sum():
+    """Units sharing covariates and group levels share eta, computed once per cell and copied
+    (400 units, 2 x 2 covariate patterns x 5 centres = 20 cells): the same numbers as the
+    direct sum X beta + u[centre] for every unit, and the same with every unit its own cell
+    (a numeric column)."""
+    import xarray as xr
+
+    from nen_bayes.bayes.predict import linear_predictor
+
+    rng = np.random.default_rng(4)
+    n, draws = 400, 30
+    X = rng.integers(0, 2, (n, 2)).astype(float)
+    centre = rng.integers(0, 5, n)
+    beta, u = rng.normal(size=(1, draws, 2)), rng.normal(size=(1, draws, 5))
+    ds = xr.Dataset({"beta": (("chain", "draw", "covariate"), beta),
+                     "u_centre": (("chain", "draw", "centre"), u)})
+    direct = beta[0] @ X.T + u[0][:, centre]
+    got = linear_predictor(ds, X, {"centre": centre}, np.arange(draws), covariates=["a", "b"])
+    np.testing.assert_allclose(got, direct, rtol=1e-14, atol=1e-14)
+    X[:, 1] = rng.normal(size=n)  # every unit its own pattern
+    direct = beta[0] @ X.T + u[0][:, centre]
+    got = linear_predictor(ds, X, {"centre": centre}, np.arange(draws), covariates=["a", "b"])
+    np.testing.assert_allclose(got, direct, rtol=1e-14, atol=1e-14)
+
+
+def test_weibull_log_likelihood_of_many_draws_equals_the_formula():
+    """The in-place Weibull path of loglik_draws (log scale, no power) against loglik_numpy's
+    formulas (d log h - H, written out) draw by draw, events and censored units, eta varying."""
+    from nen_bayes.bayes.families import loglik_draws
+
+    rng = np.random.default_rng(6)
+    t, d = rng.exponential(20.0, 50), rng.integers(0, 2, 50)
+    shape, scale = rng.uniform(0.5, 2.5, 8), rng.uniform(5.0, 60.0, 8)
+    eta = rng.normal(size=(8, 50))
+    got = loglik_draws("weibull", t, d, eta, {"shape": shape, "scale": scale})
+    for s in range(8):
+        a, b = shape[s], scale[s]
+        log_h = np.log(a) - np.log(b) + (a - 1) * np.log(t / b) + eta[s]
+        expected = d * log_h - (t / b) ** a * np.exp(eta[s])
+        np.testing.assert_allclose(got[s], expected, rtol=1e-12, atol=1e-12)
+
+
+
 @pytest.mark.parametrize("name", ["weibull_ph_centre", "exponential_ph_centre",
                                   "piecewise_ph_centre", "weibull_ph_centre_line",
                                   "weibull_line_hr_by_time_centre",

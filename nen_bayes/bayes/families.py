@@ -214,7 +214,21 @@ def loglik_draws(family: str, t, d, eta, params: dict, cuts=None, entry=None):
                                          {"log_hazard": log_h}, cuts)
         return d * (log_h[:, interval_index(t, cuts)] + eta) - h0 * np.exp(eta)
     p = {k: np.asarray(v, float)[:, None] for k, v in params.items()}
-    return loglik_numpy(family, t, d, eta, p, cuts, entry)
+    if family != "weibull" or entry is not None:
+        return loglik_numpy(family, t, d, eta, p, cuts, entry)
+    # the Weibull formulas of loglik_numpy on the log scale, in place: log(t / scale) once,
+    # H0 exp(eta) = exp(shape log(t / scale) + eta), no power and one log per unit
+    a, log_s = p["shape"], np.log(p["scale"])
+    z = np.log(t) - log_s  # (S, n)
+    h = z * a
+    h += eta
+    np.exp(h, out=h)  # H(t) = H0(t) exp(eta)
+    z *= a - 1.0
+    z += eta
+    z += np.log(a) - log_s  # log h(t)
+    z *= d
+    z -= h
+    return z
 
 
 def _inverse_h0(family: str, target, params: dict, cuts=None):

@@ -177,7 +177,9 @@ def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
                                               design.entry))
         over = ~(log_t <= _LOG_F32_MAX)
         n_out += int(over.sum())
-        out[block] = np.where(over, np.inf, np.exp(np.where(over, 0.0, log_t)))
+        with np.errstate(over="ignore"):  # exp in float32: beyond its range is inf
+            np.exp(log_t.astype(np.float32), out=out[block])
+        out[block][over] = np.inf
     t = out.reshape(ds.sizes["chain"], ds.sizes["draw"], design.n)
     return xr.Dataset({OBSERVED: (("chain", "draw", "patient"), t)},
                       coords={"chain": ds["chain"], "draw": ds["draw"],

@@ -83,6 +83,13 @@ def linear_predictor(ds, X: np.ndarray, groups: dict[str, np.ndarray], idx, *,
     """``eta`` (S, n) for draws ``idx`` of dataset ``ds`` (posterior or prior), design matrix
     ``X`` (n, p) whose columns are named ``covariates``, and per-unit group indexes."""
     idx = np.asarray(idx)
+    X = np.asarray(X, float)
+    cells = _cells(X, groups)
+    if cells is not None:  # units sharing covariates and groups share eta: compute it once
+        first, which = cells
+        eta = linear_predictor(ds, X[first], {g: index[first] for g, index in groups.items()},
+                               idx, covariates=covariates)
+        return eta[:, which]
     eta = np.zeros((len(idx), X.shape[0]))
     if X.shape[1] and "beta" in ds:
         eta += flat_draws(ds, "beta", idx) @ X.T
@@ -97,6 +104,25 @@ def linear_predictor(ds, X: np.ndarray, groups: dict[str, np.ndarray], idx, *,
             uv = flat_draws(ds, v_name, idx)  # (S, G, V)
             eta += np.einsum("snv,nv->sn", uv[:, index, :], X[:, cols])
     return eta
+
+
+def _cells(X: np.ndarray, groups: dict[str, np.ndarray]):
+    """The units' distinct patterns of covariates and group levels (cells): a first unit of
+    each and every unit's cell, when there are fewer than half as many cells as units (then
+    the linear predictor is computed per cell and copied, exactly the same numbers); else
+    None."""
+    n = X.shape[0]
+    if n < 64:
+        return None
+    code = np.zeros(n, np.int64)
+    for col in [*X.T, *groups.values()]:  # one integer per pattern, column by column
+        _, inv = np.unique(col, return_inverse=True)
+        code = code * (int(inv.max()) + 1) + inv
+        if 2 * len(np.unique(code)) > n:
+            return None
+        _, code = np.unique(code, return_inverse=True)  # renumbered: no overflow
+    _, first, which = np.unique(code, return_index=True, return_inverse=True)
+    return first, which.ravel()
 
 
 def _h0_grid(family: str, grid: np.ndarray, params: dict, cuts) -> np.ndarray:

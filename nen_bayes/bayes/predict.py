@@ -21,7 +21,7 @@ from nen_bayes.bayes import families
 
 __all__ = ["baseline_params", "cuts_of", "draw_indices", "flat_draws", "group_indexes",
            "linear_predictor", "set_level", "standardised_survival", "survival_quantile",
-           "term_levels", "time_varying_of", "unit_levels"]
+           "term_levels", "time_varying_of", "unit_levels", "unit_patterns"]
 
 
 def flat_draws(ds, name: str, idx=None) -> np.ndarray:
@@ -106,23 +106,56 @@ def linear_predictor(ds, X: np.ndarray, groups: dict[str, np.ndarray], idx, *,
     return eta
 
 
+def _patterns(X: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The units' distinct patterns of covariates and group levels: the first unit of each (in
+    the order of their first units) and every unit's pattern (an index into the former)."""
+    n = X.shape[0]
+    code = np.zeros(n, np.int64)
+    for col in [*np.asarray(X, float).T, *groups.values()]:  # one integer per pattern
+        _, inv = np.unique(np.asarray(col), return_inverse=True)
+        code = code * (int(inv.max(initial=0)) + 1) + inv.ravel()
+        _, code = np.unique(code, return_inverse=True)  # renumbered: no overflow
+        code = code.ravel()
+    _, first, which = np.unique(code, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[which.ravel()]
+
+
 def _cells(X: np.ndarray, groups: dict[str, np.ndarray]):
-    """The units' distinct patterns of covariates and group levels (cells): a first unit of
-    each and every unit's cell, when there are fewer than half as many cells as units (then
-    the linear predictor is computed per cell and copied, exactly the same numbers); else
+    """:func:`_patterns` when there are fewer than half as many patterns as units (then the
+    linear predictor is computed per pattern and copied, exactly the same numbers); else
     None."""
     n = X.shape[0]
     if n < 64:
         return None
-    code = np.zeros(n, np.int64)
-    for col in [*X.T, *groups.values()]:  # one integer per pattern, column by column
-        _, inv = np.unique(col, return_inverse=True)
-        code = code * (int(inv.max()) + 1) + inv
-        if 2 * len(np.unique(code)) > n:
-            return None
-        _, code = np.unique(code, return_inverse=True)  # renumbered: no overflow
-    _, first, which = np.unique(code, return_index=True, return_inverse=True)
-    return first, which.ravel()
+    first, which = _patterns(X, groups)
+    return None if 2 * len(first) > n else (first, which)
+
+
+def unit_patterns(X: np.ndarray, groups: dict[str, np.ndarray]
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The distinct units of a design: rows of ``X`` with the same covariates and the same
+    group of every grouping level have the same linear predictor and survival curve in every
+    draw, so a cohort average over the units is the average over the distinct patterns
+    weighted by how many units share each. Returns ``(X, groups, weights)`` of the patterns
+    (in the order of their first unit), the weights summing to 1. With categorical covariates
+    only there are at most (number of covariate patterns) x (groups) of them, whatever the
+    number of units; with a continuous covariate nearly every unit is its own pattern."""
+    X = np.asarray(X, float)
+    first, which = _patterns(X, groups)
+    counts = np.bincount(which, minlength=len(first))
+    return (X[first], {g: np.asarray(ix)[first] for g, ix in groups.items()},
+            counts / counts.sum())
+
+
+def _unit_mean(values: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Mean over the units' axis (1) of ``values`` (S, n[, T]), weighted by ``weights``
+    (:func:`unit_patterns`) when given."""
+    if weights is None:
+        return values.mean(axis=1)
+    return np.einsum("sn...,n->s...", values, np.asarray(weights, float))
 
 
 def _h0_grid(family: str, grid: np.ndarray, params: dict, cuts) -> np.ndarray:
@@ -151,11 +184,14 @@ def _tv_blocks(params: dict, tv: dict, sel) -> tuple[dict, np.ndarray]:
 
 
 def standardised_survival(family: str, grid, params: dict, eta: np.ndarray, cuts=None, *,
-                          block: int = 64, tv: dict | None = None) -> np.ndarray:
+                          block: int = 64, tv: dict | None = None,
+                          weights: np.ndarray | None = None) -> np.ndarray:
     """Cohort-averaged (g-computation) survival on ``grid``: mean over units of
     exp(-H0(t) exp(eta_i)), per draw. ``eta`` is (S, n); returns (S, T). With a time-varying
     effect ``tv`` (:func:`time_varying_of`, its ``x`` the units' columns) each unit's
-    cumulative hazard is :func:`~nen_bayes.bayes.families.tv_cumulative_hazard`.
+    cumulative hazard is :func:`~nen_bayes.bayes.families.tv_cumulative_hazard`. ``weights``
+    (n,): a weighted mean over the columns of ``eta`` (the distinct units of
+    :func:`unit_patterns` and their shares) instead of the plain mean.
 
     Computed in blocks of draws so that memory stays at block x n x T floats.
     """
@@ -167,22 +203,24 @@ def standardised_survival(family: str, grid, params: dict, eta: np.ndarray, cuts
             p, off = _tv_blocks(params, tv, b)
             h = families.tv_cumulative_hazard(family, grid[None, None, :], p,
                                               eta[b][:, :, None], tv, off)
-            out[b] = np.exp(-h).mean(axis=1)
+            out[b] = _unit_mean(np.exp(-h), weights)
         return out
     h0 = _h0_grid(family, grid, params, cuts)  # (S, T)
     r = np.exp(eta)  # (S, n)
     out = np.empty_like(h0)
     for a in range(0, h0.shape[0], block):
         b = slice(a, a + block)
-        out[b] = np.exp(-h0[b, None, :] * r[b, :, None]).mean(axis=1)
+        out[b] = _unit_mean(np.exp(-h0[b, None, :] * r[b, :, None]), weights)
     return out
 
 
 def survival_quantile(family: str, params: dict, eta: np.ndarray, cuts=None, *,
                       p: float = 0.5, upper: float = 1e5, iterations: int = 80,
-                      tv: dict | None = None) -> np.ndarray:
+                      tv: dict | None = None, weights: np.ndarray | None = None
+                      ) -> np.ndarray:
     """Per draw, the time t at which the standardised survival mean_i S(t | eta_i) = p (with
-    a time-varying effect ``tv``: each unit's survival as in :func:`standardised_survival`).
+    a time-varying effect ``tv``: each unit's survival as in :func:`standardised_survival`;
+    ``weights``: its weighted mean over the columns of ``eta``, as there).
 
     Bisection on log time in (1e-8, ``upper``); draws whose curve stays above p up to ``upper``
     give ``inf`` (not reached)."""
@@ -195,9 +233,9 @@ def survival_quantile(family: str, params: dict, eta: np.ndarray, cuts=None, *,
 
     def s_at(t):
         if tv is not None:
-            return np.exp(-families.tv_cumulative_hazard(family, t[:, None], pp, eta, tv,
-                                                         off)).mean(axis=1)
-        return np.exp(-_h0_each(family, t, params, cuts)[:, None] * r).mean(axis=1)
+            return _unit_mean(np.exp(-families.tv_cumulative_hazard(
+                family, t[:, None], pp, eta, tv, off)), weights)
+        return _unit_mean(np.exp(-_h0_each(family, t, params, cuts)[:, None] * r), weights)
 
     lo = np.full(n_draws, np.log(1e-8))
     hi = np.full(n_draws, np.log(upper))

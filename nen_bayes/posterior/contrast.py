@@ -8,7 +8,9 @@ needs:
   P(rope_low < HR < rope_high) (region of practical equivalence);
 * covariate-adjusted survival curves by level, standardised over the cohort (g-computation):
   for each posterior draw, every unit is given the level while keeping its other covariates and
-  its own centre effect, and the unit curves S(t | x_i, u_c(i)) are averaged;
+  its own centre effect, and the unit curves S(t | x_i, u_c(i)) are averaged (each distinct
+  unit, its covariates and centres, once, weighted by how many units share it: the same mean,
+  at a cost that does not grow with the number of units when the covariates are categorical);
 * the posterior of the difference (level minus reference) in the median of those curves and in
   the restricted mean survival time (RMST) at each horizon. A curve still above 0.5 at its
   horizon (1000 x the longest follow-up) has no median in that draw: medians and their
@@ -42,6 +44,7 @@ from nen_bayes.bayes.predict import (
     survival_quantile,
     term_levels,
     time_varying_of,
+    unit_patterns,
 )
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import ResultError
@@ -382,12 +385,14 @@ def _standardised(tree, post, *, term, level, reference, horizons, conf_level, m
     q = [(1 - conf_level) / 2, 0.5, (1 + conf_level) / 2]
     curve_rows, surv, med = [], {}, {}
     for lv in (reference, level):
-        X_lv = set_level(tree, Xs, term, lv)
-        eta = linear_predictor(post, X_lv, gs, idx, covariates=covariates)
+        # the units that share covariates and groups share their curve: each distinct
+        # pattern once, weighted by its share of the units (the same mean over the units)
+        X_lv, g_lv, w = unit_patterns(set_level(tree, Xs, term, lv), gs)
+        eta = linear_predictor(post, X_lv, g_lv, idx, covariates=covariates)
         tv = time_varying_of(tree, X_lv)
-        surv[lv] = standardised_survival(family, grid, params, eta, cuts, tv=tv)
+        surv[lv] = standardised_survival(family, grid, params, eta, cuts, tv=tv, weights=w)
         med[lv] = survival_quantile(family, params, eta, cuts, upper=_MEDIAN_HORIZON * tmax,
-                                    tv=tv)
+                                    tv=tv, weights=w)
         lo, mid, hi = np.quantile(surv[lv], q, axis=0)
         curve_rows.append(pd.DataFrame({"time": grid, "level": lv, "estimate": mid,
                                         "lower": lo, "upper": hi}))

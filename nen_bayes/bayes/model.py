@@ -413,39 +413,63 @@ def _tv_logp(spec: ModelSpec, design: Design, tv: dict, outcomes=None):
 
 def _tv_hr_logp(weibull: bool, x: np.ndarray, cuts: np.ndarray, entry, upper):
     """The log density of a log-HR that changes at ``cuts`` (columns ``x``), for the Weibull
-    or exponential baseline: H0 summed over per-interval windows [min(t, c_k), min(t,
-    c_{k+1})], each weighted by its interval's HR; with interval censoring, events in (time,
-    upper] contribute log(S(time) - S(upper)) by the same windows."""
+    or exponential baseline. With ``j`` the interval of ``t`` and ``c_k`` the cut points,
+    ``H(t) = exp(eta) [sum_{k<j} exp(off_k) (H0(c_{k+1}) - H0(c_k)) + exp(off_j) (H0(t) -
+    H0(c_j))]``: the full intervals' increments depend on the parameters only, so each time
+    costs one power of ``t``; with interval censoring, events in (time, upper] contribute
+    log(S(time) - S(upper)). ``exp(off)`` is taken per pattern of ``x`` when its columns are
+    0/1 indicators of one factor (at most one 1 a row): ``1 + x (exp(change) - 1)``."""
     import pytensor.tensor as pt
 
     n_int = len(cuts) + 1
-    edges = np.concatenate([[0.0], cuts, [np.inf]])
+    c = np.asarray(cuts, float)
     later = np.eye(n_int)[1:]  # (K-1, K): the change of interval k >= 1 lands in column k
+    indicators = bool(np.isin(x, (0.0, 1.0)).all() and (x.sum(axis=1) <= 1).all())
 
-    def cum_h(ends, shape, scale, off):
-        """sum over intervals of exp(off_k) x the signed H0 windows of ``ends`` (per unit)."""
-        pos, log_bounds, to_interval = _h0_windows(ends, edges, n_int)
-        h0 = pos * pt.exp(shape * (log_bounds - pt.log(scale)))
-        return (pt.exp(off) * pt.dot(h0, to_interval)).sum(axis=1)
+    def hr_off(change):
+        """exp(off) (n, K) and off (n, K): the HR multiplier of each unit in each interval."""
+        off = pt.dot(pt.dot(x, change), later)
+        if indicators:  # exp(x change) = 1 + x (exp(change) - 1) for one-hot rows
+            return 1.0 + pt.dot(pt.dot(x, pt.expm1(change)), later), off
+        return pt.exp(off), off
 
-    def log_hazard(t, shape, scale, eta, off):
+    def starts(shape, scale):
+        """H0 at the start of each interval (K,) and each full interval's increment (K,; the
+        last one, open-ended, unused)."""
+        h_cut = pt.exp(shape * (np.log(c) - pt.log(scale)))  # (K-1,)
+        start = pt.concatenate([pt.zeros(1), h_cut])
+        return start, pt.concatenate([pt.diff(start), pt.zeros(1)])
+
+    def cum_h(t, shape, scale, eoff, base):
+        """sum_k exp(off_k) x H0's increment over [c_k, c_{k+1}] up to ``t`` (per unit)."""
+        start, full = base
         at_t = pt.eq(_interval_of(t, cuts)[:, None], np.arange(n_int))  # (n, K) one-hot
+        before = pt.concatenate([pt.zeros((t.shape[0], 1)),
+                                 pt.cumsum(eoff[:, :-1] * full[:-1], axis=1)], axis=1)
+        positive = pt.gt(t, 0.0)
+        h_t = positive * pt.exp(shape * (pt.log(pt.switch(positive, t, 1.0)) - pt.log(scale)))
+        return ((before + eoff * (h_t[:, None] - start)) * at_t).sum(axis=1), at_t
+
+    def log_hazard(t, shape, scale, eta, off, at_t):
         return (pt.log(shape) - pt.log(scale) + (shape - 1.0) * (pt.log(t) - pt.log(scale))
                 + eta + (off * at_t).sum(axis=1))
 
     def hr_logp(value, *args):
         shape, scale, change, eta, event = args if weibull else (1.0, *args)
         change = change.reshape((x.shape[1], n_int - 1))
-        off = pt.dot(pt.dot(x, change), later)  # (n, K), 0 in the first interval
+        eoff, off = hr_off(change)
+        base = starts(shape, scale)
+        risk = pt.exp(eta)
         if upper is None:
-            ends = [(value, 1.0)] + ([] if entry is None else [(entry, -1.0)])
-            return (event * log_hazard(value, shape, scale, eta, off)
-                    - pt.exp(eta) * cum_h(ends, shape, scale, off))
+            h_value, at_value = cum_h(pt.as_tensor(value), shape, scale, eoff, base)
+            h = h_value - (0.0 if entry is None else
+                           cum_h(pt.as_tensor(entry), shape, scale, eoff, base)[0])
+            return event * log_hazard(value, shape, scale, eta, off, at_value) - risk * h
         inside, safe_time, lower, up = _interval_bounds(value, event, upper)
-        exact = (event * log_hazard(safe_time, shape, scale, eta, off)
-                 - pt.exp(eta) * cum_h([(safe_time, 1.0)], shape, scale, off))
-        h_lower = pt.exp(eta) * cum_h([(lower, 1.0)], shape, scale, off)
-        h_between = pt.exp(eta) * cum_h([(up, 1.0), (lower, -1.0)], shape, scale, off)
+        h_safe, at_safe = cum_h(safe_time, shape, scale, eoff, base)
+        exact = event * log_hazard(safe_time, shape, scale, eta, off, at_safe) - risk * h_safe
+        h_lower = risk * cum_h(lower, shape, scale, eoff, base)[0]
+        h_between = risk * cum_h(up, shape, scale, eoff, base)[0] - h_lower
         return pt.switch(inside, -h_lower + pt.log(-pt.expm1(-h_between)), exact)
     return hr_logp
 
@@ -467,24 +491,6 @@ def _interval_bounds(time, event, upper):
     inside = pt.and_(pt.eq(event, 1.0), pt.gt(upper, time))
     return (inside, pt.switch(inside, upper, time), pt.switch(inside, time, 0.0),
             pt.switch(inside, upper, 1.0))
-
-
-def _h0_windows(ends, edges: np.ndarray, n_int: int):
-    """For sum_k of signed H0 windows [min(t, c_k), min(t, c_{k+1})] per interval k, for each
-    ``(t, sign)`` of ``ends`` (PyTensor times): which bounds are > 0, their logs (0 where not)
-    and the matrix that adds the signed H0 of the bounds up by interval."""
-    import pytensor.tensor as pt
-
-    bounds, signs = [], []
-    for t, sign in ends:
-        t = pt.as_tensor(t)[:, None]
-        bounds += [pt.minimum(t, edges[None, 1:]), pt.minimum(t, edges[None, :-1])]
-        signs += [np.full(n_int, sign), np.full(n_int, -sign)]
-    bounds = pt.concatenate(bounds, axis=1)  # (n, M)
-    pos = pt.gt(bounds, 0.0)
-    log_bounds = pt.log(pt.switch(pos, bounds, 1.0))  # H0 = 0 at 0, kept free of log 0
-    return pos, log_bounds, (np.tile(np.eye(n_int), (len(signs), 1))
-                             * np.concatenate(signs)[:, None])
 
 
 def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcomes=None):

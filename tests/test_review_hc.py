@@ -44,7 +44,7 @@ def test_centred_group_effects_start_around_no_effect(name, cohort):
     design = make_design(spec, cohort, "os")
     model = build_model(spec, design)
     u_of = pytensor.function(model.free_RVs, model["u_centre"], on_unused_input="ignore")
-    points = initial_points(model, np.random.default_rng(0), 200, INIT_RADIUS / 2, design)
+    points = initial_points(model, np.random.default_rng(0), 30, INIT_RADIUS / 2, design)
     u = np.concatenate([u_of(*[p[v.name] for v in model.free_RVs]) for p in points])
     # the box has half-width 1 on the level and on the baseline: |mean| well inside it
     assert abs(float(np.median(u))) < 0.5, float(np.median(u))

@@ -518,8 +518,11 @@ def _init_frame(design: Design | None) -> dict[str, tuple]:
     crude = float(np.log(design.time.sum() / max(float(design.event.sum()), 1.0)))
     frame: dict[str, tuple] = {CENTRED_BASELINE[0]: (crude, 1.0), "scale": (crude, 1.0),
                                CENTRED_BASELINE[1]: (-crude, 1.0), "log_hazard": (-crude, 1.0)}
-    for g in design.groups:  # hierarchically centred intercepts: the baseline's level there
-        frame[group_var_names(g.name)["level"]] = (reference_log_time(design) - crude, 1.0)
+    # hierarchically centred intercepts: where the baseline's level starts (the log cumulative
+    # hazard at t0, log t0 - crude; the piecewise level is the mean log hazard, -crude)
+    level = -crude if design.cuts is not None else reference_log_time(design) - crude
+    for g in design.groups:
+        frame[group_var_names(g.name)["level"]] = (level, 1.0)
     if design.X.shape[1]:
         per_sd = 1.0 / np.maximum(design.X.std(axis=0), 1.0)
         frame["beta"] = (0.0, per_sd)

@@ -158,8 +158,8 @@ def _agrees_with_a_fresh_fit(refit_tree, spec, cohort):
 
 def test_refit_on_new_outcomes_gives_the_posterior_of_a_fresh_fit(refitted):
     """The refit on PFS against fit() on PFS with the same seed: every posterior mean within 4
-    combined Monte Carlo SEs (the draws agree to rounding: the same initial values and sampler
-    seed, a log-density that differs only in floating-point order). The refit on OS must
+    combined Monte Carlo SEs (the same initial values and sampler seed, a log-density that
+    differs only in floating-point order, which NUTS amplifies). The refit on OS must
     differ from it (the outcomes were swapped), by far more than Monte Carlo error."""
     cohort, spec, _, on_pfs, on_os, *_ = refitted
     post = _agrees_with_a_fresh_fit(on_pfs, spec, cohort)

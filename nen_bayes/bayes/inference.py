@@ -154,7 +154,6 @@ _BLOCK = 250
 
 
 #: the largest log time a float32 holds; longer predictive times are stored as inf and counted
-_LOG_F32_MAX = float(np.log(np.finfo(np.float32).max))
 
 
 def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
@@ -175,10 +174,10 @@ def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
                  if design.tv is None else
                  families.tv_log_random_times(spec.family, p, eta, rng, design.tv,
                                               design.entry))
-        over = ~(log_t <= _LOG_F32_MAX)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: inf
+            out[block] = np.exp(log_t, out=log_t)
+        over = ~np.isfinite(out[block])
         n_out += int(over.sum())
-        with np.errstate(over="ignore"):  # exp in float32: beyond its range is inf
-            np.exp(log_t.astype(np.float32), out=out[block])
         out[block][over] = np.inf
     t = out.reshape(ds.sizes["chain"], ds.sizes["draw"], design.n)
     return xr.Dataset({OBSERVED: (("chain", "draw", "patient"), t)},
@@ -187,12 +186,26 @@ def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
                       attrs={"out_of_range": n_out, "size": int(out.size)})
 
 
+def _check_stored(model, draws, what: str) -> None:
+    """Stored draws hold the parameters in the user's coding (``scale``, ``u_<group>``), not
+    the sampling variables of internal centring (:func:`internal_variables`): a model that
+    samples those cannot be evaluated at them."""
+    missing = [n for n in internal_variables([rv.name for rv in model.free_RVs])
+               if n not in draws]
+    if missing:
+        raise ValueError(
+            f"{what}: the draws have no {', '.join(missing)}, a sampling variable of the model "
+            "given (not stored with the draws); evaluate them on the model in the user's "
+            "coding: build_model(spec, design, centre=False, levels=False)")
+
+
 def log_likelihood(model, posterior, design: Design):
     """Pointwise log-likelihood of every unit (float32, chain x draw x patient), from the
     model's own compiled log-density evaluated draw by draw (memory: one float32 array)."""
     import xarray as xr
     from pymc.model.transform.conditioning import remove_value_transforms
 
+    _check_stored(model, posterior, "log_likelihood")
     umodel = remove_value_transforms(model)
     obs = umodel[OBSERVED]
     fn = umodel.compile_fn(inputs=umodel.value_vars, outs=umodel.logp(vars=[obs], sum=False),
@@ -376,6 +389,7 @@ def log_prior(model, tree):
     element]), for power-scaling sensitivity (ArviZ's ``psense``)."""
     import pymc as pm
 
+    _check_stored(model, tree["posterior"], "log_prior")
     lp = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=False,
                                     progressbar=False)
     return lp.to_dataset() if hasattr(lp, "to_dataset") else lp
@@ -439,8 +453,9 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
     ``refitter``: a :class:`~nen_bayes.bayes.refit.Refitter` of this spec compiled on a design
     of the same units; when its design differs from this fit's only in the outcomes
     (``Refitter.matches``) and the sampler is nutpie, it samples without compiling again (the
-    same initial values and sampler seed; the draws agree with a compiled fit's to
-    floating-point rounding). Otherwise the model is compiled as usual.
+    same initial values and sampler seed; the log density differs from a compiled fit's only
+    in floating-point order, which NUTS trajectories amplify, so the draws are another sample
+    of the same posterior, not the same draws). Otherwise the model is compiled as usual.
     """
     s = _sampling_settings(sampling, **overrides)
     import xarray as xr

@@ -125,8 +125,8 @@ def _patterns(X: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray,
 
 def _cells(X: np.ndarray, groups: dict[str, np.ndarray]):
     """:func:`_patterns` when there are fewer than half as many patterns as units (then the
-    linear predictor is computed per pattern and copied, exactly the same numbers); else
-    None."""
+    linear predictor is computed per pattern and copied: the same numbers to rounding, the
+    matrix product summing in another order); else None."""
     n = X.shape[0]
     if n < 64:
         return None

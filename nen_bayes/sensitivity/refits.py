@@ -34,7 +34,7 @@ from scipy.stats import norm
 
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import resolve_endpoint
-from nen_bayes.bayes.model import OUTCOME_DATA, PRIOR_DATA, build_model
+from nen_bayes.bayes.model import OUTCOME_DATA, PRIOR_DATA, build_model, internal_variables
 from nen_bayes.bayes.refit import outcome_data, same_units
 from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.effects import effects_frame
@@ -253,9 +253,12 @@ class _Refits:
         mu, sd = self.base[0].copy(), self.base[1].copy()
         mu[self.j], sd[self.j] = self.sign * pr.mu, pr.sigma
         s = self.s
-        return nutpie.sample(self.compiled.with_data(**{PRIOR_DATA[0]: mu, PRIOR_DATA[1]: sd}),
+        tree = nutpie.sample(self.compiled.with_data(**{PRIOR_DATA[0]: mu, PRIOR_DATA[1]: sd}),
                              draws=s.draws, tune=s.tune, chains=s.chains, cores=self.cores,
                              seed=seed, progress_bar=False, target_accept=s.target_accept)
+        post = tree["posterior"].to_dataset()  # the checks name the user's parameters only
+        tree["posterior"] = post.drop_vars(internal_variables(post.data_vars))
+        return tree
 
 
 def _prior_columns(pr: GridPrior, decision: Decision, conf_level: float) -> dict:

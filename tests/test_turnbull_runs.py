@@ -1,7 +1,7 @@
 """The Turnbull NPMLE's EM takes its products with the observations x intervals 0/1 matrix
 through the runs of consecutive intervals each observation contains: held here to the matrix
-itself, built element by element, and to the EM on that dense matrix (the straightforward
-computation, kept below as the reference)."""
+itself, built element by element, and to the NPMLE's EM with products by that matrix (the
+same iterations, with the straightforward products)."""
 
 from __future__ import annotations
 
@@ -40,39 +40,6 @@ def _dense(lo, up):
     return pairs, counts.astype(float), left, right, inside
 
 
-def _dense_em(inside, counts, tol=1e-6, max_iter=100_000):
-    """The NPMLE's SQUAREM-accelerated EM with dense matrix products (as before the runs)."""
-    n = counts.sum()
-
-    def ratio(q):
-        return (inside.T @ (counts / (inside @ q))) / n
-
-    def em(q, r=None):
-        new = q * (ratio(q) if r is None else r)
-        return new / new.sum()
-
-    def loglik(q):
-        return float(counts @ np.log(inside @ q))
-
-    p = np.full(inside.shape[1], 1.0 / inside.shape[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(max_iter):
-            r = ratio(p)
-            if r.max() <= 1.0 + tol:
-                break
-            p1 = em(p, r)
-            p2 = em(p1)
-            r, v = p1 - p, p2 - 2 * p1 + p
-            alpha = -np.sqrt((r @ r) / (v @ v)) if v @ v > 0 else -1.0
-            jump = p - 2 * min(alpha, -1.0) * r + min(alpha, -1.0) ** 2 * v
-            if np.all(jump > 0):
-                jump = em(jump / jump.sum())
-                p = jump if np.isfinite(ll := loglik(jump)) and ll >= loglik(p2) else p2
-            else:
-                p = p2
-    return p
-
-
 def test_run_products_equal_the_matrix_products():
     """inside @ q and inside.T @ w through the runs equal the products with the matrix built
     element by element, on 30 data sets of 20 to 400 units."""
@@ -94,7 +61,7 @@ def test_run_products_equal_the_matrix_products():
 
 
 def test_npmle_equals_the_dense_em(monkeypatch):
-    """The NPMLE through the runs against the EM with dense products on 8 data sets (up to
+    """The NPMLE through the runs against its EM with dense products on 8 data sets (up to
     600 units). Both stop once the optimality condition holds to tol = 1e-6, on paths that
     differ by rounding, so they stop at nearby points, not the same one. By concavity,
     loglik(optimum) - loglik(p) <= N (max ratio - 1) <= N tol for each (the gradient of the
@@ -103,7 +70,6 @@ def test_npmle_equals_the_dense_em(monkeypatch):
     sampling SD of a Turnbull curve of 3,000 units (about 0.01), which the predictive check's
     band shows. The runs are used at every size here (the NPMLE uses the matrix itself below
     ``_DENSE_CELLS`` observations x intervals, where that is faster)."""
-    monkeypatch.setattr(interval, "_DENSE_CELLS", 0)
     rng = np.random.default_rng(8)
     tol = 1e-6
     for n in (50, 120, 300, 600, 80, 200, 400, 600):
@@ -111,7 +77,9 @@ def test_npmle_equals_the_dense_em(monkeypatch):
         _, counts, left, right, inside = _dense(lo, up)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # neither may run out of iterations
-            ref = _dense_em(inside, counts, tol)
+            monkeypatch.setattr(interval, "_DENSE_CELLS", np.inf)  # products by the matrix
+            _, _, ref = turnbull_masses(lo, up, tol)
+            monkeypatch.setattr(interval, "_DENSE_CELLS", 0)  # products through the runs
             left2, right2, p = turnbull_masses(lo, up, tol)
         np.testing.assert_array_equal(left2, left)
         np.testing.assert_array_equal(right2, right)

@@ -53,13 +53,14 @@ from nen_bayes.bayes.model import (
     OBSERVED,
     build_model,
     centring_offsets,
+    drop_internal,
     group_var_names,
     internal_variables,
     level_group,
     reference_log_time,
     sampling_scales,
 )
-from nen_bayes.bayes.predict import flat_draws, linear_predictor
+from nen_bayes.bayes.predict import flat_draws, linear_predictor, unit_cells
 from nen_bayes.bayes.priors import Prior
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
@@ -118,11 +119,16 @@ def _param_draws(ds, family: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _eta_draws(ds, design: Design, draws: slice = slice(None)) -> np.ndarray:
-    """Linear predictor of every unit for the flat draws ``draws``: (S, n)."""
+def _eta_blocks(ds, design: Design):
+    """``(block, eta)`` for the flat draws in blocks of :data:`_BLOCK` (bounded memory): the
+    linear predictor of every unit, (S, n), the units' patterns found once."""
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
-    return linear_predictor(ds, design.X, {g.name: g.index for g in design.groups},
-                            np.arange(n_draws)[draws], covariates=design.coefficients)
+    groups = {g.name: g.index for g in design.groups}
+    cells = unit_cells(design.X, groups)
+    for start in range(0, n_draws, _BLOCK):
+        block = slice(start, min(start + _BLOCK, n_draws))
+        yield block, linear_predictor(ds, design.X, groups, np.arange(n_draws)[block],
+                                      covariates=design.coefficients, cells=cells)
 
 
 def _add_derived(ds, spec: ModelSpec, design: Design):
@@ -166,9 +172,7 @@ def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
     out = np.empty((n_draws, design.n), dtype=np.float32)
     n_out = 0
-    for start in range(0, n_draws, _BLOCK):
-        block = slice(start, min(start + _BLOCK, n_draws))
-        eta = _eta_draws(ds, design, block)
+    for block, eta in _eta_blocks(ds, design):
         p = {k: v[block] for k, v in params.items()}
         log_t = (families.log_random_times(spec.family, p, eta, rng, design.cuts, design.entry)
                  if design.tv is None else
@@ -233,13 +237,11 @@ def pointwise_log_likelihood(posterior, family: str, design: Design):
     params = _param_draws(posterior, family)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     out = np.empty((n_chain * n_draw, design.n), dtype=np.float32)
-    for start in range(0, n_chain * n_draw, _BLOCK):
-        block = slice(start, min(start + _BLOCK, n_chain * n_draw))
-        eta = _eta_draws(posterior, design, block)
+    inside = np.zeros(design.n, bool) if design.upper is None else \
+        (design.event == 1) & (design.upper > design.time)
+    exact = np.where(inside, design.upper, design.time)
+    for block, eta in _eta_blocks(posterior, design):
         p = {k: v[block] for k, v in params.items()}
-        inside = np.zeros(design.n, bool) if design.upper is None else \
-            (design.event == 1) & (design.upper > design.time)
-        exact = np.where(inside, design.upper, design.time)
         ll = (families.loglik_draws(family, exact, design.event, eta, p, design.cuts,
                                     design.entry) if design.tv is None else
               families.tv_loglik_draws(family, exact, design.event, eta, p, design.tv,
@@ -475,7 +477,7 @@ def fit(spec: ModelSpec, cohort: Cohort, *, endpoint: str | None = None,
             tree = _sample(model, s, cores, int(seeds[0]), progressbar, design)
     # the internally centred baseline and the group levels are re-expressed: not stored
     post = tree["posterior"].to_dataset()
-    post = _add_derived(post.drop_vars(internal_variables(post.data_vars)), spec, design)
+    post = _add_derived(drop_internal(post), spec, design)
     prior_ds = _add_derived(sample_prior(spec, design, prior_draws,
                                          np.random.default_rng(seeds[1])), spec, design)
     groups = {"posterior": post, "sample_stats": tree["sample_stats"].to_dataset(),

@@ -82,7 +82,8 @@ from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.errors import SpecError
 
 __all__ = ["CENTRED_BASELINE", "OBSERVED", "OUTCOME_DATA", "PRIOR_DATA", "UNIT_WEIGHTS",
-           "build_model", "centring_offsets", "group_var_names", "internal_variables",
+           "build_model", "centring_offsets", "drop_internal", "group_var_names",
+           "internal_variables",
            "level_group", "per_sd_transform", "reference_log_time",
            "sampling_scales"]
 
@@ -290,6 +291,11 @@ def level_group(spec: ModelSpec, design: Design) -> str | None:
     if spec.time_varying is not None and spec.time_varying.effect == "shape":
         return None
     return next((g.name for g in design.groups if g.centered), None)
+
+
+def drop_internal(ds):
+    """``ds`` (a dataset of draws) without the variables of :func:`internal_variables`."""
+    return ds.drop_vars(internal_variables(ds.data_vars))
 
 
 def internal_variables(names) -> list[str]:

@@ -21,7 +21,7 @@ from nen_bayes.bayes import families
 
 __all__ = ["baseline_params", "cuts_of", "draw_indices", "flat_draws", "group_indexes",
            "linear_predictor", "set_level", "standardised_survival", "survival_quantile",
-           "term_levels", "time_varying_of", "unit_levels", "unit_patterns"]
+           "term_levels", "time_varying_of", "unit_cells", "unit_levels", "unit_patterns"]
 
 
 def flat_draws(ds, name: str, idx=None) -> np.ndarray:
@@ -79,21 +79,28 @@ def group_indexes(tree) -> dict[str, np.ndarray]:
 
 
 def linear_predictor(ds, X: np.ndarray, groups: dict[str, np.ndarray], idx, *,
-                     covariates) -> np.ndarray:
+                     covariates, cells=None) -> np.ndarray:
     """``eta`` (S, n) for draws ``idx`` of dataset ``ds`` (posterior or prior), design matrix
-    ``X`` (n, p) whose columns are named ``covariates``, and per-unit group indexes."""
+    ``X`` (n, p) whose columns are named ``covariates``, and per-unit group indexes. Units
+    sharing covariates and groups share eta: it is computed once per pattern and copied when
+    :func:`unit_cells` finds few patterns (``cells``: its result for these units, computed
+    here when not given; pass it when calling block by block)."""
     idx = np.asarray(idx)
     X = np.asarray(X, float)
-    cells = _cells(X, groups)
-    if cells is not None:  # units sharing covariates and groups share eta: compute it once
-        first, which = cells
-        eta = linear_predictor(ds, X[first], {g: index[first] for g, index in groups.items()},
-                               idx, covariates=covariates)
-        return eta[:, which]
+    cells = unit_cells(X, groups) if cells is None else cells
+    if not cells:
+        return _eta(ds, X, groups, idx, list(covariates))
+    first, which = cells
+    return _eta(ds, X[first], {g: index[first] for g, index in groups.items()}, idx,
+                list(covariates))[:, which]
+
+
+def _eta(ds, X: np.ndarray, groups: dict[str, np.ndarray], idx: np.ndarray,
+         covariates: list) -> np.ndarray:
+    """:func:`linear_predictor` unit by unit."""
     eta = np.zeros((len(idx), X.shape[0]))
     if X.shape[1] and "beta" in ds:
         eta += flat_draws(ds, "beta", idx) @ X.T
-    covariates = list(covariates)
     for g, index in groups.items():
         u_name = f"u_{g}"
         if u_name in ds:
@@ -123,15 +130,15 @@ def _patterns(X: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray,
     return first[order], rank[which.ravel()]
 
 
-def _cells(X: np.ndarray, groups: dict[str, np.ndarray]):
-    """:func:`_patterns` when there are fewer than half as many patterns as units (then the
-    linear predictor is computed per pattern and copied: the same numbers to rounding, the
-    matrix product summing in another order); else None."""
+def unit_cells(X: np.ndarray, groups: dict[str, np.ndarray]):
+    """:func:`_patterns` of the units when there are fewer than half as many patterns as units
+    (then :func:`linear_predictor` computes eta per pattern and copies it: the same numbers to
+    rounding, the matrix product summing in another order); else ``()``."""
     n = X.shape[0]
     if n < 64:
-        return None
+        return ()
     first, which = _patterns(X, groups)
-    return None if 2 * len(first) > n else (first, which)
+    return () if 2 * len(first) > n else (first, which)
 
 
 def unit_patterns(X: np.ndarray, groups: dict[str, np.ndarray]

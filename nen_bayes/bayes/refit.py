@@ -41,7 +41,7 @@ from nen_bayes.bayes.inference import (
     initial_points,
     start_failure,
 )
-from nen_bayes.bayes.model import OUTCOME_DATA, build_model, internal_variables
+from nen_bayes.bayes.model import OUTCOME_DATA, build_model, drop_internal
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.errors import ModelDataError, SamplingStartError
 from nen_bayes.settings import Sampling
@@ -227,7 +227,7 @@ class Refitter:
         t0 = _time.perf_counter()
         tree = self.sample(design, s, cores, int(seeds[0]))
         post = tree["posterior"].to_dataset()
-        post = _add_derived(post.drop_vars(internal_variables(post.data_vars)), self.spec,
+        post = _add_derived(drop_internal(post), self.spec,
                             design)
         out = xr.DataTree.from_dict({"posterior": post,
                                      "sample_stats": tree["sample_stats"].to_dataset()})

@@ -34,7 +34,7 @@ from scipy.stats import norm
 
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import resolve_endpoint
-from nen_bayes.bayes.model import OUTCOME_DATA, PRIOR_DATA, build_model, internal_variables
+from nen_bayes.bayes.model import OUTCOME_DATA, PRIOR_DATA, build_model, drop_internal
 from nen_bayes.bayes.refit import outcome_data, same_units
 from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.effects import effects_frame
@@ -257,7 +257,7 @@ class _Refits:
                              draws=s.draws, tune=s.tune, chains=s.chains, cores=self.cores,
                              seed=seed, progress_bar=False, target_accept=s.target_accept)
         post = tree["posterior"].to_dataset()  # the checks name the user's parameters only
-        tree["posterior"] = post.drop_vars(internal_variables(post.data_vars))
+        tree["posterior"] = drop_internal(post)
         return tree
 
 

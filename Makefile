@@ -8,13 +8,14 @@ BUNDLED := nen_bayes/data/synthetic_cohort.csv
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: run study test test-slow lint venv clean help
+.PHONY: run study test test-slow lint docs venv clean help
 help:
 	@echo "make run        set up, then run the whole reanalysis of the bundled (synthetic) cohort"
 	@echo "make study      set up, then a short calibration (SBC) of the headline model on Dask"
 	@echo "make test       set up, then run the fast test tier"
 	@echo "make test-slow  set up, then run the seeded statistical tier"
 	@echo "make lint       ruff over the project"
+	@echo "make docs       set up (with the docs extra), then build the documentation into docs/_build/html"
 
 $(PY):
 	@py="$$(PYTHON='$(PYTHON)' tools/find-python.sh)" || exit 1; \
@@ -52,6 +53,17 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check nen_bayes scripts tests
+
+# The documentation site (docs/, Sphinx with MyST-NB: the tutorials are executed, the command
+# pages generated from the argument parsers), warnings as errors, into docs/_build/html
+# (open docs/_build/html/index.html). The docs extra is installed when pyproject.toml changes.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

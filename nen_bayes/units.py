@@ -21,7 +21,15 @@ TIME_UNITS = tuple(PER_MONTH)
 
 def canonical_unit(unit: str | None) -> str | None:
     """``"days"`` for ``"day"``, ``"Days"``, ``" days "``; ``None`` for a unit that is not one
-    of :data:`TIME_UNITS` (singular or plural, any case)."""
+    of :data:`TIME_UNITS` (singular or plural, any case).
+
+    Examples
+    --------
+    >>> canonical_unit("Day"), canonical_unit(" weeks ")
+    ('days', 'weeks')
+    >>> canonical_unit("fortnight") is None
+    True
+    """
     if unit is None:
         return None
     u = str(unit).strip().lower()
@@ -33,7 +41,19 @@ def unit_factor(from_unit: str, to_unit: str) -> float | None:
     """How many ``to_unit`` make one ``from_unit`` (30.4375 for months -> days): a time in
     ``from_unit`` times this factor is the same time in ``to_unit``. 1.0 when the two are the
     same text (case and plural aside), even for a unit that is not known; ``None`` when they
-    differ and either is not one of :data:`TIME_UNITS`."""
+    differ and either is not one of :data:`TIME_UNITS`.
+
+    Examples
+    --------
+    >>> unit_factor("months", "days")
+    30.4375
+    >>> 24 * unit_factor("months", "days")  # a 24-month horizon in a cohort counted in days
+    730.5
+    >>> unit_factor("years", "months")
+    12.0
+    >>> unit_factor("visits", "Visit"), unit_factor("visits", "days")
+    (1.0, None)
+    """
     a, b = canonical_unit(from_unit), canonical_unit(to_unit)
     if a is None or b is None:
         def stem(u):

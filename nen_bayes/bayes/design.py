@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from nen_bayes.bayes.families import get_family
 from nen_bayes.bayes.spec import CovariateSpec, ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.cohorts.validate import UNKNOWN_LEVEL
@@ -120,7 +121,7 @@ def time_varying_design(spec: ModelSpec, time: np.ndarray, X: np.ndarray, names,
 
 
 def _resolve_cuts(spec: ModelSpec, time, event) -> np.ndarray | None:
-    if spec.family != "piecewise":
+    if not get_family(spec.family).needs_cuts:
         return None
     if isinstance(spec.cuts, str):
         k = int(spec.cuts.split(":")[1])

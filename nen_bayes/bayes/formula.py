@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nen_bayes.bayes.families import DEFAULT_FAMILY, get_family
 from nen_bayes.bayes.spec import FAMILIES, CovariateSpec, GroupSpec, ModelSpec, spec_from_dict
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.cohorts.read import RawTable
@@ -122,8 +123,6 @@ HEADLINE_CUTS_MONTHS = (6.0, 12.0, 24.0, 36.0, 60.0)
 # event quantiles.
 _QUANTILE_CUTS = "quantiles:6"
 
-_FAMILY_TITLES = {"weibull": "Weibull PH", "exponential": "Exponential PH",
-                  "piecewise": "Piecewise-constant hazard PH"}
 _SYNTAX = ("e.g. 'os ~ line + grade + age + (1 | centre)'; offered: columns, C(x), "
            "C(x, Treatment(\"level\")), scale(x), center(x), (1 | g), (1 + x | g), (1 | g/h)")
 
@@ -360,7 +359,7 @@ class FormulaModel:
             raise SpecError(f"{self.source}: the endpoint {self.endpoint!r} is not in the "
                             f"cohort; endpoints: {[e.name for e in cohort.schema.endpoints]}"
                             ) from exc
-        title = f"{_FAMILY_TITLES[self.family]}: {self.formula}"
+        title = f"{get_family(self.family).title}: {self.formula}"
         d: dict = {
             "model": {"name": self.name, "title": title,
                       "description": self.description(), "family": self.family,
@@ -393,8 +392,9 @@ class FormulaModel:
                 prior = per_unit_prior(c.column, cohort)
                 if prior is not None:
                     priors[f"coefficient_{c.column}"] = prior
-        if self.family == "weibull":
-            priors["shape"] = dict(DEFAULT_PRIORS["shape"])
+        for par in get_family(self.family).parameters:  # the baseline's other parameters
+            if not par.baseline:
+                priors[par.name] = dict(DEFAULT_PRIORS[par.name])
         key, prior = baseline_prior(self.family, cohort.time(self.endpoint),
                                     cohort.event(self.endpoint), unit=cohort.schema.time_unit,
                                     endpoint=self.endpoint, source=cohort.source)
@@ -453,7 +453,7 @@ def _group_table(g: GroupSpec) -> dict:
     return out
 
 
-def formula_model(formula: Formula, schema: CohortSchema, *, family: str = "weibull",
+def formula_model(formula: Formula, schema: CohortSchema, *, family: str = DEFAULT_FAMILY,
                   data: RawTable | None = None, name: str | None = None) -> FormulaModel:
     """Match a parsed formula to a cohort's columns.
 
@@ -486,7 +486,7 @@ def formula_model(formula: Formula, schema: CohortSchema, *, family: str = "weib
                         "column)")
     covs = tuple(_covariate(formula, t, schema, data) for t in formula.terms)
     groups = _group_specs(formula, schema)
-    cuts, note = (_cuts(schema.time_unit) if family == "piecewise" else (None, ""))
+    cuts, note = (_cuts(schema.time_unit) if get_family(family).needs_cuts else (None, ""))
     return FormulaModel(name or f"{family}_ph_formula", family, formula.text, formula.endpoint,
                         covs, groups, cuts, note)
 
@@ -592,25 +592,25 @@ def baseline_prior(family: str, time, event, *, unit: str, endpoint: str,
               f"the data are, so the prior is centred on the data's own order of magnitude; to "
               f"centre it on published survival instead, write the spec (--write-spec) and "
               f"edit mu.")
-    if family == "piecewise":
+    base = get_family(family).baseline_parameter
+    if base.time == "log_rate":
         lo, hi = (math.exp(-mu - s * 1.96 * LOG_HAZARD_SIGMA) for s in (1, -1))
-        return "log_hazard", {
+        return base.name, {
             "dist": "Normal", "mu": -mu, "sigma": LOG_HAZARD_SIGMA,
             "reason": f"baseline log hazard per interval, each on its own (sigma 1.5 as in "
                       f"models/piecewise_ph_centre.toml): centred on a hazard of 1/"
                       f"{math.exp(mu):.3g} per unit of time ({unit}), 95% between "
                       f"{lo:.3g} and {hi:.3g}; " + placed}
     lo, hi = (math.exp(mu + s * 1.96 * SCALE_SIGMA) for s in (-1, 1))
-    what = ("baseline Weibull scale" if family == "weibull"
-            else "mean survival time (1 / baseline hazard)")
-    return "scale", {
+    what = base.description
+    return base.name, {
         "dist": "LogNormal", "mu": mu, "sigma": SCALE_SIGMA,
         "reason": f"{what} in {unit} of a reference unit in a typical group (sigma 1 as in "
                   f"models/weibull_ph_centre.toml): median {math.exp(mu):.3g}, 95% between "
                   f"{lo:.3g} and {hi:.3g} {unit}; " + placed}
 
 
-def spec_from_formula(text: str, cohort: Cohort, *, family: str = "weibull",
+def spec_from_formula(text: str, cohort: Cohort, *, family: str = DEFAULT_FAMILY,
                       name: str | None = None) -> ModelSpec:
     """The :class:`ModelSpec` of a formula on a loaded cohort (every column of the formula
     declared in ``cohort.schema``): :func:`parse_formula`, :func:`formula_model`,

@@ -60,6 +60,7 @@ from nen_bayes.bayes.model import (
     reference_log_time,
     sampling_scales,
 )
+from nen_bayes.bayes.outcomes import Outcomes
 from nen_bayes.bayes.predict import flat_draws, linear_predictor, unit_cells
 from nen_bayes.bayes.priors import Prior
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
@@ -70,10 +71,11 @@ from nen_bayes.settings import Sampling
 
 __all__ = ["INIT_ATTEMPTS", "INIT_RADIUS", "Fit", "fit", "initial_points", "log_likelihood",
            "log_prior", "log_prior_numpy", "pointwise_log_likelihood", "read_fit", "read_run",
-           "sample_prior", "start_failure", "versions", "write_fit"]
+           "sample_prior", "simulate_log_times", "start_failure", "versions", "write_fit"]
 
 _PACKAGES = ("nen-bayes", "pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats",
-             "xarray", "numpy", "pandas", "h5netcdf")
+             "xarray", "numpy", "pandas", "h5netcdf", "lifelines", "scipy", "formulae",
+             "matplotlib", "dask", "distributed")
 
 
 def versions() -> dict[str, str]:
@@ -107,13 +109,8 @@ def _param_draws(ds, family: str) -> dict[str, np.ndarray]:
     """Baseline parameters as flat (S,) / (S, K) arrays, with the draws of a time-varying
     effect's changes when the model has one (``hr_change`` (S, C, K-1), ``shape_change``
     (S, C))."""
-    if family == "weibull":
-        out = {"shape": flat_draws(ds, "shape"), "scale": flat_draws(ds, "scale")}
-    elif family == "exponential":
-        out = {"scale": flat_draws(ds, "scale")}
-    else:
-        out = {"log_hazard": flat_draws(ds, "log_hazard")}
-    for name in ("hr_change", "shape_change"):
+    out = families.get_family(family).param_draws(ds)
+    for name, _ in families.STRUCTURE_PARAMETERS.values():
         if name in ds:
             out[name] = flat_draws(ds, name)
     return out
@@ -162,22 +159,45 @@ _BLOCK = 250
 #: the largest log time a float32 holds; longer predictive times are stored as inf and counted
 
 
+def _log_time_blocks(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
+    """``(block, log T)`` for the flat draws of ``ds`` in blocks of :data:`_BLOCK`: event
+    times drawn from the model (its family, the units' linear predictors with every group
+    effect and varying slope, a time-varying effect, given survival to entry with late entry)
+    by inversion, on the log scale."""
+    fam = families.get_family(spec.family)
+    params = _param_draws(ds, spec.family)
+    for block, eta in _eta_blocks(ds, design):
+        p = {k: v[block] for k, v in params.items()}
+        if design.tv is None:
+            log_t = fam.log_random_times(fam.expand(p), eta, rng, design.cuts, design.entry)
+        else:
+            log_t = families.timevarying.tv_log_random_times(fam, p, eta, rng, design.tv,
+                                                             design.entry)
+        yield block, log_t
+
+
+def simulate_log_times(ds, spec: ModelSpec, design: Design, rng: np.random.Generator
+                       ) -> np.ndarray:
+    """Log event times of ``design``'s units drawn from the model of ``spec`` at each draw of
+    ``ds`` (a dataset of draws in the user's coding, e.g. :func:`sample_prior`'s): (S, n),
+    float64. The same simulator as the fit's predictive groups, so a study simulates exactly
+    the model it fits."""
+    out = np.empty((ds.sizes["chain"] * ds.sizes["draw"], design.n))
+    for block, log_t in _log_time_blocks(ds, spec, design, rng):
+        out[block] = log_t
+    return out
+
+
 def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
     """Uncensored predictive times, float32, computed in blocks of draws (bounded memory) on
     the log scale; times beyond float32's range (about 3.4e38) are stored as inf and counted
     in the dataset's ``out_of_range`` attribute (no overflow in the cast)."""
     import xarray as xr
 
-    params = _param_draws(ds, spec.family)
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
     out = np.empty((n_draws, design.n), dtype=np.float32)
     n_out = 0
-    for block, eta in _eta_blocks(ds, design):
-        p = {k: v[block] for k, v in params.items()}
-        log_t = (families.log_random_times(spec.family, p, eta, rng, design.cuts, design.entry)
-                 if design.tv is None else
-                 families.tv_log_random_times(spec.family, p, eta, rng, design.tv,
-                                              design.entry))
+    for block, log_t in _log_time_blocks(ds, spec, design, rng):
         with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: inf
             out[block] = np.exp(log_t, out=log_t)
         over = ~np.isfinite(out[block])
@@ -229,42 +249,24 @@ def log_likelihood(model, posterior, design: Design):
 
 def pointwise_log_likelihood(posterior, family: str, design: Design):
     """Pointwise log-likelihood of every unit (float32, chain x draw x patient), computed in
-    vectorised NumPy from the posterior arrays with the family's closed form
-    (:func:`nen_bayes.bayes.families.loglik_draws`), in blocks of draws (bounded memory). The same
-    values as :func:`log_likelihood` without compiling a function of the model."""
+    vectorised NumPy from the posterior arrays with the family's closed forms, one term per
+    outcome kind (:meth:`nen_bayes.bayes.outcomes.Outcomes.pointwise`), in blocks of draws
+    (bounded memory). The same values as :func:`log_likelihood` without compiling a function
+    of the model."""
     import xarray as xr
 
+    fam = families.get_family(family)
     params = _param_draws(posterior, family)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     out = np.empty((n_chain * n_draw, design.n), dtype=np.float32)
-    inside = np.zeros(design.n, bool) if design.upper is None else \
-        (design.event == 1) & (design.upper > design.time)
-    exact = np.where(inside, design.upper, design.time)
+    outcomes = Outcomes.of(design)
     for block, eta in _eta_blocks(posterior, design):
         p = {k: v[block] for k, v in params.items()}
-        ll = (families.loglik_draws(family, exact, design.event, eta, p, design.cuts,
-                                    design.entry) if design.tv is None else
-              families.tv_loglik_draws(family, exact, design.event, eta, p, design.tv,
-                                       design.entry))
-        if design.upper is not None and design.tv is not None:  # the unit's own H
-            ll[:, inside] = families.tv_interval_loglik_draws(
-                family, design.time[inside], design.upper[inside], eta[:, inside], p,
-                _tv_subset(design.tv, inside))
-        elif design.upper is not None:  # events within (time, upper]: log(S(time) - S(upper))
-            pp = {k: (v if k == "log_hazard" else v[:, None]) for k, v in p.items()}
-            ll[:, inside] = families.interval_loglik_numpy(
-                family, design.time[inside], design.upper[inside], eta[:, inside], pp,
-                design.cuts)
-        out[block] = ll
+        out[block] = outcomes.pointwise(fam, p, eta, design.cuts, design.tv)
     return xr.Dataset({OBSERVED: (("chain", "draw", "patient"),
                                   out.reshape(n_chain, n_draw, design.n))},
                       coords={"chain": posterior["chain"], "draw": posterior["draw"],
                               "patient": design.coords()["patient"]})
-
-
-def _tv_subset(tv: dict, units: np.ndarray) -> dict:
-    """``tv`` (:func:`~nen_bayes.bayes.design.time_varying_design`) for the units selected."""
-    return {**tv, "x": np.asarray(tv["x"])[units]}
 
 
 _STD_NORMAL = Prior("Normal", {"mu": 0.0, "sigma": 1.0})
@@ -297,17 +299,11 @@ def _free_variables(spec: ModelSpec, design: Design) -> list[tuple]:
             out.append((v["sd_varying"], (g.varying_dim,), spec.varying_sd_prior(g.name), None))
             out.append((v["u_varying"], dims, None, v["sd_varying"]) if g.centered
                        else (v["z_varying"], dims, _STD_NORMAL, None))
-    if spec.family == "weibull":
-        out.append(("shape", (), spec.priors["shape"], None))
-    if spec.family in ("weibull", "exponential"):
-        out.append(("scale", (), spec.priors["scale"], None))
-    if spec.family == "piecewise":
-        out.append(("log_hazard", ("interval",), spec.priors["log_hazard"], None))
-    if design.tv is not None and design.tv["effect"] == "hazard_ratio":
-        out.append(("hr_change", ("covariate_tv", "interval_tv_change"),
-                    spec.priors["hr_change"], None))
-    elif design.tv is not None:
-        out.append(("shape_change", ("covariate_tv",), spec.priors["shape_change"], None))
+    for par in families.get_family(spec.family).parameters:
+        out.append((par.name, par.dims, spec.priors[par.name], None))
+    if design.tv is not None:
+        name, dims = families.STRUCTURE_PARAMETERS[design.tv["effect"]]
+        out.append((name, dims, spec.priors[name], None))
     return out
 
 

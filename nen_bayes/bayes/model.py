@@ -241,7 +241,7 @@ def _baseline(spec: ModelSpec, name: str, shift, per=None, dims=None):
     return value, pt.exp(free)
 
 
-def _interval_censored(logp, family: str, design: Design, outcomes=None):
+def _interval_censored(logp, family, design: Design, outcomes=None):
     """``logp`` with the units whose event lies in ``(time, upper]`` (event 1, upper > time)
     contributing log(S(time) - S(upper)) instead (:func:`families.interval_censored_logp`).
     ``outcomes``: the times, entry times and upper bounds as data, else None (constants)."""
@@ -260,13 +260,13 @@ def _interval_censored(logp, family: str, design: Design, outcomes=None):
     def interval_logp(value, *args):
         *params, eta, event = args
         exact = logp(pt.as_tensor(safe_time), *params, eta, event)
-        return pt.where(inside, families.interval_censored_logp(family, tuple(params), eta,
-                                                                lower, upper, design.cuts),
+        return pt.where(inside, family.interval_logp(tuple(params), eta, lower, upper,
+                                                     design.cuts),
                         exact)
     return interval_logp
 
 
-def _interval_censored_data(logp, family: str, design: Design, time, upper):
+def _interval_censored_data(logp, family, design: Design, time, upper):
     """:func:`_interval_censored` with the times and upper bounds held as data: which units
     are interval-censored (event 1, upper > time), and their bounds, computed in the graph
     (an exact event or a censored unit, upper = time, keeps its ordinary term; the bounds of
@@ -278,8 +278,8 @@ def _interval_censored_data(logp, family: str, design: Design, time, upper):
         *params, eta, event = args
         inside, safe_time, lower, up = _interval_bounds(time, event, upper)
         exact = logp(safe_time, *params, eta, event)
-        return pt.switch(inside, families.interval_censored_logp(family, tuple(params), eta,
-                                                                 lower, up, design.cuts),
+        return pt.switch(inside, family.interval_logp(tuple(params), eta, lower, up,
+                                                      design.cuts),
                          exact)
     return interval_logp
 
@@ -316,7 +316,7 @@ def reference_log_time(design: Design) -> float:
     return float(np.mean(np.log(times))) if len(times) else 0.0
 
 
-def _baseline_level(family: str, params, design: Design):
+def _baseline_level(family, params, design: Design):
     """The level of the baseline the likelihood sees (PyTensor), around which the centred
     group intercepts are sampled: for Weibull and exponential baselines the log cumulative
     hazard at a reference time ``t0``, the geometric mean of the event times (``shape (log t0
@@ -324,14 +324,7 @@ def _baseline_level(family: str, params, design: Design):
     nearly uncorrelated in the posterior; for the piecewise baseline the mean of the
     intervals' log hazards. Any ``t0`` gives the same posterior (a shift of the level by a
     function of the other parameters has Jacobian 1); this one mixes best."""
-    import pytensor.tensor as pt
-
-    if family == "piecewise":
-        return params[0].mean()
-    log_t0 = reference_log_time(design)
-    if family == "weibull":
-        return params[0] * (log_t0 - pt.log(params[1]))
-    return log_t0 - pt.log(params[0])
+    return family.baseline_level(params, reference_log_time(design))
 
 
 def _group_effects(spec: ModelSpec, design: Design, groups=None, level=None):
@@ -379,7 +372,7 @@ def _exposure_tensor(t, cuts: np.ndarray):
     """:func:`families.exposure_matrix` and :func:`families.interval_index` of times held as
     data (PyTensor): the time spent in each interval before ``t``, and ``t``'s interval."""
 
-    return families.exposure_tensor(t, cuts), _interval_of(t, cuts)
+    return families.exposure_tensor(t, cuts), families.interval_of_tensor(t, cuts)
 
 
 def _tv_logp(spec: ModelSpec, design: Design, tv: dict, outcomes=None):
@@ -409,17 +402,19 @@ def _tv_logp(spec: ModelSpec, design: Design, tv: dict, outcomes=None):
                 return families.weibull_logp(value, unit_shape, scale, eta, event, entry)
             inside, safe_time, lower, up = _interval_bounds(value, event, upper)
             exact = families.weibull_logp(safe_time, unit_shape, scale, eta, event)
-            return pt.switch(inside, families.interval_censored_logp(
-                "weibull", (unit_shape, scale), eta, lower, up), exact)
+            return pt.switch(inside, families.power_interval_logp(unit_shape, scale, eta,
+                                                                  lower, up), exact)
         return change, shape_logp
     change = spec.priors["hr_change"].create("hr_change",
                                              dims=("covariate_tv", "interval_tv_change"))
-    return change.flatten(), _tv_hr_logp(spec.family == "weibull", x, tv["cuts"], entry, upper)
+    return change.flatten(), _tv_hr_logp(families.get_family(spec.family), x, tv["cuts"], entry,
+                                         upper)
 
 
-def _tv_hr_logp(weibull: bool, x: np.ndarray, cuts: np.ndarray, entry, upper):
-    """The log density of a log-HR that changes at ``cuts`` (columns ``x``), for the Weibull
-    or exponential baseline. With ``j`` the interval of ``t`` and ``c_k`` the cut points,
+def _tv_hr_logp(family, x: np.ndarray, cuts: np.ndarray, entry, upper):
+    """The log density of a log-HR that changes at ``cuts`` (columns ``x``), for a power-law
+    baseline (``Family.weibull_form``: the Weibull or the exponential). With ``j`` the
+    interval of ``t`` and ``c_k`` the cut points,
     ``H(t) = exp(eta) [sum_{k<j} exp(off_k) (H0(c_{k+1}) - H0(c_k)) + exp(off_j) (H0(t) -
     H0(c_j))]``: the full intervals' increments depend on the parameters only, so each time
     costs one power of ``t``; with interval censoring, events in (time, upper] contribute
@@ -449,7 +444,8 @@ def _tv_hr_logp(weibull: bool, x: np.ndarray, cuts: np.ndarray, entry, upper):
     def cum_h(t, shape, scale, eoff, base):
         """sum_k exp(off_k) x H0's increment over [c_k, c_{k+1}] up to ``t`` (per unit)."""
         start, full = base
-        at_t = pt.eq(_interval_of(t, cuts)[:, None], np.arange(n_int))  # (n, K) one-hot
+        # (n, K) one-hot
+        at_t = pt.eq(families.interval_of_tensor(t, cuts)[:, None], np.arange(n_int))
         before = pt.concatenate([pt.zeros((t.shape[0], 1)),
                                  pt.cumsum(eoff[:, :-1] * full[:-1], axis=1)], axis=1)
         positive = pt.gt(t, 0.0)
@@ -461,7 +457,9 @@ def _tv_hr_logp(weibull: bool, x: np.ndarray, cuts: np.ndarray, entry, upper):
                 + eta + (off * at_t).sum(axis=1))
 
     def hr_logp(value, *args):
-        shape, scale, change, eta, event = args if weibull else (1.0, *args)
+        n_base = len(family.parameters)
+        shape, scale = family.weibull_form(args[:n_base])
+        change, eta, event = args[n_base:]
         change = change.reshape((x.shape[1], n_int - 1))
         eoff, off = hr_off(change)
         base = starts(shape, scale)
@@ -480,13 +478,6 @@ def _tv_hr_logp(weibull: bool, x: np.ndarray, cuts: np.ndarray, entry, upper):
     return hr_logp
 
 
-def _interval_of(t, cuts: np.ndarray):
-    """The interval of each time (PyTensor): how many cut points are at or before it."""
-    import pytensor.tensor as pt
-
-    return pt.ge(t[:, None], np.asarray(cuts, float)).sum(axis=1)
-
-
 def _interval_bounds(time, event, upper):
     """For interval-censored times (PyTensor): which units had their event in ``(time,
     upper]`` (event 1, upper > time; an exact event or a censored unit has upper = time), the
@@ -501,45 +492,20 @@ def _interval_bounds(time, event, upper):
 
 def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcomes=None):
     """The baseline parameters the likelihood sees (created in the model being built) and the
-    family's log density, with late entry (``- log S(entry)``) and interval censoring.
-    ``outcomes``: the times, entry times and upper bounds as data (``outcome_data=True``;
-    upper None with late entry), else None."""
+    family's log density, with late entry (``- log S(entry)``) and interval censoring, as the
+    family object (:mod:`nen_bayes.bayes.families`) defines them. ``outcomes``: the times,
+    entry times and upper bounds as data (``outcome_data=True``; upper None with late entry),
+    else None."""
+    family = families.get_family(spec.family)
     entry = design.entry if outcomes is None else outcomes[1]
-    if spec.family == "weibull":
-        shape = spec.priors["shape"].create("shape")
-        if centred:  # the likelihood sees the scale at the covariate means
-            params = (shape, _baseline(spec, "scale", shift, per=shape)[1])
-        else:
-            params = (shape, spec.priors["scale"].create("scale"))
-
-        def logp(value, shape, scale, eta, event):
-            return families.weibull_logp(value, shape, scale, eta, event, entry)
-    elif spec.family == "exponential":
-        params = ((_baseline(spec, "scale", shift)[1],) if centred
-                  else (spec.priors["scale"].create("scale"),))
-
-        def logp(value, scale, eta, event):
-            return families.exponential_logp(value, scale, eta, event, entry)
-    else:
-        params = ((_baseline(spec, "log_hazard", shift, dims="interval")[1],) if centred
-                  else (spec.priors["log_hazard"].create("log_hazard", dims="interval"),))
-        if outcomes is None:
-            expo = families.exposure_matrix(design.time, design.cuts)
-            index = families.interval_index(design.time, design.cuts)
-            expo_entry = None if entry is None else families.exposure_matrix(entry, design.cuts)
-        else:
-            expo, index = _exposure_tensor(outcomes[0], design.cuts)
-            expo_entry = None if entry is None else _exposure_tensor(entry, design.cuts)[0]
-
-        def logp(value, log_hazard, eta, event):
-            return families.piecewise_logp(value, log_hazard, eta, event, expo, index,
-                                           expo_entry)
+    params = family.create(spec, centred, shift, _baseline)
+    logp = family.logp(design, entry, None if outcomes is None else outcomes[0])
     tv = design.tv
     if tv is not None:
         change, logp = _tv_logp(spec, design, tv, outcomes)
         params = (*params, change)
     elif design.upper is not None or (outcomes is not None and outcomes[2] is not None):
-        logp = _interval_censored(logp, spec.family, design, outcomes)
+        logp = _interval_censored(logp, family, design, outcomes)
     return params, logp
 
 
@@ -601,7 +567,8 @@ def build_model(spec: ModelSpec, design: Design, *, prior_only: bool = False,
         params, logp = _family_terms(spec, design, centred, shift, outcomes)
         if levelled is not None:  # created after the baseline it is centred around
             eta = eta + _group_effects(spec, design, [levelled],
-                                       _baseline_level(spec.family, params, design))
+                                       _baseline_level(families.get_family(spec.family),
+                                                       params, design))
         if not prior_only and unit_weights:
             weight = pm.Data(UNIT_WEIGHTS, np.ones(design.n), dims="patient")
             pm.CustomDist(OBSERVED, *params, eta, event, weight, logp=_weighted(logp),

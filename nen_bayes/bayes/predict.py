@@ -44,10 +44,8 @@ def draw_indices(tree, max_draws: int | None = None) -> np.ndarray:
 def baseline_params(tree, idx=None, group: str = "posterior") -> dict[str, np.ndarray]:
     """The family's baseline parameters as (S,) arrays (``log_hazard``: (S, K))."""
     ds = tree[group].dataset
-    family = tree.attrs["family"]
-    names = {"weibull": ("shape", "scale"), "exponential": ("scale",),
-             "piecewise": ("log_hazard",)}[family]
-    names += tuple(n for n in ("hr_change", "shape_change") if n in ds)
+    names = families.get_family(tree.attrs["family"]).parameter_names
+    names += tuple(n for n, _ in families.STRUCTURE_PARAMETERS.values() if n in ds)
     return {n: flat_draws(ds, n, idx) for n in names}
 
 
@@ -167,18 +165,15 @@ def _unit_mean(values: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
 
 def _h0_grid(family: str, grid: np.ndarray, params: dict, cuts) -> np.ndarray:
     """H0 on a common time grid for every draw: (S, T)."""
-    if family == "piecewise":
-        return families.cumulative_hazard0(family, grid, params, cuts)
-    p = {k: np.asarray(v, float)[:, None] for k, v in params.items()}
-    return families.cumulative_hazard0(family, grid[None, :], p, cuts)
+    fam = families.get_family(family)
+    return fam.cumulative_hazard(grid, fam.expand(params), cuts)
 
 
 def _h0_each(family: str, t: np.ndarray, params: dict, cuts) -> np.ndarray:
     """H0 at one time per draw: t (S,) -> (S,)."""
-    if family == "piecewise":
-        lam = np.exp(np.asarray(params["log_hazard"], float))
-        return np.sum(lam * families.exposure_matrix(t, cuts), axis=1)
-    return families.cumulative_hazard0(family, t, params, cuts)
+    fam = families.get_family(family)
+    return fam.cumulative_hazard(t, {k: v for k, v in params.items()
+                                     if k in fam.parameter_names}, cuts)
 
 
 def _tv_blocks(params: dict, tv: dict, sel) -> tuple[dict, np.ndarray]:

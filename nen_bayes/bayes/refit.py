@@ -41,7 +41,7 @@ from nen_bayes.bayes.inference import (
     initial_points,
     start_failure,
 )
-from nen_bayes.bayes.model import OUTCOME_DATA, build_model, drop_internal
+from nen_bayes.bayes.model import OUTCOME_DATA, UNIT_WEIGHTS, build_model, drop_internal
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.errors import ModelDataError, SamplingStartError
 from nen_bayes.settings import Sampling
@@ -170,7 +170,7 @@ class Refitter:
     """
 
     def __init__(self, spec: ModelSpec, design: Design, *, sampling: Sampling | None = None,
-                 intervals: bool | None = None):
+                 intervals: bool | None = None, unit_weights: bool = False):
         import nutpie
         import pytensor
 
@@ -186,8 +186,9 @@ class Refitter:
         if design.upper is not None and not self.intervals:
             raise ModelDataError("refit: this design has interval bounds (upper); "
                                  "intervals=False cannot hold them")
+        self.unit_weights = bool(unit_weights)
         self.model = build_model(self.spec, design, outcome_data=True,
-                                 interval_data=self.intervals)
+                                 interval_data=self.intervals, unit_weights=self.unit_weights)
         start = initial_points(self.model, np.random.default_rng(0), 1, INIT_RADIUS / 2,
                                design)[0]
         # initial values as shared variables: each refit sets them, nothing is recompiled
@@ -199,13 +200,15 @@ class Refitter:
         self.n_fits = 0
 
     def fit(self, time, event, *, seed: int, sampling: Sampling | None = None, entry=None,
-            upper=None):
+            upper=None, weights=None):
         """Sample the posterior given new outcomes of the design's units (``time`` > 0,
         ``event`` 1/0, ``entry`` exactly when the design has late entry), with ``seed``.
         ``upper`` (not with late entry): interval-censored events, an event with ``upper`` >
         ``time`` having happened in (``time``, ``upper``] (``time`` may then be 0); ``upper``
         = ``time`` for an exact event, ``upper`` >= ``time`` everywhere; only when the Refitter
-        holds interval bounds (``intervals``).
+        holds interval bounds (``intervals``). ``weights`` (only when built with
+        ``unit_weights=True``): each unit's likelihood weight, 1 counts it, 0 leaves it out
+        (cross-validation folds); None: every unit counts.
 
         Returns an ``xarray.DataTree`` with ``posterior`` (in the user's coding, with ``hr``
         and ``median_baseline`` as :func:`~nen_bayes.bayes.inference.fit` stores them) and
@@ -225,7 +228,7 @@ class Refitter:
         cores = s.cores or min(s.chains, os.cpu_count() or 1)
         seeds = np.random.SeedSequence(seed).generate_state(4)  # as fit() derives them
         t0 = _time.perf_counter()
-        tree = self.sample(design, s, cores, int(seeds[0]))
+        tree = self.sample(design, s, cores, int(seeds[0]), weights=self._weights(weights))
         post = tree["posterior"].to_dataset()
         post = _add_derived(drop_internal(post), self.spec,
                             design)
@@ -248,13 +251,29 @@ class Refitter:
                 and same_units(self.design, design)
                 and (design.upper is None or self.intervals))
 
-    def sample(self, design: Design, s: Sampling, cores: int, seed: int):
+    def _weights(self, weights) -> np.ndarray | None:
+        """The unit weights as data (checked), or None for a model without them."""
+        if weights is None:
+            return np.ones(self.design.n) if self.unit_weights else None
+        if not self.unit_weights:
+            raise ModelDataError("refit: this Refitter was compiled without unit weights; "
+                                 "build it with unit_weights=True to give weights")
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (self.design.n,) or not np.all(np.isfinite(w) & (w >= 0)):
+            raise ModelDataError(f"refit: weights must be {self.design.n} finite values >= 0 "
+                                 f"(one per unit); got shape {w.shape}")
+        return w
+
+    def sample(self, design: Design, s: Sampling, cores: int, seed: int, weights=None):
         """nutpie's DataTree for the outcomes of ``design`` (one that :meth:`matches`), from
         initial values drawn as :func:`~nen_bayes.bayes.inference.fit` draws them (retried
         :data:`INIT_ATTEMPTS` times), with the sampler seed PyMC would pass for ``seed``."""
         import nutpie
 
-        compiled = self._compiled.with_data(**outcome_data(design, self.intervals))
+        data = outcome_data(design, self.intervals)
+        if self.unit_weights:
+            data[UNIT_WEIGHTS] = np.ones(design.n) if weights is None else weights
+        compiled = self._compiled.with_data(**data)
         rng = np.random.default_rng(seed)
         errors = []
         for attempt in range(INIT_ATTEMPTS):

@@ -5,8 +5,9 @@ tables below. Unknown tables or keys are errors that name the key and the file, 
 silently change a model.
 
 ``[model]``
-    ``name``, ``title``, ``description``; ``family`` = ``"weibull"`` | ``"exponential"`` |
-    ``"piecewise"``; ``parameterisation`` = ``"ph"`` (proportional hazards: exp(coefficient) is
+    ``name``, ``title``, ``description``; ``family``: a family of the registry
+    (:mod:`nen_bayes.bayes.families`; :func:`~nen_bayes.bayes.families.family_names`);
+    ``parameterisation`` = ``"ph"`` (proportional hazards: exp(coefficient) is
     a hazard ratio; the only one offered); ``time_unit`` = ``"days"`` | ``"weeks"`` |
     ``"months"`` | ``"years"``: the unit of the file's numbers that are times (the baseline
     scale and log-hazard priors, the cuts). A model file must state it (:func:`load_spec`
@@ -65,6 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nen_bayes.bayes.families import STRUCTURE_PARAMETERS, family_names, get_family
 from nen_bayes.bayes.priors import Prior
 from nen_bayes.data import MODELS_DIR, shipped_model
 from nen_bayes.errors import ModelDataError, SpecError
@@ -73,13 +75,14 @@ from nen_bayes.units import TIME_UNITS, canonical_unit, unit_factor
 __all__ = ["FAMILIES", "TIME_VARYING_EFFECTS", "CovariateSpec", "GroupSpec", "ModelSpec",
            "TimeVarying", "in_time_unit", "load_spec", "spec_from_dict"]
 
-FAMILIES = ("weibull", "exponential", "piecewise")
+#: The registered families' names (the registry is :mod:`nen_bayes.bayes.families`).
+FAMILIES = family_names()
 COVARIATE_TYPES = ("categorical", "ordered", "numeric")
 
 _TOP_KEYS = {"model", "outcome", "baseline", "covariates", "groups", "priors", "time_varying"}
 _TIME_VARYING_KEYS = {"covariate", "effect", "cuts"}
 #: How a covariate's effect may change with time, and the prior each needs.
-TIME_VARYING_EFFECTS = {"hazard_ratio": "hr_change", "shape": "shape_change"}
+TIME_VARYING_EFFECTS = {k: v[0] for k, v in STRUCTURE_PARAMETERS.items()}
 _MODEL_KEYS = {"name", "title", "description", "family", "parameterisation", "time_unit"}
 _OUTCOME_KEYS = {"endpoint"}
 _BASELINE_KEYS = {"cuts"}
@@ -301,10 +304,12 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
     baseline = data.get("baseline", {})
     _unknown(baseline, _BASELINE_KEYS, f"{source} [baseline]")
     cuts = baseline.get("cuts")
-    if family == "piecewise":
+    if get_family(family).needs_cuts:
         cuts = _parse_cuts(cuts, f"{source} [baseline]")
     elif cuts is not None:
-        raise SpecError(f"{source} [baseline]: 'cuts' applies to the piecewise family only")
+        with_cuts = [f for f in FAMILIES if get_family(f).needs_cuts]
+        raise SpecError(f"{source} [baseline]: 'cuts' applies to the {' and '.join(with_cuts)} "
+                        f"family only, not to {family!r}")
 
     covs = _covariates(data, source)
     groups = _groups(data, source, [c.column for c in covs])
@@ -335,7 +340,7 @@ def _time_varying(tv, family: str, covs, groups, where: str) -> TimeVarying | No
     if effect not in TIME_VARYING_EFFECTS:
         raise SpecError(f"{where}: effect {effect!r} is not one of "
                         f"{list(TIME_VARYING_EFFECTS)}")
-    allowed = ("weibull", "exponential") if effect == "hazard_ratio" else ("weibull",)
+    allowed = tuple(f for f in FAMILIES if effect in get_family(f).time_varying)
     if family not in allowed:
         raise SpecError(f"{where}: effect {effect!r} needs family {' or '.join(allowed)}; "
                         f"this model's family is {family!r}")
@@ -418,14 +423,14 @@ def in_time_unit(spec: ModelSpec, unit: str) -> tuple[ModelSpec, str]:
         return ModelSpec(**{**spec.__dict__, "time_unit": target}), ""
     priors = dict(spec.priors)
     done = []
-    if "scale" in priors:
-        priors["scale"] = _scaled_prior(priors["scale"], factor, log_hazard=False)
-        done.append(f"the baseline scale prior {spec.priors['scale'].describe()} -> "
-                    f"{priors['scale'].describe()}")
-    if "log_hazard" in priors:
-        priors["log_hazard"] = _scaled_prior(priors["log_hazard"], factor, log_hazard=True)
-        done.append(f"the log-hazard prior {spec.priors['log_hazard'].describe()} -> "
-                    f"{priors['log_hazard'].describe()}")
+    for par in get_family(spec.family).parameters:  # the parameters that have a time unit
+        if par.time is None or par.name not in priors:
+            continue
+        priors[par.name] = _scaled_prior(priors[par.name], factor,
+                                         log_hazard=par.time == "log_rate")
+        what = "log-hazard" if par.time == "log_rate" else f"baseline {par.name}"
+        done.append(f"the {what} prior {spec.priors[par.name].describe()} -> "
+                    f"{priors[par.name].describe()}")
     cuts = spec.cuts
     if isinstance(cuts, tuple):
         cuts = tuple(c * factor for c in cuts)
@@ -546,7 +551,7 @@ def _group(where: str, g: dict, cols: list[str]) -> GroupSpec:
 
 def _parse_cuts(cuts, where):
     if cuts is None:
-        raise SpecError(f"{where}: the piecewise family needs 'cuts' (a list of interior cut "
+        raise SpecError(f"{where}: this family needs 'cuts' (a list of interior cut "
                         "points, or \"quantiles:K\")")
     if isinstance(cuts, str):
         head, _, k = cuts.partition(":")
@@ -563,13 +568,7 @@ def _parse_cuts(cuts, where):
 
 def required_priors(spec: ModelSpec) -> dict[str, str]:
     """Prior role -> support needed, for the parameters this model has."""
-    need: dict[str, str] = {}
-    if spec.family == "weibull":
-        need["shape"] = "positive"
-    if spec.family in ("weibull", "exponential"):
-        need["scale"] = "positive"
-    if spec.family == "piecewise":
-        need["log_hazard"] = "real"
+    need = get_family(spec.family).required_priors()
     if spec.time_varying is not None:
         need[TIME_VARYING_EFFECTS[spec.time_varying.effect]] = "real"
     return need

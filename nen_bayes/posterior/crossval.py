@@ -39,9 +39,7 @@ held-out centre's covariate values and event times enter those constants (not th
 
 from __future__ import annotations
 
-import os
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -50,7 +48,8 @@ import pandas as pd
 from nen_bayes.bayes import families
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import resolve_endpoint
-from nen_bayes.bayes.model import UNIT_WEIGHTS, build_model
+from nen_bayes.bayes.outcomes import Outcomes
+from nen_bayes.bayes.refit import Refitter
 from nen_bayes.errors import ComparisonError, ModelDataError
 from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, loo_verdict
 from nen_bayes.provenance import Provenanced
@@ -69,68 +68,83 @@ __all__ = [
 GH_NODES = 32
 
 
-def _log_h0_and_H0(family: str, t: np.ndarray, params: dict, cuts=None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Baseline log hazard and cumulative hazard of each unit in each draw: (S, n) each.
-    ``params``: (S,) arrays (``log_hazard`` (S, K))."""
-    t = np.asarray(t, float)
-    if family == "piecewise":
-        log_hazard = np.asarray(params["log_hazard"], float)
-        log_h0 = log_hazard[:, families.interval_index(t, cuts)]
-        return log_h0, families.cumulative_hazard0(family, t, params, cuts)
-    p = {k: np.asarray(v, float)[:, None] for k, v in params.items()}
-    H0 = families.cumulative_hazard0(family, t[None, :], p, cuts)
-    if family == "weibull":
-        a, s = p["shape"], p["scale"]
-        return np.log(a / s) + (a - 1.0) * np.log(t[None, :] / s), H0
-    if family == "exponential":
-        return np.broadcast_to(-np.log(p["scale"]), H0.shape), H0
-    raise ValueError(f"unknown family {family!r}")
+def _interval_slopes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For ``g(u) = log(-expm1(-x))`` with ``x = c exp(u)``: ``dg/du`` and ``-d2g/du2`` (both
+    >= 0: g is concave in u), stable at small and large x."""
+    x = np.asarray(x, float)
+    em1 = np.expm1(np.minimum(x, 700.0))
+    small = x < 1e-8
+    big = x > 700.0
+    safe = np.where(small | big, 1.0, em1)
+    d1 = np.where(small, 1.0 - x / 2.0, np.where(big, 0.0, x / safe))
+    d2 = np.where(small, x / 2.0, np.where(big, 0.0,
+                                           x * (x * (safe + 1.0) - safe) / safe ** 2))
+    return d1, d2
 
 
 def new_group_log_density(a: np.ndarray, d: np.ndarray, b: np.ndarray, sd: np.ndarray, *,
-                          nodes: int = GH_NODES) -> np.ndarray:
-    """log of  integral exp(a + d u - b exp(u)) N(u | 0, sd) du, per draw.
+                          c: np.ndarray | None = None, nodes: int = GH_NODES) -> np.ndarray:
+    """log of  integral exp(ll(u)) N(u | 0, sd) du, per draw, with
 
-    The joint log-likelihood of a centre's units with a shared log-hazard offset ``u`` is
-    ``a + d u - b exp(u)``: ``a`` the sum of the log hazards of their events at u = 0, ``d``
-    their number of events, ``b`` the sum of their cumulative hazards at u = 0. Adaptive
-    Gauss-Hermite quadrature: nodes centred at the integrand's mode, scaled by its curvature.
+        ll(u) = a + d u - b exp(u) + sum_i log(1 - exp(-c_i exp(u))),
+
+    the joint log-likelihood of a centre's units sharing a log-hazard offset ``u``: ``a`` the
+    sum of the log hazards of their exact events at u = 0, ``d`` their number, ``b`` the sum
+    of their cumulative hazards at u = 0 (at the time of an exact or censored unit, at the
+    lower bound of an interval-censored one, net of entry), and ``c`` (S, m) the cumulative
+    hazard over each interval-censored unit's interval (None: none). ``ll`` is concave in u.
+    Adaptive Gauss-Hermite quadrature: nodes centred at the integrand's mode (Newton), scaled
+    by its curvature.
     """
     a, b, sd = (np.asarray(x, float) for x in (a, b, sd))
     d = np.broadcast_to(np.asarray(d, float), a.shape)
+    c = np.zeros((*a.shape, 0)) if c is None else np.asarray(c, float)
     prec = 1.0 / sd ** 2
     m = np.zeros_like(a)
     for _ in range(200):  # Newton on a concave function, steps limited to 1 on the log scale
-        grad = d - b * np.exp(m) - m * prec
-        step = np.clip(grad / (b * np.exp(m) + prec), -1.0, 1.0)
+        d1, d2 = _interval_slopes(c * np.exp(m)[..., None])
+        grad = d - b * np.exp(m) + d1.sum(axis=-1) - m * prec
+        step = np.clip(grad / (b * np.exp(m) + d2.sum(axis=-1) + prec), -1.0, 1.0)
         m = m + step
         if np.all(np.abs(step) < 1e-10):
             break
-    tau = 1.0 / np.sqrt(b * np.exp(m) + prec)
+    curv = b * np.exp(m) + _interval_slopes(c * np.exp(m)[..., None])[1].sum(axis=-1) + prec
+    tau = 1.0 / np.sqrt(curv)
     x, w = np.polynomial.hermite.hermgauss(nodes)
     u = m[..., None] + np.sqrt(2.0) * tau[..., None] * x
     g = (d[..., None] * u - b[..., None] * np.exp(u) - 0.5 * u ** 2 * prec[..., None]
          - np.log(sd[..., None] * np.sqrt(2.0 * np.pi)) + x ** 2)
+    if c.shape[-1]:
+        with np.errstate(divide="ignore"):
+            g = g + np.log(-np.expm1(-c[..., None, :] * np.exp(u)[..., None])).sum(axis=-1)
     top = g.max(axis=-1, keepdims=True)
     return (a + np.log(np.sqrt(2.0) * tau) + top[..., 0]
             + np.log(np.sum(w * np.exp(g - top), axis=-1)))
 
 
-def fold_log_density(family: str, t, d, eta, params: dict, *, sd=None, cuts=None
-                     ) -> np.ndarray:
+def fold_log_density(family, t, d, eta, params: dict, *, sd=None, cuts=None, entry=None,
+                     upper=None) -> np.ndarray:
     """The joint log predictive density of a held-out centre's units in each draw: (S,).
 
     ``eta`` (S, n): their linear predictors without any centre effect; ``sd`` (S,): the
     between-centre SD of each draw (``None``: the model has no centre intercepts, the units
-    are independent given the draw)."""
-    d = np.asarray(d, float)
-    log_h0, H0 = _log_h0_and_H0(family, t, params, cuts)
-    b_i = H0 * np.exp(eta)
-    a, b = np.sum(d * (log_h0 + eta), axis=1), b_i.sum(axis=1)
+    are independent given the draw). Each unit contributes the term of its outcome kind
+    (:mod:`nen_bayes.bayes.outcomes`): an exact event its density, a censored unit its
+    survival, an event in ``(t, upper]`` (``upper`` > ``t``) ``S(t) - S(upper)``, each
+    conditional on survival to ``entry`` with late entry."""
+    fam = families.get_family(family)
+    outcomes = Outcomes(np.asarray(t, float), np.asarray(d), entry, upper)
+    log_h, exact, h_t, h_between = outcomes.hazard_terms(fam, params, cuts)
+    w = np.exp(eta)
+    a = np.sum(exact * (log_h + eta), axis=1)
+    b = np.sum(h_t * w, axis=1)
+    inside = outcomes.interval
+    c = (h_between * w)[:, inside]
     if sd is None:
-        return a - b
-    return new_group_log_density(a, np.full(a.shape, d.sum()), b, sd)
+        with np.errstate(divide="ignore"):
+            return a - b + np.log(-np.expm1(-c)).sum(axis=1)
+    return new_group_log_density(a, np.full(a.shape, exact.sum()), b, sd,
+                                 c=c if inside.any() else None)
 
 
 def _log_mean_exp(x: np.ndarray) -> tuple[float, float]:
@@ -227,7 +241,6 @@ def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None =
         intercept.
     """
     import arviz_stats as azs
-    import nutpie
 
     s = replace(Sampling() if sampling is None else sampling, **overrides)
     endpoint = resolve_endpoint(spec, cohort, endpoint)
@@ -245,32 +258,33 @@ def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None =
                              f"centre(s) {list(centres)}; leave-one-centre-out CV needs at "
                              "least 3")
     t0 = time.perf_counter()
-    model = build_model(spec, design, unit_weights=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
-        compiled = nutpie.compile_pymc_model(model)
+    fitter = Refitter(spec, design, sampling=s, unit_weights=True)
     t_compile = time.perf_counter() - t0
     seeds = np.random.SeedSequence(s.seed).generate_state(len(centres))
-    cores = s.cores or min(s.chains, os.cpu_count() or 1)
-    names = {"weibull": ("shape", "scale"), "exponential": ("scale",),
-             "piecewise": ("log_hazard",)}[spec.family]
+    names = families.get_family(spec.family).parameter_names
     rows = []
     t1 = time.perf_counter()
     for k, centre in enumerate(centres):
         if progress:
             progress(f"centre {k + 1}/{len(centres)}: {centre} held out")
         held = folds == k
-        tree = nutpie.sample(compiled.with_data(**{UNIT_WEIGHTS: (~held).astype(float)}),
-                             draws=s.draws, tune=s.tune, chains=s.chains, cores=cores,
-                             seed=int(seeds[k]), progress_bar=False,
-                             target_accept=s.target_accept)
+        tree = fitter.fit(design.time, design.event, entry=design.entry, upper=design.upper,
+                          seed=int(seeds[k]), weights=(~held).astype(float))
         params = {n: _draws(tree, n) for n in names}
         X = design.X[held]
         eta = _draws(tree, "beta") @ X.T if X.shape[1] else np.zeros((len(params[names[0]]),
                                                                       int(held.sum())))
         sd = None if group is None else _draws(tree, f"sd_{group}")
         lj = fold_log_density(spec.family, design.time[held], design.event[held], eta, params,
-                              sd=sd, cuts=design.cuts)
+                              sd=sd, cuts=design.cuts,
+                              entry=None if design.entry is None else design.entry[held],
+                              upper=None if design.upper is None else design.upper[held])
+        if not np.all(np.isfinite(lj)):
+            raise ComparisonError(
+                f"{cohort.source}: the held-out centre {centre!r} ({int(held.sum())} units) "
+                f"has a log predictive density that is not finite in "
+                f"{int((~np.isfinite(lj)).sum())} of {len(lj)} draws under {spec.name!r}; "
+                "its fold cannot be scored (check its times and bounds)")
         elpd, mcse = _log_mean_exp(lj)
         rows.append({"centre": centre, "n": int(held.sum()),
                      "events": int(design.event[held].sum()), "elpd": elpd, "mcse": mcse,

@@ -20,12 +20,15 @@ one fixed set of censoring times.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from nen_bayes.bayes import families
 from nen_bayes.bayes.design import Design, make_design
 from nen_bayes.bayes.inference import resolve_endpoint
 from nen_bayes.bayes.model import group_var_names
+from nen_bayes.bayes.outcomes import Outcomes, observe
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.errors import BaselineError, ModelDataError
@@ -34,7 +37,8 @@ from nen_bayes.settings import Contrast
 
 __all__ = ["MIN_TIME", "censoring_times", "contrast_column", "design_for",
            "eta_of", "hr_row", "logrank_row", "parameter_draws", "parameter_names",
-           "parameter_values", "posterior_of", "simulate_outcomes", "task_seed"]
+           "parameter_values", "posterior_of", "simulate_observed", "simulate_outcomes",
+           "task_seed"]
 
 #: Simulated event times are kept above this many time units (an event time that underflows to
 #: 0 would have no log density); each row counts the times raised to it.
@@ -90,48 +94,97 @@ def censoring_times(time: np.ndarray, event: np.ndarray, rng: np.random.Generato
 
 
 def eta_of(values: dict[str, np.ndarray], design: Design) -> np.ndarray:
-    """The linear predictor (n,) of one parameter set (``beta`` and each group's ``u_<g>``)."""
+    """The linear predictor (n,) of one parameter set: ``beta``, each group's ``u_<g>`` and,
+    for a group with varying coefficients, ``u_<g>_varying`` (levels x columns).
+
+    Raises :class:`~nen_bayes.errors.ModelDataError` when ``values`` lacks a group effect the
+    design has (a simulation would otherwise leave it out silently)."""
     eta = np.zeros(design.n)
     if design.X.shape[1]:
         eta += design.X @ np.asarray(values["beta"], float)
     for g in design.groups:
-        eta += np.asarray(values[group_var_names(g.name)["u"]], float)[g.index]
+        v = group_var_names(g.name)
+        need = [v["u"]] + ([v["u_varying"]] if g.varying else [])
+        missing = [k for k in need if k not in values]
+        if missing:
+            raise ModelDataError(f"the simulation's parameters have no {', '.join(missing)}, "
+                                 f"which the model's group {g.name!r} needs")
+        eta += np.asarray(values[v["u"]], float)[g.index]
+        if g.varying:
+            uv = np.asarray(values[v["u_varying"]], float)  # (levels, varying columns)
+            eta += np.sum(design.X[:, list(g.varying)] * uv[g.index], axis=1)
     return eta
+
+
+def _log_times(family: str, values: dict, design: Design, rng: np.random.Generator):
+    """Log event times (n,) of one parameter set: the family's baseline, the full linear
+    predictor (:func:`eta_of`), a time-varying effect and late entry, as the model has them.
+
+    Raises :class:`~nen_bayes.errors.ModelDataError` when ``values`` lacks a parameter the
+    model has (a time-varying effect's changes)."""
+    fam = families.get_family(family)
+    base = {k: np.asarray(values[k], float)[None] for k in fam.parameter_names}
+    eta = eta_of(values, design)[None, :]
+    if design.tv is None:
+        return fam.log_random_times(fam.expand(base), eta, rng, design.cuts, design.entry)[0]
+    name, _ = families.STRUCTURE_PARAMETERS[design.tv["effect"]]
+    if name not in values:
+        raise ModelDataError(f"the model's {design.tv['covariate']} effect changes with time "
+                             f"({name}); the simulation's parameters do not say how, so it "
+                             "cannot simulate the model it fits")
+    base[name] = np.asarray(values[name], float)[None]
+    return families.timevarying.tv_log_random_times(fam, base, eta, rng, design.tv,
+                                                    design.entry)[0]
+
+
+def simulate_observed(family: str, values: dict[str, np.ndarray], design: Design,
+                      censor: np.ndarray, rng: np.random.Generator) -> tuple[Outcomes, int]:
+    """Outcomes of the kinds the design has (:func:`nen_bayes.bayes.outcomes.observe`: right
+    censoring at ``censor``, late entry, interval censoring by a schedule of assessments),
+    from event times drawn with the model's own likelihood given ``values`` (one parameter
+    set): (outcomes, number of event times raised to :data:`MIN_TIME`)."""
+    return observe(_log_times(family, values, design, rng), censor, design, min_time=MIN_TIME)
 
 
 def simulate_outcomes(family: str, values: dict[str, np.ndarray], design: Design,
                       censor: np.ndarray, rng: np.random.Generator
                       ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Event times drawn by inversion of the family's survival function given ``values`` (one
-    parameter set) on ``design``, censored at ``censor``: (time, event, number of event times
-    raised to :data:`MIN_TIME`)."""
-    base = {k: np.atleast_1d(np.asarray(values[k], float))[None] if k == "log_hazard"
-            else np.atleast_1d(np.asarray(values[k], float))
-            for k in ("shape", "scale", "log_hazard") if k in values}
-    eta = eta_of(values, design)[None, :]
-    log_t = families.log_random_times(family, base, eta, rng, design.cuts)[0]
-    raised = int(np.sum(log_t < np.log(MIN_TIME)))
-    with np.errstate(over="ignore"):
-        t = np.exp(np.clip(log_t, np.log(MIN_TIME), 700.0))
-    event = (t <= censor).astype(np.int64)
-    return np.where(event == 1, t, censor), event, raised
+    """Event times drawn by inversion of the model's survival function given ``values`` (one
+    parameter set) on ``design`` (late entry included: times given survival to entry),
+    censored at ``censor``: (time, event, number of event times raised to :data:`MIN_TIME`).
+
+    Raises :class:`~nen_bayes.errors.ModelDataError` for a design with interval-censored
+    events (use :func:`simulate_observed`, which returns their bounds too)."""
+    if design.upper is not None:
+        raise ModelDataError("this design has interval-censored events: simulate_observed "
+                             "returns their bounds; simulate_outcomes returns times only")
+    out, raised = simulate_observed(family, values, design, censor, rng)
+    return out.time, out.event, raised
 
 
 def parameter_names(spec: ModelSpec, design: Design) -> list[str]:
     """Every parameter of the model one by one: ``beta[<coefficient>]``, the baseline
-    (``shape``, ``scale`` or ``log_hazard[<k>]``), and per group ``sd_<g>`` and ``u_<g>[<level>]``
-    (each group's effect, the quantity the model's ``z`` or ``u`` parameterises)."""
+    (:meth:`~nen_bayes.bayes.families.Family.parameter_labels`: ``shape``, ``scale``,
+    ``log_hazard[<k>]``), a time-varying effect's changes (``hr_change[<column>|<interval>]``,
+    ``shape_change[<column>]``), and per group ``sd_<g>`` and ``u_<g>[<level>]`` (each group's
+    effect, the quantity the model's ``z`` or ``u`` parameterises) and, with varying
+    coefficients, ``sd_<g>_varying[<column>]`` and ``u_<g>_varying[<level>|<column>]``."""
     names = [f"beta[{c}]" for c in design.coefficients]
-    if spec.family == "weibull":
-        names.append("shape")
-    if spec.family in ("weibull", "exponential"):
-        names.append("scale")
-    if spec.family == "piecewise":
-        names += [f"log_hazard[{k}]" for k in range(len(design.cuts) + 1)]
+    names += families.get_family(spec.family).parameter_labels(design.cuts)
+    if design.tv is not None:
+        name, dims = families.STRUCTURE_PARAMETERS[design.tv["effect"]]
+        coords = design.coords()
+        labels = [coords[d] for d in dims]
+        names += [f"{name}[{'|'.join(map(str, combo))}]"
+                  for combo in itertools.product(*labels)]
     for g in design.groups:
         v = group_var_names(g.name)
         names.append(v["sd"])
         names += [f"{v['u']}[{lv}]" for lv in g.levels]
+        if g.varying:
+            cols = [design.coefficients[j] for j in g.varying]
+            names += [f"{v['sd_varying']}[{c}]" for c in cols]
+            names += [f"{v['u_varying']}[{lv}|{c}]" for lv in g.levels for c in cols]
     return names
 
 
@@ -143,17 +196,20 @@ def _split(name: str) -> tuple[str, str | None]:
 
 
 def parameter_draws(ds, names: list[str]) -> dict[str, np.ndarray]:
-    """The draws (chain, draw) of each named parameter of a posterior or prior dataset."""
+    """The draws (chain, draw) of each named parameter (:func:`parameter_names`) of a posterior
+    or prior dataset: a label is a coordinate of the variable's dim (``|`` between the labels
+    of several dims), or the position along a baseline's ``interval`` dim."""
     out = {}
     for name in names:
         var, label = _split(name)
         da = ds[var]
         if label is not None:
-            dim = next(d for d in da.dims if d not in ("chain", "draw"))
-            if var == "log_hazard":
-                da = da.isel({dim: int(label)})
-            else:
-                da = da.sel({dim: label})
+            dims = [d for d in da.dims if d not in ("chain", "draw")]
+            parts = label.split("|") if len(dims) > 1 else [label]
+            for dim, part in zip(dims, parts, strict=True):
+                coords = [str(c) for c in da[dim].values]
+                da = (da.isel({dim: coords.index(part)}) if part in coords
+                      else da.isel({dim: int(part)}))
         out[name] = da.transpose("chain", "draw").to_numpy()
     return out
 

@@ -1,6 +1,7 @@
 """A tiny study kind for the engine's tests: exponential outcomes, and a fitter that draws from
 the conjugate Gamma posterior of the rate (closed form, no compilation), so that the tests are
-about the engine (scheduling, streaming, resume, failures) and take milliseconds per task."""
+about the engine (scheduling, streaming, resume, failures) and take milliseconds per task; and
+SBC with a fitter that compiles nothing (PriorSBC), for the tests of the engine's model cache."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nen_bayes.bayes.inference import sample_prior
+from nen_bayes.bayes.refit import Refitter
+from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.studies.engine import task_seed
+from nen_bayes.studies.sbc import SBCStudy
 
 
 class ConjugateFitter:
@@ -87,3 +92,46 @@ class FakeKind:
     def summarise(self, table: pd.DataFrame) -> StudyTable:
         ok = table[table["status"] == "ok"]
         return StudyTable(ok, f"{len(ok)} of {len(table)} tasks ok")
+
+
+class PriorRefitter(Refitter):
+    """A Refitter that compiles nothing: it keeps the spec and design as a Refitter does (so
+    that :meth:`Refitter.matches` is the real check) and its 'posterior' is two chains of prior
+    draws (cheap, and the DataTree has the layout SBC's run_task reads)."""
+
+    def __init__(self, spec, design, *, sampling=None):
+        self.spec, _ = in_time_unit(spec, design.time_unit)
+        self.design = design
+        self.sampling = sampling
+        self.intervals = design.upper is not None
+        self.compile_seconds, self.n_fits = 0.0, 0
+
+    def fit(self, time, event, *, seed: int, sampling=None, **_):
+        import xarray as xr
+
+        self.n_fits += 1
+        rng = np.random.default_rng(seed)
+        chains = [sample_prior(self.spec, self.design, 60, rng) for _ in range(2)]
+        post = xr.concat(chains, dim="chain").assign_coords(chain=[0, 1])
+        stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, 60), bool))})
+        return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+
+@dataclass(frozen=True)
+class PriorSBC(SBCStudy):
+    """SBC as it is (plan, keys, the check of a cached fitter, run_task) with a fitter that
+    compiles nothing (:class:`PriorRefitter`)."""
+
+    def make_fitter(self, key) -> PriorRefitter:
+        if key != self.model_key({}):
+            raise ValueError(f"not this study's key: {key!r}")
+        return PriorRefitter(self.fit_spec or self.spec, self._design[1])
+
+
+@dataclass(frozen=True)
+class EnvKind(FakeKind):
+    """FakeKind whose rows also say how many threads OpenMP was given where the task ran."""
+
+    def run_task(self, task: dict, fitter) -> dict:
+        return {**FakeKind.run_task(self, task, fitter),
+                "omp_threads": os.environ.get("OMP_NUM_THREADS", "")}

@@ -93,7 +93,7 @@ def test_resume_after_the_client_is_killed_redoes_nothing_finished(cluster, tmp_
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            if (out / RESULTS_FILE).exists() and len(read_results(out)) >= 3:
+            if len(read_results(out)) >= 3:  # part files as batches finish
                 break
             time.sleep(0.05)
     finally:

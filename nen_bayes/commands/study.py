@@ -12,14 +12,17 @@ Sub-commands (each: `study.py KIND --help`):
 
 Every task is one seeded fit of a simulated cohort, reproducible from (--seed, task index): the
 same study gives the same table on one core or on a cluster. The tasks run on a Dask cluster:
-a LocalCluster of --workers single-threaded processes on this machine (default: one per core),
-or an existing cluster with --scheduler ADDRESS (start one with `dask scheduler`, then
-`dask worker ADDRESS` on every machine that should work; each worker needs nen-bayes
-installed). Each worker compiles a model once and refits it to every task's data.
+a LocalCluster of --workers single-threaded processes on this machine (default: one per core;
+on 127.0.0.1, its dashboard's address printed), or an existing cluster with --scheduler ADDRESS
+(start one with `dask scheduler --host 127.0.0.1`, then `dask worker ADDRESS --nthreads 1`;
+each worker needs the same versions of nen-bayes, PyMC, Dask and NumPy as this machine, which
+is checked before any task). Each worker compiles a model once per model and design (keyed by a
+hash of the design's data) and refits it to every task's outcomes.
 
 Writes to --out DIR as the study runs:
-  results.parquet     one row per finished task (summaries only; failed tasks with their error),
-                      rewritten atomically as tasks finish
+  results.parts/      one Parquet part file per batch of finished tasks, as they finish
+  results.parquet     one row per task (summaries only; failed tasks with their error): the
+                      parts gathered at the end and at a --resume
   study.json          what identifies the study (settings, plan hash): --resume checks it
 and at the end (from the whole table):
   KIND.txt            the table and the verdict (also printed)
@@ -39,12 +42,13 @@ Examples
   scripts/study.py sbc --reps 1000 --scheduler tcp://10.0.0.5:8786 --out results/sbc_big --resume
 
 An interrupted study (Ctrl-C, a killed process, a lost machine) keeps every finished task in
-results.parquet; the same command with --resume runs only the tasks that are missing.
+DIR; the same command with --resume runs the tasks that are missing or failed.
 
 Exit codes: 0 done (failed tasks are reported, not fatal), 2 bad input (unknown model file,
-zero replications, a cohort that breaks its contract, a scheduler that does not answer, an
-existing non-empty --out without --resume or --force, a --resume of another study), 130
-interrupted (finished tasks kept: --resume continues).
+zero replications, a cohort that breaks its contract, a scheduler that does not answer within
+--scheduler-timeout, has no workers or whose workers run other versions, an existing non-empty
+--out without --resume or --force, a --resume of another study or of a damaged
+results.parquet), 130 interrupted (finished tasks kept: --resume continues).
 """
 
 from __future__ import annotations
@@ -119,7 +123,8 @@ def _common() -> argparse.ArgumentParser:
     c = common.add_argument_group("cluster and output")
     c.add_argument("--out", required=True, metavar="DIR", help="results directory")
     c.add_argument("--resume", action="store_true",
-                   help="continue the study in --out: run only the tasks it has no row for")
+                   help="continue the study in --out: run the tasks it has no finished row "
+                        "for (failed ones again)")
     c.add_argument("--force", action="store_true", help="replace an existing --out")
     c.add_argument("--workers", type=positive_int,
                    help="processes of the LocalCluster (default: one per core)")
@@ -128,7 +133,8 @@ def _common() -> argparse.ArgumentParser:
                         "instead of a LocalCluster")
     c.add_argument("--scheduler-timeout", type=positive_float, default=CONNECT_TIMEOUT,
                    metavar="SECONDS",
-                   help=f"how long to wait for --scheduler to answer ({CONNECT_TIMEOUT:g})")
+                   help=f"how long each step of connecting to --scheduler may take: its "
+                        f"answer, its workers, their versions ({CONNECT_TIMEOUT:g})")
     c.add_argument("--formats", type=figure_formats, default="png,svg",
                    help="figure formats (default png,svg)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -295,7 +301,8 @@ def _write_outputs(args, kind, run, cohort, settings: dict, seconds: float):
         "command": "study.py " + " ".join(sys.argv[1:]),
         "kind": args.kind, "settings": settings, **cohort.provenance(),
         "tasks": len(run.table), "failed": len(run.failed), "ran_now": run.ran,
-        "kept_from_before": run.resumed, "workers": run.workers, "scheduler": run.scheduler,
+        "kept_from_before": run.resumed, "rerun_failed": run.rerun_failed,
+        "workers": run.workers, "scheduler": run.scheduler, "dashboard": run.dashboard,
         "wall_seconds": round(seconds, 2), "engine_seconds": round(run.seconds, 2),
         "fits_per_minute": round(run.fits_per_minute, 2) if run.ran else None,
         "figures": figures, "versions": versions(),
@@ -329,13 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run = run_study(kind, args.out, settings=settings, workers=args.workers,
                         scheduler=args.scheduler, resume=args.resume, force=args.force,
-                        progress=not args.quiet, connect_timeout=args.scheduler_timeout)
+                        progress=not args.quiet, connect_timeout=args.scheduler_timeout,
+                        say=lambda text: print(text, file=sys.stderr))
     except ClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the finished tasks are in {args.out}/results.parquet; the same "
-              "command with --resume runs the rest", file=sys.stderr)
+        print(f"\ninterrupted: the finished tasks are in {args.out}/ (results.parquet and "
+              "results.parts/); the same command with --resume runs the rest", file=sys.stderr)
         return 130
     text = _write_outputs(args, kind, run, cohort, settings, time.perf_counter() - t0)
     print(text, end="")

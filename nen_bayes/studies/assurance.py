@@ -17,8 +17,12 @@ The new study's design (assumptions, each an option):
   ``accrual + follow_up - entry_i``;
 - loss to follow-up: exponential with rate ``dropout`` per time unit (0 by default).
 
-The log-rank test is two-sided at 0.05, and one-sided in favour of the level (the counterpart
-of the one-sided posterior decision). Every rate comes with its binomial Monte Carlo SE.
+The frequentist power beside the assurance is one-sided at 0.05 in the direction of benefit
+(the level's hazard lower than the comparator's, the direction P(HR < 1) rewards): a
+two-sided test would count as successes the studies that find the level worse. It is given
+for the adjusted Cox model (the model's covariates, a baseline hazard per new centre;
+:func:`~nen_bayes.studies.operating.cox_row`) and for the unadjusted log-rank test. Every rate
+comes with its exact Clopper-Pearson 95% interval and its binomial Monte Carlo SE.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.settings import Contrast, Sampling
-from nen_bayes.studies.operating import RateResult, rate_pm, rate_se
+from nen_bayes.studies.engine import design_hash
+from nen_bayes.studies.operating import RateResult, cox_row, rate_ci, rate_interval
 from nen_bayes.studies.simulation import (
     contrast_column,
     design_for,
@@ -52,16 +57,21 @@ NS = (100, 200, 300, 500)
 
 @dataclass(frozen=True)
 class AssuranceResult(RateResult):
-    """Assurance and log-rank power by N: ``table`` one row per (N, K)."""
+    """Assurance and one-sided frequentist power by N: ``table`` one row per (N, K)."""
 
     def to_text(self) -> str:
         t = self.table
-        shown = pd.DataFrame({
-            "N": t["n_units"], "K": t["n_centres"], "reps": t["n"],
-            "assurance": rate_pm(t, "assurance"), "log-rank power": rate_pm(t, "logrank_power"),
-            "log-rank 1-sided": rate_pm(t, "logrank_one_sided_power")})
+        cols = {"N": t["n_units"], "K": t["n_centres"], "reps": t["n"],
+                "assurance": rate_ci(t, "assurance")}
+        for name, label in (("cox_one_sided_power", "Cox power"),
+                            ("logrank_one_sided_power", "log-rank power")):
+            if name in t:
+                cols[label] = rate_ci(t, name)
         return self._text(f"Assurance of a new study for {self.contrast} ({self.model}; "
-                          "averaged over the fitted posterior; ± Monte Carlo SE)", shown)
+                          "averaged over the fitted posterior; exact Clopper-Pearson 95% "
+                          "intervals; power one-sided at 0.05 in the direction of benefit, Cox "
+                          "adjusted and stratified by centre, log-rank unadjusted)",
+                          pd.DataFrame(cols))
 
 
 @dataclass(frozen=True)
@@ -144,12 +154,24 @@ class AssuranceStudy:
         return out
 
     def model_key(self, task: dict) -> tuple:
-        return ("assurance", self.spec.name, self.spec.hash, task["n_units"],
-                task["n_centres"])
+        """The model (name and hash), a hash of the new study's design arrays, N and K."""
+        design = self._new_study(int(task["n_units"]))[2]
+        return ("assurance", self.spec.name, self.spec.hash, design_hash(design),
+                int(task["n_units"]), int(task["n_centres"]))
 
     def make_fitter(self, key) -> Refitter:
-        """The model compiled once for the new study of N = ``key[3]`` units."""
-        return Refitter(self.spec, self._new_study(int(key[3]))[2], sampling=self.sampling)
+        """The model compiled once for the new study of N = ``key[-2]`` units."""
+        design = self._new_study(int(key[-2]))[2]
+        if key[3] != design_hash(design):
+            raise ValueError(f"assurance: the key {key!r} is not of this study's design of "
+                             f"{key[-2]} units")
+        return Refitter(self.spec, design, sampling=self.sampling)
+
+    def fitter_matches(self, key, fitter) -> bool:
+        """Whether a cached ``fitter`` was compiled for this model and the design of N units."""
+        design = self._new_study(int(key[-2]))[2]
+        return (hasattr(fitter, "matches") and fitter.matches(self.spec, design)
+                and design_hash(fitter.design) == key[3] == design_hash(design))
 
     def run_task(self, task: dict, fitter) -> dict:
         cohort, spec, design, _, j, sign = self._new_study(task["n_units"])
@@ -170,11 +192,13 @@ class AssuranceStudy:
         tree = fitter.fit(time, event, seed=int(rng.integers(2**31)), sampling=self.sampling)
         hr = np.exp(sign * posterior_of(tree)["beta"].isel(covariate=j).to_numpy())
         labels = cohort.data[self.contrast.term].to_numpy()
+        centres = cohort.data[cohort.schema.centre_column].to_numpy()
         return {"seed": int(task["seed"]), "n_units": n, "n_centres": task["n_centres"],
                 "rep": task["rep"], "draw": k, "true_hr": true_hr,
                 "n_events": int(event.sum()), "raised_times": raised,
                 "divergences": int(np.asarray(tree["sample_stats"]["diverging"]).sum()),
                 **hr_row(hr, true_hr, self.threshold),
+                **cox_row(time, event, design.X, centres, j, sign),
                 **logrank_row(time, event, labels, self.contrast)}
 
     def summarise(self, table: pd.DataFrame) -> AssuranceResult:
@@ -183,9 +207,13 @@ class AssuranceStudy:
         for (n, k), g in ok.groupby(["n_units", "n_centres"], sort=True):
             row = {"n_units": int(n), "n_centres": int(k), "n": len(g),
                    "events_median": float(g["n_events"].median())}
-            for col, name in (("decision", "assurance"), ("logrank_reject", "logrank_power"),
+            for col, name in (("decision", "assurance"),
+                              ("cox_reject_one_sided", "cox_one_sided_power"),
                               ("logrank_reject_one_sided", "logrank_one_sided_power")):
-                row[name], row[name + "_se"] = rate_se(g[col])
+                if col in g:
+                    r = rate_interval(g[col])
+                    row[name], row[name + "_se"] = r["rate"], r["se"]
+                    row[name + "_lo"], row[name + "_hi"] = r["lo"], r["hi"]
             rows.append(row)
         t = pd.DataFrame(rows)
         notes = [f"Design: N units resampled from {self.cohort.source}, {self.centres} centres "
@@ -195,8 +223,16 @@ class AssuranceStudy:
         if "status" in table and (table["status"] != "ok").any():
             notes.append(f"{int((table['status'] != 'ok').sum())} replication(s) failed and "
                          "are not in the rates.")
-        verdict = ("; ".join(f"N {r.n_units}: {r.assurance:.2f} (log-rank {r.logrank_power:.2f})"
-                             for r in t.itertuples()) if len(t) else "no replication finished")
+        def ci(r, name):
+            return (f"{getattr(r, name):.2f} ({getattr(r, name + '_lo'):.2f}-"
+                    f"{getattr(r, name + '_hi'):.2f})")
+
+        verdict = ("; ".join(
+            f"N {r.n_units}: {ci(r, 'assurance')}; one-sided power "
+            + ", ".join(f"{label} {ci(r, name)}" for name, label in
+                        (("cox_one_sided_power", "Cox"), ("logrank_one_sided_power", "log-rank"))
+                        if name in t)
+            for r in t.itertuples()) if len(t) else "no replication finished")
         return AssuranceResult(model=self.spec.name, contrast=self.contrast.describe(),
                                threshold=self.threshold, table=t,
                                verdict=f"Assurance of P(HR < 1) > {self.threshold:g}: {verdict}.",

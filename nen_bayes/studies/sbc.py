@@ -46,6 +46,7 @@ from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.settings import Sampling
+from nen_bayes.studies.engine import design_hash
 from nen_bayes.studies.simulation import (
     censoring_times,
     design_for,
@@ -58,6 +59,9 @@ from nen_bayes.studies.simulation import (
 
 __all__ = [
     "FEW_EVENTS",
+    "MAX_RHAT",
+    "MIN_REPS",
+    "SHIFT",
     "SBCResult",
     "SBCStudy",
     "chi2_pvalue",
@@ -65,6 +69,8 @@ __all__ = [
     "ecdf_pvalue",
     "fractional_ranks",
     "rank_of",
+    "rank_probabilities",
+    "shift_power",
     "thin",
     "uniformity_tests",
 ]
@@ -73,6 +79,19 @@ __all__ = [
 FEW_EVENTS = 10
 #: Draws of the null distribution of the ECDF test's statistic.
 ECDF_SIMULATIONS = 2000
+#: No verdict from fewer replications: with 16 parameters (the headline model) the test finds
+#: a posterior shifted by :data:`SHIFT` SD with probability about 0.23 at 50 replications and
+#: 0.04 at 20 (:func:`shift_power`); below 50 even a model of one parameter is tested with
+#: power below 0.5.
+MIN_REPS = 50
+#: The miscalibration whose detection probability a verdict states: the fitted posterior of
+#: one parameter shifted by this many of its SDs from the exact one.
+SHIFT = 0.5
+#: A fit with a larger R-hat (rank-normalised, Vehtari et al. 2021) for some parameter is
+#: shown apart in the report.
+MAX_RHAT = 1.01
+#: Simulated studies behind :func:`shift_power` (its Monte Carlo SE is at most 0.008).
+POWER_SIMULATIONS = 4000
 
 
 def thin(draws: np.ndarray, n: int) -> np.ndarray:
@@ -157,6 +176,41 @@ def ecdf_bands(u: np.ndarray, prob: float = 0.95, simulations: int = 1000,
     return {"x": x, "ecdf": ecdf, "lower": lo, "upper": hi}
 
 
+def rank_probabilities(n_draws: int, shift: float) -> np.ndarray:
+    """P(rank = k), k = 0..L, when the fitted posterior is the exact one shifted by ``shift``
+    of its SDs (normal posteriors, independent draws): with ``Z`` the truth's standardised
+    position in the exact posterior (standard normal), each of the L draws falls below the
+    truth with probability ``Phi(Z - shift)``, so the rank is Binomial(L, Phi(Z - shift))
+    averaged over ``Z`` (Gauss-Hermite quadrature, 120 nodes); uniform when ``shift`` is 0."""
+    z, w = np.polynomial.hermite_e.hermegauss(120)
+    q = stats.norm.cdf(z - shift)
+    k = np.arange(n_draws + 1)
+    pmf = stats.binom.pmf(k[:, None], n_draws, q[None, :]) @ (w / np.sqrt(2 * np.pi))
+    return pmf / pmf.sum()
+
+
+def shift_power(n_reps: int, n_draws: int, bins: int, level: float, shift: float = SHIFT,
+                simulations: int = POWER_SIMULATIONS, seed: int = 0) -> float:
+    """The probability that the chi-square test of :func:`chi2_pvalue` (``bins`` bins) rejects
+    at ``level`` the ranks of ``n_reps`` replications whose posterior is shifted by ``shift``
+    SD (:func:`rank_probabilities`): the rate among ``simulations`` seeded multinomial
+    draws of the bin counts (Monte Carlo SE at most ``0.5 / sqrt(simulations)``). A verdict
+    tests each parameter at most at twice the smaller of this and the ECDF test's p-value,
+    Holm-adjusted over P parameters, so at ``level = alpha / (2 P)`` this is a lower bound of
+    the probability that a shift in one parameter is found."""
+    if n_reps < 1:
+        return 0.0
+    pmf = rank_probabilities(n_draws, shift)
+    edges = np.floor(np.linspace(0, n_draws + 1, bins + 1)).astype(int)
+    p1 = np.array([pmf[a:b].sum() for a, b in itertools.pairwise(edges)])
+    p0 = np.diff(edges) / (n_draws + 1)
+    counts = np.random.default_rng([seed, n_reps]).multinomial(n_reps, p1 / p1.sum(),
+                                                                size=simulations)
+    expected = n_reps * p0
+    stat = ((counts - expected) ** 2 / expected).sum(axis=1)
+    return float(np.mean(stats.chi2.sf(stat, bins - 1) < level))
+
+
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values."""
     p = np.asarray(p, float)
@@ -190,7 +244,10 @@ def uniformity_tests(ranks: pd.DataFrame, n_draws: int, *, bins: int = 10,
 class SBCResult:
     """What an SBC study found: ``table`` (one row per parameter: tests and verdict),
     ``ranks`` (one row per replication, one column per parameter), the ECDF bands by parameter,
-    and the verdict."""
+    the verdict and what it rests on: ``power`` (the probability, at least, that a posterior
+    shifted by ``shift`` SD in one parameter is found at these replications, NaN when not
+    computed), ``min_reps`` (no verdict below it), ``diagnostics`` (the fits with R-hat above
+    :data:`MAX_RHAT` or divergent transitions: task, max_rhat, divergences, min_ess_bulk)."""
 
     model: str
     table: pd.DataFrame
@@ -202,6 +259,10 @@ class SBCResult:
     verdict: str
     notes: tuple[str, ...] = ()
     synthetic: bool = False
+    power: float = float("nan")
+    shift: float = SHIFT
+    min_reps: int = MIN_REPS
+    diagnostics: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def failing(self) -> list[str]:
@@ -214,6 +275,12 @@ class SBCResult:
         t = self.table[["parameter", "n", "p_chi2", "p_ecdf", "p_holm", "passed"]]
         lines.append(t.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         lines += ["", *self.notes]
+        if self.diagnostics is not None and len(self.diagnostics):
+            lines += ["", f"Fits failing the diagnostics (R-hat above {MAX_RHAT:g} or divergent "
+                      "transitions), kept in the ranks (leaving them out would condition the "
+                      "test on the data):",
+                      self.diagnostics.to_string(index=False,
+                                                 float_format=lambda x: f"{x:.3f}")]
         if self.synthetic:
             lines.append(SYNTHETIC_NOTICE)
         return "\n".join(lines)
@@ -248,6 +315,11 @@ class SBCStudy:
                              f"fewer than the {self.n_draws} thinned draws the ranks need")
         if (self.n_draws + 1) < self.bins:
             raise ValueError(f"{self.bins} bins need at least {self.bins} possible ranks")
+        if self.bins < 2 or self.n_draws < 1:
+            raise ValueError(f"ranks need at least 1 draw and 2 bins, got L = {self.n_draws} "
+                             f"and {self.bins} bins")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha}")
 
     @functools.cached_property
     def _design(self):
@@ -261,13 +333,32 @@ class SBCStudy:
     def plan(self) -> list[dict]:
         return [{"task": i, "seed": task_seed(self.seed, i)} for i in range(self.reps)]
 
+    @functools.cached_property
+    def _design_hash(self) -> str:
+        return design_hash(self._design[1])
+
     def model_key(self, task: dict) -> tuple:
+        """The fitted model (name and hash) and the design's data (a hash of its arrays:
+        :func:`~nen_bayes.studies.engine.design_hash`): what the compiled model holds."""
         spec = self.fit_spec or self.spec
-        return ("sbc", spec.name, spec.hash, len(self.cohort))
+        return ("sbc", spec.name, spec.hash, self._design_hash)
 
     def make_fitter(self, key) -> Refitter:
-        """The fitted model (``fit_spec``, else ``spec``) compiled once for the design."""
+        """The fitted model (``fit_spec``, else ``spec``) compiled once for the design; a key
+        of another design is refused."""
+        if key != self.model_key({}):
+            raise ValueError(f"sbc: the key {key!r} is not this study's "
+                             f"{self.model_key({})!r} (another model or design)")
         return Refitter(self.fit_spec or self.spec, self._design[1], sampling=self.sampling)
+
+    def fitter_matches(self, key, fitter) -> bool:
+        """Whether a cached ``fitter`` was compiled for this study's model and design: its
+        :meth:`Refitter.matches <nen_bayes.bayes.refit.Refitter.matches>` (model, units,
+        covariates, groups, cuts) and the same design hash (outcomes included)."""
+        design = self._design[1]
+        return (key == self.model_key({}) and hasattr(fitter, "matches")
+                and fitter.matches(self.fit_spec or self.spec, design)
+                and design_hash(fitter.design) == self._design_hash)
 
     def run_task(self, task: dict, fitter) -> dict:
         spec, design, _ = self._design
@@ -302,11 +393,17 @@ class SBCStudy:
                  for n in names} if len(ranks) >= 2 else {}  # no ECDF of fewer than 2
         tests["outside_band"] = [bool(np.any((b["ecdf"] < b["lower"]) | (b["ecdf"] > b["upper"])))
                                  for b in bands.values()] if bands else False
-        notes = _notes(table, ok, self.n_draws)
+        level = self.alpha / (2 * max(len(names), 1))
+        power = shift_power(len(ranks), self.n_draws, self.bins, level, seed=self.seed)
+        flagged = _flagged(ok)
+        notes = _notes(table, ok, self.n_draws, flagged)
         return SBCResult(model=(self.fit_spec or self.spec).name, table=tests, ranks=ranks,
                          n_draws=self.n_draws, bins=self.bins, alpha=self.alpha, bands=bands,
-                         verdict=_verdict(tests, len(ranks), self.alpha),
-                         notes=tuple(notes), synthetic=bool(self.cohort.synthetic))
+                         verdict=_verdict(tests, len(ranks), self.alpha, power=power,
+                                          flagged=len(flagged), n_draws=self.n_draws,
+                                          bins=self.bins),
+                         notes=tuple(notes), synthetic=bool(self.cohort.synthetic),
+                         power=power, diagnostics=flagged)
 
 
 def _convergence(draws: dict[str, np.ndarray]) -> dict:
@@ -317,36 +414,76 @@ def _convergence(draws: dict[str, np.ndarray]) -> dict:
     return {"min_ess_bulk": float(np.nanmin(ess)), "max_rhat": float(np.nanmax(rhat))}
 
 
-def _verdict(tests: pd.DataFrame, n: int, alpha: float) -> str:
+def _flagged(ok: pd.DataFrame) -> pd.DataFrame:
+    """The fits with R-hat above :data:`MAX_RHAT` or divergent transitions."""
+    cols = [c for c in ("task", "max_rhat", "divergences", "min_ess_bulk") if c in ok]
+    if "max_rhat" not in ok or "divergences" not in ok:
+        return pd.DataFrame(columns=cols)
+    bad = (ok["max_rhat"].astype(float) > MAX_RHAT) | (ok["divergences"].astype(float) > 0)
+    return ok.loc[bad, cols].reset_index(drop=True)
+
+
+def _verdict(tests: pd.DataFrame, n: int, alpha: float, *, power: float = float("nan"),
+             flagged: int = 0, n_draws: int = 99, bins: int = 10) -> str:
+    """What the ranks of ``n`` replications support: nothing below :data:`MIN_REPS` (with the
+    power that would be needed), else miscalibration where a parameter fails, or no evidence
+    of it with the probability that a shift of :data:`SHIFT` SD would have been found."""
     if n == 0:
         return "No replication finished: nothing to test."
+    k = len(tests)
+    found = (f"a shift of {SHIFT:g} SD in one parameter's posterior would be detected with "
+             f"probability at least {power:.2f} (the chi-square test alone, {bins} bins, at "
+             f"{alpha:g} / (2 x {k}): a lower bound for the test used)")
+    diag = (f" {flagged} of {n} fits failed R-hat <= {MAX_RHAT:g} or had divergent "
+            "transitions (listed below): their ranks may reflect the sampler, not the model."
+            if flagged else "")
     bad = tests.loc[~tests["passed"], "parameter"].tolist()
+    if n < MIN_REPS:
+        need = shift_power(MIN_REPS, n_draws, bins, alpha / (2 * max(k, 1)))
+        return (f"No verdict: {n} replications are fewer than the {MIN_REPS} a verdict needs; "
+                f"at {n}, {found}; at {MIN_REPS} the probability is {need:.2f}. Run more "
+                "replications (--reps, or --resume with a larger plan in a new --out)."
+                + (f" Parameters already below the level: {', '.join(bad)}." if bad else "")
+                + diag)
     if not bad:
-        return (f"Calibrated: the ranks of all {len(tests)} parameters are consistent with "
-                f"uniform (Holm-adjusted p >= {alpha:g} for every parameter, {n} replications).")
-    return (f"NOT calibrated: the ranks of {len(bad)} of {len(tests)} parameters are not uniform "
-            f"(Holm-adjusted p < {alpha:g}): {', '.join(bad)}.")
+        return (f"No evidence of miscalibration at {n} replications (Holm-adjusted p >= "
+                f"{alpha:g} for each of the {k} parameters); {found}." + diag)
+    return (f"NOT calibrated: the ranks of {len(bad)} of {k} parameters are not uniform "
+            f"(Holm-adjusted p < {alpha:g}, {n} replications): {', '.join(bad)}." + diag)
 
 
-def _notes(table: pd.DataFrame, ok: pd.DataFrame, n_draws: int) -> list[str]:
+def _notes(table: pd.DataFrame, ok: pd.DataFrame, n_draws: int,
+           flagged: pd.DataFrame | None = None) -> list[str]:
     notes = []
     if "status" in table and (table["status"] != "ok").any():
         failed = table.loc[table["status"] != "ok", "task"].tolist()
         notes.append(f"{len(failed)} replication(s) failed and are not in the ranks (tasks "
                      f"{failed}); the verdict is conditional on the fits that ran.")
-    few = ok[ok["n_events"] < FEW_EVENTS]
+    few = ok[ok["n_events"] < FEW_EVENTS] if "n_events" in ok else ok.iloc[:0]
     which = few["task"].tolist() if "task" in few else few.index.tolist()
-    if len(ok):
+    if len(ok) and "n_events" in ok:
         lo, mid, hi = np.percentile(ok["n_events"], [0, 50, 100])
         notes.append(f"Events per simulated cohort: {lo:.0f} to {hi:.0f} (median {mid:.0f}); "
                      f"{len(few)} cohort(s) with fewer than {FEW_EVENTS} events"
                      + (f" (tasks {which}), kept in every test." if len(few) else "."))
-    low = ok[ok["min_ess_bulk"] < n_draws]
-    if len(low):
-        notes.append(f"{len(low)} fit(s) had a bulk ESS below L = {n_draws} for some parameter: "
-                     "their thinned draws are autocorrelated, which piles ranks at the extremes.")
-    div = int(ok["divergences"].sum()) if len(ok) else 0
-    if div:
-        notes.append(f"{div} divergent transitions in {int((ok['divergences'] > 0).sum())} "
-                     f"fit(s).")
+    if len(ok) and "max_rhat" in ok:
+        rhat = ok["max_rhat"].astype(float)
+        above = ok.loc[rhat > MAX_RHAT, "task"].tolist() if "task" in ok else []
+        notes.append(f"R-hat: at most {np.nanmax(rhat):.3f} over the {len(ok)} fits (the largest "
+                     f"of each fit's parameters); {int((rhat > MAX_RHAT).sum())} fit(s) above "
+                     f"{MAX_RHAT:g}" + (f" (tasks {above[:20]})." if above else "."))
+    if len(ok) and "divergences" in ok:
+        div = ok["divergences"].astype(int)
+        notes.append(f"Divergent transitions: {int(div.sum())} in {int((div > 0).sum())} of "
+                     f"the {len(ok)} fits.")
+    if len(ok) and "min_ess_bulk" in ok:
+        ess = ok["min_ess_bulk"].astype(float)
+        low = ok[ess < n_draws]
+        if len(low):
+            notes.append(
+                f"{len(low)} fit(s) had a bulk ESS below L = {n_draws} for some parameter "
+                f"(smallest {np.nanmin(ess):.0f}): their L thinned draws are autocorrelated, "
+                "which piles ranks at the extremes and can fail a calibrated model. Give the "
+                f"fits more --draws, or rank among fewer draws (--ranks-of at most "
+                f"{max(int(np.nanmin(ess)), 1)}).")
     return notes

@@ -20,8 +20,8 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 import nen_bayes  # noqa: E402
 
 project = "nen-bayes"
-author = "the nen-bayes contributors"
-copyright = "nen-bayes contributors, MIT licence"
+author = "the nen-bayes authors"
+copyright = "2026 the nen-bayes authors, MIT licence"
 release = nen_bayes.__version__
 version = release
 

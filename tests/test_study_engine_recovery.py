@@ -259,6 +259,9 @@ def test_workers_of_other_versions_are_named_and_the_same_ones_pass(inproc):
     assert version_problems(versions) == ["tcp://b:1: nen-bayes not installed (here 0.2.0)",
                                           "tcp://c:1: numpy 1.26.4 (here 2.5.5)"]
     assert check_scheduler(inproc.scheduler_address, 5.0) == 1  # this process's own worker
+    answers = {"tcp://a:1": 123, "tcp://b:1": ModuleNotFoundError("No module named 'nen_bayes'")}
+    assert engine.import_problems(answers) == [
+        "tcp://b:1: cannot import nen_bayes (ModuleNotFoundError: No module named 'nen_bayes')"]
 
 
 def test_rows_go_to_part_files_of_their_batch_and_read_back_with_the_table(tmp_path):

@@ -244,7 +244,7 @@ def _kind(args, parser, sampling):
         spec = load_spec(args.model)
     schema, lenient = schema_for(args, parser, [spec], one_endpoint=True)
     cohort = load_checked(args, schema, lenient, [spec])
-    from nen_bayes.studies.assurance import AssuranceStudy
+    from nen_bayes.studies.assurance import AssuranceStudy, design_prior
     from nen_bayes.studies.operating import OperatingStudy
     from nen_bayes.studies.sbc import SBCStudy
 
@@ -258,7 +258,8 @@ def _kind(args, parser, sampling):
                                   hrs=tuple(args.hr), sds=tuple(args.sd),
                                   threshold=args.threshold)
         else:
-            kind = AssuranceStudy(**common, posterior=tree["posterior"].to_dataset(),
+            posterior = design_prior(tree["posterior"].to_dataset())
+            kind = AssuranceStudy(**common, posterior=posterior,
                                   contrast=contrast_from_args(args, parser), ns=tuple(args.n),
                                   centres=args.centres, accrual=args.accrual,
                                   follow_up=args.follow_up, dropout=args.dropout,

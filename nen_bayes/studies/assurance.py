@@ -50,9 +50,18 @@ from nen_bayes.studies.simulation import (
     task_seed,
 )
 
-__all__ = ["NS", "AssuranceResult", "AssuranceStudy"]
+__all__ = ["DRAWN", "NS", "AssuranceResult", "AssuranceStudy", "design_prior"]
 
 NS = (100, 200, 300, 500)
+#: The posterior variables a replication draws (with each group's ``sd_<g>``).
+DRAWN = ("beta", "shape", "scale", "log_hazard")
+
+
+def design_prior(posterior):
+    """The variables of a fit's posterior Dataset that assurance draws: the coefficients, the
+    baseline and each group's SD (not the per-unit or per-level quantities a fit also keeps,
+    which would only make the study heavier to send to a cluster)."""
+    return posterior[[v for v in posterior.data_vars if v in DRAWN or str(v).startswith("sd_")]]
 
 
 @dataclass(frozen=True)
@@ -110,12 +119,11 @@ class AssuranceStudy:
 
     @functools.cached_property
     def _draws(self) -> dict[str, np.ndarray]:
-        post = self.posterior
+        post = design_prior(self.posterior)
         flat = {}
-        for v in post.data_vars:  # coefficients, baseline and each group's SD
-            if v in ("beta", "shape", "scale", "log_hazard") or v.startswith("sd_"):
-                a = post[v].to_numpy()
-                flat[v] = a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
+        for v in post.data_vars:
+            a = post[v].to_numpy()
+            flat[v] = a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
         return flat
 
     @functools.cached_property

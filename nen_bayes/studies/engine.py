@@ -448,6 +448,18 @@ def version_problems(versions: Mapping) -> list[str]:
     return out
 
 
+def worker_imports() -> int:
+    """Run on each worker by :func:`_check_cluster`: sent by reference, so a worker that cannot
+    import this module (nen-bayes missing or broken there) fails to run it."""
+    return os.getpid()
+
+
+def import_problems(answers: Mapping) -> list[str]:
+    """One line per worker whose answer to :func:`worker_imports` is an exception."""
+    return [f"{w}: cannot import nen_bayes ({type(a).__name__}: {a})"
+            for w, a in sorted(answers.items()) if isinstance(a, BaseException)]
+
+
 def _check_cluster(client, where: str, need: int, timeout: float) -> int:
     """``need`` workers within ``timeout`` s, running the versions this process runs: their
     number, or :class:`ClusterError` saying what to start or install."""
@@ -467,7 +479,12 @@ def _check_cluster(client, where: str, need: int, timeout: float) -> int:
         raise ClusterError(f"the workers of {where} did not say which versions they run "
                            f"within {timeout:g} s; check them (`dask worker` logs) and run "
                            "the command again (nothing was written).") from None
-    bad = version_problems(versions)
+    try:
+        answers = client.sync(client._run, worker_imports, on_error="return",
+                              callback_timeout=timeout)
+    except TimeoutError:
+        answers = {}  # the versions answered: a slow import is not a missing one
+    bad = import_problems(answers) + version_problems(versions)
     if bad:
         mine = versions["client"]["packages"]
         pins = " ".join(f"{k}=={mine[k]}" for k in SAME_VERSIONS[1:] if mine.get(k))
@@ -705,4 +722,5 @@ def identity(values: Mapping[str, Any]) -> dict:
     return json.loads(json.dumps(dict(values), default=str))
 
 
-__all__ += ["execute_task", "identity", "plan_hash", "run_tasks_here"]
+__all__ += ["check_study_directory", "dashboard_text", "execute_task", "identity",
+            "import_problems", "one_thread", "plan_hash", "run_tasks_here", "worker_imports"]

@@ -55,7 +55,7 @@ nb_merge_streams = True
 
 # API pages
 autosummary_generate = True
-autodoc_default_options = {"members": False}
+
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -24,9 +24,9 @@ atomically, so that every file is whole at any moment; :func:`read_results` read
   hash and a hash of the design's arrays, :func:`design_hash`), and a kind may check a cached
   model on every use (``fitter_matches(key, fitter)``): one that does not match is built
   again.
-- Every task runs with one thread for BLAS and OpenMP (``OMP_NUM_THREADS``,
+- Every task on a worker runs with one thread for BLAS and OpenMP (``OMP_NUM_THREADS``,
   ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and a thread-pool limit, set by the task, so on
-  workers started by hand too).
+  workers started by hand too; :func:`run_tasks_here` leaves the caller's threads alone).
 - The study object is sent to the cluster as a task of its own (not scattered data): a worker
   that dies or is restarted loses nothing the scheduler cannot compute again, and every task
   has ``retries`` on the cluster. A task that raises is recorded (``status`` ``"failed"``,
@@ -188,6 +188,17 @@ def one_thread() -> None:
         _ONE_THREAD_SET.append(threadpool_limits(1))
 
 
+def _on_worker() -> bool:
+    """Whether this runs inside a Dask worker (not in the caller's process)."""
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
 def _fits(kind, key, fitter) -> bool:
     check = getattr(kind, "fitter_matches", None)
     return True if check is None else bool(check(key, fitter))
@@ -254,11 +265,13 @@ def _error_text(exc: BaseException) -> str:
 
 
 def execute_task(kind, token: str, task: dict, reuse: bool = True) -> dict:
-    """Run one task where it is called (on a worker), with one BLAS/OpenMP thread: the kind's
+    """Run one task where it is called (on a worker: with one BLAS/OpenMP thread, see
+    :func:`one_thread`; in the caller's process its threads are left as they are): the kind's
     row plus the engine's columns; an exception becomes a failed row with its message."""
     t0 = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    one_thread()
+    if _on_worker():
+        one_thread()
     try:
         fitter = cached_fitter(kind, token, kind.model_key(task), reuse=reuse)
         row, status, error = _flat_row(kind.run_task(task, fitter)), "ok", ""

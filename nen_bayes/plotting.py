@@ -47,6 +47,7 @@ __all__ = [
     "plot_sbc_ranks",
     "plot_standardised_survival",
     "plot_summary_reanalysis",
+    "plot_turnbull",
     "save_figure",
 ]
 
@@ -434,9 +435,9 @@ def plot_ppc_km(curves, *, title: str = "", time_unit: str = "months",
         panel.fill_between(c.grid, c.lower, c.upper, color=colour, alpha=0.2, lw=0,
                            label="posterior predictive 95% band")
         panel.plot(c.grid, c.median, color=colour, lw=1, ls="--", label="predictive median")
-        if c.method == "Turnbull":  # interval-censored: the Turnbull estimate on the grid
-            panel.step(c.grid, c.observed, where="post", color="black", lw=1.5,
-                       label=f"observed Turnbull (n={c.km.n}, {c.km.events} events)")
+        if c.method == "Turnbull":  # interval-censored: the Turnbull estimate
+            _draw_turnbull(panel, c, "black",
+                           f"observed Turnbull (n={c.km.n}, {c.km.events} events)")
         else:
             t, s, _, _ = _step(c.km)
             panel.step(t, s, where="post", color="black", lw=1.5,
@@ -448,6 +449,63 @@ def plot_ppc_km(curves, *, title: str = "", time_unit: str = "months",
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7)
     return _titled(fig, title or "Posterior predictive check: Kaplan-Meier", synthetic,
+                   own=ax is None)
+
+
+def _draw_turnbull(ax, c, colour: str, label: str) -> None:
+    """A Turnbull estimate: where the NPMLE determines S a step line, where it does not (inside
+    a Turnbull interval, S anywhere between its values at the two ends) a shaded box and no
+    line. ``c`` is a Turnbull curve (:func:`~nen_bayes.frequentist.interval.turnbull_npmle`)
+    or carries one as ``c.turnbull``; a predictive check's curve without it (only the values
+    on its grid, the mid-point inside a Turnbull interval) is drawn as a dotted step, said
+    in its label."""
+    curve = c if hasattr(c, "columns") else getattr(c, "turnbull", None)
+    if curve is None:
+        ax.step(c.grid, c.observed, where="post", color=colour, lw=1.5, ls=":",
+                label=f"{label}; mid-point where not unique")
+        return
+    t = curve["time"].to_numpy(float)
+    up, low = curve["upper"].to_numpy(float), curve["lower"].to_numpy(float)
+    known = curve["determined"].to_numpy(bool) | (up - low <= 1e-6)  # no mass: S is known
+    finite = t[np.isfinite(t)]
+    end = float(finite.max()) * 1.05 if len(finite) and finite.max() > 0 else 1.0
+    t = np.minimum(t, end)
+    xs, ys = [], []
+    boxed = False
+    for k in range(1, len(t)):
+        if known[k]:  # S = up[k] on the stretch, lower[k] from t[k]
+            xs += [t[k - 1], t[k], t[k]]
+            ys += [up[k], up[k], low[k]]
+        else:
+            xs.append(np.nan)
+            ys.append(np.nan)
+            ax.fill_between([t[k - 1], t[k]], [low[k]] * 2, [up[k]] * 2, color=colour,
+                            alpha=0.25, lw=0, label=None if boxed else
+                            "Turnbull: not unique (any curve within the box)")
+            boxed = True
+    xs += [t[-1], end]
+    ys += [low[-1], low[-1]]
+    ax.plot(xs, ys, color=colour, lw=1.5, label=label)
+
+
+def plot_turnbull(curves: dict, *, title: str = "", time_unit: str = "months",
+                  levels: Sequence[str] | None = None, synthetic: bool = False, ax=None):
+    """Turnbull estimates (label -> :func:`~nen_bayes.frequentist.interval.turnbull_npmle`
+    curve, e.g. :attr:`~nen_bayes.frequentist.interval.IntervalResult.curves`), each drawn
+    by :func:`_draw_turnbull`: the stretches where the NPMLE is not unique as boxes, never a
+    line through them. ``levels``: the factor's declared level order (the colours)."""
+    fig, ax = _one_axes(ax, (7.0, 5.0), "plot_turnbull")
+    colours = level_colours(levels or [k for k in curves if k != "all"])
+    for i, (label, curve) in enumerate(curves.items()):
+        colour = "black" if label == "all" else colours.get(str(label),
+                                                            _COLOURS[i % len(_COLOURS)])
+        _draw_turnbull(ax, curve, colour, "all units" if label == "all" else str(label))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"Time ({time_unit})")
+    ax.set_ylabel("Survival probability")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _titled(fig, title or "Turnbull estimate (events in (lower, upper])", synthetic,
                    own=ax is None)
 
 

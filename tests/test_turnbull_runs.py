@@ -1,7 +1,7 @@
 """The Turnbull NPMLE's EM takes its products with the observations x intervals 0/1 matrix
 through the runs of consecutive intervals each observation contains: held here to the matrix
-itself, built element by element, and to the NPMLE's EM with products by that matrix (the
-same iterations, with the straightforward products)."""
+itself, built element by element with half-open intervals (lower, upper], and to the NPMLE's
+EM with products by that matrix (the same iterations, with the straightforward products)."""
 
 from __future__ import annotations
 
@@ -30,12 +30,21 @@ def _scan_data(rng, n: int, gap_low: float = 0.5, gap_high: float = 12.0):
     return np.where(exact, np.round(t, 1), lo), np.where(exact, np.round(t, 1), up)
 
 
+def _holds(a, b, lj, rj) -> bool:
+    """Whether the observation (a, b] (a == b: the exact time a) holds the Turnbull interval
+    (lj, rj] (lj == rj: the point lj), with half-open intervals: (a, b] holds (lj, rj] when
+    a <= lj and rj <= b, and the point t when a < t <= b; an exact time holds its point."""
+    if a == b:
+        return lj == rj == a
+    return (a < lj if lj == rj else a <= lj) and rj <= b
+
+
 def _dense(lo, up):
-    """The 0/1 matrix: observation (distinct pair) i holds Turnbull interval j when
-    lower_i <= left_j and right_j <= upper_i, and the pairs' counts."""
+    """The 0/1 matrix, built element by element (:func:`_holds`): observation (distinct
+    pair) i holds Turnbull interval j, and the pairs' counts."""
     pairs, counts = np.unique(np.column_stack([lo, up]), axis=0, return_counts=True)
-    left, right = _turnbull_intervals(lo, up)
-    inside = np.array([[float(a <= lj and rj <= b) for lj, rj in zip(left, right, strict=True)]
+    left, right, _, _ = _turnbull_intervals(pairs[:, 0], pairs[:, 1])
+    inside = np.array([[float(_holds(a, b, lj, rj)) for lj, rj in zip(left, right, strict=True)]
                        for a, b in pairs])
     return pairs, counts.astype(float), left, right, inside
 
@@ -46,12 +55,13 @@ def test_run_products_equal_the_matrix_products():
     rng = np.random.default_rng(5)
     for _ in range(30):
         lo, up = _scan_data(rng, int(rng.integers(20, 400)))
-        pairs, counts, left, right, inside = _dense(lo, up)
-        first = np.searchsorted(left, pairs[:, 0], side="left")
-        stop = np.searchsorted(right, pairs[:, 1], side="right")
-        # every observation holds one run of intervals, never none
+        pairs, counts, left, _, inside = _dense(lo, up)
+        _, _, first, stop = _turnbull_intervals(pairs[:, 0], pairs[:, 1])
+        # every observation holds one run of intervals, never none, and the runs are the
+        # matrix's rows
         assert np.all(stop > first)
-        np.testing.assert_array_equal(inside.sum(axis=1), stop - first)
+        runs = (np.arange(len(left)) >= first[:, None]) & (np.arange(len(left)) < stop[:, None])
+        np.testing.assert_array_equal(runs, inside.astype(bool))
         q = rng.dirichlet(np.ones(len(left)))
         np.testing.assert_allclose(_run_mass(first, stop, q), inside @ q, rtol=1e-12,
                                    atol=1e-15)

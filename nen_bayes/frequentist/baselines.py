@@ -7,6 +7,17 @@ centre), Cox models (univariable; multivariable plain, stratified by centre and 
 centre-clustered robust SEs) with the Schoenfeld test of proportional hazards, and disease
 control rates. All numbers land in one tidy effects table (:mod:`nen_bayes.effects`).
 
+An endpoint with interval columns (the event in ``(lower, upper]``) is analysed twice: every
+Kaplan-Meier curve, RMST, log-rank test and Cox model on its detection times (each event at
+the upper bound of its interval, the first assessment that saw it; a censored unit at its
+censoring time), which their method says, and the analyses that respect the intervals
+(:func:`~nen_bayes.frequentist.interval.interval_baselines`: the Turnbull estimate and the
+interval-censored Weibull hazard ratios).
+
+Where the cohort has centres, every Cox model (univariable and multivariable) is also given
+with centre-clustered robust SEs, unless there are fewer than
+:data:`~nen_bayes.frequentist.cox.MIN_CLUSTERS` centres (refused with a note) or late entry.
+
 One model that cannot be estimated never stops the others: a Cox model that fails is left out
 with a note naming it and the error, and coefficients the data cannot identify (e.g. covariates
 constant within every centre of the stratified model) are rows without an estimate, with a
@@ -34,7 +45,17 @@ from nen_bayes.frequentist.response import disease_control
 from nen_bayes.frequentist.rmst import km_mean, rmst_difference, rmst_from_km
 from nen_bayes.provenance import Provenanced
 
-__all__ = ["DEFAULT_HORIZONS", "BaselineReport", "run_baselines"]
+__all__ = ["DEFAULT_HORIZONS", "DETECTION_NOTE", "ON_DETECTION_TIMES", "BaselineReport",
+           "detection_times", "run_baselines"]
+
+#: Said of the Kaplan-Meier, log-rank and Cox analyses of an interval-censored endpoint.
+DETECTION_NOTE = ("Kaplan-Meier, RMST, log-rank and Cox on detection times (each event at the "
+                  "upper bound of its interval, the first assessment that saw it); the "
+                  "Turnbull estimate and the interval-censored Weibull hazard ratios respect "
+                  "the intervals.")
+
+#: The suffix of their method in the effects table.
+ON_DETECTION_TIMES = "on detection times (upper bound of the interval)"
 
 #: Survival horizons reported by default for cohorts whose time unit is months.
 DEFAULT_HORIZONS = (12.0, 24.0, 36.0, 60.0)
@@ -72,6 +93,13 @@ class BaselineReport(Provenanced):
     references: dict[str, str] = field(default_factory=dict)
     centre: str | None = None
     interval: dict[str, IntervalResult] = field(default_factory=dict)
+    cox_univariable_cluster: dict[str, CoxResult] = field(default_factory=dict)
+
+    @property
+    def on_detection_times(self) -> bool:
+        """Whether the endpoint is interval-censored, so that its Kaplan-Meier, log-rank and
+        Cox analyses are on detection times."""
+        return bool(self.interval)
 
     def to_text(self) -> str:
         """A plain-text summary (medians, log-rank tests, hazard ratios, PH tests, DCR)."""
@@ -82,6 +110,8 @@ class BaselineReport(Provenanced):
         lines.append(f"Baselines: {endpoint_heading(self.endpoint, self.endpoint_label)}; "
                      f"data {self.provenance['source']} ({self.provenance['data_hash'][:19]}...)")
         lines += [f"  data change: {n}" for n in self.provenance.get("policy_notes", ())]
+        if self.on_detection_times:
+            lines.append(f"  {DETECTION_NOTE}")
         m, lo, hi = self.overall.median()
         lines.append(f"  n = {self.overall.n}, events = {self.overall.events}, median "
                      f"{_num(m)} {u} ({self.overall.conf_level:.0%} CI {_num(lo)}-{_num(hi)}; "
@@ -107,6 +137,10 @@ class BaselineReport(Provenanced):
             if f in self.cox_univariable:
                 for _, r in self.cox_univariable[f].table.iterrows():
                     lines.append(f"    HR {r['level']} vs {r['reference']}: {_hr(r)}")
+            if f in self.cox_univariable_cluster:
+                for _, r in self.cox_univariable_cluster[f].table.iterrows():
+                    lines.append(f"    HR {r['level']} vs {r['reference']}, "
+                                 f"{self.centre}-clustered SE: {_hr(r)}")
         for name, res in self.cox_multivariable.items():
             lines.append("")
             lines.append(f"  Multivariable {res.method} (n={res.n}, events={res.events}):")
@@ -208,9 +242,11 @@ def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = Non
     interval = _interval_parts(inp, parts)
     effects = effects_frame(parts.rows())
     if interval:
+        timed = effects["quantity"] != "dcr"
+        effects.loc[timed, "method"] = effects.loc[timed, "method"] + f"; {ON_DETECTION_TIMES}"
         extra = pd.concat([r.effects for r in interval.values()], ignore_index=True)
-        effects = pd.concat([effects, extra.drop_duplicates(["quantity", "term", "group"])],
-                            ignore_index=True)
+        extra = extra.drop_duplicates(["quantity", "term", "group", "horizon"])
+        effects = pd.concat([effects, extra], ignore_index=True)
     return BaselineReport(
         endpoint=endpoint, endpoint_label=inp.endpoint.label, time_unit=cohort.schema.time_unit,
         factors=inp.factors, horizons=inp.horizons, tau=parts.tau, conf_type=conf_type,
@@ -221,6 +257,8 @@ def run_baselines(cohort: Cohort, endpoint: str, factors: list[str] | None = Non
                             if part.stratified is not None},
         cox_univariable={f: part.result for f, part in parts.univariable.items()
                          if part.result is not None},
+        cox_univariable_cluster={f: part.result for f, part in parts.clustered.items()
+                                 if part.result is not None},
         cox_multivariable=parts.multivariable.results, dcr=parts.dcr.tables,
         effects=effects, provenance=cohort.provenance(),
         notes=tuple(notes), not_estimated=parts.not_estimated(),
@@ -242,7 +280,7 @@ def _interval_parts(inp: _Inputs, parts) -> dict[str, IntervalResult]:
             levels=parts.levels[f] if f else (),
             reference=inp.reference(f, parts.levels[f]) if f else None,
             conf_level=inp.conf_level, data_hash=inp.cohort.data_hash,
-            synthetic=inp.cohort.synthetic)
+            synthetic=inp.cohort.synthetic, horizons=inp.horizons)
     return out
 
 
@@ -274,6 +312,16 @@ class _Inputs:
     def entry(self) -> np.ndarray | None:
         """Late-entry times of the endpoint (left truncation), or None."""
         return self.cohort.entry(self.endpoint.name)
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The cohort's data with the endpoint's time column holding :attr:`time` (the
+        detection times of an interval-censored endpoint), for the Cox models (a new frame;
+        the cohort is unchanged)."""
+        col = self.endpoint.time
+        if np.array_equal(self.cohort.data[col].to_numpy(float), self.time, equal_nan=True):
+            return self.cohort.data
+        return self.cohort.data.assign(**{col: self.time})
 
     def groups(self, factor: str) -> np.ndarray:
         """The level of ``factor`` of each unit, as text."""
@@ -311,7 +359,7 @@ def _inputs(cohort: Cohort, endpoint: str, *, factors: list[str] | None,
             f"{cohort.source}: references: {', '.join(map(repr, unknown))} is not an analysed "
             f"factor. Allowed: {factors}")
     numerics = list(schema.numerics if numerics is None else numerics)
-    t = cohort.time(endpoint)
+    t = detection_times(cohort, endpoint)
     e = cohort.event(endpoint)
     if e.sum() == 0:
         raise BaselineError(
@@ -321,6 +369,18 @@ def _inputs(cohort: Cohort, endpoint: str, *, factors: list[str] | None,
         horizons = DEFAULT_HORIZONS if schema.time_unit == "months" else ()
     return _Inputs(cohort, ep, tuple(factors), tuple(numerics), t, e,
                    tuple(float(h) for h in horizons), conf_type, conf_level, references)
+
+
+def detection_times(cohort: Cohort, endpoint: str) -> np.ndarray:
+    """The times of the right-censored analyses of ``endpoint``: for an interval-censored
+    endpoint, each event at its detection time (the upper bound of its interval, never the
+    lower bound, which may be 0), a censored unit at its censoring time; else its times."""
+    t = cohort.time(endpoint)
+    bounds = cohort.interval(endpoint)
+    if bounds is None:
+        return t
+    event = cohort.event(endpoint) == 1
+    return np.where(event & np.isfinite(bounds[1]), bounds[1], t)
 
 
 def _check_factors(cohort: Cohort, factors: list[str] | None) -> list[str]:
@@ -425,18 +485,20 @@ class _Parts:
     univariable: dict[str, _CoxModel]
     multivariable: _CoxModels
     dcr: _DiseaseControl
+    clustered: dict[str, _CoxModel] = field(default_factory=dict)
 
     def rows(self) -> list[dict]:
         rows = list(self.overall.rows)
         for f in self.curves:
             rows += self.curves[f].rows + self.rmst_differences[f]
             rows += self.logrank[f].rows + self.univariable[f].rows
+            rows += self.clustered[f].rows if f in self.clustered else []
         return rows + self.multivariable.rows + self.dcr.rows
 
     def not_estimated(self) -> tuple[str, ...]:
         """The notes on Cox models left out and rows without an estimate, in report order."""
         out: list[str] = []
-        for part in self.univariable.values():
+        for part in (*self.univariable.values(), *self.clustered.values()):
             found = [part.failure] if part.failure else list(part.result.not_estimated)
             out += [m for m in found if m not in out]
         return tuple(out + [m for m in self.multivariable.not_estimated if m not in out])
@@ -449,20 +511,24 @@ def _compute(inp: _Inputs, *, tau: float | None, dcr: bool) -> _Parts:
     refs = {f: inp.reference(f, levels[f]) for f in factors}
     tau = _rmst_horizon(inp, levels, tau)
     overall = _overall_km(inp, tau=tau)
-    curves, differences, logrank, univariable = {}, {}, {}, {}
+    curves, differences, logrank, univariable, clustered = {}, {}, {}, {}, {}
+    centre = inp.cohort.schema.centre_column
     for f in factors:
         ref = refs[f]
         curves[f] = _factor_km(inp, f, levels[f], tau=tau)
         differences[f] = _rmst_differences(inp, f, levels[f], reference=ref, tau=tau)
         logrank[f] = _factor_logrank(inp, f, levels[f])
         univariable[f] = _cox_univariable(inp, f, levels[f], reference=ref)
+        if centre and not inp.endpoint.entry:  # no cluster-robust variance with late entry
+            clustered[f] = _cox_univariable(inp, f, levels[f], reference=ref, cluster=centre)
     terms = [Term(f, levels[f], refs[f]) for f in factors]
     terms += [Term(x) for x in numerics]
     return _Parts(tau=tau, levels=levels, overall=overall, curves=curves,
                   rmst_differences=differences,
                   logrank=logrank, univariable=univariable,
                   multivariable=_cox_multivariable(inp, terms),
-                  dcr=_disease_control(inp, factors) if dcr else _DiseaseControl({}, []))
+                  dcr=_disease_control(inp, factors) if dcr else _DiseaseControl({}, []),
+                  clustered=clustered)
 
 
 # -- the steps ------------------------------------------------------------------------------
@@ -577,15 +643,20 @@ def _factor_logrank(inp: _Inputs, factor: str, levels: tuple[str, ...]) -> _Logr
 
 
 def _cox_univariable(inp: _Inputs, factor: str, levels: tuple[str, ...], *,
-                     reference: str) -> _CoxModel:
-    """The Cox model of one factor; one that cannot be fitted is left out with a note."""
+                     reference: str, cluster: str | None = None) -> _CoxModel:
+    """The Cox model of one factor (with ``cluster``: its cluster-robust SEs); one that cannot
+    be fitted is left out with a note."""
     ep = inp.endpoint
+    label = f"Univariable Cox model of {factor!r}" + (
+        f" with {cluster!r}-clustered SEs" if cluster else "")
     try:
-        res = cox_fit(inp.cohort.data, ep.time, ep.event, [Term(factor, levels, reference)],
-                      conf_level=inp.conf_level, entry=ep.entry)
+        res = cox_fit(inp.data, ep.time, ep.event, [Term(factor, levels, reference)],
+                      conf_level=inp.conf_level, entry=ep.entry, cluster=cluster,
+                      zph=cluster is None)
     except BaselineError as exc:
-        return _CoxModel(None, [], _left_out(f"Univariable Cox model of {factor!r}", exc))
-    return _CoxModel(res, _cox_rows(res, inp.base, "Cox univariable"))
+        return _CoxModel(None, [], _left_out(label, exc))
+    return _CoxModel(res, _cox_rows(res, inp.base, "Cluster-robust Cox univariable" if cluster
+                                    else "Cox univariable"))
 
 
 def _left_out(model: str, exc: BaselineError) -> str:
@@ -616,7 +687,7 @@ def _cox_multivariable(inp: _Inputs, terms: list[Term]) -> _CoxModels:
     ep = inp.endpoint
     for name, (label, kw) in variants.items():
         try:
-            res = cox_fit(inp.cohort.data, ep.time, ep.event, terms, conf_level=inp.conf_level,
+            res = cox_fit(inp.data, ep.time, ep.event, terms, conf_level=inp.conf_level,
                           entry=ep.entry, **kw)
         except BaselineError as exc:
             found = [_left_out(label, exc)]

@@ -7,7 +7,11 @@ likelihood with Efron's handling of ties (R ``coxph``'s default). ``cluster`` gi
 cluster-robust (grouped-jackknife sandwich) variance, as R's ``coxph(..., cluster = centre)``:
 :math:`D^T D` with :math:`D = U I^{-1}`, where the rows of :math:`U` are the score residuals
 under Efron's approximation (:func:`efron_score_residuals`) summed within each cluster and
-:math:`I^{-1}` is the model-based variance.
+:math:`I^{-1}` is the model-based variance. With fewer than :data:`MIN_CLUSTERS` clusters it is
+refused: the cluster scores sum to the total score, which is zero at the estimate, so with one
+cluster :math:`D = 0` (a zero-width interval), and with a few clusters the sandwich is biased
+downward (it estimates a variance from that many sums with a rank at most clusters - 1; see
+Cameron and Miller 2015, J Hum Resour 50:317, on few clusters).
 
 :func:`cox_zph` is the score test of R ``survival`` >= 3.0's ``cox.zph``: for each term, the
 score test that the coefficients :math:`\\gamma` of the added time-varying covariates
@@ -36,8 +40,13 @@ from scipy.stats import chi2, norm
 from nen_bayes.errors import BaselineError, BaselineWarning
 from nen_bayes.frequentist.km import kaplan_meier
 
-__all__ = ["ALIAS_TOLERANCE", "CoxResult", "Term", "aliased_columns", "cox_fit", "cox_zph",
-           "design_matrix", "efron_score_residuals"]
+__all__ = ["ALIAS_TOLERANCE", "MIN_CLUSTERS", "CoxResult", "Term", "aliased_columns", "cox_fit",
+           "cox_zph", "design_matrix", "efron_score_residuals"]
+
+
+#: The fewest clusters with which a cluster-robust (sandwich) variance is given: with one it is
+#: zero, with few it is biased downward (module docstring).
+MIN_CLUSTERS = 5
 
 
 @dataclass(frozen=True)
@@ -342,7 +351,8 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
     cluster
         Column defining clusters for the robust sandwich variance (e.g. centre): R's
         ``coxph(..., cluster = )``, from the Efron score residuals summed within clusters
-        (:func:`efron_score_residuals`).
+        (:func:`efron_score_residuals`); refused with fewer than :data:`MIN_CLUSTERS` clusters
+        among the units fitted.
     entry
         Late-entry column (R's ``Surv(entry, time, event)``, lifelines' ``entry_col``); with it
         no Schoenfeld test (see :func:`_late_entry`) and no ``cluster``.
@@ -350,7 +360,8 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
     Raises
     ------
     BaselineError
-        No events, a factor with fewer than two levels present, or a fit that fails.
+        No events, a factor with fewer than two levels present, a ``cluster`` with fewer
+        than :data:`MIN_CLUSTERS` clusters, or a fit that fails.
     """
     for col in [duration, event, strata, cluster, entry]:
         if col is not None and col not in data.columns:
@@ -367,6 +378,8 @@ def cox_fit(data: pd.DataFrame, duration: str, event: str, terms: list[Term], *,
     fit_terms = _fitted_terms(sub, terms, dropped_levels)
     X, groups = design_matrix(sub, fit_terms)
     frame = _cox_frame(sub, X, duration, event, strata, cluster, notes)
+    if cluster:
+        _enough_clusters(frame["__cluster"], cluster)
     zph = _late_entry(frame, sub, entry, cluster, zph, notes)
     cols = list(X.columns)
     aliased = aliased_columns(X.to_numpy(), frame["__time"], frame["__event"],
@@ -488,6 +501,18 @@ def _cox_frame(sub: pd.DataFrame, X: pd.DataFrame, duration: str, event: str,
     if cluster:
         frame["__cluster"] = sub[cluster].astype(str).to_numpy()
     return frame
+
+
+def _enough_clusters(clusters: pd.Series, cluster: str) -> None:
+    """Refuse a cluster-robust variance from fewer than :data:`MIN_CLUSTERS` clusters."""
+    k = int(clusters.nunique())
+    if k < MIN_CLUSTERS:
+        found = ", ".join(map(repr, sorted(clusters.unique())[:MIN_CLUSTERS]))
+        raise BaselineError(
+            f"Cox model with {cluster!r}-clustered SEs: {k} cluster(s) of {cluster!r} among the "
+            f"units fitted ({found}); a cluster-robust variance needs at least {MIN_CLUSTERS}: "
+            "with one cluster the sandwich is zero (the clusters' scores sum to the score, zero "
+            "at the estimate), with few it is biased downward. The model-based SEs stand.")
 
 
 def _late_entry(frame: pd.DataFrame, sub: pd.DataFrame, entry: str | None, cluster: str | None,

@@ -1,33 +1,34 @@
 """Interval-censored endpoints, the frequentist side: the Turnbull estimate and Weibull fits.
 
 An event known only to lie between two assessments (the last without it and the first with
-it) is interval-censored. lifelines does the estimation:
+it) is interval-censored: it happened in ``(lower, upper]``, half-open, as the cohort contract
+and R's ``Surv(lower, upper, type = "interval2")`` define it (``lower == upper`` is an exact
+time, ``upper`` inf a right-censoring at ``lower``). With monthly visits one unit's upper
+bound is often another's lower bound; ``(a, t]`` and ``(t, b]`` do not overlap, while closed
+intervals ``[a, t]`` and ``[t, b]`` (lifelines' ``fit_interval_censoring``) share t, which
+moves the estimate by up to 0.1.
 
-* the Turnbull (nonparametric maximum likelihood) estimate of the survival curve,
-  ``KaplanMeierFitter.fit_interval_censoring``; lifelines takes each interval as closed,
-  ``[lower, upper]``, so an interval ending exactly where another unit's starts overlaps it
-  (with continuous times, rare); its curve is the pair of NPMLE bounds that lifelines reports
-  (the estimate is not unique inside a Turnbull interval);
+* :func:`turnbull_npmle`, the Turnbull (nonparametric maximum likelihood) estimate of the
+  survival curve: its Turnbull (innermost) intervals are built with half-open semantics
+  (:func:`_turnbull_intervals`) and their masses found by an EM in vectorised NumPy
+  accelerated by SQUAREM, stopping when the NPMLE's optimality condition (self-consistency
+  and the Kuhn-Tucker condition of Gentleman and Geyer 1994) holds. Each EM step costs
+  O(units + Turnbull intervals): an observation contains a run of consecutive Turnbull
+  intervals, so no units x intervals matrix is formed (below 30,000 cells the matrix's
+  products are faster and are used); 3,000 units take about 60 ms. The NPMLE fixes each
+  interval's mass, not where in the interval it lies, so the curve says where S is
+  undetermined (:func:`turnbull_undetermined`), and :func:`turnbull_at` gives its bounds there.
+  Tests hold it to R's ``survfit`` (interval2) on the breast cosmesis data and to the
+  optimality condition on random data.
 * Weibull fits, ``WeibullFitter.fit_interval_censoring`` per group and
-  ``WeibullAFTFitter.fit_interval_censoring`` with the factor as covariate, whose hazard ratio
-  for a level against the reference is ``exp(-b * rho)`` (AFT coefficient ``b``, shape
-  ``rho``; the Weibull is both AFT and PH), with a delta-method Wald interval on the log scale.
-
-The posterior predictive check of an interval-censored fit needs a Turnbull estimate of each of
-dozens of replicated data sets; lifelines' EM loops over the observations in Python (about
-0.1 s for 300 units). :func:`turnbull_npmle` computes the same estimate (lifelines'
-conventions: closed intervals, the same Turnbull intervals, the same curve layout) with an EM
-in vectorised NumPy accelerated by SQUAREM, stopping when the NPMLE's optimality condition
-holds, about 15 times faster for 300 units; each EM step costs O(units + Turnbull intervals)
-(an observation contains a run of consecutive Turnbull intervals, so no units x intervals
-matrix is formed; below 30,000 cells the matrix's products are faster and are used), which
-keeps it fast for thousands of units (3,000: about 60 ms where the matrix products took
-2.1 s). A test holds it to lifelines and to the optimality condition on
-random interval-censored data.
+  ``WeibullAFTFitter.fit_interval_censoring`` with the factor as covariate (lifelines; the
+  likelihood S(lower) - S(upper) of a continuous model does not depend on whether the ends
+  are open or closed), whose hazard ratio for a level against the reference is
+  ``exp(-b * rho)`` (AFT coefficient ``b``, shape ``rho``; the Weibull is both AFT and PH),
+  with a delta-method Wald interval on the log scale.
 
 A log-rank-type test for interval-censored data (Sun's or Finkelstein's score test, R's
-``interval::ictest`` or ``glrt``) has no well-kept Python implementation: none is offered, and
-:meth:`IntervalResult.to_text` says so.
+``interval::ictest`` or ``glrt``) is not offered: :meth:`IntervalResult.to_text` says so.
 """
 
 from __future__ import annotations
@@ -42,41 +43,89 @@ from scipy.stats import norm
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import BaselineError
 
-__all__ = ["NO_INTERVAL_LOGRANK", "IntervalResult", "interval_baselines", "turnbull",
-           "turnbull_at", "turnbull_masses", "turnbull_npmle", "turnbull_on_grid"]
+__all__ = ["NO_INTERVAL_LOGRANK", "TURNBULL_METHOD", "IntervalResult", "interval_baselines",
+           "turnbull", "turnbull_at", "turnbull_masses", "turnbull_npmle", "turnbull_on_grid",
+           "turnbull_undetermined"]
+
+#: The method of the Turnbull rows of the effects table.
+TURNBULL_METHOD = "Turnbull NPMLE, events in (lower, upper]"
 
 #: What the baselines say about a log-rank test for interval-censored data.
-NO_INTERVAL_LOGRANK = ("No log-rank-type test for interval-censored data is offered: there is no "
-                       "well-kept Python implementation (R: interval::ictest, glrt).")
+NO_INTERVAL_LOGRANK = ("No log-rank-type test respecting the intervals is offered (R: "
+                       "interval::ictest, glrt); the log-rank tests shown are on detection "
+                       "times.")
+
+
+def _checked_bounds(lower, upper) -> tuple[np.ndarray, np.ndarray]:
+    """``lower``, ``upper`` as floats, refused (naming the rows, 1-based) where a bound is
+    missing, ``lower`` is negative or infinite, or ``upper < lower``."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    if lower.shape != upper.shape or lower.ndim != 1:
+        raise BaselineError(f"Turnbull: lower and upper must be two 1-d arrays of one length; "
+                            f"got shapes {lower.shape} and {upper.shape}")
+    for bad, what in ((np.isnan(lower) | np.isnan(upper), "a missing bound"),
+                      (~np.isfinite(lower) | (lower < 0), "a lower bound that is not a finite "
+                                                          "time >= 0"),
+                      (upper < lower, "upper < lower")):
+        if bad.any():
+            rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:10])
+            raise BaselineError(f"Turnbull: {int(bad.sum())} unit(s) with {what} (rows "
+                                f"{rows}{', ...' if bad.sum() > 10 else ''}). Allowed: "
+                                "0 <= lower <= upper, upper inf when right-censored")
+    return lower, upper
 
 
 def turnbull(lower, upper, label: str = "turnbull") -> pd.DataFrame:
-    """The Turnbull estimate of S(t) (lifelines): columns ``time``, ``upper`` and ``lower`` (the
-    NPMLE's bounds: the estimate is not unique inside a Turnbull interval), each row holding
-    S on the stretch from the previous row's time (excluded) to its own ``time`` (included),
-    lifelines' layout; :func:`turnbull_at` reads it at given times."""
-    from lifelines import KaplanMeierFitter
-
-    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        km = KaplanMeierFitter().fit_interval_censoring(lower, upper, label=label)
-    sf = km.survival_function_
-    return pd.DataFrame({"time": sf.index.to_numpy(float),
-                         "upper": sf.iloc[:, 0].to_numpy(float),
-                         "lower": sf.iloc[:, 1].to_numpy(float)})
+    """The Turnbull estimate of S(t) for events in ``(lower, upper]`` (:func:`turnbull_npmle`;
+    ``label`` is kept for the callers that name their curves)."""
+    return turnbull_npmle(lower, upper)
 
 
-def _turnbull_intervals(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The Turnbull (innermost) intervals ``[left, right]``: in the sorted union of the lower
-    and upper bounds (a lower bound before an equal upper bound), each lower bound directly
-    followed by an upper bound."""
-    vals = np.concatenate([lower, upper])
-    kind = np.concatenate([np.zeros(lower.size), np.ones(upper.size)])
-    order = np.lexsort((kind, vals))
-    v, k = vals[order], kind[order]
-    starts = (k[:-1] == 0) & (k[1:] == 1)
-    return v[:-1][starts], v[1:][starts]
+#: The order, at one time t, of the ends of the intervals: an exact event's left end ([t, t]
+#: begins just before t), then right ends (``(a, t]`` ends at t), then the left ends of
+#: half-open intervals (``(t, b]`` begins just after t).
+_EXACT_LEFT, _RIGHT, _LEFT = 0, 1, 2
+
+
+def _end_ranks(values: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """The rank of each end ``(value, kind)`` in the order of :data:`_EXACT_LEFT` etc. (equal
+    ends share a rank)."""
+    order = np.lexsort((kinds, values))
+    v, k = values[order], kinds[order]
+    new = np.ones(len(v), bool)
+    new[1:] = (v[1:] != v[:-1]) | (k[1:] != k[:-1])
+    ranks = np.empty(len(v), np.int64)
+    ranks[order] = np.cumsum(new) - 1
+    return ranks
+
+
+def _turnbull_intervals(lower: np.ndarray, upper: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The Turnbull (innermost) intervals of observations ``(lower, upper]`` (``lower ==
+    upper``: an event at that time exactly), and which of them each observation contains.
+
+    In the order of the ends (:data:`_EXACT_LEFT`), an innermost interval is a left end
+    directly followed by a right end: ``(p, q]`` with p a lower bound and q an upper bound and
+    no other end in between in the half-open sense, or the point ``{t}`` of an exact event
+    (``left == right``). ``(a, t]`` and ``(t, b]`` do not overlap, so a unit's upper bound
+    equal to another's lower bound is no innermost interval.
+
+    Returns ``left``, ``right`` (the intervals, in order) and, for each observation,
+    ``first``, ``stop``: it contains the intervals ``first <= j < stop`` (both ends of the
+    intervals increase with j, so these are consecutive)."""
+    n = len(lower)
+    left_kind = np.where(lower == upper, _EXACT_LEFT, _LEFT)
+    values = np.concatenate([lower, upper])
+    kinds = np.concatenate([left_kind, np.full(n, _RIGHT)])
+    ranks = _end_ranks(values, kinds)
+    order = np.argsort(ranks, kind="stable")
+    is_left = kinds[order] != _RIGHT
+    starts = np.flatnonzero(is_left[:-1] & ~is_left[1:])
+    l_rank, r_rank = ranks[order][starts], ranks[order][starts + 1]
+    left, right = values[order][starts], values[order][starts + 1]
+    first = np.searchsorted(l_rank, ranks[:n], side="left")
+    stop = np.searchsorted(r_rank, ranks[n:], side="right")
+    return left, right, first, stop
 
 
 #: Below this many observations x intervals, :func:`_npmle_em` multiplies by the 0/1 matrix
@@ -173,57 +222,94 @@ def _npmle_em(first: np.ndarray, stop: np.ndarray, m: int, counts: np.ndarray, t
 
 def turnbull_masses(lower, upper, tol: float = 1e-6, max_iter: int = 100_000
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The Turnbull intervals ``[left, right]`` of closed intervals ``[lower, upper]`` and the
+    """The Turnbull intervals ``(left, right]`` of observations ``(lower, upper]``
+    (:func:`_turnbull_intervals`; ``left == right`` is the point of an exact event) and the
     NPMLE's probability mass on each (:func:`_npmle_em`)."""
-    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    lower, upper = _checked_bounds(lower, upper)
     pairs, counts = np.unique(np.column_stack([lower, upper]), axis=0, return_counts=True)
-    left, right = _turnbull_intervals(lower, upper)
-    # [lower, upper] holds [left_j, right_j] iff lower <= left_j and right_j <= upper: both
-    # ends increase with j, so these j are consecutive
-    first = np.searchsorted(left, pairs[:, 0], side="left")
-    stop = np.searchsorted(right, pairs[:, 1], side="right")
+    left, right, first, stop = _turnbull_intervals(pairs[:, 0], pairs[:, 1])
     return left, right, _npmle_em(first, stop, len(left), counts.astype(float), tol,
-                                       max_iter)
+                                  max_iter)
 
 
 def turnbull_npmle(lower, upper, tol: float = 1e-6, max_iter: int = 100_000) -> pd.DataFrame:
-    """:func:`turnbull` computed in vectorised NumPy (module docstring): the same estimate in
-    the same layout, for many data sets (the predictive check's replicates)."""
-    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    """The Turnbull (nonparametric maximum likelihood) estimate of S(t) from events in
+    ``(lower, upper]`` (``upper`` inf: right-censored at ``lower``; ``lower == upper``: an
+    exact time), by the EM of :func:`_npmle_em`.
+
+    The NPMLE fixes the mass of each Turnbull interval, not where in it the mass lies: S is
+    determined outside the intervals and at their ends, and anywhere between its two end
+    values inside ``(left, right)``. The curve says so, one row per time, columns ``time``,
+    ``upper``, ``lower`` and ``determined``: S(``time``) is ``lower``; on the open stretch
+    from the previous row's time to this one S is ``upper`` where ``determined``, else
+    anywhere in ``[lower, upper]`` (the NPMLE is not unique there). After the last row S is
+    its ``lower``; a last Turnbull interval ``(p, inf)`` ends in a row at ``time`` inf.
+    :func:`turnbull_at` reads the curve at given times."""
     left, right, p = turnbull_masses(lower, upper, tol, max_iter)
-    values = {0.0: (1.0, 1.0)}
-    running = 1.0
-    for pj, lo, hi in zip(p, left, right, strict=True):  # lifelines' reconstruction, in order
-        values[lo] = (running, running)
-        if lo != hi:
-            values[hi] = (running, running - pj)
-        running -= pj
-    last = float(max(lower.max(), upper.max()))
-    if last > max(values):  # beyond the last Turnbull interval: what mass is left (lifelines)
-        values[last] = (running, running)
-    times = np.array(sorted(values))
-    up, low = np.array([values[t] for t in times]).T
-    return pd.DataFrame({"time": times, "upper": np.clip(up, 0.0, None),
-                         "lower": np.clip(low, 0.0, None)})
+    before = np.clip(1.0 - np.concatenate([[0.0], np.cumsum(p)[:-1]]), 0.0, 1.0)
+    after = np.clip(before - p, 0.0, 1.0)
+    point = left == right
+    # an interval (p, q] gives a row at p (S known up to p) and one at q (unknown inside);
+    # a point {t} one row at t (S known before it, the jump at t)
+    times = np.concatenate([left[~point], right[~point], right[point]])
+    up = np.concatenate([before[~point], before[~point], before[point]])
+    low = np.concatenate([before[~point], after[~point], after[point]])
+    known = np.concatenate([np.ones((~point).sum(), bool), np.zeros((~point).sum(), bool),
+                            np.ones(point.sum(), bool)])
+    # in time order, and at one time in the order of the intervals (the row of the stretch
+    # before that time first)
+    rank = np.concatenate([np.flatnonzero(~point) * 2, np.flatnonzero(~point) * 2 + 1,
+                           np.flatnonzero(point) * 2])
+    order = np.lexsort((rank, times))
+    times, up, low, known = times[order], up[order], low[order], known[order]
+    if times[0] > 0:  # S = 1 up to the first Turnbull interval
+        times, up, low = np.r_[0.0, times], np.r_[1.0, up], np.r_[1.0, low]
+        known = np.r_[True, known]
+    keep = np.r_[True, times[1:] != times[:-1]]  # a second row at one time adds nothing
+    return pd.DataFrame({"time": times[keep], "upper": up[keep], "lower": low[keep],
+                         "determined": known[keep]})
 
 
 def turnbull_at(curve: pd.DataFrame, times) -> tuple[np.ndarray, np.ndarray]:
-    """The Turnbull curve's ``(lower, upper)`` bounds of S at ``times``."""
-    k = np.searchsorted(curve["time"].to_numpy(), np.asarray(times, float), side="left")
-    k = np.minimum(k, len(curve) - 1)
-    return curve["lower"].to_numpy()[k], curve["upper"].to_numpy()[k]
+    """The ``(lower, upper)`` bounds of S at ``times`` from a :func:`turnbull_npmle` curve:
+    equal where the NPMLE determines S, the two ends of an interval inside it."""
+    t = np.asarray(times, float)
+    tc = curve["time"].to_numpy(float)
+    lo, up = curve["lower"].to_numpy(float), curve["upper"].to_numpy(float)
+    known = curve["determined"].to_numpy(bool)
+    k = np.searchsorted(tc, t, side="left")
+    beyond = k >= len(tc)
+    k = np.minimum(k, len(tc) - 1)
+    at = (tc[k] == t) | beyond  # at a row's time, or after the last: its lower value
+    return np.where(at | known[k], np.where(at, lo[k], up[k]), lo[k]), \
+        np.where(at, lo[k], up[k])
 
 
 def turnbull_on_grid(curve: pd.DataFrame, grid) -> np.ndarray:
-    """The Turnbull curve (the mid-point of its two bounds) as a step function on ``grid``."""
+    """The Turnbull curve as a step function on ``grid``: S where it is determined, the
+    mid-point of its bounds inside a Turnbull interval (for comparing curves on one grid, as
+    the predictive check does; :func:`turnbull_at` gives the bounds)."""
     lo, up = turnbull_at(curve, grid)
     return (lo + up) / 2
+
+
+def turnbull_undetermined(curve: pd.DataFrame) -> pd.DataFrame:
+    """The stretches where the NPMLE does not determine S: columns ``start``, ``end`` (the
+    Turnbull interval ``(start, end)``), ``upper`` (S at ``start``) and ``lower`` (S at
+    ``end``), for intervals that carry mass (more than 1e-6, the EM's tolerance)."""
+    tc = curve["time"].to_numpy(float)
+    k = np.flatnonzero(~curve["determined"].to_numpy(bool) &
+                       (curve["upper"].to_numpy() - curve["lower"].to_numpy() > 1e-6))
+    return pd.DataFrame({"start": tc[k - 1], "end": tc[k],
+                         "upper": curve["upper"].to_numpy()[k],
+                         "lower": curve["lower"].to_numpy()[k]})
 
 
 @dataclass(frozen=True)
 class IntervalResult:
     """Turnbull curves and interval-censored Weibull fits of one endpoint, overall and by the
-    levels of one factor, with the hazard ratios of its levels against the reference."""
+    levels of one factor, with the hazard ratios of its levels against the reference; the
+    Turnbull survival is reported at ``horizons``."""
 
     endpoint: str
     term: str
@@ -237,10 +323,34 @@ class IntervalResult:
     data_hash: str = ""
     synthetic: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    horizons: tuple[float, ...] = ()
+
+    def _label(self, label: str) -> tuple[str, str]:
+        return ("all", "all") if label == "all" else (self.term, label)
+
+    def survival_rows(self, base: dict) -> list[dict]:
+        """The Turnbull survival at each horizon, per curve: the estimate where the NPMLE
+        determines it; inside a Turnbull interval no estimate, ``lower``/``upper`` the bounds
+        of the NPMLE's set (not a confidence interval), as the method says."""
+        rows = []
+        for label, curve in self.curves.items():
+            term, group = self._label(label)
+            low, high = turnbull_at(curve, self.horizons)
+            for h, lo, hi in zip(self.horizons, low, high, strict=True):
+                fixed = bool(np.isclose(lo, hi, rtol=0.0, atol=1e-6))
+                rows.append({**base, "quantity": "survival", "term": term, "group": group,
+                             "horizon": h, "estimate": (lo + hi) / 2 if fixed else np.nan,
+                             "lower": np.nan if fixed else lo,
+                             "upper": np.nan if fixed else hi, "interval": None,
+                             "method": TURNBULL_METHOD + ("" if fixed else (
+                                 "; not unique at this horizon (inside a Turnbull interval): "
+                                 "lower and upper bound the NPMLE's values, not a CI"))})
+        return rows
 
     @property
     def effects(self) -> pd.DataFrame:
-        """The hazard ratios and Weibull medians as rows of the effects table."""
+        """The hazard ratios, Weibull medians and Turnbull survival at the horizons as rows of
+        the effects table."""
         base = {"endpoint": self.endpoint, "interval": "CI", "conf_level": self.conf_level,
                 "n": self.n, "events": self.events, "data_hash": self.data_hash,
                 "synthetic": self.synthetic}
@@ -250,25 +360,33 @@ class IntervalResult:
                  "method": "interval-censored Weibull AFT (lifelines), HR = exp(-b*rho)"}
                 for r in self.hazard_ratios.itertuples()]
         for label, (shape, scale) in self.weibull.items():
-            term, group = ("all", "all") if label == "all" else (self.term, label)
+            term, group = self._label(label)
             rows.append({**base, "quantity": "interval_median_survival", "term": term,
                          "group": group, "estimate": scale * np.log(2.0) ** (1.0 / shape),
                          "method": "interval-censored Weibull (lifelines)"})
+        rows += self.survival_rows({**base, "interval": None})
         return effects_frame(rows)
 
     def to_text(self) -> str:
         pct = f"{100 * self.conf_level:g}%"
         lines = [f"Interval-censored {self.endpoint}: {self.n} units, {self.events} events, "
                  f"{self.interval_censored} of them known only within an interval "
-                 "(lifelines: Turnbull estimate, Weibull fits by interval likelihood)"]
+                 "(Turnbull NPMLE of (lower, upper]; lifelines' Weibull fits by interval "
+                 "likelihood)"]
         for label, (shape, scale) in self.weibull.items():
             name = "all units" if label == "all" else f"{self.term} = {label}"
             med = scale * np.log(2.0) ** (1.0 / shape)
             lines.append(f"  Weibull {name}: shape {shape:.3g}, scale {scale:.3g}, "
                          f"median {med:.3g}")
         for r in self.hazard_ratios.itertuples():
-            lines.append(f"  HR {self.term} {r.group}: {r.estimate:.3g} ({pct} CI "
-                         f"{r.lower:.3g}-{r.upper:.3g}), Wald p = {r.p_value:.3g}")
+            lines.append(f"  HR {self.term} {r.group} (interval-censored Weibull, respects the "
+                         f"intervals): {r.estimate:.3g} ({pct} CI {r.lower:.3g}-{r.upper:.3g}), "
+                         f"Wald p = {r.p_value:.3g}")
+        for r in self.survival_rows({}):
+            name = "all units" if r["group"] == "all" else f"{self.term} = {r['group']}"
+            value = (f"{r['estimate']:.3f}" if np.isfinite(r["estimate"]) else
+                     f"not unique, {r['lower']:.3f}-{r['upper']:.3f}")
+            lines.append(f"  Turnbull S({r['horizon']:g}) {name}: {value}")
         lines += [f"  {n}" for n in self.notes]
         lines.append(f"  {NO_INTERVAL_LOGRANK}")
         return "\n".join(lines)
@@ -317,12 +435,13 @@ def _aft_hazard_ratios(lower, upper, groups, levels, reference, conf_level) -> p
 def interval_baselines(lower, upper, *, endpoint: str, groups=None, term: str = "",
                        levels: tuple[str, ...] = (), reference: str | None = None,
                        conf_level: float = 0.95, data_hash: str = "",
-                       synthetic: bool = False) -> IntervalResult:
+                       synthetic: bool = False, horizons=()) -> IntervalResult:
     """Turnbull curves and interval-censored Weibull fits of an endpoint (``lower``,
     ``upper``: the event in ``(lower, upper]``, ``upper`` inf when right-censored, ``lower ==
     upper`` an exact time), overall and, with ``groups`` (one level per unit), per level of
-    ``term`` with its hazard ratios against ``reference`` (default: the first level)."""
-    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    ``term`` with its hazard ratios against ``reference`` (default: the first level); the
+    Turnbull survival at ``horizons`` enters the effects table."""
+    lower, upper = _checked_bounds(lower, upper)
     events = np.isfinite(upper)
     if not events.any():
         raise BaselineError(f"{endpoint}: no events; nothing to estimate")
@@ -346,4 +465,5 @@ def interval_baselines(lower, upper, *, endpoint: str, groups=None, term: str = 
             hrs = _aft_hazard_ratios(lower, upper, groups, levels, reference, conf_level)
     return IntervalResult(endpoint, term, curves, weibull, hrs, len(lower),
                           int(events.sum()), int((events & (upper > lower)).sum()),
-                          conf_level, data_hash, synthetic, tuple(notes))
+                          conf_level, data_hash, synthetic, tuple(notes),
+                          tuple(float(h) for h in horizons))

@@ -12,6 +12,7 @@ import pandas as pd
 
 from nen_bayes.cohorts.schema import endpoint_heading
 from nen_bayes.formatting import format_equals, format_p, format_prob
+from nen_bayes.frequentist.baselines import ON_DETECTION_TIMES
 from nen_bayes.pipeline.html import Section
 from nen_bayes.pipeline.result import ReanalysisResult
 from nen_bayes.pipeline.steps import EndpointResult
@@ -26,6 +27,9 @@ from nen_bayes.posterior.contrast import ContrastResult
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
 
 __all__ = ["answer_section", "answer_sentence", "report_sections"]
+
+#: Where an interval-censored test can be found instead (the report's words).
+NO_INTERVAL_LOGRANK_R = "R: interval::ictest"
 
 #: Diagnostic figures of the headline model shown in the report, with their captions.
 _DIAGNOSTIC_FIGURES = (
@@ -84,7 +88,7 @@ def answer_section(r: ReanalysisResult) -> Section:
     pct = f"{first.conf_level:.0%}"
     headline = r.settings.headline.name
     sec = Section(f"The answer: {first.term}, {first.contrast}", lead=True)
-    rows, sentences, missing, failed, global_lr = [], [], [], [], []
+    rows, sentences, missing, failed, global_lr, interval = [], [], [], [], [], []
     for name, ep in r.endpoints.items():
         con, rep = ep.contrast.result, r.baselines.reports[name]
         label = rep.endpoint_label or name
@@ -111,6 +115,9 @@ def answer_section(r: ReanalysisResult) -> Section:
         card = ep.fits[headline].card
         if not card.passed:
             failed.append(f"{name} ({', '.join(c.name for c in card.failures)})")
+        if fq.times:
+            interval.append(f"{name}: the log-rank test and the Cox model are {fq.times}; "
+                            f"{fq.interval_text(first.conf_level)}")
         if _finite(fq.logrank_p) and fq.logrank_groups > 2:
             global_lr.append(f"{name}: the global test over the {fq.logrank_groups} levels of "
                              f"{con.term}, not the pairwise {con.contrast} test")
@@ -138,6 +145,8 @@ def answer_section(r: ReanalysisResult) -> Section:
              "analysis reports them. The sections below give the details.", css="small")
     if global_lr:
         sec.text("log-rank p: " + "; ".join(global_lr) + ".", css="small")
+    for text in interval:
+        sec.text(f"Interval-censored endpoint {text.rstrip('.')}.", css="small")
     if missing:
         sec.text("n/a: " + "; ".join(missing) + ".", css="small")
     return sec
@@ -171,6 +180,22 @@ def data_section(r: ReanalysisResult) -> Section:
     return sec
 
 
+def _interval_rows(fq: FrequentistContrast, contrast: str, pct: str) -> list[dict]:
+    """The frequentist rows that respect the intervals of an interval-censored endpoint: the
+    interval-censored Weibull HR, and that no log-rank-type test of the intervals is
+    offered (none for an endpoint without intervals)."""
+    if not fq.times:
+        return []
+    hr, lo, hi, p = fq.interval_hr
+    weibull = ({"estimate": f"{hr:.2f}", "interval": f"{pct} CI {lo:.2f}-{hi:.2f}",
+                "p / probability": f"Wald p {format_equals(p)}"} if _finite(hr) else
+               {"estimate": "n/a", "interval": "", "p / probability": "no estimate"})
+    return [{"analysis": f"interval-censored Weibull, HR {contrast} (respects the intervals)",
+             **weibull},
+            {"analysis": "log-rank-type test respecting the intervals", "estimate": "",
+             "interval": "", "p / probability": f"not offered ({NO_INTERVAL_LOGRANK_R})"}]
+
+
 def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     """The question: frequentist and Bayesian answers, HR posterior, standardised curves."""
     rep = r.baselines.reports[ep.endpoint]
@@ -183,21 +208,23 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
             "interval": f"{pct} CI {fq.cox_lower:.2f}-{fq.cox_upper:.2f}",
             "p / probability": f"p {format_equals(fq.cox_p)}"} if _finite(fq.cox_hr) else
            {"estimate": "n/a", "interval": "", "p / probability": fq.cox_missing})
-    lr_name = ("log-rank test (unadjusted)" if fq.logrank_groups <= 2 else
+    when = f", {fq.times}" if fq.times else ""
+    lr_name = (f"log-rank test (unadjusted{when})" if fq.logrank_groups <= 2 else
                f"log-rank test, global over the {fq.logrank_groups} levels of {con.term} "
-               "(unadjusted)")
+               f"(unadjusted{when})")
+    bayes = {"analysis": f"Bayesian {headline}, HR {con.contrast}",
+             "estimate": f"{con.hr[0]:.2f}",
+             "interval": f"{pct} CrI {con.hr[1]:.2f}-{con.hr[2]:.2f}", "p / probability": ""}
     rows = [{"analysis": lr_name, "estimate": "", "interval": "",
              "p / probability": format_p(fq.logrank_p, missing=f"n/a ({fq.logrank_missing})")},
-            {"analysis": f"Cox univariable, HR {con.contrast}", **cox},
-            {"analysis": f"Bayesian {headline}, HR {con.contrast}",
-             "estimate": f"{con.hr[0]:.2f}",
-             "interval": f"{pct} CrI {con.hr[1]:.2f}-{con.hr[2]:.2f}", "p / probability": ""}]
+            {"analysis": f"Cox univariable, HR {con.contrast}{when}", **cox},
+            *_interval_rows(fq, con.contrast, pct), bayes]
     rows += [{"analysis": f"Bayesian {headline}, {x.event}", "estimate": "", "interval": "",
               "p / probability": format_prob(x.probability)}
              for x in con.probabilities.itertuples()]
     d = getattr(ep, "detection", None)  # interval-censored endpoints only
     if d is not None:  # the fits use the interval likelihood; detection times beside
-        rows[2]["analysis"] += " (interval likelihood)"
+        bayes["analysis"] += " (interval likelihood)"
         rows += [{"analysis": f"Bayesian {headline}, HR {con.contrast} (progression at its "
                               "detecting assessment)", "estimate": f"{d.detection_hr[0]:.2f}",
                   "interval": f"{pct} CrI {d.detection_hr[1]:.2f}-{d.detection_hr[2]:.2f}",
@@ -207,7 +234,8 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     sec.table(pd.DataFrame(rows), f"The {con.term} question, frequentist and Bayesian")
     km = r.baselines.figures.get(f"km_{ep.endpoint}")
     if km is not None:
-        sec.figure(km, "Kaplan-Meier curves with numbers at risk")
+        sec.figure(km, "Kaplan-Meier curves with numbers at risk" + (
+            f", {ON_DETECTION_TIMES}" if fq.times else ""))
     sec.figure(ep.contrast.figures["hr"], "Posterior of the hazard ratio with the decision "
                                           "thresholds and the region of practical equivalence")
     sec.table(_probabilities_as_text(con.medians[[
@@ -259,10 +287,26 @@ def comparison_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
     sub.table(format_side_by_side(cmp.wide, list(cmp.models), conf_level=con.conf_level,
                                   orient=(con.term, con.level, con.reference)),
               "Every covariate effect: Cox (same covariates; plain and stratified by "
-              "centre) next to each model's posterior")
+              f"centre{_cox_times(r, ep)}) next to each model's posterior")
     sub.table(_probabilities_as_text(ep.contrast.across.drop(columns=["endpoint"])),
               f"The {term} HR across the model set", floatfmt="{:.3f}")
     return sub
+
+
+def _cox_times(r: ReanalysisResult, ep: EndpointResult) -> str:
+    """What times the side-by-side Cox models of an interval-censored endpoint rest on, as its
+    rows' method says ("" for an endpoint without intervals)."""
+    rep = r.baselines.reports[ep.endpoint]
+    if not getattr(rep, "interval", None):
+        return ""
+    eff = ep.compare.report.effects
+    methods = eff.loc[eff["quantity"] == "hazard_ratio", "method"].dropna().astype(str)
+    cox = methods[methods.str.startswith("Cox")]
+    if len(cox) and cox.str.contains("detection").all():
+        return f"; {ON_DETECTION_TIMES}"
+    return ("; NOT on detection times: these Cox models take each event at the time the fit "
+            "stores, the lower bound of its interval; the baseline Cox models are "
+            f"{ON_DETECTION_TIMES}")
 
 
 def grid_section(r: ReanalysisResult, ep: EndpointResult) -> Section:

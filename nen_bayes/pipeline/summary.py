@@ -12,6 +12,7 @@ import numpy as np
 from nen_bayes.cohorts.schema import endpoint_heading
 from nen_bayes.formatting import format_equals, format_prob
 from nen_bayes.frequentist.baselines import BaselineReport
+from nen_bayes.frequentist.interval import NO_INTERVAL_LOGRANK
 from nen_bayes.pipeline.steps import EndpointResult, PublishedStep
 from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, CompareReport
 from nen_bayes.posterior.diagnostics import CONVERGENCE_CHECKS
@@ -34,6 +35,12 @@ class FrequentistContrast:
     logrank_missing: str = ""
     cox_missing: str = ""
     logrank_groups: int = 2
+    #: ``on detection times`` for an interval-censored endpoint (the log-rank test and the Cox
+    #: model put each event at the upper bound of its interval), else empty
+    times: str = ""
+    #: the interval-censored Weibull HR of the contrast (estimate, lower, upper, p), the one
+    #: frequentist HR that respects the intervals; NaN when the endpoint has none
+    interval_hr: tuple[float, float, float, float] = (np.nan, np.nan, np.nan, np.nan)
 
     @property
     def logrank_name(self) -> str:
@@ -43,11 +50,28 @@ class FrequentistContrast:
                 f"global log-rank p ({self.logrank_groups} levels)")
 
     def to_dict(self) -> dict:
-        """The values (``None`` where absent) and, where one is absent, why."""
+        """The values (``None`` where absent) and, where one is absent, why; for an
+        interval-censored endpoint the times of the tests and the interval-censored HR."""
         out = {k: _value(getattr(self, k))
                for k in ("logrank_p", "cox_hr", "cox_lower", "cox_upper", "cox_p")}
+        if self.times:
+            out |= {"times": self.times} | {
+                f"interval_weibull_{k}": _value(v)
+                for k, v in zip(("hr", "lower", "upper", "p"), self.interval_hr, strict=True)}
         return out | {k: getattr(self, k) for k in ("logrank_missing", "cox_missing")
                       if getattr(self, k)}
+
+    def interval_text(self, conf_level: float) -> str:
+        """``interval-censored Weibull HR 1.30 (95% CI 0.95-1.78), p = 0.10 (respects the
+        intervals); no log-rank-type test respecting the intervals is offered``, or "" for
+        an endpoint without intervals."""
+        if not self.times:
+            return ""
+        hr, lo, hi, p = self.interval_hr
+        est = (f"interval-censored Weibull HR {hr:.2f} ({conf_level:.0%} CI {lo:.2f}-{hi:.2f}), "
+               f"Wald p {format_equals(p)} (respects the intervals)" if np.isfinite(hr) else
+               "no interval-censored Weibull HR of this contrast")
+        return f"{est}; {NO_INTERVAL_LOGRANK[:1].lower()}{NO_INTERVAL_LOGRANK[1:]}"
 
     def to_text(self, conf_level: float) -> str:
         """``log-rank p = 0.078; Cox HR 1.35 (95% CI 0.97-1.88), p = 0.080 (univariable)``,
@@ -56,10 +80,13 @@ class FrequentistContrast:
             return f"n/a ({self.logrank_missing})"
         lr = (f"log-rank p n/a ({self.logrank_missing})" if self.logrank_missing else
               f"{self.logrank_name} {format_equals(self.logrank_p)}")
+        when = f", {self.times}" if self.times else ""
+        if self.times and not self.logrank_missing:
+            lr += f" ({self.times})"
         if self.cox_missing:
             return f"{lr}; Cox HR n/a ({self.cox_missing})"
         return (f"{lr}; Cox HR {self.cox_hr:.2f} ({conf_level:.0%} CI {self.cox_lower:.2f}-"
-                f"{self.cox_upper:.2f}), p {format_equals(self.cox_p)} (univariable)")
+                f"{self.cox_upper:.2f}), p {format_equals(self.cox_p)} (univariable{when})")
 
 
 def _value(x) -> float | None:
@@ -77,7 +104,25 @@ def frequentist_contrast(rep: BaselineReport, term: str, level: str, reference: 
     p_missing = "" if np.isfinite(p) else f"no log-rank test of {term}"
     k = len(rep.logrank[term].levels) if term in rep.logrank else 2
     out = _frequentist_contrast(rep, term, level, reference, p, p_missing)
-    return replace(out, logrank_groups=k)
+    if not getattr(rep, "interval", None):  # no interval columns: the times as given
+        return replace(out, logrank_groups=k)
+    return replace(out, logrank_groups=k, times="on detection times",
+                   interval_hr=_interval_hr(rep, term, level, reference))
+
+
+def _interval_hr(rep: BaselineReport, term: str, level: str, reference: str
+                 ) -> tuple[float, float, float, float]:
+    """The interval-censored Weibull HR of ``level`` vs ``reference`` (either direction in the
+    table), NaN where there is none."""
+    res = rep.interval.get(term)
+    if res is None:
+        return (np.nan,) * 4
+    for r in res.hazard_ratios.itertuples():
+        if r.group == f"{level} vs {reference}":
+            return r.estimate, r.lower, r.upper, r.p_value
+        if r.group == f"{reference} vs {level}":
+            return 1 / r.estimate, 1 / r.upper, 1 / r.lower, r.p_value
+    return (np.nan,) * 4
 
 
 def _frequentist_contrast(rep: BaselineReport, term: str, level: str, reference: str,
@@ -144,6 +189,8 @@ def endpoint_lines(ep: EndpointResult, rep: BaselineReport, *, headline: str,
     lines = ["", f"{endpoint_heading(ep.endpoint, rep.endpoint_label)}: {rep.overall.n} "
                  f"units, {rep.overall.events} events",
              f"  frequentist  {fq.to_text(conf_level)}"]
+    if fq.times:
+        lines.append(f"               {fq.interval_text(conf_level)}")
     sd_txt = "".join(f", between-{g} SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})"
                      for g, sd in list(con.group_sd.items())[:1])
     withheld = _withheld(ep, headline, accept_unconverged)

@@ -522,15 +522,25 @@ INIT_RADIUS = 2.0
 def _init_frame(design: Design | None) -> dict[str, tuple]:
     """Where the uniform starting box of a free parameter sits on the data's scale: its centre
     (added) and its half-width factor (multiplied), by variable name. The baseline starts
-    around the crude exponential estimate (total time / events, in the cohort's unit), so a
+    around the crude exponential estimate (total time / events, in the cohort's unit; an
+    interval-censored event counted at its upper bound), so a
     cohort in days does not start 1000-fold away from its data; a coefficient of a numeric
     column with SD above 1 starts within (-2, 2) per SD of that column, so that age in years,
     uncentred, does not start with a linear predictor of +-100."""
     if design is None:
         return {}
-    crude = float(np.log(design.time.sum() / max(float(design.event.sum()), 1.0)))
-    frame: dict[str, tuple] = {CENTRED_BASELINE[0]: (crude, 1.0), "scale": (crude, 1.0),
-                               CENTRED_BASELINE[1]: (-crude, 1.0), "log_hazard": (-crude, 1.0)}
+    # an interval-censored event counted at its upper bound (as the baseline level's reference
+    # time is): its lower bound may be 0, and a cohort of such events has no follow-up else
+    outcomes = Outcomes.of(design)
+    follow_up = np.where(outcomes.interval, outcomes.upper, outcomes.time) \
+        if outcomes.upper is not None else outcomes.time
+    crude = float(np.log(follow_up.sum() / max(float(design.event.sum()), 1.0)))
+    frame: dict[str, tuple] = {CENTRED_BASELINE[0]: (crude, 1.0),
+                               CENTRED_BASELINE[1]: (-crude, 1.0)}
+    for fam in families.REGISTRY.values():  # the baseline parameters that have a time unit:
+        for par in fam.parameters:  # a time starts at the crude mean, a log rate at minus it
+            if par.time is not None:
+                frame[par.name] = (crude if par.time == "scale" else -crude, 1.0)
     # hierarchically centred intercepts: where the baseline's level starts (the log cumulative
     # hazard at t0, log t0 - crude; the piecewise level is the mean log hazard, -crude)
     level = -crude if design.cuts is not None else reference_log_time(design) - crude

@@ -41,7 +41,13 @@ from nen_bayes.bayes.inference import (
     initial_points,
     start_failure,
 )
-from nen_bayes.bayes.model import OUTCOME_DATA, UNIT_WEIGHTS, build_model, drop_internal
+from nen_bayes.bayes.model import (
+    OUTCOME_DATA,
+    PRIOR_DATA,
+    UNIT_WEIGHTS,
+    build_model,
+    drop_internal,
+)
 from nen_bayes.bayes.spec import ModelSpec, in_time_unit
 from nen_bayes.errors import ModelDataError, SamplingStartError
 from nen_bayes.settings import Sampling
@@ -170,7 +176,8 @@ class Refitter:
     """
 
     def __init__(self, spec: ModelSpec, design: Design, *, sampling: Sampling | None = None,
-                 intervals: bool | None = None, unit_weights: bool = False):
+                 intervals: bool | None = None, unit_weights: bool = False,
+                 prior_data: bool = False):
         import nutpie
         import pytensor
 
@@ -186,9 +193,13 @@ class Refitter:
         if design.upper is not None and not self.intervals:
             raise ModelDataError("refit: this design has interval bounds (upper); "
                                  "intervals=False cannot hold them")
-        self.unit_weights = bool(unit_weights)
+        self.unit_weights, self.prior_data = bool(unit_weights), bool(prior_data)
         self.model = build_model(self.spec, design, outcome_data=True,
-                                 interval_data=self.intervals, unit_weights=self.unit_weights)
+                                 interval_data=self.intervals, unit_weights=self.unit_weights,
+                                 prior_data=self.prior_data)
+        #: the coefficient priors' means and SDs the model was built with (``prior_data``)
+        self.prior_values = (tuple(self.model[k].get_value().copy() for k in PRIOR_DATA)
+                             if self.prior_data else None)
         start = initial_points(self.model, np.random.default_rng(0), 1, INIT_RADIUS / 2,
                                design)[0]
         # initial values as shared variables: each refit sets them, nothing is recompiled
@@ -200,7 +211,7 @@ class Refitter:
         self.n_fits = 0
 
     def fit(self, time, event, *, seed: int, sampling: Sampling | None = None, entry=None,
-            upper=None, weights=None):
+            upper=None, weights=None, prior=None):
         """Sample the posterior given new outcomes of the design's units (``time`` > 0,
         ``event`` 1/0, ``entry`` exactly when the design has late entry), with ``seed``.
         ``upper`` (not with late entry): interval-censored events, an event with ``upper`` >
@@ -208,7 +219,9 @@ class Refitter:
         = ``time`` for an exact event, ``upper`` >= ``time`` everywhere; only when the Refitter
         holds interval bounds (``intervals``). ``weights`` (only when built with
         ``unit_weights=True``): each unit's likelihood weight, 1 counts it, 0 leaves it out
-        (cross-validation folds); None: every unit counts.
+        (cross-validation folds); None: every unit counts. ``prior`` (only when built with
+        ``prior_data=True``): the Normal coefficient priors' means and SDs, one per coefficient
+        (a prior grid); None: the model file's.
 
         Returns an ``xarray.DataTree`` with ``posterior`` (in the user's coding, with ``hr``
         and ``median_baseline`` as :func:`~nen_bayes.bayes.inference.fit` stores them) and
@@ -228,7 +241,8 @@ class Refitter:
         cores = s.cores or min(s.chains, os.cpu_count() or 1)
         seeds = np.random.SeedSequence(seed).generate_state(4)  # as fit() derives them
         t0 = _time.perf_counter()
-        tree = self.sample(design, s, cores, int(seeds[0]), weights=self._weights(weights))
+        tree = self.sample(design, s, cores, int(seeds[0]), weights=self._weights(weights),
+                           prior=self._prior(prior))
         post = tree["posterior"].to_dataset()
         post = _add_derived(drop_internal(post), self.spec,
                             design)
@@ -264,7 +278,22 @@ class Refitter:
                                  f"(one per unit); got shape {w.shape}")
         return w
 
-    def sample(self, design: Design, s: Sampling, cores: int, seed: int, weights=None):
+    def _prior(self, prior):
+        """The coefficient priors' means and SDs as data (checked), or None."""
+        if prior is None:
+            return self.prior_values
+        if not self.prior_data:
+            raise ModelDataError("refit: this Refitter was compiled without the coefficient "
+                                 "priors as data; build it with prior_data=True to give prior")
+        mu, sd = (np.asarray(a, float) for a in prior)
+        k = len(self.design.coefficients)
+        if mu.shape != (k,) or sd.shape != (k,) or not np.all(sd > 0):
+            raise ModelDataError(f"refit: prior must be ({k} means, {k} SDs > 0), one per "
+                                 "coefficient")
+        return mu, sd
+
+    def sample(self, design: Design, s: Sampling, cores: int, seed: int, weights=None,
+               prior=None):
         """nutpie's DataTree for the outcomes of ``design`` (one that :meth:`matches`), from
         initial values drawn as :func:`~nen_bayes.bayes.inference.fit` draws them (retried
         :data:`INIT_ATTEMPTS` times), with the sampler seed PyMC would pass for ``seed``."""
@@ -273,6 +302,9 @@ class Refitter:
         data = outcome_data(design, self.intervals)
         if self.unit_weights:
             data[UNIT_WEIGHTS] = np.ones(design.n) if weights is None else weights
+        if self.prior_data:
+            data.update(zip(PRIOR_DATA, self.prior_values if prior is None else prior,
+                            strict=True))
         compiled = self._compiled.with_data(**data)
         rng = np.random.default_rng(seed)
         errors = []

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fit a Bayesian survival model (a file in models/, or a formula) to a cohort and store it.
+"""Fit a Bayesian survival model (a shipped model, a model file or a formula) to a cohort and
+store it.
 
 Writes to --out DIR (created whole or not at all; an existing DIR needs --force):
   fit.nc                      DataTree (NetCDF-4): posterior, sample_stats, prior,
@@ -16,17 +17,19 @@ Writes to --out DIR (created whole or not at all; an existing DIR needs --force)
 
 Examples
 --------
-  scripts/fit.py --data nen_bayes/data/synthetic_cohort.csv --model models/weibull_ph_centre \\
-      --endpoint os --out results/fit_os
-  scripts/fit.py --data nen_bayes/data/synthetic_cohort.csv --model models/piecewise_ph_centre \\
-      --endpoint hpfs --draws 2000 --seed 7 --sampler pymc --out results/pw_hpfs
-  scripts/fit.py --data lung.csv --time time --event status --event-coding 1/2 --centre inst \\
+  nen-bayes fit --data bundled --model weibull_ph_centre --endpoint os --out results/fit_os
+  nen-bayes fit --data bundled --model piecewise_ph_centre --endpoint hpfs --draws 2000 \\
+      --seed 7 --sampler pymc --out results/pw_hpfs
+  nen-bayes fit --data lung.csv --time time --event status --event-coding 1/2 --centre inst \\
       --row-ids --missing drop --time-unit days --model my_models/lung.toml --out results/lung
-  scripts/fit.py --data nen_bayes/data/synthetic_cohort.csv \\
+  nen-bayes fit --data bundled \\
       --formula "os ~ line + grade + tumour_burden + extrahepatic + (1 | centre)" --out results/f
-  scripts/fit.py --data lung.csv --time time --event status --event-coding 1/2 --centre inst \\
+  nen-bayes fit --data lung.csv --time time --event status --event-coding 1/2 --centre inst \\
       --row-ids --missing drop --time-unit days --formula "time ~ age + sex + (1 | inst)" \\
       --write-spec my_models/lung.toml          # writes the model file to edit; fits nothing
+
+--model takes a shipped model by name (weibull_ph_centre, weibull_ph_pooled,
+exponential_ph_centre, piecewise_ph_centre, ...; the files of nen_bayes/models/) or a model file.
 
 A formula (--formula, the syntax of lme4, brms and bambi; see models/README.md) stands for a
 model file: its left-hand side names the endpoint (os, the NAME of --endpoint NAME=TIME:EVENT,
@@ -34,24 +37,25 @@ or the --time column); terms are columns (numeric when every value is a number o
 --numeric; C(x) for a factor), scale(x) for an HR per SD, (1 | centre) for centre intercepts,
 (1 + x | centre) for a centre-varying effect, (1 | centre/subject) for a nested level; --family
 weibull (default), exponential or piecewise. Its priors are the headline model's
-(models/weibull_ph_centre.toml) but the baseline scale, placed from the data's follow-up (total
+(weibull_ph_centre) but the baseline scale, placed from the data's follow-up (total
 follow-up / events); --write-spec FILE saves the model as a file to edit.
 
-Samplers: nutpie (default; fastest on 2 cores, see benchmarks/bench_fit.py) or pymc (PyMC's own
-NUTS). The same --seed, data and settings give identical posteriors.
+Samplers: nutpie (default; the fastest on 2 cores) or pymc (PyMC's own NUTS). The same --seed,
+data and settings give identical posteriors.
 
 Convergence: every fit is checked (R-hat <= 1.01, bulk and tail ESS >= 100 per chain, no
 divergent transition, E-BFMI >= 0.3); a fit that misses a check is still written, but
-summary.txt and the printed summary open with NOT CONVERGED and the failed checks, and run.json
-("converged", "convergence") and the fit's attrs ("converged", "convergence_failed") record it.
+summary.txt and the printed summary open with NOT CONVERGED and the failed checks, run.json
+("converged", "convergence") and the fit's attrs ("converged", "convergence_failed") record it,
+and the command ends with exit code 3.
 
-Exit codes: 0 done, 1 the sampler could not start (nothing written), 2 bad input (cohort,
-model file, formula) or an existing --out or --write-spec file without --force (nothing is
-written).
+Bad input (exit code 2) includes a cohort, model file or formula that cannot be used and an
+existing --out or --write-spec file without --force.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -59,16 +63,24 @@ from dataclasses import replace
 from pathlib import Path
 
 from nen_bayes.bayes.design import make_design
+from nen_bayes.bayes.families import DEFAULT_FAMILY
 from nen_bayes.bayes.formula import formula_model, parse_formula, spec_toml
 from nen_bayes.bayes.inference import resolve_endpoint
 from nen_bayes.bayes.spec import FAMILIES, in_time_unit, load_spec, spec_from_dict
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.effects import write_effects
-from nen_bayes.errors import OutputExistsError
+from nen_bayes.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECKS_FAILED,
+    EXIT_NOT_STARTED,
+    EXIT_OK,
+    OutputExistsError,
+)
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_sampling_options,
+    add_verbosity_options,
     check_sampling_options,
     figure_formats,
     load_checked,
@@ -83,8 +95,10 @@ from nen_bayes.pipeline.cli import (
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 
 
-def _parser():
-    parser = script_parser("fit.py", __doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes fit``."""
+    parser = script_parser("fit.py", __doc__, exit_codes=(EXIT_OK, EXIT_NOT_STARTED,
+                                                          EXIT_BAD_INPUT, EXIT_CHECKS_FAILED))
     add_cohort_options(parser)
     m = parser.add_argument_group("model and sampling")
     m.add_argument("--model", metavar="SPEC",
@@ -107,7 +121,7 @@ def _parser():
     m.add_argument("--conf-level", type=open_unit, default=0.95, help="credible level (0.95)")
     m.add_argument("--formats", type=figure_formats, default="png,svg",
                    help="figure formats (default png,svg)")
-    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbosity_options(parser)
     return parser
 
 
@@ -148,7 +162,7 @@ def _formula_model(args, parser):
     opts = load_options(args)
     raw = read_table(args.data, sep=opts["sep"], sheet=opts["sheet"])
     name = Path(args.write_spec).stem if args.write_spec else None
-    return formula_model(formula, options_schema, family=args.family or "weibull", data=raw,
+    return formula_model(formula, options_schema, family=args.family or DEFAULT_FAMILY, data=raw,
                          name=name)
 
 
@@ -184,7 +198,7 @@ def _summary_text(tree, effects, ppc, title: str, notes, verdict, seconds: float
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)
     _check_model_options(args, parser)
@@ -258,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(out / "summary.txt", text)
     print(text.removeprefix(SYNTHETIC_NOTICE + "\n"), end="")  # notice printed before sampling
     print(f"written: {args.out}/")
-    return 0
+    if not verdict.converged:
+        print(f"checks failed: the fit missed its convergence checks "
+              f"({', '.join(verdict.failed)}); see {args.out}/summary.txt", file=sys.stderr)
+        return EXIT_CHECKS_FAILED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

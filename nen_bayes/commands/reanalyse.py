@@ -23,40 +23,46 @@ Writes --out DIR (default results; created whole or not at all, an existing DIR 
 
 Examples
 --------
-  scripts/reanalyse.py --data nen_bayes/data/synthetic_cohort.csv --out results --force
-  scripts/reanalyse.py --data my_cohort.xlsx --endpoint os --out results/mine
-  scripts/reanalyse.py --data my_cohort.csv --model models/weibull_ph_centre \\
-      --model models/weibull_ph_pooled --draws 2000 --benefit 0.75 --out results/mine
-  scripts/reanalyse.py --data my_cohort.csv --time futime --event death --centre site \\
+  nen-bayes reanalyse --data bundled --out results --force
+  nen-bayes reanalyse --data my_cohort.xlsx --endpoint os --out results/mine
+  nen-bayes reanalyse --data my_cohort.csv --model weibull_ph_centre \\
+      --model weibull_ph_pooled --draws 2000 --benefit 0.75 --out results/mine
+  nen-bayes reanalyse --data my_cohort.csv --time futime --event death --centre site \\
       --formula "futime ~ treatment + age + sex + (1 | site)" --term treatment \\
       --level B --versus A --no-prior-grid --out results/mine
 
---formula (see fit.py --help and models/README.md) fits the model of a formula: alone it is the
-only model; with --model it is the headline model, followed by the files of --model (the default
-model set is then not added). Its left-hand side names the endpoint analysed (unless --endpoint
+--model takes a shipped model by name or a model file. --formula (see nen-bayes fit --help and
+models/README.md) fits the model of a formula: alone it is the only model; with --model it is
+the headline model, followed by the files of --model (the default model set is then not added). Its left-hand side names the endpoint analysed (unless --endpoint
 names others), and its baseline prior is placed from that endpoint's follow-up.
 
 On 2 cores the bundled cohort (3 endpoints x 5 models) takes about 4 minutes.
 
-Exit codes: 0 done (whatever the diagnostics say: see summary.txt), 2 bad input (cohort, model
-file, contrast) or an existing --out without --force (nothing is written).
+Everything is written and the command ends with exit code 0 whatever the diagnostics say:
+summary.txt and the report say which fits missed their checks (and, without
+--accept-unconverged, withhold the answer of a headline fit that did). Bad input (exit code 2)
+includes a cohort, model file or contrast that cannot be used.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
+from nen_bayes.bayes.families import DEFAULT_FAMILY
 from nen_bayes.bayes.formula import formula_model, parse_formula
 from nen_bayes.bayes.spec import FAMILIES, load_spec
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.data import MODELS_DIR, PRIOR_GRID_DIR
+from nen_bayes.errors import EXIT_BAD_INPUT, EXIT_NOT_STARTED, EXIT_OK
 from nen_bayes.files import check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_contrast_options,
     add_grid_method_option,
     add_sampling_options,
+    add_verbosity_options,
     check_sampling_options,
     contrast_extras,
     contrast_settings,
@@ -82,17 +88,18 @@ def _formula_model(args, parser):
     options_schema, _ = schema_for(args, parser, extras=True)
     opts = load_options(args)
     raw = read_table(args.data, sep=opts["sep"], sheet=opts["sheet"])
-    return formula_model(formula, options_schema, family=args.family or "weibull", data=raw)
+    return formula_model(formula, options_schema, family=args.family or DEFAULT_FAMILY, data=raw)
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
-    parser = script_parser("reanalyse.py", __doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes reanalyse``."""
+    parser = script_parser("reanalyse.py", __doc__,
+                           exit_codes=(EXIT_OK, EXIT_NOT_STARTED, EXIT_BAD_INPUT))
     add_cohort_options(parser)
     m = parser.add_argument_group("models and sampling")
     m.add_argument("--model", action="append", default=[], metavar="SPEC",
                    help="model specification (repeatable; the first is the headline model). "
-                        f"Default: {', '.join(DEFAULT_MODELS)} from models/")
+                        f"Default: the shipped models {', '.join(DEFAULT_MODELS)}")
     m.add_argument("--formula", metavar="FORMULA",
                    help="a model formula, e.g. \"os ~ line + grade + age + (1 | centre)\": the "
                         "headline model, before any --model (alone: the only model)")
@@ -119,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--no-study-summary", action="store_true",
                    help="skip the summary-level reanalysis of the published P = 0.078")
     add_contrast_options(parser)
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)
     contrast, decision = contrast_settings(args, parser)
@@ -151,11 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         priors=priors, published=published, centre_cv=args.cv == "centre",
         grid_method=args.grid_method, accept_unconverged=args.accept_unconverged)
     with output_directory(args.out, force=args.force) as out:
-        result = reanalyse(cohort, out, settings)
+        result = reanalyse(cohort, out, settings,
+                           say=(lambda _: None) if args.quiet else print)
     print()
     sys.stdout.write(result.summary)
     print(f"written: {args.out}/ (open {Path(args.out) / 'report.html'} in a browser)")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from nen_bayes.bayes import families
 from nen_bayes.bayes.predict import draw_indices, flat_draws, unit_levels
 from nen_bayes.frequentist.interval import turnbull_npmle, turnbull_on_grid
 from nen_bayes.frequentist.km import KaplanMeier, kaplan_meier
@@ -557,5 +558,5 @@ def key_parameters(tree) -> list[str]:
     """The parameters shown in rank and prior-posterior figures: coefficients, baseline and
     group SDs (the group effects follow from these)."""
     ds = tree["posterior"].dataset
-    return [v for v in ("beta", "shape", "scale", "log_hazard") if v in ds] + \
-        [v for v in ds.data_vars if v.startswith("sd_")]
+    names = ("beta", *families.get_family(tree.attrs["family"]).parameter_names)
+    return [v for v in names if v in ds] + [v for v in ds.data_vars if v.startswith("sd_")]

@@ -27,6 +27,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from nen_bayes.bayes import families
 from nen_bayes.bayes.predict import flat_draws
 from nen_bayes.effects import effects_frame
 from nen_bayes.formatting import format_equals
@@ -119,9 +120,11 @@ def posterior_effects(tree, *, conf_level: float = 0.95, group: str = "posterior
                          "group": contrasts[name], "estimate": float(np.mean(beta[:, j] < 0)),
                          "interval": "", "conf_level": np.nan,
                          "method": f"Bayesian {a['model']}, {label} probability P(HR < 1)"})
+    baseline = [(par.name, par.quantity, "baseline",
+                 f"reference unit ({a['time_unit']})" if par.time else par.name)
+                for par in families.get_family(a["family"]).parameters if par.quantity]
     for var, quantity, term, grp in (
-            ("shape", "weibull_shape", "baseline", "shape"),
-            ("scale", "baseline_scale", "baseline", f"reference unit ({a['time_unit']})"),
+            *baseline,
             ("median_baseline", "median_survival", "baseline",
              f"reference unit, typical group ({a['time_unit']})")):
         if var in ds:

@@ -23,9 +23,7 @@ raised to a power near 1) is :func:`nen_bayes.posterior.power_scaling.power_scal
 
 from __future__ import annotations
 
-import os
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -34,8 +32,7 @@ from scipy.stats import norm
 
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import resolve_endpoint
-from nen_bayes.bayes.model import OUTCOME_DATA, PRIOR_DATA, build_model, drop_internal
-from nen_bayes.bayes.refit import outcome_data, same_units
+from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import ModelDataError, SpecError
@@ -229,36 +226,30 @@ def _tree_row(tree, pr: GridPrior, j: int, sign: int, decision: Decision,
 
 
 class _Refits:
-    """Refits of one model under priors on coefficient ``j``, compiled on the first refit
-    (:func:`_grid_model`; a grid whose priors are all reweighted from a given fit compiles
-    nothing)."""
+    """Refits of one model under priors on coefficient ``j``, through one
+    :class:`~nen_bayes.bayes.refit.Refitter` with the coefficient priors as data, compiled on
+    the first refit (:func:`_grid_model`; a grid whose priors are all reweighted from a given
+    fit compiles nothing)."""
 
     def __init__(self, spec, design, cache, s: Sampling, j: int, sign: int):
         self.spec, self.design, self.cache, self.s, self.j, self.sign = \
             spec, design, cache, s, j, sign
-        self.compiled = self.base = None
+        self.fitter = None
         self.compile_s = 0.0
-        self.cores = s.cores or min(s.chains, os.cpu_count() or 1)
 
     def tree(self, pr: GridPrior, seed: int):
-        """The posterior sampled under prior ``pr`` on the coefficient (a DataTree)."""
-        import nutpie
-
-        if self.compiled is None:
+        """The posterior sampled under prior ``pr`` on the coefficient (a DataTree), from
+        initial values drawn as every fit draws them (retried when the sampler cannot start)."""
+        if self.fitter is None:
             t0 = time.perf_counter()
-            model, self.compiled = _grid_model(self.spec, self.design, self.cache)
-            self.base = (model[PRIOR_DATA[0]].get_value().copy(),
-                         model[PRIOR_DATA[1]].get_value().copy())
+            self.fitter = _grid_model(self.spec, self.design, self.cache)
             self.compile_s = time.perf_counter() - t0
-        mu, sd = self.base[0].copy(), self.base[1].copy()
+        mu, sd = (a.copy() for a in self.fitter.prior_values)
         mu[self.j], sd[self.j] = self.sign * pr.mu, pr.sigma
-        s = self.s
-        tree = nutpie.sample(self.compiled.with_data(**{PRIOR_DATA[0]: mu, PRIOR_DATA[1]: sd}),
-                             draws=s.draws, tune=s.tune, chains=s.chains, cores=self.cores,
-                             seed=seed, progress_bar=False, target_accept=s.target_accept)
-        post = tree["posterior"].to_dataset()  # the checks name the user's parameters only
-        tree["posterior"] = drop_internal(post)
-        return tree
+        d = self.design
+        return self.fitter.fit(d.time, d.event, entry=d.entry,
+                               upper=d.upper if self.fitter.intervals else None,
+                               seed=seed, sampling=self.s, prior=(mu, sd))
 
 
 def _prior_columns(pr: GridPrior, decision: Decision, conf_level: float) -> dict:
@@ -320,25 +311,18 @@ def _reweighted_row(base: tuple, own: GridPrior, pr: GridPrior, decision: Decisi
     return row, hr.ravel(), w, card
 
 
-def _grid_model(spec, design, cache: dict | None):
-    """The model with the coefficient priors as data and its compiled form for ``design``'s
-    outcomes: from ``cache`` when it holds one compiled for the same units (then only the
-    outcomes change), else compiled (and kept in ``cache``, with the outcomes as data)."""
-    import nutpie
-
+def _grid_model(spec, design, cache: dict | None) -> Refitter:
+    """The :class:`~nen_bayes.bayes.refit.Refitter` of ``spec`` with the coefficient priors
+    as data, for ``design``'s units: from ``cache`` (by spec hash) when it holds one that
+    matches the design (the same units; only the outcomes differ), else compiled and kept in
+    ``cache``."""
     hit = None if cache is None else cache.get(spec.hash)
-    if hit is not None and same_units(hit[0], design) and (
-            design.upper is None or OUTCOME_DATA[3] in hit[1].named_vars):
-        return hit[1], hit[2].with_data(**outcome_data(design,
-                                                       OUTCOME_DATA[3] in hit[1].named_vars))
-    as_data = cache is not None
-    model = build_model(spec, design, prior_data=True, outcome_data=as_data)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*fewer than.*chains.*")
-        compiled = nutpie.compile_pymc_model(model)
-    if as_data:
-        cache[spec.hash] = (design, model, compiled)
-    return model, compiled
+    if hit is not None and hit.matches(spec, design):
+        return hit
+    fitter = Refitter(spec, design, prior_data=True)
+    if cache is not None:
+        cache[spec.hash] = fitter
+    return fitter
 
 
 def _check_base(base, design, spec) -> int:

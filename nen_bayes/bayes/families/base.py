@@ -37,7 +37,8 @@ class Parameter:
     changes with the unit of time, ``"scale"`` (a time: multiplied by the factor between two
     units) or ``"log_rate"`` (a log hazard: shifted by minus the log of that factor), None when
     it has no unit; ``baseline``: whether it carries the baseline's level (the parameter
-    internal centring re-expresses at the covariate means)."""
+    internal centring re-expresses at the covariate means); ``quantity``: the name of its rows
+    in the effects table (None: not reported there)."""
 
     name: str
     support: str
@@ -45,6 +46,7 @@ class Parameter:
     dims: tuple[str, ...] = ()
     time: str | None = None
     baseline: bool = False
+    quantity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ class Family(ABC):
     def required_priors(self) -> dict[str, str]:
         """Prior key -> the support it needs, one per parameter."""
         return {p.name: p.support for p in self.parameters}
+
+    def constant_hazard(self, rate: float, cuts=None) -> dict[str, np.ndarray]:
+        """The parameters (one set) of a constant baseline hazard ``rate`` per time unit, where
+        the family has one (the crude exponential truth of a simulation study); raises
+        ``ValueError`` for a family that cannot be constant."""
+        raise ValueError(f"the {self.name} family has no constant-hazard member")
 
     def parameter_labels(self, cuts=None) -> list[str]:
         """Every baseline parameter one by one (a vector parameter as ``name[k]``)."""

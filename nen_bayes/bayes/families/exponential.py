@@ -44,6 +44,9 @@ class Exponential(PowerLaw):
         return np.broadcast_to(-np.log(params["scale"]),
                                np.broadcast_shapes(np.shape(t), np.shape(params["scale"])))
 
+    def constant_hazard(self, rate, cuts=None):
+        return {"scale": np.asarray(1.0 / rate)}
+
     def create(self, spec, centred, shift, baseline):
         if centred:
             return (baseline(spec, "scale", shift)[1],)
@@ -64,5 +67,5 @@ class Exponential(PowerLaw):
 EXPONENTIAL = Exponential(
     name="exponential", title="Exponential PH",
     parameters=(Parameter("scale", "positive", "mean survival time (1 / baseline hazard)",
-                          time="scale", baseline=True),),
+                          time="scale", baseline=True, quantity="baseline_scale"),),
     time_varying=("hazard_ratio",))

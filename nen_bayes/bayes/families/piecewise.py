@@ -84,6 +84,9 @@ class Piecewise(Family):
         return (edges[k[..., 0]] + (tg - np.take_along_axis(hs, k, -1)[..., 0])
                 / np.take_along_axis(lb, k, -1)[..., 0])
 
+    def constant_hazard(self, rate, cuts=None):
+        return {"log_hazard": np.full(len(cuts) + 1, np.log(rate))}
+
     def create(self, spec, centred, shift, baseline):
         if centred:
             return (baseline(spec, "log_hazard", shift, dims="interval")[1],)

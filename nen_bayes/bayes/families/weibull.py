@@ -134,6 +134,9 @@ class Weibull(PowerLaw):
         z -= h
         return z
 
+    def constant_hazard(self, rate, cuts=None):
+        return {"shape": np.asarray(1.0), "scale": np.asarray(1.0 / rate)}
+
     def create(self, spec, centred, shift, baseline):
         shape = spec.priors["shape"].create("shape")
         if centred:  # the likelihood sees the scale at the covariate means
@@ -155,7 +158,9 @@ class Weibull(PowerLaw):
 WEIBULL = Weibull(
     name="weibull", title="Weibull PH",
     parameters=(
-        Parameter("shape", "positive", "Weibull shape (1: constant hazard)"),
-        Parameter("scale", "positive", "baseline Weibull scale", time="scale", baseline=True),
+        Parameter("shape", "positive", "Weibull shape (1: constant hazard)",
+                  quantity="weibull_shape"),
+        Parameter("scale", "positive", "baseline Weibull scale", time="scale", baseline=True,
+                  quantity="baseline_scale"),
     ),
     time_varying=("hazard_ratio", "shape"))

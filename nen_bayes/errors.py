@@ -4,11 +4,18 @@ Every problem with a user's cohort file raises a subclass of :class:`CohortError
 ``ValueError``), one type per kind of problem, so callers can catch precisely what they handle.
 Messages name the file, the column, the first offending rows (row number, id and value) and what
 is allowed. Scripts turn any ``CohortError`` into exit code 2 without writing anything.
+
+The exit codes of every command are here too (:data:`EXIT_CODES`, what each means).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CHECKS_FAILED",
+    "EXIT_CODES",
+    "EXIT_NOT_STARTED",
+    "EXIT_OK",
     "BaselineError",
     "BaselineWarning",
     "CalibrationError",
@@ -133,3 +140,32 @@ class ResultError(ValueError):
 
 class ComparisonError(ResultError):
     """Fits that cannot be compared: different data (content hash), endpoints or units."""
+
+
+# --- Exit codes of the commands -----------------------------------------------------------------
+# Every command (``nen-bayes NAME``, ``scripts/NAME.py``) ends with one of these; each command's
+# ``--help`` lists the ones it uses, with these words.
+
+#: The command did what it was asked.
+EXIT_OK = 0
+#: The sampler could not start (:class:`SamplingStartError`): nothing is written.
+EXIT_NOT_STARTED = 1
+#: Bad usage (an unknown option, a value out of range) or bad input (any exception type of this
+#: module raised by the cohort, a model file, a results directory, an existing output without
+#: ``--force``): a message on stderr, nothing written.
+EXIT_BAD_INPUT = 2
+#: The results are written, but checks failed: a fit missed its convergence checks.
+EXIT_CHECKS_FAILED = 3
+
+#: What each exit code means, as every command's ``--help`` says it.
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_NOT_STARTED: "the sampler could not start (nothing is written)",
+    EXIT_BAD_INPUT: "bad usage or bad input: an unknown option or a value out of range, a "
+                    "cohort, model or results file that cannot be used (the message names the "
+                    "file, column and rows), or an existing output without --force (nothing "
+                    "is written)",
+    EXIT_CHECKS_FAILED: "checks failed: a fit missed its convergence checks (R-hat, ESS, "
+                        "divergences, E-BFMI; for diagnose, any check of its run card); the "
+                        "results are written and name the checks that failed",
+}

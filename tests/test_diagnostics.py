@@ -203,7 +203,7 @@ def test_diagnose_script_exit_codes_and_outputs(tmp_path):
     assert json.loads((good / "run_card.json").read_text())["passed"] is True
 
     r = run(bad)
-    assert r.returncode == 1
+    assert r.returncode == 3  # EXIT_CHECKS_FAILED
     assert "reason: rhat" in r.stdout and "failed a check" in r.stderr
     assert (bad / "diagnostics" / "rank.png").stat().st_size > 0
     assert (bad / "diagnostics" / "energy.png").exists()

@@ -129,7 +129,8 @@ def test_fit_script_writes_everything_and_refuses_to_overwrite(tmp_path):
             "--endpoint", "hpfs", "--draws", "40", "--tune", "40", "--chains", "2",
             "--prior-draws", "100", "--quiet", "--formats", "png", "--out", out]
     r = run(*args)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 3, r.stderr  # written, but its checks failed (EXIT_CHECKS_FAILED)
+    assert "checks failed" in r.stderr and "ess_bulk" in r.stderr
     assert r.stdout.count("SYNTHETIC DATA") >= 2 and "hazard_ratio" in r.stdout
     assert {p.name for p in out.iterdir()} == {
         "fit.nc", "effects.csv", "effects.json", "prior_predictive.csv",

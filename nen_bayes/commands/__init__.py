@@ -3,19 +3,26 @@
 ``nen-bayes fit ...`` runs the module :mod:`nen_bayes.commands.fit` with the same options as
 ``scripts/fit.py`` (the files under ``scripts/`` are thin wrappers over these modules), and so for
 every module of this package: the commands are found by walking it, so a new command is a new
-module with a ``main(argv) -> int`` function and a docstring whose first line describes it.
-``python -m nen_bayes`` is the same command.
+module with a ``main(argv) -> int`` function, a ``build_parser()`` returning its
+:class:`argparse.ArgumentParser` (from which its documentation page is made) and a docstring
+whose first line describes it. ``python -m nen_bayes`` is the same command.
+
+``nen-bayes --help`` and ``--version`` import no command: the descriptions are read from the
+modules' source files, so the list appears at once, without the scientific stack.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
 import sys
 import textwrap
+from pathlib import Path
 
 from nen_bayes import __version__
+from nen_bayes.errors import EXIT_BAD_INPUT, EXIT_CODES, EXIT_OK
 
 __all__ = ["commands", "main"]
 
@@ -31,8 +38,10 @@ def commands() -> dict[str, str]:
 
 
 def _describe(module_name: str) -> str:
-    """The first sentence of the command's docstring."""
-    doc = importlib.import_module(f"{__name__}.{module_name}").__doc__ or ""
+    """The first sentence of the command's docstring, read from its source file (the module
+    is not imported)."""
+    source = Path(__path__[0], f"{module_name}.py").read_text(encoding="utf-8")
+    doc = ast.get_docstring(ast.parse(source)) or ""
     first = " ".join(doc.strip().split("\n\n")[0].split())
     return re.split(r"\.\s+(?=[A-Z])", first)[0].removesuffix(".")
 
@@ -46,8 +55,12 @@ def _usage(out) -> None:
         text = textwrap.fill(_describe(module), width=100, initial_indent=f"  {name:<{width}}  ",
                              subsequent_indent=" " * (width + 4))
         print(text, file=out)
-    print("\noptions:\n  --version  print the version and exit\n  --help     this list",
+    print("\noptions:\n  -V, --version  print the version and exit\n"
+          "  -h, --help     this list\n\nexit codes (each command's --help says which it uses):",
           file=out)
+    for code, text in EXIT_CODES.items():
+        print(textwrap.fill(text, width=100, initial_indent=f"  {code}  ",
+                            subsequent_indent="     "), file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,16 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         _usage(sys.stdout)
-        return 0 if args else 2
-    if args[0] == "--version":
+        return EXIT_OK if args else EXIT_BAD_INPUT
+    if args[0] in ("-V", "--version"):
         print(f"nen-bayes {__version__}")
-        return 0
+        return EXIT_OK
     table = commands()
     name = args[0].replace("_", "-").removesuffix(".py")
     if name not in table:
         print(f"nen-bayes: error: unknown command {args[0]!r}; commands: "
               f"{', '.join(table)} (nen-bayes --help describes each)", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     module = importlib.import_module(f"{__name__}.{table[name]}")
     sys.argv[0] = f"nen-bayes {name}"
     return module.main(args[1:])

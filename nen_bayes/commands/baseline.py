@@ -10,26 +10,27 @@ Writes to --out DIR (created whole or not at all; an existing DIR needs --force)
 
 Examples
 --------
-  scripts/baseline.py --data nen_bayes/data/synthetic_cohort.csv --out results/baseline
-  scripts/baseline.py --data nen_bayes/data/synthetic_cohort.csv --endpoint os --factor line \\
+  nen-bayes baseline --data bundled --out results/baseline
+  nen-bayes baseline --data bundled --endpoint os --factor line \\
       --horizon 12 --horizon 24 --tau 60 --conf-type log-log --out results/os_line
-  scripts/baseline.py --data examples/lung/lung.csv --endpoint os=time:status \\
+  nen-bayes baseline --data lung.csv --endpoint os=time:status \\
       --centre inst --row-ids --factor sex --numeric age --missing drop --time-unit days \\
       --horizon 365 --tau 730 --out results/lung
 
 Kaplan-Meier intervals default to R survfit's conf.type = "log"; --conf-type log-log gives the
-transform that SAS and Stata use.
-
-Exit codes: 0 done, 2 bad input or an existing --out without --force (nothing is written).
+transform that SAS and Stata use. effects.json records the versions of the libraries that
+computed the numbers.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 
 import pandas as pd
 
+from nen_bayes.bayes.inference import versions
 from nen_bayes.effects import write_effects
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.formatting import format_equals
@@ -37,6 +38,7 @@ from nen_bayes.frequentist.baselines import run_baselines
 from nen_bayes.frequentist.km import CONF_TYPES
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
+    add_verbosity_options,
     figure_formats,
     load_checked,
     main_guard,
@@ -53,8 +55,8 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes baseline``."""
     parser = script_parser("baseline.py", __doc__)
     add_cohort_options(parser)
     a = parser.add_argument_group("analysis")
@@ -72,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--formats", type=figure_formats, default="png,svg",
                    help="figure formats (default png,svg)")
     a.add_argument("--no-figures", action="store_true", help="skip the Kaplan-Meier figures")
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not 0 < args.conf_level < 1:
         parser.error("--conf-level must lie in (0, 1)")
@@ -112,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     with output_directory(args.out, force=args.force) as tmp:
         meta = {**cohort.provenance(), "conf_type": args.conf_type,
                 "conf_level": args.conf_level, "endpoints": [r.endpoint for r in reports],
-                "tau": {r.endpoint: r.tau for r in reports}}
+                "tau": {r.endpoint: r.tau for r in reports}, "versions": versions()}
         write_effects(effects, tmp / "effects", metadata=meta)
         atomic_write_text(tmp / "baseline.txt", text)
         if study is not None:

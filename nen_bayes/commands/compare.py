@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare fits of one endpoint: PSIS-LOO, stacking weights, and Bayesian vs Cox effects.
 
-Reads two or more RUN_DIRs written by fit.py (or reanalyse.py) and writes to --out DIR:
+Reads two or more RUN_DIRs written by nen-bayes fit (or reanalyse) and writes to --out DIR:
   loo.csv            PSIS-LOO ELPD of each fit with its SE, the effective number of parameters,
                      the difference to the best fit and its SE, the stacking weight, and the
                      units with a high Pareto k (with a warning when there are any)
@@ -19,27 +19,34 @@ names when two fits share a model).
 
 Examples
 --------
-  scripts/compare.py results/os_centre results/os_pooled results/os_piecewise \\
-      --out results/compare_os
-  scripts/compare.py results/reanalysis/fits/os/* --out results/cmp --weights BB-pseudo-BMA
+  nen-bayes fit --data bundled --model weibull_ph_centre --endpoint os --out results/os_centre
+  nen-bayes fit --data bundled --model weibull_ph_pooled --endpoint os --out results/os_pooled
+  nen-bayes compare results/os_centre results/os_pooled --out results/compare_os
+  nen-bayes compare results/reanalysis/fits/os/* --out results/cmp --weights BB-pseudo-BMA
 
-Exit codes: 0 done, 2 bad input (no fit in a RUN_DIR, fits not comparable) or an existing
---out without --force (nothing is written).
+Bad input (exit code 2) includes a RUN_DIR with no fit and fits that are not comparable.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
-from nen_bayes.pipeline.cli import figure_formats, main_guard, open_unit, script_parser
+from nen_bayes.pipeline.cli import (
+    add_verbosity_options,
+    figure_formats,
+    main_guard,
+    open_unit,
+    script_parser,
+)
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes compare``."""
     parser = script_parser("compare.py", __doc__)
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="results of fit.py")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="results of nen-bayes fit")
     parser.add_argument("--out", required=True, metavar="DIR", help="results directory")
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
     parser.add_argument("--weights", choices=["stacking", "BB-pseudo-BMA", "pseudo-BMA"],
@@ -47,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
     parser.add_argument("--formats", type=figure_formats, default="png,svg",
                         help="figure formats (default png,svg)")
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error(f"a comparison needs at least two RUN_DIRs; got one ({args.runs[0]})")

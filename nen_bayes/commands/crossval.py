@@ -6,7 +6,7 @@ compiled model per model file; the held-out centre's units get likelihood weight
 held-out centre is scored by the joint log predictive density of its units, its centre
 intercept integrated over N(0, sd_centre) as a new centre's. The sum over centres is
 elpd_lococv, with an SE over centres; a model is preferred only when its elpd_lococv exceeds
-every other's by more than 2 SE of the per-centre differences (the rule compare.py applies to
+every other's by more than 2 SE of the per-centre differences (the rule nen-bayes compare applies to
 PSIS-LOO). Models with centre-varying coefficients or nested levels are refused.
 
 Writes to --out DIR (created whole or not at all; an existing DIR needs --force):
@@ -16,34 +16,36 @@ Writes to --out DIR (created whole or not at all; an existing DIR needs --force)
                   difference to the best one
   refits.csv      one row per model and centre: elpd, Monte Carlo SE, R-hat, bulk ESS and
                   divergences of the refit without that centre
-  run.json        settings, provenance and timings
+  run.json        settings, provenance (with the libraries' versions) and timings
   crossval.txt    the printed summary
 
 Examples
 --------
-  scripts/crossval.py --data nen_bayes/data/synthetic_cohort.csv --endpoint os \\
-      --model models/weibull_ph_centre.toml --model models/weibull_ph_pooled.toml \\
-      --model models/exponential_ph_centre.toml --out results/cv_os
+  nen-bayes crossval --data bundled --endpoint os --model weibull_ph_centre \\
+      --model weibull_ph_pooled --model exponential_ph_centre --out results/cv_os
 
-Exit codes: 0 done, 2 bad input (cohort, model files, no centre column, fewer than 3 centres,
-a model whose new centre is more than one intercept) or an existing --out without --force
-(nothing is written).
+Bad input (exit code 2) includes a cohort or model file that cannot be used, no centre column,
+fewer than 3 centres and a model whose new centre is more than one intercept.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 
 import pandas as pd
 
+from nen_bayes.bayes.inference import versions
 from nen_bayes.bayes.spec import load_spec
 from nen_bayes.cohorts.cohort import load_cohort
+from nen_bayes.errors import EXIT_BAD_INPUT, EXIT_NOT_STARTED, EXIT_OK
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_sampling_options,
+    add_verbosity_options,
     check_sampling_options,
     load_options,
     main_guard,
@@ -55,17 +57,24 @@ from nen_bayes.posterior.crossval import centre_cv, compare_cv
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
-    parser = script_parser("crossval.py", __doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes crossval``."""
+    parser = script_parser("crossval.py", __doc__,
+                           exit_codes=(EXIT_OK, EXIT_NOT_STARTED, EXIT_BAD_INPUT))
     add_cohort_options(parser)
     m = parser.add_argument_group("models and sampling")
     m.add_argument("--model", action="append", required=True, metavar="SPEC",
-                   help="model file (repeatable)")
+                   help="shipped model name or model file (repeatable)")
     m.add_argument("--out", required=True, metavar="DIR", help="results directory")
     m.add_argument("--force", action="store_true", help="replace an existing --out")
-    m.add_argument("--quiet", action="store_true", help="no progress lines")
     add_sampling_options(m, sampler=False)
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     check_sampling_options(args, parser)
     check_output_directory(args.out, force=args.force)
@@ -98,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                                **results[s.name].timings} for s in specs},
            "draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
            "target_accept": args.target_accept, "sampler": "nutpie",
-           "wall_seconds": round(seconds, 2)}
+           "wall_seconds": round(seconds, 2), "versions": versions()}
     with output_directory(args.out, force=args.force) as out:
         atomic_write_text(out / "cv.csv", cmp.table.to_csv(index=False))
         atomic_write_text(out / "cv_centres.csv", cmp.centres.to_csv(index=False))
@@ -107,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(out / "crossval.txt", text)
     print(text.removeprefix(SYNTHETIC_NOTICE + "\n"), end="")
     print(f"written: {args.out}/")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

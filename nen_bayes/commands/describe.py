@@ -3,21 +3,21 @@
 
 Examples
 --------
-  scripts/describe.py --data nen_bayes/data/synthetic_cohort.csv
-  scripts/describe.py --data lung.csv --endpoint os=time:status --event-coding 1/2 \\
+  nen-bayes describe --data bundled
+  nen-bayes describe --data lung.csv --endpoint os=time:status --event-coding 1/2 \\
       --centre inst --row-ids --factor sex --numeric age --missing drop
-
-Exit codes: 0 described, 2 bad input (the message names the file, column and rows).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
 from nen_bayes.frequentist.describe import describe_cohort
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
+    add_verbosity_options,
     load_checked,
     main_guard,
     schema_for,
@@ -25,11 +25,18 @@ from nen_bayes.pipeline.cli import (
 )
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes describe``."""
     parser = script_parser("describe.py", __doc__)
     add_cohort_options(parser)
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     schema, lenient = schema_for(args, parser, extras=True)
     cohort = load_checked(args, schema, lenient)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check fits: convergence, sampler health, PSIS-LOO reliability; write a run card and figures.
 
-For each RUN_DIR (a directory written by fit.py, or its fit.nc) it writes, beside the fit:
+For each RUN_DIR (a directory written by nen-bayes fit, or its fit.nc) it writes, beside the fit:
   run_card.json           each check: its threshold, its value, pass/fail (and the worst
                           parameter or unit), with the run's model, endpoint and data hash
   diagnostics/            diagnostics.txt (the printed card) and figures: rank.png (rank plots),
@@ -17,22 +17,33 @@ in every chain; no unit with Pareto k above min(1 - 1/log10(S), 0.7).
 
 Examples
 --------
-  scripts/diagnose.py results/fit_os
-  scripts/diagnose.py results/fit_os results/pw_os --by line --rhat 1.005 --force
-  scripts/diagnose.py results/fit_os --no-figures
+  nen-bayes fit --data bundled --model weibull_ph_centre --endpoint os --out results/fit_os
+  nen-bayes diagnose results/fit_os
+  nen-bayes diagnose results/fit_os results/pw_os --by line --rhat 1.005 --force
+  nen-bayes diagnose results/fit_os --no-figures
 
-Exit codes: 0 every check of every run passes, 1 a check failed (the reasons are printed),
-2 bad input (no fit in RUN_DIR, unknown --by term) or an existing run card without --force.
+Every run card is written; when a check of a run fails, the reasons are printed and the
+command ends with exit code 3 (whatever the check: convergence, sampler health or PSIS-LOO).
+Bad input (exit code 2) includes a RUN_DIR with no fit, an unknown --by term and an existing
+run card without --force.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from nen_bayes.errors import OutputExistsError, ResultError
+from nen_bayes.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECKS_FAILED,
+    EXIT_OK,
+    OutputExistsError,
+    ResultError,
+)
 from nen_bayes.files import atomic_write_text, output_directory
 from nen_bayes.pipeline.cli import (
+    add_verbosity_options,
     figure_formats,
     main_guard,
     non_negative_float,
@@ -43,10 +54,11 @@ from nen_bayes.pipeline.cli import (
 from nen_bayes.re_nen.contract import LINE_CONTRAST
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
-    parser = script_parser("diagnose.py", __doc__)
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="results of fit.py")
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes diagnose``."""
+    parser = script_parser("diagnose.py", __doc__,
+                           exit_codes=(EXIT_OK, EXIT_BAD_INPUT, EXIT_CHECKS_FAILED))
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="results of nen-bayes fit")
     parser.add_argument("--by", metavar="TERM", default=None,
                         help="categorical covariate for the posterior predictive KM by group "
                              "(default: line when the model has it)")
@@ -68,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="min E-BFMI per chain (0.3)")
     t.add_argument("--pareto-k-bad", type=non_negative_int, default=0,
                    help="max number of units with a high Pareto k (0)")
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     thresholds = {"rhat": args.rhat, "ess_per_chain": args.ess_per_chain,
                   "mcse_ratio": args.mcse_ratio, "divergences": args.max_divergences,
@@ -118,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
         failed += not card.passed
     if failed:
-        print(f"{failed} of {len(runs)} run(s) failed a check.", file=sys.stderr)
-        return 1
-    return 0
+        print(f"checks failed: {failed} of {len(runs)} run(s) failed a check.",
+              file=sys.stderr)
+        return EXIT_CHECKS_FAILED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 """Treatment-line effect with its uncertainty: HR, decision probabilities, standardised
 survival curves, median and RMST differences, centre effects and a new centre.
 
-For each RUN_DIR (a fit of one endpoint, written by fit.py or reanalyse.py) it computes, for
+For each RUN_DIR (a fit of one endpoint, written by nen-bayes fit or reanalyse) it computes, for
 --level against --versus of --term (default: second_line vs salvage of line):
   - the posterior HR (median, 95% CrI), P(HR < 1), P(HR < --benefit), P(HR > --harm) and
     P(--rope) (region of practical equivalence);
@@ -18,24 +18,27 @@ curves_<endpoint>.csv (standardised curves), centres_<endpoint>.csv, figures per
 
 Examples
 --------
-  scripts/line_effects.py results/fit_os results/fit_hpfs results/fit_pfs --out results/line
-  scripts/line_effects.py results/fit_os --benefit 0.75 --harm 1.33 --rope 0.9,1.11 \\
+  nen-bayes fit --data bundled --model weibull_ph_centre --endpoint os --out results/fit_os
+  nen-bayes line-effects results/fit_os --out results/line
+  nen-bayes line-effects results/fit_os --benefit 0.75 --harm 1.33 --rope 0.9,1.11 \\
       --horizon 12 --horizon 36 --out results/line_os
-  scripts/line_effects.py results/lung_fit --term sex --level female --versus male --horizon 365 \\
-      --out results/lung_sex
+  nen-bayes line-effects results/lung_fit --term sex --level female --versus male \\
+      --horizon 365 --out results/lung_sex
 
-Exit codes: 0 done, 2 bad input (no fit in a RUN_DIR, a term or level the model does not
-have, thresholds out of order) or an existing --out without --force (nothing is written).
+Bad input (exit code 2) includes a RUN_DIR with no fit, a term or level the model does not
+have and thresholds out of order.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import asdict
 
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
     add_contrast_options,
+    add_verbosity_options,
     contrast_extras,
     contrast_settings,
     figure_formats,
@@ -45,16 +48,23 @@ from nen_bayes.pipeline.cli import (
 )
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes line-effects``."""
     parser = script_parser("line_effects.py", __doc__)
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="results of fit.py")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="results of nen-bayes fit")
     parser.add_argument("--out", required=True, metavar="DIR", help="results directory")
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
     parser.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
     parser.add_argument("--formats", type=figure_formats, default="png,svg",
                         help="figure formats (default png,svg)")
     add_contrast_options(parser)
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     contrast, decision = contrast_settings(args, parser)
     extras = contrast_extras(args)

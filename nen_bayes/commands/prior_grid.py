@@ -5,28 +5,35 @@ pessimistic x weak, moderate and strong (Zampieri et al. 2021), one TOML file pe
 Neutral priors are centred on HR 1, optimistic ones on the expected effect, pessimistic ones on
 its mirror image (1 / expected). A strength is a tail probability p: P(HR < expected) for the
 neutral priors, P(HR > 1) for the optimistic and P(HR < 1) for the pessimistic ones;
-SD = |ln expected| / z(1 - p). The files are what sensitivity.py, summary_reanalysis.py and
-reanalyse.py read; edit one to change a prior, or add a file to add one.
+SD = |ln expected| / z(1 - p). The files are what sensitivity, summary-reanalysis and
+reanalyse read (--priors DIR); edit one to change a prior, or add a file to add one.
 
 Examples
 --------
-  scripts/prior_grid.py --out models/priors/line --force          # the shipped grid
-  scripts/prior_grid.py --expected-hr 0.7 --tail strong=0.025 --out my_priors
+  nen-bayes prior-grid --out my_priors                            # the shipped grid's priors
+  nen-bayes prior-grid --expected-hr 0.7 --tail strong=0.025 --out my_priors
+  nen-bayes sensitivity --data bundled --endpoint os --priors my_priors --out results/sens
 
-Exit codes: 0 done, 2 bad values or existing files without --force (nothing is written).
+Bad input (exit code 2) includes values out of range and existing files without --force.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from nen_bayes.errors import OutputExistsError
 from nen_bayes.formatting import format_prob
-from nen_bayes.pipeline.cli import main_guard, positive_float, script_parser
+from nen_bayes.pipeline.cli import (
+    add_verbosity_options,
+    main_guard,
+    positive_float,
+    script_parser,
+)
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes prior-grid``."""
     parser = script_parser("prior_grid.py", __doc__)
     parser.add_argument("--expected-hr", type=positive_float, default=0.8,
                         help="expected effect (HR < 1) that centres the optimistic priors (0.8)")
@@ -35,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
                              "moderate=0.15, strong=0.05)")
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for the files")
     parser.add_argument("--force", action="store_true", help="replace existing files")
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     tails = {}
     for item in args.tail:

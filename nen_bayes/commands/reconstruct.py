@@ -24,20 +24,21 @@ Writes to --out DIR (created whole or not at all; an existing DIR needs --force)
   reconstruct.json     provenance: input files and hashes, settings (with the scale read per
                        arm), warnings, corrections, versions
 
-Example
-  scripts/reconstruct.py --points examples/gbsg2/points.csv --at-risk examples/gbsg2/at_risk.csv \\
-      --time-unit days --out results/gbsg2_ipd
-  scripts/baseline.py --data results/gbsg2_ipd/ipd.csv --endpoint rfs=time:event --no-centre \\
+Examples
+--------
+  nen-bayes reconstruct --points points.csv --at-risk at_risk.csv --time-unit days \\
+      --out results/gbsg2_ipd
+  nen-bayes baseline --data results/gbsg2_ipd/ipd.csv --endpoint rfs=time:event --no-centre \\
       --id id --factor arm --levels arm=no,yes --time-unit days --out results/gbsg2_baseline
 
-Exit codes: 0 done, 2 bad input or an existing --out without --force (nothing is written).
-Bad input includes an at-risk table that does not fit the curve (most often another time
-unit): most of its rows beyond the last point, or the reconstructed curve more than 0.10 from
-a point.
+Bad input (exit code 2) includes an at-risk table that does not fit the curve (most often
+another time unit): most of its rows beyond the last point, or the reconstructed curve more
+than 0.10 from a point.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -45,6 +46,7 @@ from nen_bayes.bayes.inference import versions
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
+    add_verbosity_options,
     figure_formats,
     main_guard,
     non_negative_float,
@@ -66,8 +68,8 @@ def _events(items, parser) -> dict[str, int]:
     return out
 
 
-def _parser():
-    """The command's options."""
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes reconstruct``."""
     parser = script_parser("reconstruct.py", __doc__)
     i = parser.add_argument_group("inputs")
     i.add_argument("--points", required=True, metavar="FILE", help="digitised points (.csv, "
@@ -105,12 +107,13 @@ def _parser():
     o.add_argument("--formats", type=figure_formats, default="png,svg",
                    help="figure formats (default png,svg)")
     o.add_argument("--no-figure", action="store_true", help="skip the figure")
+    add_verbosity_options(parser)
     return parser
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("snap", "swap_window"):
         if not 0 <= getattr(args, name) < 0.2:
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text, end="")
     arms = ",".join(a.arm for a in rec.arms)
     print(f"\nWritten to {args.out}/. Next, for example:\n"
-          f"  scripts/baseline.py --data {args.out}/ipd.csv --endpoint os=time:event "
+          f"  nen-bayes baseline --data {args.out}/ipd.csv --endpoint os=time:event "
           f"--no-centre --id id --factor arm --levels arm={arms} --out <DIR>")
     return 0
 

@@ -8,16 +8,16 @@ existing files are kept unless --force.
 
 Examples
 --------
-  scripts/simulate.py --out cohort.csv                      # the bundled cohort's seed
-  scripts/simulate.py --out big.csv --n 30000 --seed 7      # a large cohort, same model
-  scripts/simulate.py --search-seeds 400                    # how the bundled seed was chosen
-  scripts/simulate.py --report                              # published vs bundled (Markdown)
-
-Exit codes: 0 written, 2 bad input or existing output without --force.
+  nen-bayes simulate --out cohort.csv                       # the bundled cohort's seed
+  nen-bayes simulate --out big.csv --n 30000 --seed 7       # a large cohort, same model
+  nen-bayes simulate --search-seeds 400                     # how the bundled seed was chosen
+  nen-bayes simulate --report                               # published vs bundled (Markdown)
+  nen-bayes describe --data cohort.csv                      # the file is read as synthetic
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -26,15 +26,21 @@ from nen_bayes.cohorts.read import content_hash
 from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.errors import OutputExistsError
 from nen_bayes.files import atomic_write_bytes, atomic_write_text
-from nen_bayes.pipeline.cli import main_guard, non_negative_int, positive_int, script_parser
+from nen_bayes.pipeline.cli import (
+    add_verbosity_options,
+    main_guard,
+    non_negative_int,
+    positive_int,
+    script_parser,
+)
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.re_nen import RE_NEN
 from nen_bayes.re_nen.calibration import calibration_markdown, calibration_summary, search_seeds
 from nen_bayes.re_nen.simulate import load_calibration, simulate_cohort, truth_json
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes simulate``."""
     parser = script_parser("simulate.py", __doc__)
     parser.add_argument("--out", metavar="FILE", help="CSV to write")
     parser.add_argument("--seed", type=non_negative_int,
@@ -49,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
                              "figures and print the best ten")
     parser.add_argument("--report", action="store_true",
                         help="instead of writing, print the published-vs-bundled table")
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     cal = load_calibration(args.calibration)
 
@@ -60,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.search_seeds:
         def progress(i):
-            if i % 20 == 0 or i == args.search_seeds:
+            if not args.quiet and (i % 20 == 0 or i == args.search_seeds):
                 print(f"\rsearching seeds: {i}/{args.search_seeds}", end="", file=sys.stderr)
 
         ranked = search_seeds(cal, range(1, args.search_seeds + 1), progress=progress)
-        print(file=sys.stderr)
+        if not args.quiet:
+            print(file=sys.stderr)
         print(ranked.head(10).round(4).T.to_string())
         return 0
     if not args.out:

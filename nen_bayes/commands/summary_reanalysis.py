@@ -19,23 +19,24 @@ log-rank input, sweep.csv and sweep.png/.svg.
 
 Examples
 --------
-  scripts/summary_reanalysis.py --estimate 0.75 --ci 0.55,1.02 --out results/andromeda
-  scripts/summary_reanalysis.py --estimate 0.75 --ci 0.55,1.02 --se-from upper --out r/a2
-  scripts/summary_reanalysis.py --p 0.078 --events 220 --n1 150 --n2 147 --out results/p078
-  scripts/summary_reanalysis.py --study --out results/study_line
-  scripts/summary_reanalysis.py --study --events 200 --n1 120 --n2 177 --out results/s2
+  nen-bayes summary-reanalysis --estimate 0.75 --ci 0.55,1.02 --out results/andromeda
+  nen-bayes summary-reanalysis --estimate 0.75 --ci 0.55,1.02 --se-from upper --out r/a2
+  nen-bayes summary-reanalysis --p 0.078 --events 220 --n1 150 --n2 147 --out results/p078
+  nen-bayes summary-reanalysis --study --out results/study_line
+  nen-bayes summary-reanalysis --study --events 200 --n1 120 --n2 177 --out results/s2
 
-Exit codes: 0 done, 2 bad input (values out of range, unreadable prior files) or an existing
---out without --force (nothing is written).
+Bad input (exit code 2) includes values out of range and unreadable prior files.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from nen_bayes.data import PRIOR_GRID_DIR
 from nen_bayes.files import atomic_write_text, check_output_directory, output_directory
 from nen_bayes.pipeline.cli import (
+    add_verbosity_options,
     decision_settings,
     figure_formats,
     main_guard,
@@ -65,7 +66,8 @@ def _floats(text: str, what: str, parser) -> list[float]:
         parser.error(f"{what} {text!r}: expected comma-separated numbers")
 
 
-def _parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes summary-reanalysis``."""
     parser = script_parser("summary_reanalysis.py", __doc__)
     g = parser.add_argument_group("published result (one of)")
     g.add_argument("--estimate", type=positive_float, help="reported HR / OR / RR")
@@ -101,6 +103,7 @@ def _parser():
     a.add_argument("--force", action="store_true", help="replace an existing --out")
     a.add_argument("--formats", type=figure_formats, default="png,svg",
                    help="figure formats (default png,svg)")
+    add_verbosity_options(parser)
     return parser
 
 
@@ -119,7 +122,7 @@ def _check(args, parser) -> None:
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     decision = decision_settings(args, parser)
     _check(args, parser)

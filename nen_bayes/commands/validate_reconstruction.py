@@ -8,15 +8,16 @@ By default four configurations: the at-risk table over the whole curve or over i
 each without and with the published totals of events. Prints the distribution over seeds per
 dataset and configuration and writes every round trip to --out.
 
-  scripts/validate_reconstruction.py --seeds 50 --out results/reconstruction_validation.csv
-  scripts/validate_reconstruction.py --risk-until 0.5 --with-events   # one configuration
-  scripts/validate_reconstruction.py --datasets gbsg2 lung --literal   # the paper's reading
-
-Exit codes: 0 done, 2 an existing --out without --force.
+Examples
+--------
+  nen-bayes validate-reconstruction --seeds 50 --out results/reconstruction_validation.csv
+  nen-bayes validate-reconstruction --risk-until 0.5 --with-events    # one configuration
+  nen-bayes validate-reconstruction --datasets gbsg2 lung --literal    # the paper's reading
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pandas as pd
 from nen_bayes.errors import OutputExistsError
 from nen_bayes.files import atomic_write_text
 from nen_bayes.pipeline.cli import (
+    add_verbosity_options,
     main_guard,
     non_negative_float,
     positive_float,
@@ -35,8 +37,8 @@ from nen_bayes.reconstruction.guyot import LAST_INTERVAL_RULES
 from nen_bayes.reconstruction.roundtrip import DATASETS, round_trip_study, summarise_study
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes validate-reconstruction``."""
     parser = script_parser("validate_reconstruction.py", __doc__)
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--seeds", type=positive_int, default=50,
@@ -55,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="no corner swaps and no moved drops (the paper as written)")
     parser.add_argument("--out", metavar="FILE", help="CSV of every round trip")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
+    add_verbosity_options(parser)
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.risk_until is not None and not 0 < args.risk_until <= 1:
         parser.error("--risk-until must lie in (0, 1]")

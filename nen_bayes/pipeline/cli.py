@@ -2,23 +2,39 @@
 
 Scripts in ``scripts/`` are thin: they parse arguments with the helpers here and call the
 package. Any :class:`~nen_bayes.errors.CohortError` (or an existing output without ``--force``)
-ends the script with exit code 2, a one-paragraph message on stderr and nothing written.
+ends the script with exit code 2, a one-paragraph message on stderr and nothing written; the
+exit codes are :data:`nen_bayes.errors.EXIT_CODES`, and every command's ``--help`` lists the
+ones it uses. Every run keeps its temporary files in a scratch directory of its own, removed
+when it ends (:func:`run_scratch`).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import multiprocessing.util
+import os
+import shutil
 import sys
+import tempfile
+import textwrap
+import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.cohorts.schema import DEFAULT_TIME_UNIT, EVENT_CODINGS, CohortSchema, Factor
 from nen_bayes.cohorts.validate import MISSING_POLICIES, ZERO_TIME_POLICIES
+from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CODES,
+    EXIT_NOT_STARTED,
+    EXIT_OK,
     CalibrationError,
     CohortError,
     InvalidValueError,
@@ -40,39 +56,122 @@ from nen_bayes.settings import (
 )
 
 __all__ = [
+    "BUNDLED_ALIAS",
+    "EXIT_BAD_INPUT",
+    "EXIT_NOT_STARTED",
     "add_cohort_options",
     "add_contrast_options",
     "add_contrast_term_options",
     "add_grid_method_option",
     "add_sampling_options",
+    "add_verbosity_options",
     "check_sampling_options",
+    "cohort_file",
     "contrast_extras",
     "contrast_from_args",
     "contrast_settings",
     "decision_settings",
+    "exit_codes_text",
     "load_options",
     "main_guard",
+    "run_scratch",
     "sampling_settings",
     "schema_for",
     "script_parser",
+    "verbosity",
 ]
 
-EXIT_BAD_INPUT = 2
-#: Exit code when the sampler could not start (nothing written).
-EXIT_NOT_STARTED = 1
+#: ``--data bundled``: the bundled synthetic cohort (:data:`nen_bayes.data.BUNDLED_COHORT`).
+BUNDLED_ALIAS = "bundled"
 
 #: The centre column used when --centre is not given: the contract's, taken when the file has it.
 DEFAULT_CENTRE = RE_NEN.centre_column
 
 
-def script_parser(prog: str, doc: str) -> argparse.ArgumentParser:
-    """A script's parser: the first paragraph of its docstring as description, the rest
-    (examples, outputs, exit codes) as the ``--help`` epilog."""
+def exit_codes_text(codes=(EXIT_OK, EXIT_BAD_INPUT)) -> str:
+    """The ``Exit codes`` paragraph of a command's ``--help``: each of ``codes`` with what it
+    means (:data:`nen_bayes.errors.EXIT_CODES`, the one place the codes are said)."""
+    lines = ["Exit codes:"]
+    for code in sorted(codes):
+        lines.append(textwrap.fill(EXIT_CODES[code], width=96, initial_indent=f"  {code}  ",
+                                   subsequent_indent="     "))
+    return "\n".join(lines)
+
+
+def script_parser(prog: str, doc: str, *,
+                  exit_codes=(EXIT_OK, EXIT_BAD_INPUT)) -> argparse.ArgumentParser:
+    """A command's parser: the first paragraph of its docstring as description, the rest
+    (examples, outputs) and the exit codes it uses (``exit_codes``) as the ``--help`` epilog.
+
+    ``prog`` is the script's file name (``fit.py``): the parser is called that when the script
+    runs as ``scripts/fit.py``, and ``nen-bayes fit`` otherwise (the entry point, or a parser
+    built to be documented)."""
     head, _, rest = doc.partition("\n\n")
-    if sys.argv and sys.argv[0].startswith("nen-bayes "):  # run as ``nen-bayes NAME``
-        prog = sys.argv[0]
-    return argparse.ArgumentParser(prog=prog, description=head, epilog=rest,
+    name = prog.removesuffix(".py")
+    if not sys.argv or Path(sys.argv[0]).name != prog:
+        prog = f"nen-bayes {name.replace('_', '-')}"
+    codes = "" if "Exit codes:" in rest else exit_codes_text(exit_codes)  # unless it says them
+    epilog = "\n\n".join(p for p in (rest.rstrip(), codes) if p)
+    return argparse.ArgumentParser(prog=prog, description=head, epilog=epilog,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+# --- How much a command says ------------------------------------------------------------------
+
+_VERBOSITY = {"level": 0}  # -1 quiet, 0 default, 1 verbose; set while the options are parsed
+
+
+class _Verbosity(argparse.Action):
+    """``--quiet`` / ``--verbose``: a flag that also sets the run's level of output."""
+
+    def __init__(self, option_strings, dest, level: int, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+        self.level = level
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, True)
+        _VERBOSITY["level"] = self.level
+        # the libraries' INFO messages (PyMC's "Sequential sampling ...") go with --quiet
+        logging.disable(logging.INFO if self.level < 0 else logging.NOTSET)
+
+
+def add_verbosity_options(parser) -> None:
+    """``-q/--quiet`` and ``-v/--verbose`` (one of them; a parser or argument group), read back
+    as ``args.quiet``, ``args.verbose`` and :func:`verbosity`."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action=_Verbosity, level=-1,
+                   help="no progress output (progress bars and lines, the samplers' messages); "
+                        "the results, warnings and errors are printed as without it")
+    g.add_argument("-v", "--verbose", action=_Verbosity, level=1,
+                   help="more output: each warning with its category and where it was raised, "
+                        "and after an error message its traceback")
+
+
+def verbosity() -> int:
+    """The level of output the options of this run ask for: -1 ``--quiet``, 0 neither,
+    1 ``--verbose``."""
+    return _VERBOSITY["level"]
+
+
+def cohort_file(text: str) -> str:
+    """``--data``: a cohort file, or ``bundled`` for the bundled synthetic cohort."""
+    if text != BUNDLED_ALIAS:
+        return text
+    if Path(text).exists():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is the name of the bundled synthetic cohort and of a file in this "
+            f"directory; for the file write ./{text}")
+    return str(BUNDLED_COHORT)
+
+
+class _CohortFile(argparse.Action):
+    """``--data FILE``, stored as :func:`cohort_file` reads it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            setattr(namespace, self.dest, cohort_file(values))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
 
 
 def add_cohort_options(parser: argparse.ArgumentParser) -> None:
@@ -88,9 +187,10 @@ def add_cohort_options(parser: argparse.ArgumentParser) -> None:
         "reanalyse.py also use the contract's other columns that the file has; other commands "
         "read no other column.",
     )
-    g.add_argument("--data", required=True, metavar="FILE",
+    g.add_argument("--data", required=True, metavar="FILE", action=_CohortFile,
                    help="cohort file: .csv (comma/semicolon/tab; decimal comma accepted with "
-                        "semicolons), .xlsx or .parquet")
+                        "semicolons), .xlsx or .parquet; 'bundled' for the bundled synthetic "
+                        "cohort")
     g.add_argument("--sep", choices=[",", ";", "\\t"], help="CSV delimiter (default: detected)")
     g.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     g.add_argument("--endpoint", action="append", default=[], metavar="NAME=TIME:EVENT",
@@ -489,25 +589,60 @@ def load_options(args: argparse.Namespace) -> dict:
     }
 
 
+@contextmanager
+def run_scratch() -> Iterator[Path]:
+    """A scratch directory for the run's temporary files (the compiled model's generated
+    sources, a cluster's spill files), removed with everything in it when the run ends.
+
+    For the run, ``TMPDIR`` and :data:`tempfile.tempdir` name it, so the libraries and any
+    process the run starts put their temporary files there; both are restored after it."""
+    saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    # multiprocessing keeps one directory per process (a forkserver's socket) and removes it
+    # at exit: made before the run, so that it outlives the scratch directory
+    multiprocessing.util.get_temp_dir()
+    scratch = tempfile.mkdtemp(prefix="nen-bayes-run-")
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+    try:
+        yield Path(scratch)
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
-    """Run a script's ``main``: bad input -> message on stderr and exit code 2."""
+    """Run a command's ``main`` in a scratch directory of its own (:func:`run_scratch`): bad
+    input -> message on stderr and exit code 2; a sampler that could not start -> exit code 1.
+    With ``--verbose`` a warning says its category and place, and an error its traceback."""
 
     def run(argv: list[str] | None = None) -> int:
         def show(message, category, filename, lineno, file=None, line=None):
-            print(f"warning: {message}", file=sys.stderr)
+            where = f" ({category.__name__}, {filename}:{lineno})" if verbosity() > 0 else ""
+            print(f"warning: {message}{where}", file=sys.stderr)
 
-        with warnings.catch_warnings():
+        def fail(exc: Exception, code: int) -> int:
+            print(f"error: {exc}", file=sys.stderr)
+            if verbosity() > 0:
+                traceback.print_exception(exc, file=sys.stderr)
+            return code
+
+        _VERBOSITY["level"] = 0
+        with warnings.catch_warnings(), run_scratch():
             warnings.simplefilter("always")
             warnings.showwarning = show
             try:
                 return main(argv)
             except (CohortError, CalibrationError, OutputExistsError, SpecError,
                     ResultError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return EXIT_BAD_INPUT
+                return fail(exc, EXIT_BAD_INPUT)
             except SamplingStartError as exc:  # a failed start is not a result: exit 1
-                print(f"error: {exc}", file=sys.stderr)
-                return EXIT_NOT_STARTED
+                return fail(exc, EXIT_NOT_STARTED)
+            finally:
+                _VERBOSITY["level"] = 0
+                logging.disable(logging.NOTSET)
 
     return run
 

@@ -97,6 +97,17 @@ def test_no_sbc_verdict_below_the_minimum_and_one_worded_with_its_power_above(sp
     assert "Fits failing the diagnostics" not in text
 
 
+def test_a_rejection_below_the_minimum_is_reported_but_calibration_is_not(spec, cohort):
+    rng = np.random.default_rng(8)
+    st = SBCStudy(spec, cohort, reps=60, seed=1, sampling=TINY, n_draws=19, bins=4)
+    t = _sbc_table(30, rng).assign(**{"rank[b]": 0})  # the truth below every draw: a bias
+    res = st.summarise(t)
+    assert res.failing == ["b"]
+    assert res.verdict.startswith("NOT calibrated: the ranks of 1 of 2 parameters")
+    assert f"too few (under {MIN_REPS}) to say the other parameters are calibrated" in \
+        res.verdict
+
+
 def test_sbc_fits_failing_r_hat_or_with_divergences_are_shown_apart(spec, cohort):
     rng = np.random.default_rng(6)
     st = SBCStudy(spec, cohort, reps=60, seed=1, sampling=TINY, n_draws=19, bins=4)

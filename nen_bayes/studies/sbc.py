@@ -425,9 +425,10 @@ def _flagged(ok: pd.DataFrame) -> pd.DataFrame:
 
 def _verdict(tests: pd.DataFrame, n: int, alpha: float, *, power: float = float("nan"),
              flagged: int = 0, n_draws: int = 99, bins: int = 10) -> str:
-    """What the ranks of ``n`` replications support: nothing below :data:`MIN_REPS` (with the
-    power that would be needed), else miscalibration where a parameter fails, or no evidence
-    of it with the probability that a shift of :data:`SHIFT` SD would have been found."""
+    """What the ranks of ``n`` replications support: miscalibration where a parameter fails
+    (at any ``n``: the family-wise level holds whatever the number), else nothing below
+    :data:`MIN_REPS` (with the power that would be needed), or no evidence of miscalibration
+    with the probability that a shift of :data:`SHIFT` SD would have been found."""
     if n == 0:
         return "No replication finished: nothing to test."
     k = len(tests)
@@ -438,13 +439,16 @@ def _verdict(tests: pd.DataFrame, n: int, alpha: float, *, power: float = float(
             "transitions (listed below): their ranks may reflect the sampler, not the model."
             if flagged else "")
     bad = tests.loc[~tests["passed"], "parameter"].tolist()
-    if n < MIN_REPS:
+    if n < MIN_REPS and not bad:
         need = shift_power(MIN_REPS, n_draws, bins, alpha / (2 * max(k, 1)))
         return (f"No verdict: {n} replications are fewer than the {MIN_REPS} a verdict needs; "
                 f"at {n}, {found}; at {MIN_REPS} the probability is {need:.2f}. Run more "
-                "replications (--reps, or --resume with a larger plan in a new --out)."
-                + (f" Parameters already below the level: {', '.join(bad)}." if bad else "")
-                + diag)
+                "replications (--reps, in a new --out)." + diag)
+    if n < MIN_REPS:  # a rejection holds at any number: Holm's level does not depend on it
+        return (f"NOT calibrated: the ranks of {len(bad)} of {k} parameters are not uniform "
+                f"(Holm-adjusted p < {alpha:g}, {n} replications): {', '.join(bad)}. A "
+                f"rejection at the family-wise level holds with few replications; {n} are too "
+                f"few (under {MIN_REPS}) to say the other parameters are calibrated." + diag)
     if not bad:
         return (f"No evidence of miscalibration at {n} replications (Holm-adjusted p >= "
                 f"{alpha:g} for each of the {k} parameters); {found}." + diag)

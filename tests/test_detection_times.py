@@ -12,7 +12,7 @@ import pytest
 from nen_bayes import load_cohort
 from nen_bayes.cohorts.schema import CohortSchema
 from nen_bayes.frequentist.baselines import DETECTION_NOTE, ON_DETECTION_TIMES, run_baselines
-from nen_bayes.frequentist.interval import NO_INTERVAL_LOGRANK, TURNBULL_METHOD
+from nen_bayes.frequentist.interval import FINKELSTEIN_METHOD, TURNBULL_METHOD
 from nen_bayes.pipeline.summary import frequentist_contrast
 
 
@@ -73,7 +73,7 @@ def test_every_detection_time_analysis_says_so_beside_the_interval_ones(report):
     _, rep = report
     eff = rep.effects
     turnbull = eff["method"].str.startswith(TURNBULL_METHOD)
-    interval = eff["quantity"].str.startswith("interval_")
+    interval = eff["quantity"].str.startswith("interval_") | (eff["method"] == FINKELSTEIN_METHOD)
     timed = eff[~turnbull & ~interval & (eff["quantity"] != "dcr")]
     assert len(timed) > 10 and timed["method"].str.endswith(ON_DETECTION_TIMES).all()
     assert not eff[turnbull | interval]["method"].str.contains("detection").any()
@@ -82,8 +82,9 @@ def test_every_detection_time_analysis_says_so_beside_the_interval_ones(report):
                                                                   ("x", "b")}
     assert sorted(set(surv["horizon"])) == [12.0, 24.0, 36.0, 60.0]
     assert (eff["quantity"] == "interval_hazard_ratio").sum() == 1
+    assert (eff["method"] == FINKELSTEIN_METHOD).sum() == 1
     text = rep.to_text()
-    assert DETECTION_NOTE in text and NO_INTERVAL_LOGRANK in text
+    assert DETECTION_NOTE in text and "Finkelstein score test of x" in text
     assert "interval-censored Weibull, respects the intervals" in text
 
 
@@ -97,7 +98,8 @@ def test_the_summary_names_the_times_and_gives_the_interval_hr(report):
     hr, lo, hi, _ = fq.interval_hr
     assert lo < 2.0 < hi and lo < hr < hi
     assert fq.interval_text(0.95).startswith(f"interval-censored Weibull HR {hr:.2f}")
-    assert "no log-rank-type test respecting the intervals is offered" in fq.interval_text(0.95)
+    assert "Finkelstein score test p " in fq.interval_text(0.95)
+    assert fq.interval_text(0.95).endswith("(respecting the intervals)")
     rev = frequentist_contrast(rep, "x", "a", "b").interval_hr
     assert rev[0] == pytest.approx(1 / hr) and rev[1] == pytest.approx(1 / hi)
     assert fq.to_dict()["times"] == "on detection times"
@@ -107,6 +109,7 @@ def test_the_report_puts_the_interval_hr_beside_the_detection_time_tests(report)
     """The report's contrast table: the interval-censored Weibull HR row and the row saying
     that no log-rank-type test respecting the intervals is offered; none for an endpoint
     without intervals."""
+    from nen_bayes.formatting import format_p
     from nen_bayes.pipeline.sections import _interval_rows
     from nen_bayes.pipeline.summary import FrequentistContrast
 
@@ -115,5 +118,6 @@ def test_the_report_puts_the_interval_hr_beside_the_detection_time_tests(report)
     weibull, test = _interval_rows(fq, "b vs a", "95%")
     assert weibull["analysis"] == "interval-censored Weibull, HR b vs a (respects the intervals)"
     assert weibull["estimate"] == f"{fq.interval_hr[0]:.2f}"
-    assert test["p / probability"].startswith("not offered")
+    assert test["analysis"].startswith("Finkelstein score test")
+    assert test["p / probability"] == format_p(fq.interval_logrank_p)
     assert _interval_rows(FrequentistContrast(), "b vs a", "95%") == []

@@ -19,7 +19,6 @@ from nen_bayes.bayes.inference import fit
 from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.errors import InvalidTimeError, MissingColumnError
 from nen_bayes.frequentist.interval import (
-    NO_INTERVAL_LOGRANK,
     interval_baselines,
     turnbull,
     turnbull_at,
@@ -159,9 +158,9 @@ def test_interval_weibull_hazard_ratio_covers_the_truth():
                              groups=df["x"], term="x", conf_level=0.999)
     hr = res.hazard_ratios.iloc[0]
     assert hr["lower"] < math.exp(0.7) < hr["upper"], hr
-    assert NO_INTERVAL_LOGRANK in res.to_text()
+    assert "Finkelstein score test of x (respects the intervals)" in res.to_text()
     assert set(res.effects["quantity"]) == {"interval_hazard_ratio",
-                                            "interval_median_survival"}
+                                            "interval_median_survival", "logrank"}
 
 
 # -- the contract and the options --------------------------------------------------------------
@@ -224,7 +223,7 @@ def test_interval_option_in_a_script(tmp_path, capsys):
                         "--no-centre", "--out", str(tmp_path / "out"), "--no-figures"])
     assert rc == 0
     text = (tmp_path / "out" / "baseline.txt").read_text()
-    assert "Interval-censored prog" in text and "No log-rank-type test" in text
+    assert "Interval-censored prog" in text and "Finkelstein score test of g" in text
     with pytest.raises(SystemExit) as exc:
         baseline.main(["--data", str(path), "--interval", "prog=L", "--no-centre",
                        "--out", str(tmp_path / "o2")])

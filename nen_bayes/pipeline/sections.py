@@ -28,9 +28,6 @@ from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
 
 __all__ = ["answer_section", "answer_sentence", "report_sections"]
 
-#: Where an interval-censored test can be found instead (the report's words).
-NO_INTERVAL_LOGRANK_R = "R: interval::ictest"
-
 #: Diagnostic figures of the headline model shown in the report, with their captions.
 _DIAGNOSTIC_FIGURES = (
     ("ppc_km_{term}", "Posterior predictive check: observed Kaplan-Meier (Turnbull for an "
@@ -182,18 +179,21 @@ def data_section(r: ReanalysisResult) -> Section:
 
 def _interval_rows(fq: FrequentistContrast, contrast: str, pct: str) -> list[dict]:
     """The frequentist rows that respect the intervals of an interval-censored endpoint: the
-    interval-censored Weibull HR, and that no log-rank-type test of the intervals is
-    offered (none for an endpoint without intervals)."""
+    interval-censored Weibull HR and Finkelstein's score test (none for an endpoint without
+    intervals)."""
     if not fq.times:
         return []
     hr, lo, hi, p = fq.interval_hr
     weibull = ({"estimate": f"{hr:.2f}", "interval": f"{pct} CI {lo:.2f}-{hi:.2f}",
                 "p / probability": f"Wald p {format_equals(p)}"} if _finite(hr) else
                {"estimate": "n/a", "interval": "", "p / probability": "no estimate"})
+    test = (format_p(fq.interval_logrank_p) if _finite(fq.interval_logrank_p) else
+            "not computed (see the baseline notes)")
     return [{"analysis": f"interval-censored Weibull, HR {contrast} (respects the intervals)",
              **weibull},
-            {"analysis": "log-rank-type test respecting the intervals", "estimate": "",
-             "interval": "", "p / probability": f"not offered ({NO_INTERVAL_LOGRANK_R})"}]
+            {"analysis": f"{fq.interval_logrank_name.removesuffix(' p')} (log-rank-type, "
+                         "respects the intervals)", "estimate": "", "interval": "",
+             "p / probability": test}]
 
 
 def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:

@@ -41,6 +41,8 @@ class FrequentistContrast:
     #: the interval-censored Weibull HR of the contrast (estimate, lower, upper, p), the one
     #: frequentist HR that respects the intervals; NaN when the endpoint has none
     interval_hr: tuple[float, float, float, float] = (np.nan, np.nan, np.nan, np.nan)
+    #: Finkelstein's score test of the term (respects the intervals): its p, NaN when absent
+    interval_logrank_p: float = np.nan
 
     @property
     def logrank_name(self) -> str:
@@ -58,20 +60,31 @@ class FrequentistContrast:
             out |= {"times": self.times} | {
                 f"interval_weibull_{k}": _value(v)
                 for k, v in zip(("hr", "lower", "upper", "p"), self.interval_hr, strict=True)}
+            out["interval_logrank_p"] = _value(self.interval_logrank_p)
         return out | {k: getattr(self, k) for k in ("logrank_missing", "cox_missing")
                       if getattr(self, k)}
 
+    @property
+    def interval_logrank_name(self) -> str:
+        """``Finkelstein score test p``, with the number of levels when it is the global
+        test of more than the contrast's two."""
+        return ("Finkelstein score test p" if self.logrank_groups <= 2 else
+                f"global Finkelstein score test p ({self.logrank_groups} levels)")
+
     def interval_text(self, conf_level: float) -> str:
-        """``interval-censored Weibull HR 1.30 (95% CI 0.95-1.78), p = 0.10 (respects the
-        intervals); no log-rank-type test respecting the intervals is offered``, or "" for
-        an endpoint without intervals."""
+        """``interval-censored Weibull HR 1.30 (95% CI 0.95-1.78), Wald p = 0.10;
+        Finkelstein score test p = 0.08 (both respect the intervals)``, or "" for an endpoint
+        without intervals."""
         if not self.times:
             return ""
         hr, lo, hi, p = self.interval_hr
         est = (f"interval-censored Weibull HR {hr:.2f} ({conf_level:.0%} CI {lo:.2f}-{hi:.2f}), "
-               f"Wald p {format_equals(p)} (respects the intervals)" if np.isfinite(hr) else
+               f"Wald p {format_equals(p)}" if np.isfinite(hr) else
                "no interval-censored Weibull HR of this contrast")
-        return f"{est}; {NO_INTERVAL_LOGRANK[:1].lower()}{NO_INTERVAL_LOGRANK[1:]}"
+        test = (f"{self.interval_logrank_name} {format_equals(self.interval_logrank_p)}"
+                if np.isfinite(self.interval_logrank_p) else
+                NO_INTERVAL_LOGRANK[:1].lower() + NO_INTERVAL_LOGRANK[1:].rstrip("."))
+        return f"{est}; {test} (respecting the intervals)"
 
     def to_text(self, conf_level: float) -> str:
         """``log-rank p = 0.078; Cox HR 1.35 (95% CI 0.97-1.88), p = 0.080 (univariable)``,
@@ -106,8 +119,11 @@ def frequentist_contrast(rep: BaselineReport, term: str, level: str, reference: 
     out = _frequentist_contrast(rep, term, level, reference, p, p_missing)
     if not getattr(rep, "interval", None):  # no interval columns: the times as given
         return replace(out, logrank_groups=k)
+    res = rep.interval.get(term)
+    test = getattr(res, "score_test", None)
     return replace(out, logrank_groups=k, times="on detection times",
-                   interval_hr=_interval_hr(rep, term, level, reference))
+                   interval_hr=_interval_hr(rep, term, level, reference),
+                   interval_logrank_p=np.nan if test is None else test.p_value)
 
 
 def _interval_hr(rep: BaselineReport, term: str, level: str, reference: str

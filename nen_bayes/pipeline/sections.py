@@ -296,7 +296,7 @@ def comparison_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
 def _cox_times(r: ReanalysisResult, ep: EndpointResult) -> str:
     """What times the side-by-side Cox models of an interval-censored endpoint rest on, as its
     rows' method says ("" for an endpoint without intervals)."""
-    rep = r.baselines.reports[ep.endpoint]
+    rep = None if r is None else r.baselines.reports.get(ep.endpoint)
     if not getattr(rep, "interval", None):
         return ""
     eff = ep.compare.report.effects

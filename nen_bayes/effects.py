@@ -11,8 +11,10 @@ quantity        ``median_survival``, ``survival``, ``rmst``, ``km_mean`` (area u
                 KM curve up to its own last time), ``rmst_difference``, ``hazard_ratio``,
                 ``logrank``, ``logrank_trend``, ``ph_test``, ``dcr``,
                 ``interval_hazard_ratio`` and ``interval_median_survival`` (interval-censored
-                Weibull fits of an endpoint with interval columns) (and, from the models,
-                posterior quantities)
+                Weibull fits of an endpoint with interval columns), ``time_ratio`` (an
+                accelerated-failure-time model's exp(coefficient); above 1: longer survival)
+                (and, from the models, posterior quantities: ``prob_hr_below_1`` or
+                ``prob_tr_above_1``, the posterior probability of benefit)
 term            the factor or covariate (``all`` for the whole cohort)
 group           a level, or a contrast written ``level vs reference``
 horizon         time point of the quantity (survival, RMST, DCR), else empty

@@ -68,8 +68,8 @@ def test_spec_path_without_suffix_and_hash_ignores_layout(tmp_path):
 @pytest.mark.parametrize("changes, match", [
     ({"model__familly": "weibull"}, r"\[model\]: unknown key\(s\) \['familly'\]"),
     ({"extra": {}}, r"unknown key\(s\) \['extra'\]"),
-    ({"model__family": "gompertz"}, "family 'gompertz' is not one of"),
-    ({"model__parameterisation": "aft"}, "parameterisation 'aft' is not offered"),
+    ({"model__family": "gamma"}, "family 'gamma' is not one of"),
+    ({"model__parameterisation": "aft"}, "parameterisation 'aft' does not fit family 'weibull'"),
     ({"priors__shape": {"dist": "Normal", "mu": 1, "sigma": 1}},
      "shape is positive; Normal has support on the whole real line"),
     ({"priors__coefficient": {"dist": "HalfNormal", "sigma": 1}},

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nen_bayes.bayes.families import DEFAULT_FAMILY, get_family
+from nen_bayes.bayes.families.weibull import SHAPE_PRIOR
 from nen_bayes.bayes.spec import FAMILIES, CovariateSpec, GroupSpec, ModelSpec, spec_from_dict
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.cohorts.read import RawTable
@@ -86,11 +87,7 @@ DEFAULT_PRIORS: dict[str, dict] = {
                   "0.14-7.1, centred on no effect, wider than most prognostic effects in "
                   "survival. The default of the headline model (models/weibull_ph_centre.toml). "
                   "Give a numeric covariate in a unit in which a one-unit change is meaningful."},
-    "shape": {
-        "dist": "LogNormal", "mu": 0.0, "sigma": 0.5,
-        "reason": "Weibull shape: median 1 (constant hazard), 95% between 0.38 and 2.66, "
-                  "allowing falling or rising hazards. The default of the headline model "
-                  "(models/weibull_ph_centre.toml)."},
+    "shape": dict(SHAPE_PRIOR),
     "group_sd": {
         "dist": "HalfNormal", "sigma": 0.5,
         "reason": "between-group SD of the log hazard: prior median 0.34 (group HRs mostly "
@@ -363,7 +360,7 @@ class FormulaModel:
         d: dict = {
             "model": {"name": self.name, "title": title,
                       "description": self.description(), "family": self.family,
-                      "parameterisation": "ph",
+                      "parameterisation": get_family(self.family).parameterisation,
                       "time_unit": (canonical_unit(cohort.schema.time_unit)
                                     or cohort.schema.time_unit)},
             "outcome": {"endpoint": self.endpoint},
@@ -392,9 +389,11 @@ class FormulaModel:
                 prior = per_unit_prior(c.column, cohort)
                 if prior is not None:
                     priors[f"coefficient_{c.column}"] = prior
+        time, event = cohort.time(self.endpoint), cohort.event(self.endpoint)
+        crude = float(np.sum(time)) / max(int(np.sum(event)), 1)
         for par in get_family(self.family).parameters:  # the baseline's other parameters
             if not par.baseline:
-                priors[par.name] = dict(DEFAULT_PRIORS[par.name])
+                priors[par.name] = par.prior_for(crude, cohort.schema.time_unit)
         key, prior = baseline_prior(self.family, cohort.time(self.endpoint),
                                     cohort.event(self.endpoint), unit=cohort.schema.time_unit,
                                     endpoint=self.endpoint, source=cohort.source)
@@ -487,7 +486,9 @@ def formula_model(formula: Formula, schema: CohortSchema, *, family: str = DEFAU
     covs = tuple(_covariate(formula, t, schema, data) for t in formula.terms)
     groups = _group_specs(formula, schema)
     cuts, note = (_cuts(schema.time_unit) if get_family(family).needs_cuts else (None, ""))
-    return FormulaModel(name or f"{family}_ph_formula", family, formula.text, formula.endpoint,
+    fam = get_family(family)
+    default = f"{family}_ph_formula" if fam.parameterisation == "ph" else f"{family}_formula"
+    return FormulaModel(name or default, family, formula.text, formula.endpoint,
                         covs, groups, cuts, note)
 
 
@@ -601,6 +602,13 @@ def baseline_prior(family: str, time, event, *, unit: str, endpoint: str,
                       f"models/piecewise_ph_centre.toml): centred on a hazard of 1/"
                       f"{math.exp(mu):.3g} per unit of time ({unit}), 95% between "
                       f"{lo:.3g} and {hi:.3g}; " + placed}
+    if base.time == "rate":  # a hazard: centred on 1 / c
+        lo, hi = (math.exp(-mu + s * 1.96 * SCALE_SIGMA) for s in (-1, 1))
+        return base.name, {
+            "dist": "LogNormal", "mu": -mu, "sigma": SCALE_SIGMA,
+            "reason": f"{base.description} per {unit} of a reference unit in a typical group "
+                      f"(sigma 1 as the headline files' scale): median 1/{math.exp(mu):.3g}, "
+                      f"95% between {lo:.3g} and {hi:.3g}; " + placed}
     lo, hi = (math.exp(mu + s * 1.96 * SCALE_SIGMA) for s in (-1, 1))
     what = base.description
     return base.name, {

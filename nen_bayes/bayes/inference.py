@@ -4,8 +4,9 @@
 standard groups:
 
 ``posterior``, ``sample_stats``
-    the draws (plus ``hr = exp(beta)`` and ``median_baseline``, the median survival of a
-    reference unit in a typical group), and the sampler's statistics;
+    the draws (plus ``hr = exp(beta)``, or ``tr = exp(beta)`` for an accelerated-failure-time
+    family, and ``median_baseline``, the median survival of a reference unit in a typical
+    group), and the sampler's statistics;
 ``prior``, ``prior_predictive``
     forward draws from the prior and the uncensored times they imply;
 ``log_prior``
@@ -136,8 +137,8 @@ def _add_derived(ds, spec: ModelSpec, design: Design):
     med = families.median_baseline(spec.family, params, design.cuts).reshape(shape)
     new = {"median_baseline": xr.DataArray(med, dims=("chain", "draw"),
                                            attrs={"units": design.time_unit})}
-    if "beta" in ds:
-        new["hr"] = np.exp(ds["beta"])
+    if "beta" in ds:  # hazard ratios, or time ratios of an accelerated-failure-time family
+        new[families.get_family(spec.family).effect_variable] = np.exp(ds["beta"])
     tv = design.tv
     if tv is not None and "hr_change" in ds:  # the HR of each interval
         beta = ds["beta"].sel(covariate=tv["columns"]).to_numpy()[..., None]
@@ -191,23 +192,27 @@ def simulate_log_times(ds, spec: ModelSpec, design: Design, rng: np.random.Gener
 def _predictive(ds, spec: ModelSpec, design: Design, rng: np.random.Generator):
     """Uncensored predictive times, float32, computed in blocks of draws (bounded memory) on
     the log scale; times beyond float32's range (about 3.4e38) are stored as inf and counted
-    in the dataset's ``out_of_range`` attribute (no overflow in the cast)."""
+    in the dataset's ``out_of_range`` attribute (no overflow in the cast). A time that is
+    infinite in the model itself (a unit that never has the event: the cure fraction of a
+    Gompertz baseline with a falling hazard) is stored as inf and counted in ``never``."""
     import xarray as xr
 
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
     out = np.empty((n_draws, design.n), dtype=np.float32)
-    n_out = 0
+    n_out = n_never = 0
     for block, log_t in _log_time_blocks(ds, spec, design, rng):
+        never = np.isposinf(log_t)
+        n_never += int(never.sum())
         with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: inf
             out[block] = np.exp(log_t, out=log_t)
         over = ~np.isfinite(out[block])
-        n_out += int(over.sum())
+        n_out += int(over.sum()) - int(never.sum())
         out[block][over] = np.inf
     t = out.reshape(ds.sizes["chain"], ds.sizes["draw"], design.n)
     return xr.Dataset({OBSERVED: (("chain", "draw", "patient"), t)},
                       coords={"chain": ds["chain"], "draw": ds["draw"],
                               "patient": design.coords()["patient"]},
-                      attrs={"out_of_range": n_out, "size": int(out.size)})
+                      attrs={"out_of_range": n_out, "never": n_never, "size": int(out.size)})
 
 
 def _check_stored(model, draws, what: str) -> None:

@@ -189,7 +189,8 @@ def standardised_survival(family: str, grid, params: dict, eta: np.ndarray, cuts
                           block: int = 64, tv: dict | None = None,
                           weights: np.ndarray | None = None) -> np.ndarray:
     """Cohort-averaged (g-computation) survival on ``grid``: mean over units of
-    exp(-H0(t) exp(eta_i)), per draw. ``eta`` is (S, n); returns (S, T). With a time-varying
+    exp(-H0(t) exp(eta_i)) (an accelerated-failure-time family: of S0(t exp(-eta_i))), per
+    draw. ``eta`` is (S, n); returns (S, T). With a time-varying
     effect ``tv`` (:func:`time_varying_of`, its ``x`` the units' columns) each unit's
     cumulative hazard is :func:`~nen_bayes.bayes.families.tv_cumulative_hazard`. ``weights``
     (n,): a weighted mean over the columns of ``eta`` (the distinct units of
@@ -206,6 +207,16 @@ def standardised_survival(family: str, grid, params: dict, eta: np.ndarray, cuts
             h = families.tv_cumulative_hazard(family, grid[None, None, :], p,
                                               eta[b][:, :, None], tv, off)
             out[b] = _unit_mean(np.exp(-h), weights)
+        return out
+    fam = families.get_family(family)
+    if not fam.proportional:  # S(t | eta) = S0(t exp(-eta)): no common baseline curve
+        out = np.empty((eta.shape[0], len(grid)))
+        base = {k: v for k, v in params.items() if k in fam.parameter_names}
+        for a in range(0, eta.shape[0], block):
+            b = slice(a, a + block)
+            p = fam.expand({k: np.asarray(v)[b] for k, v in base.items()}, axes=2)
+            out[b] = _unit_mean(fam.survival(grid[None, None, :], p, eta[b][:, :, None],
+                                             cuts), weights)
         return out
     h0 = _h0_grid(family, grid, params, cuts)  # (S, T)
     r = np.exp(eta)  # (S, n)
@@ -233,7 +244,12 @@ def survival_quantile(family: str, params: dict, eta: np.ndarray, cuts=None, *,
               if k in ("shape", "scale")}
         off = families.tv_offsets(tv, params)
 
+    fam = families.get_family(family)
+    base = fam.expand({k: v for k, v in params.items() if k in fam.parameter_names})
+
     def s_at(t):
+        if not fam.proportional:  # each unit's own curve, S0(t exp(-eta))
+            return _unit_mean(fam.survival(t[:, None], base, eta, cuts), weights)
         if tv is not None:
             return _unit_mean(np.exp(-families.tv_cumulative_hazard(
                 family, t[:, None], pp, eta, tv, off)), weights)

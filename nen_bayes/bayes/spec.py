@@ -7,8 +7,9 @@ silently change a model.
 ``[model]``
     ``name``, ``title``, ``description``; ``family``: a family of the registry
     (:mod:`nen_bayes.bayes.families`; :func:`~nen_bayes.bayes.families.family_names`);
-    ``parameterisation`` = ``"ph"`` (proportional hazards: exp(coefficient) is
-    a hazard ratio; the only one offered); ``time_unit`` = ``"days"`` | ``"weeks"`` |
+    ``parameterisation`` = the family's (may be left out): ``"ph"`` (proportional hazards:
+    exp(coefficient) is a hazard ratio) or ``"aft"`` (accelerated failure time: a time
+    ratio); ``time_unit`` = ``"days"`` | ``"weeks"`` |
     ``"months"`` | ``"years"``: the unit of the file's numbers that are times (the baseline
     scale and log-hazard priors, the cuts). A model file must state it (:func:`load_spec`
     refuses a file without it); a fit on a cohort in another known unit converts those numbers
@@ -285,10 +286,13 @@ def spec_from_dict(data: dict, *, source: str = "<spec>") -> ModelSpec:
     family = model.get("family")
     if family not in FAMILIES:
         raise SpecError(f"{source} [model]: family {family!r} is not one of {list(FAMILIES)}")
-    param = model.get("parameterisation", "ph")
-    if param != "ph":
-        raise SpecError(f"{source} [model]: parameterisation {param!r} is not offered; "
-                        "allowed: ['ph'] (proportional hazards)")
+    fam = get_family(family)
+    param = model.get("parameterisation", fam.parameterisation)
+    if param != fam.parameterisation:
+        kinds = {"ph": "proportional hazards", "aft": "accelerated failure time"}
+        raise SpecError(f"{source} [model]: parameterisation {param!r} does not fit family "
+                        f"{family!r}, whose coefficients are {fam.effect.replace('_', ' ')}s; "
+                        f"allowed: [{fam.parameterisation!r}] ({kinds[fam.parameterisation]})")
 
     time_unit = model.get("time_unit")
     if time_unit is not None:
@@ -376,6 +380,28 @@ _LOCATION = {"Normal": "mu", "StudentT": "mu", "Cauchy": "alpha", "Laplace": "mu
              "Logistic": "mu"}
 
 
+#: The location and scale of a real prior: both multiplied when the parameter is a rate.
+_LOCATION_SCALE = {"Normal": ("mu", "sigma"), "StudentT": ("mu", "sigma"),
+                   "Cauchy": ("alpha", "beta"), "Laplace": ("mu", "b"), "Logistic": ("mu", "s")}
+
+
+def _prior_in_unit(prior: Prior, factor: float, kind: str) -> Prior:
+    """The prior of a parameter whose time kind (:class:`~nen_bayes.bayes.families.Parameter`
+    ``time``) is ``kind`` when times are multiplied by ``factor``: a time scale (``"scale"``)
+    is multiplied by it, a positive rate (``"rate"``) and a real rate (``"per_time"``) divided
+    by it, a log rate (``"log_rate"``) shifted by ``-log(factor)``."""
+    if kind == "scale":
+        return _scaled_prior(prior, factor, log_hazard=False)
+    if kind == "rate":
+        return _scaled_prior(prior, 1.0 / factor, log_hazard=False)
+    if kind == "log_rate":
+        return _scaled_prior(prior, factor, log_hazard=True)
+    params = dict(prior.params)  # per_time: a real location-scale prior divided by factor
+    for key in _LOCATION_SCALE[prior.dist]:
+        params[key] /= factor
+    return Prior(prior.dist, params, prior.reason)
+
+
 def _scaled_prior(prior: Prior, factor: float, *, log_hazard: bool) -> Prior:
     """The prior of ``factor * X`` (a time scale) or of ``X - log(factor)`` (a log hazard)."""
     params = dict(prior.params)
@@ -426,8 +452,7 @@ def in_time_unit(spec: ModelSpec, unit: str) -> tuple[ModelSpec, str]:
     for par in get_family(spec.family).parameters:  # the parameters that have a time unit
         if par.time is None or par.name not in priors:
             continue
-        priors[par.name] = _scaled_prior(priors[par.name], factor,
-                                         log_hazard=par.time == "log_rate")
+        priors[par.name] = _prior_in_unit(priors[par.name], factor, par.time)
         what = "log-hazard" if par.time == "log_rate" else f"baseline {par.name}"
         done.append(f"the {what} prior {spec.priors[par.name].describe()} -> "
                     f"{priors[par.name].describe()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nen_bayes.bayes.design import make_design
+from nen_bayes.bayes.families import family_names, get_family
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.errors import ModelDataError
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
@@ -142,6 +143,15 @@ def check_settings(cohort: Cohort, s: ReanalysisSettings) -> None:
                 f"{cohort.schema.endpoint(ep).event!r}: all {len(cohort)} units are censored); "
                 "no model can be estimated from it. Check the event column and "
                 "--event-coding, or leave the endpoint out (--endpoint).")
+    aft = [sp.name for sp in s.specs if not get_family(sp.family).proportional]
+    ph = ", ".join(f for f in family_names() if get_family(f).proportional)
+    if aft:
+        raise ModelDataError(
+            f"the model set has accelerated-failure-time families ({', '.join(aft)}); the main "
+            "job's contrast, decision probabilities, prior grid and report are on the hazard-"
+            "ratio scale. Fit those with 'nen-bayes fit --formula ... --family NAME', which "
+            "reports their time ratios (effects.csv), and keep the main job's models "
+            f"proportional-hazards ({ph})")
     _check_contrast(cohort, s)
     tv = s.headline.time_varying
     if tv is not None and tv.covariate == s.contrast.term:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from nen_bayes.bayes import families
 from nen_bayes.bayes.predict import (
     baseline_params,
     cuts_of,
@@ -47,7 +48,7 @@ from nen_bayes.bayes.predict import (
     unit_patterns,
 )
 from nen_bayes.effects import effects_frame
-from nen_bayes.errors import ResultError
+from nen_bayes.errors import ModelDataError, ResultError
 from nen_bayes.formatting import format_prob
 from nen_bayes.posterior.summary import interval
 from nen_bayes.provenance import Provenanced, is_synthetic
@@ -518,6 +519,12 @@ def contrast_effects(tree, contrast: Contrast, *, decision: Decision | None = No
     ``standardise=False`` skips the curves, medians and RMSTs (empty tables). Raises
     :class:`ResultError` when the term or a level is not the model's."""
     decision = Decision() if decision is None else decision
+    if not families.get_family(tree.attrs["family"]).proportional:
+        raise ModelDataError(
+            f"{tree.attrs['model']}: a contrast's hazard ratio, decision probabilities and "
+            f"centre HRs need a proportional-hazards family; {tree.attrs['family']!r} is an "
+            "accelerated-failure-time family, whose coefficients are time ratios: read them "
+            "from the fit's effects (posterior_effects, effects.csv)")
     model_ref, level, reference, level_cols = _resolve(tree, contrast)
     a = tree.attrs
     post = tree["posterior"].dataset

@@ -250,6 +250,12 @@ def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None =
                              f"{column!r} is not one of the data's columns "
                              f"{list(cohort.data.columns)}")
     _refuse_time_varying(spec)
+    if not families.get_family(spec.family).proportional:
+        raise ModelDataError(
+            f"{spec.source}: leave-one-centre-out CV integrates a new centre's intercept on the "
+            f"log-hazard scale (proportional hazards); {spec.family!r} is an "
+            "accelerated-failure-time family, whose intercepts act on time: compare it by "
+            "PSIS-LOO")
     design = make_design(spec, cohort, endpoint)
     group = _check_groups(spec, design, column)
     folds, centres = pd.factorize(cohort.data[column].astype(str), sort=True)

@@ -107,22 +107,26 @@ def posterior_effects(tree, *, conf_level: float = 0.95, group: str = "posterior
     tv = json.loads(a.get("time_varying", "null"))
     if tv is not None:
         rows += _time_varying_rows(ds, tv, contrasts, base, method, conf_level)
-    if "beta" in ds:
+    fam = families.get_family(a["family"])
+    if "beta" in ds:  # HRs of a PH family; time ratios (benefit: TR > 1) of an AFT family
         beta = flat_draws(ds, "beta")
+        sign, prob, what = ((-1.0, "prob_hr_below_1", "P(HR < 1)") if fam.proportional
+                            else (1.0, "prob_tr_above_1", "P(TR > 1)"))
         for j, name in enumerate(ds["covariate"].to_numpy()):
             if tv is not None and name in tv["columns"]:
                 continue  # no single HR: its rows by time are above
             est, lo, hi = interval(np.exp(beta[:, j]), conf_level)
-            rows.append({**base, "quantity": "hazard_ratio", "term": terms[name],
+            rows.append({**base, "quantity": fam.effect, "term": terms[name],
                          "group": contrasts[name], "estimate": est, "lower": lo, "upper": hi,
                          "method": method})
-            rows.append({**base, "quantity": "prob_hr_below_1", "term": terms[name],
-                         "group": contrasts[name], "estimate": float(np.mean(beta[:, j] < 0)),
+            rows.append({**base, "quantity": prob, "term": terms[name],
+                         "group": contrasts[name],
+                         "estimate": float(np.mean(sign * beta[:, j] > 0)),
                          "interval": "", "conf_level": np.nan,
-                         "method": f"Bayesian {a['model']}, {label} probability P(HR < 1)"})
+                         "method": f"Bayesian {a['model']}, {label} probability {what}"})
     baseline = [(par.name, par.quantity, "baseline",
                  f"reference unit ({a['time_unit']})" if par.time else par.name)
-                for par in families.get_family(a["family"]).parameters if par.quantity]
+                for par in fam.parameters if par.quantity]
     for var, quantity, term, grp in (
             *baseline,
             ("median_baseline", "median_survival", "baseline",
@@ -183,15 +187,18 @@ def plausible_time_range(unit: str) -> tuple[float, float]:
 def prior_predictive_check(tree, *, probs=(0.025, 0.25, 0.5, 0.75, 0.975)) -> pd.DataFrame:
     """Quantiles of the prior-implied median survival and group hazard ratios, with the share
     of draws outside a plausible range (median below 1 or above 240 months, in the cohort's
-    time unit; HR outside
+    time unit; HR, or an accelerated-failure-time family's time ratio, outside
     0.1-10) so that an over-wide or over-narrow prior shows at a glance."""
     unit = tree.attrs["time_unit"]
+    ph = families.get_family(tree.attrs["family"]).proportional
+    ratio, ratios = ("HR", "hazard ratios") if ph else ("TR", "time ratios")
     rows = []
     for key, x in prior_predictive_draws(tree).items():
         x = x[np.isfinite(x)]
         is_time = key.startswith("median")
         label = _LABELS.get(key, f"{key[3:]} hazard ratios exp(u) (all levels pooled)")
-        row = {"quantity": label, "unit": unit if is_time else "HR", "draws": len(x)}
+        label = label.replace("hazard ratios", ratios)
+        row = {"quantity": label, "unit": unit if is_time else ratio, "draws": len(x)}
         for p, q in zip(probs, np.quantile(x, probs), strict=True):
             row[f"q{p * 100:g}".replace(".", "_")] = float(q)
         if is_time:
@@ -215,7 +222,7 @@ def prior_predictive_warnings(ppc: pd.DataFrame, attrs) -> list[str]:
     vague priors are a legitimate choice."""
     out = []
     for r in ppc.itertuples():
-        if r.unit != "HR" and r.share_outside > PRIOR_OUTSIDE_WARN:
+        if r.unit not in ("HR", "TR") and r.share_outside > PRIOR_OUTSIDE_WARN:
             spec_unit = attrs.get("spec_time_unit", r.unit)
             out.append(
                 f"warning: {r.share_outside:.0%} of the prior's {r.quantity} lie outside the "

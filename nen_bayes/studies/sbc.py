@@ -3,7 +3,7 @@ a design.
 
 Each replication draws every parameter from the model's priors
 (:func:`nen_bayes.bayes.inference.sample_prior`), simulates the outcomes of the design's units
-with the model's own likelihood (:func:`~nen_bayes.studies.simulation.simulate_outcomes`) and
+with the model's own likelihood (:func:`~nen_bayes.studies.simulation.simulate_observed`) and
 the design's censoring (:func:`~nen_bayes.studies.simulation.censoring_times`), fits the model
 and records, for every parameter (each coefficient, the shape or baseline hazards, each group's
 SD and each group level's effect), the rank of the true value among ``L`` posterior draws: the
@@ -53,7 +53,7 @@ from nen_bayes.studies.simulation import (
     parameter_draws,
     parameter_names,
     parameter_values,
-    simulate_outcomes,
+    simulate_observed,
     task_seed,
 )
 
@@ -367,8 +367,12 @@ class SBCStudy:
         truth_ds = sample_prior(spec, design, 1, rng)
         truth = {k: truth_ds[k].to_numpy()[0, 0] for k in truth_ds.data_vars}
         censor = censoring_times(design.time, design.event, rng)
-        time, event, raised = simulate_outcomes(spec.family, truth, design, censor, rng)
-        tree = fitter.fit(time, event, seed=int(rng.integers(2**31)), sampling=self.sampling)
+        # the outcome kinds of the design (late entry, interval censoring) simulated as fitted
+        sim, raised = simulate_observed(spec.family, truth, design, censor, rng)
+        event = sim.event
+        tree = fitter.fit(sim.time, sim.event, seed=int(rng.integers(2**31)),
+                          sampling=self.sampling, entry=sim.entry,
+                          upper=sim.upper if getattr(fitter, "intervals", False) else None)
         post = tree["posterior"].dataset if hasattr(tree["posterior"], "dataset") \
             else tree["posterior"]
         draws = parameter_draws(post, names)

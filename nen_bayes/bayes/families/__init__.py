@@ -8,9 +8,11 @@ level and the priors it needs. A new family is one module in this package defini
 :data:`REGISTRY` below; nothing else changes.
 
 Notation: ``t`` time, ``d`` event indicator (1 = event, 0 = right-censored), ``eta`` the linear
-predictor (covariates times log-HRs plus random effects). The hazard of a unit is the baseline
-hazard times ``exp(eta)`` in every family registered today, so ``exp(coefficient)`` is a hazard
-ratio (:attr:`Family.effect` is ``"hazard_ratio"``).
+predictor (covariates times coefficients plus random effects). In a proportional-hazards
+family the hazard of a unit is the baseline hazard times ``exp(eta)``, so ``exp(coefficient)``
+is a hazard ratio (:attr:`Family.effect` ``"hazard_ratio"``); in an accelerated-failure-time
+family (:mod:`~nen_bayes.bayes.families.aft`) a unit's time is the baseline's times
+``exp(eta)``, so ``exp(coefficient)`` is a time ratio (``"time_ratio"``).
 
 The log-likelihood of one unit is ``d log h(t) + log S(t)`` (an event contributes the density,
 a censored unit its survival), so every unit, censored or not, has its own pointwise term.
@@ -30,6 +32,9 @@ import numpy as np
 
 from nen_bayes.bayes.families.base import LN2, Family, Parameter
 from nen_bayes.bayes.families.exponential import EXPONENTIAL, exponential_logp
+from nen_bayes.bayes.families.gompertz import GOMPERTZ
+from nen_bayes.bayes.families.loglogistic import LOGLOGISTIC
+from nen_bayes.bayes.families.lognormal import LOGNORMAL
 from nen_bayes.bayes.families.piecewise import (
     PIECEWISE,
     exposure_matrix,
@@ -55,6 +60,7 @@ from nen_bayes.bayes.families.timevarying import (
     tv_loglik_draws as _tv_loglik_draws,
 )
 from nen_bayes.bayes.families.weibull import WEIBULL, power_interval_logp, weibull_logp
+from nen_bayes.bayes.families.weibull_aft import WEIBULL_AFT
 
 __all__ = [
     "DEFAULT_FAMILY",
@@ -90,7 +96,8 @@ __all__ = [
 ]
 
 #: Every family, by the name a model file's ``[model] family`` and ``--family`` use.
-REGISTRY: dict[str, Family] = {f.name: f for f in (WEIBULL, EXPONENTIAL, PIECEWISE)}
+REGISTRY: dict[str, Family] = {f.name: f for f in (
+    WEIBULL, WEIBULL_AFT, EXPONENTIAL, GOMPERTZ, LOGNORMAL, LOGLOGISTIC, PIECEWISE)}
 
 #: The family of a formula's model when ``--family`` is not given.
 DEFAULT_FAMILY = WEIBULL.name

@@ -38,7 +38,9 @@ class Parameter:
     units) or ``"log_rate"`` (a log hazard: shifted by minus the log of that factor), None when
     it has no unit; ``baseline``: whether it carries the baseline's level (the parameter
     internal centring re-expresses at the covariate means); ``quantity``: the name of its rows
-    in the effects table (None: not reported there)."""
+    in the effects table (None: not reported there); ``default_prior``: the prior a formula's
+    model gives it when it does not carry the baseline (a prior table, or a function of the
+    data's crude mean survival time ``c`` and time unit returning one)."""
 
     name: str
     support: str
@@ -47,6 +49,13 @@ class Parameter:
     time: str | None = None
     baseline: bool = False
     quantity: str | None = None
+    default_prior: object = None
+
+    def prior_for(self, crude: float, unit: str) -> dict:
+        """The default prior table of a formula's model (``crude``: total follow-up / events,
+        in ``unit``)."""
+        p = self.default_prior
+        return dict(p(crude, unit) if callable(p) else p)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,23 @@ class Family(ABC):
     time_varying: tuple[str, ...] = ()
 
     # -- what it has -------------------------------------------------------------------------
+    @property
+    def parameterisation(self) -> str:
+        """``"ph"`` (coefficients are log hazard ratios) or ``"aft"`` (log time ratios): a
+        model file's ``[model] parameterisation``."""
+        return {"hazard_ratio": "ph", "time_ratio": "aft"}[self.effect]
+
+    @property
+    def proportional(self) -> bool:
+        """Whether the family is in proportional-hazards form (its coefficients log HRs)."""
+        return self.effect == "hazard_ratio"
+
+    @property
+    def effect_variable(self) -> str:
+        """The posterior variable holding ``exp(beta)``: ``hr`` (hazard ratios) or ``tr``
+        (time ratios)."""
+        return "hr" if self.proportional else "tr"
+
     @property
     def parameter_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parameters)

@@ -19,7 +19,15 @@ import numpy as np
 
 from nen_bayes.bayes.families.base import Family, Parameter
 
-__all__ = ["WEIBULL", "PowerLaw", "Weibull", "power_interval_logp", "weibull_logp"]
+__all__ = ["SHAPE_PRIOR", "WEIBULL", "PowerLaw", "Weibull", "power_interval_logp",
+           "weibull_logp"]
+
+#: The shape prior of a formula's Weibull model (PH or AFT), that of the headline files.
+SHAPE_PRIOR = {
+    "dist": "LogNormal", "mu": 0.0, "sigma": 0.5,
+    "reason": "Weibull shape: median 1 (constant hazard), 95% between 0.38 and 2.66, "
+              "allowing falling or rising hazards. The default of the headline model "
+              "(models/weibull_ph_centre.toml)."}
 
 
 def weibull_logp(value, shape, scale, eta, event, entry=None):
@@ -159,7 +167,7 @@ WEIBULL = Weibull(
     name="weibull", title="Weibull PH",
     parameters=(
         Parameter("shape", "positive", "Weibull shape (1: constant hazard)",
-                  quantity="weibull_shape"),
+                  quantity="weibull_shape", default_prior=SHAPE_PRIOR),
         Parameter("scale", "positive", "baseline Weibull scale", time="scale", baseline=True,
                   quantity="baseline_scale"),
     ),

@@ -536,9 +536,7 @@ def _init_frame(design: Design | None) -> dict[str, tuple]:
         return {}
     # an interval-censored event counted at its upper bound (as the baseline level's reference
     # time is): its lower bound may be 0, and a cohort of such events has no follow-up else
-    outcomes = Outcomes.of(design)
-    follow_up = np.where(outcomes.interval, outcomes.upper, outcomes.time) \
-        if outcomes.upper is not None else outcomes.time
+    follow_up = Outcomes.of(design).detection_time
     crude = float(np.log(follow_up.sum() / max(float(design.event.sum()), 1.0)))
     frame: dict[str, tuple] = {CENTRED_BASELINE[0]: (crude, 1.0),
                                CENTRED_BASELINE[1]: (-crude, 1.0)}

@@ -79,6 +79,7 @@ import numpy as np
 from nen_bayes.bayes import families
 from nen_bayes.bayes.design import Design
 from nen_bayes.bayes.spec import ModelSpec
+from nen_bayes.cohorts.outcomes import Outcomes
 from nen_bayes.errors import SpecError
 
 __all__ = ["CENTRED_BASELINE", "OBSERVED", "OUTCOME_DATA", "PRIOR_DATA", "UNIT_WEIGHTS",
@@ -308,9 +309,7 @@ def reference_log_time(design: Design) -> float:
     """The log of the geometric mean of the design's event times, an interval-censored event
     counted at its upper bound (of all its positive times when it has no event): where the
     baseline level of hierarchical centring is taken."""
-    time = np.asarray(design.time, float)
-    if design.upper is not None:  # an event in (time, upper], possibly (0, upper]
-        time = np.where((design.event == 1) & (design.upper > time), design.upper, time)
+    time = Outcomes.of(design).detection_time  # an event in (time, upper] at upper
     times = time[(design.event == 1) & (time > 0)]
     times = times if len(times) else time[time > 0]
     return float(np.mean(np.log(times))) if len(times) else 0.0

@@ -1,6 +1,6 @@
-"""What was observed of each unit, one object for every layer that needs it.
+"""The likelihood term of each outcome kind (:mod:`nen_bayes.cohorts.outcomes`).
 
-A unit's outcome is one of four kinds, each with one likelihood term (``H`` the unit's
+Each kind has one likelihood term (``H`` the unit's
 cumulative hazard, ``h`` its hazard, from the family and the unit's linear predictor):
 
 ``exact``      an event at ``time``: ``log h(time) - H(time)``;
@@ -24,67 +24,22 @@ import numpy as np
 
 from nen_bayes.bayes import families
 from nen_bayes.bayes.families import Family
+from nen_bayes.cohorts.outcomes import KINDS
+from nen_bayes.cohorts.outcomes import Outcomes as ObservedOutcomes
 
 __all__ = ["KINDS", "Outcomes", "observe"]
 
-#: The outcome kinds, in the order :attr:`Outcomes.kinds` codes them (0, 1, 2).
-KINDS = ("exact", "right", "interval")
-
 
 @dataclass(frozen=True)
-class Outcomes:
-    """The outcomes of ``n`` units: ``time`` and ``event`` (n,), late-entry times ``entry``
-    (None: every unit observed from 0), upper bounds ``upper`` (None: no interval-censored
-    event; else ``upper`` = time for an exact event or a censored unit)."""
-
-    time: np.ndarray
-    event: np.ndarray
-    entry: np.ndarray | None = None
-    upper: np.ndarray | None = None
-
-    @classmethod
-    def of(cls, design) -> Outcomes:
-        """The outcomes of a design (:class:`~nen_bayes.bayes.design.Design`)."""
-        return cls(np.asarray(design.time, float), np.asarray(design.event),
-                   None if design.entry is None else np.asarray(design.entry, float),
-                   None if design.upper is None else np.asarray(design.upper, float))
-
-    @property
-    def n(self) -> int:
-        return len(self.time)
-
-    @property
-    def interval(self) -> np.ndarray:
-        """Which units had their event in ``(time, upper]``."""
-        if self.upper is None:
-            return np.zeros(self.n, bool)
-        return (self.event == 1) & (self.upper > self.time)
-
-    @property
-    def kinds(self) -> np.ndarray:
-        """Each unit's kind as a code into :data:`KINDS`."""
-        return np.where(self.interval, 2, np.where(self.event == 1, 0, 1))
-
-    def counts(self) -> dict[str, int]:
-        """How many units of each kind, and how many enter late."""
-        k = self.kinds
-        out = {name: int((k == i).sum()) for i, name in enumerate(KINDS)}
-        out["late_entry"] = 0 if self.entry is None else int((self.entry > 0).sum())
-        return out
-
-    def subset(self, units) -> Outcomes:
-        """The outcomes of the units selected (a boolean mask or indexes)."""
-        def pick(a):
-            return None if a is None else np.asarray(a)[units]
-        return Outcomes(pick(self.time), pick(self.event), pick(self.entry), pick(self.upper))
+class Outcomes(ObservedOutcomes):
+    """:class:`nen_bayes.cohorts.outcomes.Outcomes` with the likelihood term of each kind."""
 
     def pointwise(self, family: Family, params: dict, eta, cuts=None, tv=None) -> np.ndarray:
         """The log-likelihood term of every unit in every draw, (S, n): ``params`` flat draws
         (``(S,)``, ``(S, K)``; with ``tv``, a time-varying effect, its changes too), ``eta``
         (S, n) the units' linear predictors."""
         inside = self.interval
-        exact_time = self.time if self.upper is None else np.where(inside, self.upper,
-                                                                   self.time)
+        exact_time = self.detection_time
         if tv is None:
             ll = family.loglik_draws(exact_time, self.event, eta, params, cuts, self.entry)
         else:

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nen_bayes.cohorts.outcomes import Outcomes
 from nen_bayes.cohorts.read import RawTable, read_table, table_from_frame
-from nen_bayes.cohorts.schema import CohortSchema
+from nen_bayes.cohorts.schema import CohortSchema, derived_time_column
 from nen_bayes.cohorts.validate import row_ids, validate_table
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 
@@ -84,11 +85,33 @@ class Cohort:
             return None
         return self.data[ep.lower].to_numpy(float), self.data[ep.upper].to_numpy(float)
 
+    def outcomes(self, endpoint: str) -> Outcomes:
+        """What was observed of each unit for ``endpoint`` (:class:`Outcomes`): for an
+        interval-censored endpoint, ``time`` is the lower bound of an event's interval (the
+        censoring time of a censored unit) and ``upper`` its upper bound."""
+        bounds = self.interval(endpoint)
+        event = self.event(endpoint)
+        if bounds is None:
+            return Outcomes(self.time(endpoint), event, self.entry(endpoint))
+        lower, upper = bounds
+        return Outcomes(lower, event, self.entry(endpoint),
+                        np.where(event == 1, upper, lower))
+
     def detection_times(self) -> Cohort:
         """The same cohort with every event at its detection time: the interval columns set
-        aside (the data stay; the time and event columns are the detection-time form)."""
-        eps = tuple(e.detection_time() for e in self.schema.endpoints)
-        return replace(self, schema=replace(self.schema, endpoints=eps))
+        aside, an interval-censored endpoint's time the upper bound of each event's interval
+        (:attr:`Outcomes.detection_time`; its time column may hold any time in the interval)
+        and a censored unit's time its censoring time."""
+        data, eps = self.data, []
+        for e in self.schema.endpoints:
+            if e.interval and e.lower in data.columns and e.upper in data.columns:
+                column = derived_time_column(e.name)
+                if data is self.data:
+                    data = self.data.copy()
+                data[column] = self.outcomes(e.name).detection_time
+                e = replace(e, time=column)
+            eps.append(e.detection_time())
+        return replace(self, data=data, schema=replace(self.schema, endpoints=tuple(eps)))
 
     @property
     def ids(self) -> np.ndarray:

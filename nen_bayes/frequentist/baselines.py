@@ -375,12 +375,7 @@ def detection_times(cohort: Cohort, endpoint: str) -> np.ndarray:
     """The times of the right-censored analyses of ``endpoint``: for an interval-censored
     endpoint, each event at its detection time (the upper bound of its interval, never the
     lower bound, which may be 0), a censored unit at its censoring time; else its times."""
-    t = cohort.time(endpoint)
-    bounds = cohort.interval(endpoint)
-    if bounds is None:
-        return t
-    event = cohort.event(endpoint) == 1
-    return np.where(event & np.isfinite(bounds[1]), bounds[1], t)
+    return cohort.outcomes(endpoint).detection_time
 
 
 def _check_factors(cohort: Cohort, factors: list[str] | None) -> list[str]:

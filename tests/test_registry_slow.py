@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from fakes import one_factor_spec
 
 from nen_bayes import load_cohort
 from nen_bayes.bayes import families
-from nen_bayes.bayes.spec import load_spec
+from nen_bayes.bayes.spec import load_spec, spec_from_dict
 from nen_bayes.cohorts.schema import CohortSchema, Factor
 from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.posterior.crossval import centre_cv
@@ -31,8 +30,27 @@ pytestmark = pytest.mark.slow
 
 REPS, L = 50, 39
 SAMPLING = Sampling(draws=200, tune=300, chains=2, cores=1)
-BASELINE = {"weibull": ["shape", "scale"], "exponential": ["scale"],
-            "piecewise": ["log_hazard"]}
+#: Priors of the baseline parameters (times of about 1 to 60): each family's by name, and a
+#: real per-time shape (the Gompertz log-hazard slope) near 0.
+PRIORS = {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
+          "shape": {"dist": "LogNormal", "mu": 0, "sigma": 0.5},
+          "scale": {"dist": "LogNormal", "mu": 3, "sigma": 1},
+          "sigma": {"dist": "LogNormal", "mu": 0, "sigma": 0.5},
+          "rate": {"dist": "LogNormal", "mu": -3, "sigma": 1},
+          "log_hazard": {"dist": "Normal", "mu": -3, "sigma": 1.5}}
+
+
+def _spec(family: str):
+    fam = families.get_family(family)
+    d = {"model": {"name": f"{family}_sbc", "family": family},
+         "covariates": [{"column": "x", "reference": "a"}],
+         "priors": {"coefficient": PRIORS["coefficient"]}}
+    for par in fam.parameters:
+        d["priors"][par.name] = (PRIORS[par.name] if par.support == "positive" else
+                                 {"dist": "Normal", "mu": 0.0, "sigma": 0.03})
+    if fam.needs_cuts:
+        d["baseline"] = {"cuts": [8.0, 20.0]}
+    return spec_from_dict(d)
 
 
 def _cohort(kind: str):
@@ -69,8 +87,7 @@ def _sbc(study: SBCStudy) -> pd.DataFrame:
 @pytest.mark.parametrize("kind", ["exact", "interval", "entry"])
 @pytest.mark.parametrize("family", list(families.REGISTRY))
 def test_sbc_ranks_every_parameter_of_every_family_uniformly(family, kind):
-    cuts = [8.0, 20.0] if families.get_family(family).needs_cuts else None
-    spec = one_factor_spec(family, BASELINE[family], cuts)
+    spec = _spec(family)
     study = SBCStudy(spec, _cohort(kind), REPS, seed=11, sampling=SAMPLING, endpoint="ep",
                      n_draws=L, bins=5, alpha=0.001)
     tests = _sbc(study)

@@ -31,6 +31,10 @@ def exponential_logp(value, scale, eta, event, entry=None):
 class Exponential(PowerLaw):
     """The exponential PH family (module docstring)."""
 
+    def mean(self, params, cuts=None):
+        """``scale``."""
+        return np.asarray(params["scale"], float)
+
     def weibull_form(self, params):
         return 1.0, (params["scale"] if isinstance(params, dict) else params[0])
 

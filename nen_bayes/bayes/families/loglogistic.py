@@ -23,6 +23,13 @@ class LogLogistic(AcceleratedFailureTime):
     """The log-logistic AFT family (module docstring): W = log T - log b - eta is logistic
     with scale 1 / a."""
 
+    def mean(self, params, cuts=None):
+        """``scale (pi / a) / sin(pi / a)`` for a > 1; infinite for a <= 1 (a heavy tail)."""
+        a = np.asarray(params["shape"], float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = params["scale"] * (np.pi / a) / np.sin(np.pi / a)
+        return np.where(a > 1.0, m, np.inf)
+
     def log_sf_w(self, w, params):
         return -np.logaddexp(0.0, params["shape"] * np.asarray(w, float))
 

@@ -27,6 +27,10 @@ _HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
 class LogNormal(AcceleratedFailureTime):
     """The log-normal AFT family (module docstring)."""
 
+    def mean(self, params, cuts=None):
+        """``scale * exp(sigma^2 / 2)``."""
+        return params["scale"] * np.exp(0.5 * np.asarray(params["sigma"], float) ** 2)
+
     def log_sf_w(self, w, params):
         return special.log_ndtr(-np.asarray(w, float) / params["sigma"])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from nen_bayes.bayes.families.base import Family, Parameter
 
@@ -112,6 +113,10 @@ class PowerLaw(Family):
 @dataclass(frozen=True)
 class Weibull(PowerLaw):
     """The Weibull PH family (module docstring)."""
+
+    def mean(self, params, cuts=None):
+        """``scale * Gamma(1 + 1 / shape)``."""
+        return params["scale"] * np.exp(special.gammaln(1.0 + 1.0 / params["shape"]))
 
     def weibull_form(self, params):
         if isinstance(params, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from nen_bayes.bayes.families.aft import AcceleratedFailureTime
 from nen_bayes.bayes.families.base import Parameter
@@ -24,6 +25,10 @@ __all__ = ["WEIBULL_AFT", "WeibullAFT"]
 class WeibullAFT(AcceleratedFailureTime):
     """The Weibull AFT family (module docstring): W = log T - log sigma - eta has the minimum
     extreme-value law with scale 1 / a."""
+
+    def mean(self, params, cuts=None):
+        """``scale * Gamma(1 + 1 / shape)``."""
+        return params["scale"] * np.exp(special.gammaln(1.0 + 1.0 / params["shape"]))
 
     def log_sf_w(self, w, params):
         return -np.exp(params["shape"] * np.asarray(w, float))

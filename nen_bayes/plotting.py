@@ -20,6 +20,7 @@ from nen_bayes.bayes.predict import term_levels
 from nen_bayes.files import atomic_write_bytes
 from nen_bayes.formatting import format_equals
 from nen_bayes.frequentist.km import KaplanMeier
+from nen_bayes.posterior.averaging import AVERAGED
 from nen_bayes.posterior.diagnostics import key_parameters, ppc_km
 from nen_bayes.posterior.summary import plausible_time_range
 from nen_bayes.provenance import is_synthetic
@@ -33,6 +34,7 @@ __all__ = [
     "plot_caterpillar",
     "plot_elpd",
     "plot_energy",
+    "plot_extrapolation",
     "plot_hr_posterior",
     "plot_km",
     "plot_operating",
@@ -701,6 +703,38 @@ def plot_elpd(table, *, title: str = "", synthetic: bool = False, ax=None):
     panel.legend(fontsize=7, loc="upper center", ncols=2)
     panel.grid(alpha=0.3)
     return _titled(fig, title or "Model comparison (PSIS-LOO)", synthetic, own=ax is None)
+
+
+def plot_extrapolation(avg, *, observed=None, title: str = "", synthetic: bool = False,
+                       ax=None):
+    """Every model's cohort survival (posterior median) over the grid of a
+    :class:`~nen_bayes.posterior.averaging.ModelAverage`, beyond the longest follow-up (the
+    dashed line), with the stacking average and its band; ``observed`` (a KaplanMeier) draws
+    the cohort's Kaplan-Meier curve under them. Each model's weight is in its label."""
+    fig, panel = _one_axes(ax, (7.6, 5.0), "plot_extrapolation")
+    models = [m for m in dict.fromkeys(avg.curves["model"]) if m != AVERAGED]
+    for k, m in enumerate(models):
+        c = avg.curves[avg.curves["model"] == m]
+        panel.plot(c["time"], c["estimate"], color=_COLOURS[(k + 1) % len(_COLOURS)], lw=1.1,
+                   label=f"{m} (w={avg.weights[m]:.2f})")
+    c = avg.curves[avg.curves["model"] == AVERAGED]
+    panel.fill_between(c["time"], c["lower"], c["upper"], color="black", alpha=0.12, lw=0)
+    panel.plot(c["time"], c["estimate"], color="black", lw=2.2,
+               label=f"model-averaged (stacking), {avg.conf_level:.0%} band")
+    if observed is not None:
+        t, surv, _, _ = _step(observed)
+        panel.step(t, surv, where="post", color="grey", lw=1.0, ls="-",
+                   label="Kaplan-Meier (observed)")
+    panel.axvline(avg.follow_up, color="grey", lw=0.8, ls="--")
+    panel.text(avg.follow_up, 0.98, "  longest follow-up: extrapolated beyond", fontsize=7,
+               va="top", color="grey")
+    panel.set_ylim(0, 1.02)
+    panel.set_xlabel(f"Time ({avg.time_unit})")
+    panel.set_ylabel("Survival probability (cohort, standardised)")
+    panel.grid(alpha=0.3)
+    panel.legend(fontsize=7, loc="upper right")
+    return _titled(fig, title or f"Survival by family and model-averaged, {avg.endpoint}",
+                   synthetic, own=ax is None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ class Design:
     upper: np.ndarray | None = None  # events with upper > time happened in (time, upper]
     #: a covariate whose effect changes with time (:func:`time_varying_design`); None: none
     tv: dict | None = field(default=None, repr=False)
+    #: the family of the model the design was made for (its registry name)
+    family: str | None = None
 
     @property
     def n(self) -> int:
@@ -188,7 +190,7 @@ def make_design(spec: ModelSpec, cohort: Cohort, endpoint: str) -> Design:
                   time_unit=cohort.schema.time_unit, transforms=transforms, orders=orders,
                   entry=cohort.entry(endpoint), upper=None if bounds is None else bounds[1],
                   tv=time_varying_design(spec, time, X, names, terms,
-                                         cohort.schema.time_unit))
+                                         cohort.schema.time_unit), family=spec.family)
 
 
 #: ``centered = "auto"`` chooses centred group effects when every level of the group has at

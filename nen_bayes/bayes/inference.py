@@ -540,10 +540,16 @@ def _init_frame(design: Design | None) -> dict[str, tuple]:
     crude = float(np.log(follow_up.sum() / max(float(design.event.sum()), 1.0)))
     frame: dict[str, tuple] = {CENTRED_BASELINE[0]: (crude, 1.0),
                                CENTRED_BASELINE[1]: (-crude, 1.0)}
-    for fam in families.REGISTRY.values():  # the baseline parameters that have a time unit:
-        for par in fam.parameters:  # a time starts at the crude mean, a log rate at minus it
-            if par.time is not None:
-                frame[par.name] = (crude if par.time == "scale" else -crude, 1.0)
+    # the baseline parameters that have a time unit: a time starts at the crude mean (on the
+    # log scale), a rate or log rate at minus it, a real per-time rate (the Gompertz slope)
+    # at 0 within +-2 over the crude mean time
+    start = {"scale": (crude, 1.0), "rate": (-crude, 1.0), "log_rate": (-crude, 1.0),
+             "per_time": (0.0, float(np.exp(-crude)))}
+    for par in (families.get_family(design.family).parameters if design.family else
+                (families.Parameter("scale", "positive", "", time="scale"),
+                 families.Parameter("log_hazard", "real", "", time="log_rate"))):
+        if par.time is not None:
+            frame[par.name] = start[par.time]
     # hierarchically centred intercepts: where the baseline's level starts (the log cumulative
     # hazard at t0, log t0 - crude; the piecewise level is the mean log hazard, -crude)
     level = -crude if design.cuts is not None else reference_log_time(design) - crude

@@ -78,6 +78,7 @@ import numpy as np
 
 from nen_bayes.bayes import families
 from nen_bayes.bayes.design import Design
+from nen_bayes.bayes.families.base import scaled_transform
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.outcomes import Outcomes
 from nen_bayes.errors import SpecError
@@ -130,36 +131,10 @@ def _weighted(logp):
     return weighted_logp
 
 
-def _per_sd_transform():
-    """The transform class of :func:`per_sd_transform` (built on first use: PyMC is imported
-    inside functions)."""
-    import pytensor.tensor as pt
-    from pymc.logprob.transforms import Transform
-
-    class _PerSD(Transform):
-        """``value = beta * s``: a coefficient per SD of its column (``s`` a constant vector);
-        log-Jacobian ``-log s``."""
-
-        name = "persd"  # PyMC strips "_<name>__" from the value name: no underscore
-
-        def __init__(self, s):
-            self.s = np.asarray(s, float)
-
-        def forward(self, value, *inputs):
-            return value * self.s
-
-        def backward(self, value, *inputs):
-            return value / self.s
-
-        def log_jac_det(self, value, *inputs):
-            return pt.zeros_like(value) - np.log(self.s)
-
-    return _PerSD
-
-
 def per_sd_transform(s):
-    """The transform ``value = beta * s`` (module docstring), for the per-column SDs ``s``."""
-    return _per_sd_transform()(s)
+    """The transform ``value = beta * s`` (module docstring), for the per-column SDs ``s``
+    (:func:`nen_bayes.bayes.families.base.scaled_transform`)."""
+    return scaled_transform(s)
 
 
 def sampling_scales(design: Design) -> np.ndarray:
@@ -497,7 +472,7 @@ def _family_terms(spec: ModelSpec, design: Design, centred: bool, shift, outcome
     else None."""
     family = families.get_family(spec.family)
     entry = design.entry if outcomes is None else outcomes[1]
-    params = family.create(spec, centred, shift, _baseline)
+    params = family.create(spec, centred, shift, _baseline, design)
     logp = family.logp(design, entry, None if outcomes is None else outcomes[0])
     tv = design.tv
     if tv is not None:

@@ -225,6 +225,40 @@ def _refuse_time_varying(spec) -> None:
                              "([time_varying]) is not offered; compare it by PSIS-LOO")
 
 
+def _fold_row(tree, spec, design, held: np.ndarray, group: str | None, centre,
+              source: str) -> dict:
+    """The row of one fold: the held-out centre's joint log predictive density under the
+    refit without it (:func:`fold_log_density`), its Monte Carlo SE and the refit's checks.
+
+    Raises :class:`ComparisonError` when the density is not finite in some draw."""
+    import arviz_stats as azs
+
+    names = families.get_family(spec.family).parameter_names
+    params = {n: _draws(tree, n) for n in names}
+    X = design.X[held]
+    eta = _draws(tree, "beta") @ X.T if X.shape[1] else np.zeros((len(params[names[0]]),
+                                                                  int(held.sum())))
+    sd = None if group is None else _draws(tree, f"sd_{group}")
+    lj = fold_log_density(spec.family, design.time[held], design.event[held], eta, params,
+                          sd=sd, cuts=design.cuts,
+                          entry=None if design.entry is None else design.entry[held],
+                          upper=None if design.upper is None else design.upper[held])
+    if not np.all(np.isfinite(lj)):
+        raise ComparisonError(
+            f"{source}: the held-out centre {centre!r} ({int(held.sum())} units) has a log "
+            f"predictive density that is not finite in {int((~np.isfinite(lj)).sum())} of "
+            f"{len(lj)} draws under {spec.name!r}; its fold cannot be scored (check its "
+            "times and bounds)")
+    elpd, mcse = _log_mean_exp(lj)
+    return {"centre": centre, "n": int(held.sum()), "events": int(design.event[held].sum()),
+            "elpd": elpd, "mcse": mcse,
+            "max_rhat": float(max(float(v.max()) for v in
+                                  azs.rhat(tree).dataset.data_vars.values())),
+            "min_ess_bulk": float(min(float(v.min()) for v in
+                                      azs.ess(tree).dataset.data_vars.values())),
+            "divergences": int(tree["sample_stats"]["diverging"].sum())}
+
+
 def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None = None,
               sampling: Sampling | None = None, progress=None, **overrides) -> CentreCV:
     """Refit ``spec`` once per centre without that centre (one compiled model, nutpie) and
@@ -240,7 +274,6 @@ def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None =
         No centre column, fewer than 3 centres, or a model whose new centre is more than one
         intercept.
     """
-    import arviz_stats as azs
 
     s = replace(Sampling() if sampling is None else sampling, **overrides)
     endpoint = resolve_endpoint(spec, cohort, endpoint)
@@ -267,7 +300,6 @@ def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None =
     fitter = Refitter(spec, design, sampling=s, unit_weights=True)
     t_compile = time.perf_counter() - t0
     seeds = np.random.SeedSequence(s.seed).generate_state(len(centres))
-    names = families.get_family(spec.family).parameter_names
     rows = []
     t1 = time.perf_counter()
     for k, centre in enumerate(centres):
@@ -276,29 +308,7 @@ def centre_cv(spec, cohort, *, endpoint: str | None = None, column: str | None =
         held = folds == k
         tree = fitter.fit(design.time, design.event, entry=design.entry, upper=design.upper,
                           seed=int(seeds[k]), weights=(~held).astype(float))
-        params = {n: _draws(tree, n) for n in names}
-        X = design.X[held]
-        eta = _draws(tree, "beta") @ X.T if X.shape[1] else np.zeros((len(params[names[0]]),
-                                                                      int(held.sum())))
-        sd = None if group is None else _draws(tree, f"sd_{group}")
-        lj = fold_log_density(spec.family, design.time[held], design.event[held], eta, params,
-                              sd=sd, cuts=design.cuts,
-                              entry=None if design.entry is None else design.entry[held],
-                              upper=None if design.upper is None else design.upper[held])
-        if not np.all(np.isfinite(lj)):
-            raise ComparisonError(
-                f"{cohort.source}: the held-out centre {centre!r} ({int(held.sum())} units) "
-                f"has a log predictive density that is not finite in "
-                f"{int((~np.isfinite(lj)).sum())} of {len(lj)} draws under {spec.name!r}; "
-                "its fold cannot be scored (check its times and bounds)")
-        elpd, mcse = _log_mean_exp(lj)
-        rows.append({"centre": centre, "n": int(held.sum()),
-                     "events": int(design.event[held].sum()), "elpd": elpd, "mcse": mcse,
-                     "max_rhat": float(max(float(v.max()) for v in
-                                           azs.rhat(tree).dataset.data_vars.values())),
-                     "min_ess_bulk": float(min(float(v.min()) for v in
-                                               azs.ess(tree).dataset.data_vars.values())),
-                     "divergences": int(tree["sample_stats"]["diverging"].sum())})
+        rows.append(_fold_row(tree, spec, design, held, group, centre, cohort.source))
     t_sampling = time.perf_counter() - t1
     prov = cohort.provenance()
     return CentreCV(model=spec.name, endpoint=endpoint, column=column,

@@ -156,7 +156,7 @@ class AcceleratedFailureTime(Family):
 
         return pt.log(params[0])
 
-    def create(self, spec, centred, shift, baseline):
+    def create(self, spec, centred, shift, baseline, design=None):
         """``scale`` first (internally centred: log scale = log scale_c - m'beta, a coefficient
         shifting log time), then the other parameters as their priors say."""
         others = tuple(spec.priors[p.name].create(p.name) for p in self.parameters[1:])

@@ -23,9 +23,44 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LN2", "Family", "Parameter"]
+__all__ = ["LN2", "Family", "Parameter", "scaled_transform"]
 
 LN2 = float(np.log(2.0))
+
+
+def _scaled_transform_class():
+    """The transform class of :func:`scaled_transform` (built on first use: PyMC is imported
+    inside functions)."""
+    import pytensor.tensor as pt
+    from pymc.logprob.transforms import Transform
+
+    class _PerSD(Transform):
+        """``value = x * s`` (``s`` a constant, or a constant vector); log-Jacobian
+        ``-log s``."""
+
+        name = "persd"  # PyMC strips "_<name>__" from the value name: no underscore
+
+        def __init__(self, s):
+            self.s = np.asarray(s, float)
+
+        def forward(self, value, *inputs):
+            return value * self.s
+
+        def backward(self, value, *inputs):
+            return value / self.s
+
+        def log_jac_det(self, value, *inputs):
+            return pt.zeros_like(value) - np.log(self.s)
+
+    return _PerSD
+
+
+def scaled_transform(s):
+    """The sampler's variable ``x * s`` for a parameter ``x`` (a constant ``s`` > 0): a
+    coefficient per SD of its column, a per-time rate per reference time. The posterior is
+    unchanged (a constant Jacobian); NUTS sees a parameter of order 1, so its unit mass matrix
+    and its starting box (-2, 2), jittered by nutpie by U(-1, 1), fit the parameter's scale."""
+    return _scaled_transform_class()(s)
 
 
 @dataclass(frozen=True)
@@ -247,7 +282,7 @@ class Family(ABC):
 
     # -- the model graph (PyTensor; subclasses) ----------------------------------------------------
     @abstractmethod
-    def create(self, spec, centred: bool, shift, baseline):
+    def create(self, spec, centred: bool, shift, baseline, design=None):
         """The parameters the likelihood sees, created in the PyMC model being built, in the
         order of :attr:`parameters`. ``centred``: the baseline is sampled at the covariate
         means (``baseline(spec, name, shift, per=..., dims=...)`` creates it, the model's

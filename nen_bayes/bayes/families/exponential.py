@@ -51,7 +51,7 @@ class Exponential(PowerLaw):
     def constant_hazard(self, rate, cuts=None):
         return {"scale": np.asarray(1.0 / rate)}
 
-    def create(self, spec, centred, shift, baseline):
+    def create(self, spec, centred, shift, baseline, design=None):
         if centred:
             return (baseline(spec, "scale", shift)[1],)
         return (spec.priors["scale"].create("scale"),)

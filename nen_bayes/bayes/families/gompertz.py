@@ -15,12 +15,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nen_bayes.bayes.families.base import Family, Parameter
+from nen_bayes.bayes.families.base import Family, Parameter, scaled_transform
+from nen_bayes.cohorts.outcomes import Outcomes
 
 __all__ = ["GOMPERTZ", "Gompertz"]
 
 #: Below this |b t| the exact limit a t (1 + b t / 2) replaces (a / b) expm1(b t).
 _SMALL = 1e-8
+
+
+def reference_time(design) -> float:
+    """The data's crude mean survival time: total follow-up (an interval-censored event at its
+    upper bound) over the number of events."""
+    return float(Outcomes.of(design).detection_time.sum() / max(float(design.event.sum()), 1))
 
 
 @dataclass(frozen=True)
@@ -51,13 +58,18 @@ class Gompertz(Family):
     def constant_hazard(self, rate, cuts=None):
         return {"rate": np.asarray(float(rate)), "shape": np.asarray(0.0)}
 
-    def create(self, spec, centred, shift, baseline):
-        """``rate`` first (internally centred: log rate = log rate_c - m'beta), then ``shape``."""
+    def create(self, spec, centred, shift, baseline, design=None):
+        """``rate`` first (internally centred: log rate = log rate_c - m'beta), then ``shape``,
+        sampled as ``shape * t_ref`` (``t_ref`` the data's crude mean time, total follow-up
+        over events: the change of the log hazard over that time, of order 1 whatever the
+        time unit)."""
         if centred:
             rate = baseline(spec, "rate", shift, per=-1.0)[1]
         else:
             rate = spec.priors["rate"].create("rate")
-        return (rate, spec.priors["shape"].create("shape"))
+        t_ref = 1.0 if design is None else reference_time(design)
+        return (rate, spec.priors["shape"].create("shape",
+                                                  default_transform=scaled_transform(t_ref)))
 
     def pt_cumulative_hazard(self, t, params, cuts=None):
         import pytensor.tensor as pt

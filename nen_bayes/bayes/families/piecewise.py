@@ -87,7 +87,7 @@ class Piecewise(Family):
     def constant_hazard(self, rate, cuts=None):
         return {"log_hazard": np.full(len(cuts) + 1, np.log(rate))}
 
-    def create(self, spec, centred, shift, baseline):
+    def create(self, spec, centred, shift, baseline, design=None):
         if centred:
             return (baseline(spec, "log_hazard", shift, dims="interval")[1],)
         return (spec.priors["log_hazard"].create("log_hazard", dims="interval"),)

@@ -150,7 +150,7 @@ class Weibull(PowerLaw):
     def constant_hazard(self, rate, cuts=None):
         return {"shape": np.asarray(1.0), "scale": np.asarray(1.0 / rate)}
 
-    def create(self, spec, centred, shift, baseline):
+    def create(self, spec, centred, shift, baseline, design=None):
         shape = spec.priors["shape"].create("shape")
         if centred:  # the likelihood sees the scale at the covariate means
             return (shape, baseline(spec, "scale", shift, per=shape)[1])

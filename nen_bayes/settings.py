@@ -26,14 +26,17 @@ import numpy as np
 
 from nen_bayes.units import unit_factor
 
-__all__ = ["DEFAULT_HORIZONS", "DEFAULT_SEED", "SAMPLERS", "Contrast", "Decision", "Sampling",
-           "decision_probabilities", "default_horizons"]
+__all__ = ["DEFAULT_HORIZONS", "DEFAULT_SEED", "FIGURE_FORMATS", "SAMPLERS", "Contrast",
+           "Decision", "Sampling", "decision_probabilities", "default_horizons"]
 
 #: The seed of every seeded computation unless the user gives another.
 DEFAULT_SEED = 20261123
 
 #: The NUTS implementations :class:`Sampling` accepts.
 SAMPLERS = ("nutpie", "pymc")
+
+#: Figure file formats the commands and the main job can write.
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 #: Horizons of the restricted mean survival times unless the user gives others, in months;
 #: :func:`default_horizons` gives them in a cohort's time unit.

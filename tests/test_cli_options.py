@@ -50,6 +50,16 @@ SCIENTIFIC = ("pymc", "pytensor", "nutpie", "arviz", "scipy", "lifelines", "auto
 #: what no command's --help needs (the samplers, ArviZ, the figures, the cluster)
 HEAVY = ("pymc", "pytensor", "nutpie", "arviz", "matplotlib", "xarray", "dask", "distributed")
 
+#: what the parser of a light command needs none of: SciPy's statistics, the samplers, ArviZ,
+#: lifelines, the figures (the top-level packages, and scipy.stats with its submodules)
+STATISTICS = ("scipy.stats", "pymc", "pytensor", "arviz", "lifelines", "matplotlib")
+#: the commands whose --help is built without them; the others take a default or a list of
+#: choices from a module that needs scipy.stats (baseline: the Kaplan-Meier interval types;
+#: reanalyse, study: the main job's model set; reconstruct, validate-reconstruction: the
+#: reconstruction's rules and data sets)
+LIGHT = ("compare", "crossval", "describe", "diagnose", "fit", "line-effects", "prior-grid",
+         "sensitivity", "simulate", "summary-reanalysis")
+
 MODULES = commands()
 
 
@@ -67,11 +77,7 @@ def _module(name: str):
 
 
 def _parser(name: str) -> argparse.ArgumentParser:
-    module = _module(name)
-    if not hasattr(module, "build_parser") and name == "study":
-        pytest.xfail("nen_bayes/commands/study.py has no build_parser() yet (its parser is "
-                     "_parser())")
-    return module.build_parser()
+    return _module(name).build_parser()
 
 
 def test_help_and_version_answer_without_importing_the_scientific_stack():
@@ -121,6 +127,52 @@ print(json.dumps(found))
         assert code == 0 and usage, name
         heavy = [m for m in HEAVY if m in loaded]
         assert heavy == [], f"nen-bayes {name} --help imported {heavy}"
+
+
+def _statistics(loaded: list[str]) -> list[str]:
+    """The modules of :data:`STATISTICS` among ``loaded`` (names of ``sys.modules``)."""
+    return sorted(m for m in loaded
+                  if m.split(".")[0] in STATISTICS or m.startswith("scipy.stats.")
+                  or m == "scipy.stats")
+
+
+def test_the_statistics_check_finds_what_it_looks_for():
+    assert _statistics(["scipy.stats", "scipy.stats._distn_infrastructure", "lifelines.utils",
+                        "matplotlib", "pymc.math", "arviz"]) == [
+        "arviz", "lifelines.utils", "matplotlib", "pymc.math", "scipy.stats",
+        "scipy.stats._distn_infrastructure"]
+    assert _statistics(["scipy", "scipy.special", "numpy", "pandas", "scipy.statsmodels"]) == []
+    assert set(LIGHT) < set(MODULES)
+
+
+def test_the_figure_formats_are_one_tuple_of_the_base_settings_and_the_main_job():
+    import nen_bayes.pipeline.settings as job
+    import nen_bayes.settings as base
+
+    assert base.FIGURE_FORMATS == ("png", "svg", "pdf")
+    assert job.FIGURE_FORMATS is base.FIGURE_FORMATS  # the main job's, as it was imported
+    assert "FIGURE_FORMATS" in base.__all__ and "FIGURE_FORMATS" in job.__all__
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_a_light_command_builds_its_parser_without_scipy_stats_samplers_or_figures(name):
+    got = _fresh(f"""
+import contextlib, io, json, sys
+from nen_bayes.commands import {MODULES[name]} as command
+from nen_bayes.commands import main
+text = command.build_parser().format_help()
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    try:
+        code = main([{name!r}, "--help"])
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps({{"help": text, "code": code, "printed": buf.getvalue(),
+                  "loaded": sorted(sys.modules)}}))
+""")
+    assert got["help"].startswith(f"usage: nen-bayes {name} ") and "Exit codes" in got["help"]
+    assert got["code"] == EXIT_OK and got["printed"] == got["help"]
+    assert _statistics(got["loaded"]) == [], f"nen-bayes {name} --help imported them"
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

@@ -37,7 +37,6 @@ import time
 
 import pandas as pd
 
-from nen_bayes.bayes.inference import versions
 from nen_bayes.bayes.spec import load_spec
 from nen_bayes.cohorts.cohort import load_cohort
 from nen_bayes.errors import EXIT_BAD_INPUT, EXIT_NOT_STARTED, EXIT_OK
@@ -53,7 +52,6 @@ from nen_bayes.pipeline.cli import (
     schema_for,
     script_parser,
 )
-from nen_bayes.posterior.crossval import centre_cv, compare_cv
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 
 
@@ -84,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--model: two files define the same model name ({names})")
     schema, lenient = schema_for(args, parser, specs, one_endpoint=True)
     cohort = load_cohort(args.data, schema, lenient=lenient, **load_options(args))
+    from nen_bayes.bayes.inference import versions
+    from nen_bayes.posterior.crossval import centre_cv, compare_cv
 
     if cohort.synthetic:
         print(SYNTHETIC_NOTICE)

@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 
-from nen_bayes.frequentist.describe import describe_cohort
 from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_verbosity_options,
@@ -40,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     schema, lenient = schema_for(args, parser, extras=True)
     cohort = load_checked(args, schema, lenient)
+    from nen_bayes.frequentist.describe import describe_cohort  # SciPy after the options
+
     description = describe_cohort(cohort)
     if args.json:
         print(json.dumps(description.to_dict(), indent=2))

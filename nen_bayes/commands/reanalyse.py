@@ -33,8 +33,9 @@ Examples
 
 --model takes a shipped model by name or a model file. --formula (see nen-bayes fit --help and
 models/README.md) fits the model of a formula: alone it is the only model; with --model it is
-the headline model, followed by the files of --model (the default model set is then not added). Its left-hand side names the endpoint analysed (unless --endpoint
-names others), and its baseline prior is placed from that endpoint's follow-up.
+the headline model, followed by the files of --model (the default model set is then not
+added). Its left-hand side names the endpoint analysed (unless --endpoint names others), and
+its baseline prior is placed from that endpoint's follow-up.
 
 On 2 cores the bundled cohort (3 endpoints x 5 models) takes about 4 minutes.
 
@@ -51,7 +52,6 @@ import sys
 from pathlib import Path
 
 from nen_bayes.bayes.families import DEFAULT_FAMILY
-from nen_bayes.bayes.formula import formula_model, parse_formula
 from nen_bayes.bayes.spec import FAMILIES, load_spec
 from nen_bayes.cohorts.read import read_table
 from nen_bayes.data import MODELS_DIR, PRIOR_GRID_DIR
@@ -75,15 +75,14 @@ from nen_bayes.pipeline.cli import (
     schema_for,
     script_parser,
 )
-from nen_bayes.pipeline.reanalysis import reanalyse
 from nen_bayes.pipeline.settings import DEFAULT_MODELS, MAIN_JOB_SAMPLING, ReanalysisSettings
 from nen_bayes.re_nen import RE_NEN
-from nen_bayes.re_nen.published import published_line_comparison
-from nen_bayes.sensitivity.grid import load_prior_grid
 
 
 def _formula_model(args, parser):
     """The model of --formula, matched to the columns the cohort options and the file give."""
+    from nen_bayes.bayes.formula import formula_model, parse_formula
+
     formula = parse_formula(args.formula)
     options_schema, _ = schema_for(args, parser, extras=True)
     opts = load_options(args)
@@ -138,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     contrast, decision = contrast_settings(args, parser)
     if args.family and not args.formula:
         parser.error("--family goes with --formula")
+    from nen_bayes.pipeline.reanalysis import reanalyse
+    from nen_bayes.re_nen.published import published_line_comparison
+    from nen_bayes.sensitivity.grid import load_prior_grid
+
     default = [] if args.formula else [MODELS_DIR / f"{n}.toml" for n in DEFAULT_MODELS]
     files = tuple(load_spec(p) for p in args.model or default)
     model = _formula_model(args, parser) if args.formula else None

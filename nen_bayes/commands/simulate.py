@@ -35,8 +35,6 @@ from nen_bayes.pipeline.cli import (
 )
 from nen_bayes.provenance import SYNTHETIC_NOTICE
 from nen_bayes.re_nen import RE_NEN
-from nen_bayes.re_nen.calibration import calibration_markdown, calibration_summary, search_seeds
-from nen_bayes.re_nen.simulate import load_calibration, simulate_cohort, truth_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from nen_bayes.re_nen.calibration import (  # lifelines and SciPy after the options
+        calibration_markdown,
+        calibration_summary,
+        search_seeds,
+    )
+    from nen_bayes.re_nen.simulate import load_calibration, simulate_cohort, truth_json
+
     cal = load_calibration(args.calibration)
 
     if args.report:

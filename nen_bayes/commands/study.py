@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Simulation studies on a Dask cluster: calibration (sbc), operating characteristics, assurance.
 
-Sub-commands (each: `study.py KIND --help`):
+Sub-commands (each: `nen-bayes study KIND --help`):
   sbc         simulation-based calibration of a model file on a design (the bundled cohort's,
               or --data): ranks of every parameter's true value, uniformity tests, a verdict
   operating   operating characteristics of the reanalysis over a grid of true HRs and
@@ -34,21 +34,23 @@ and at the end (from the whole table):
 
 Examples
 --------
-  scripts/study.py sbc --model models/weibull_ph_centre --reps 200 --draws 250 --tune 250 \\
-      --chains 2 --out results/sbc
-  scripts/study.py operating --reps 100 --hr 0.6,0.8,1.0 --sd 0,0.5 --out results/oc
-  scripts/study.py assurance --fit results/fit_os/fit.nc --n 100,200,400 --out results/next
-  scripts/study.py sbc --reps 1000 --scheduler tcp://10.0.0.5:8786 --out results/sbc_big
-  scripts/study.py sbc --reps 1000 --scheduler tcp://10.0.0.5:8786 --out results/sbc_big --resume
+  nen-bayes study sbc --data bundled --model weibull_ph_centre --reps 200 --draws 250 \\
+      --tune 250 --chains 2 --out results/sbc
+  nen-bayes study operating --reps 100 --hr 0.6,0.8,1.0 --sd 0,0.5 --out results/oc
+  nen-bayes study assurance --fit results/fit_os/fit.nc --n 100,200,400 --out results/next
+  nen-bayes study sbc --reps 1000 --scheduler tcp://10.0.0.5:8786 --out results/sbc_big
+  nen-bayes study sbc --reps 1000 --scheduler tcp://10.0.0.5:8786 --out results/sbc_big --resume
 
 An interrupted study (Ctrl-C, a killed process, a lost machine) keeps every finished task in
-DIR; the same command with --resume runs the tasks that are missing or failed.
+DIR and ends with exit code 130; the same command with --resume runs the tasks that are missing
+or failed (--quiet, --verbose, --workers, --scheduler and --formats may differ: they change no
+task's row).
 
-Exit codes: 0 done (failed tasks are reported, not fatal), 2 bad input (unknown model file,
-zero replications, a cohort that breaks its contract, a scheduler that does not answer within
---scheduler-timeout, has no workers or whose workers run other versions, an existing non-empty
---out without --resume or --force, a --resume of another study or of a damaged
-results.parquet), 130 interrupted (finished tasks kept: --resume continues).
+Failed tasks are reported, not fatal (exit code 0). Bad input (exit code 2) includes an unknown
+model file, zero replications, a cohort that breaks its contract, a scheduler that does not
+answer within --scheduler-timeout, has no workers or whose workers run other versions, an
+existing non-empty --out without --resume or --force, and a --resume of another study or of a
+damaged results.parquet.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from nen_bayes.pipeline.cli import (
     add_cohort_options,
     add_contrast_term_options,
     add_sampling_options,
+    add_verbosity_options,
     check_sampling_options,
     contrast_from_args,
     figure_formats,
@@ -137,7 +140,12 @@ def _common() -> argparse.ArgumentParser:
                         f"answer, its workers, their versions ({CONNECT_TIMEOUT:g})")
     c.add_argument("--formats", type=figure_formats, default="png,svg",
                    help="figure formats (default png,svg)")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    # -q/-v after KIND as well as before it; no default here, so that a sub-command leaves
+    # the value given before KIND (or the top-level parser's default) as it is
+    add_verbosity_options(common)
+    for action in common._actions:
+        if action.dest in ("quiet", "verbose"):
+            action.default = argparse.SUPPRESS
     return common
 
 
@@ -148,8 +156,10 @@ def _contrast_options(parser) -> None:
                    help="the reanalysis 'finds' a benefit when P(HR < 1) exceeds this (0.95)")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``nen-bayes study`` and of its sub-commands sbc, operating, assurance."""
     parser = script_parser("study.py", __doc__)
+    add_verbosity_options(parser)
     sub = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     common = _common()
     fmt = argparse.RawDescriptionHelpFormatter
@@ -270,12 +280,16 @@ def _kind(args, parser, sampling):
     return kind, spec, cohort
 
 
+#: Options that change no task's row: a --resume may give them otherwise (the data are compared
+#: by their hash instead of their path, which may be written another way).
+NOT_IDENTIFYING = frozenset({"out", "resume", "force", "workers", "scheduler",
+                             "scheduler_timeout", "formats", "quiet", "verbose", "data"})
+
+
 def _settings(args, spec, cohort) -> dict:
     """What identifies the study (--resume refuses another): every option that changes a
     task's row, the model and the design's data."""
-    skip = {"out", "resume", "force", "workers", "scheduler", "scheduler_timeout", "formats",
-            "quiet", "data"}  # the data by their hash: a path may be written another way
-    options = {k: v for k, v in vars(args).items() if k not in skip}
+    options = {k: v for k, v in vars(args).items() if k not in NOT_IDENTIFYING}
     return identity({**options, "model_hash": spec.hash, "data_hash": cohort.data_hash})
 
 
@@ -315,8 +329,10 @@ def _write_outputs(args, kind, run, cohort, settings: dict, seconds: float):
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quiet and args.verbose:  # one before KIND, the other after it
+        parser.error("argument -v/--verbose: not allowed with argument -q/--quiet")
     check_sampling_options(args, parser)
     _refuse_existing(args)
     try:

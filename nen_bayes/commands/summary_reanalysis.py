@@ -44,16 +44,6 @@ from nen_bayes.pipeline.cli import (
     positive_float,
     script_parser,
 )
-from nen_bayes.plotting import plot_assumption_sweep, plot_summary_reanalysis, save_figure
-from nen_bayes.re_nen.published import published_line_comparison, reanalyse_published
-from nen_bayes.sensitivity.grid import load_prior_grid
-from nen_bayes.sensitivity.summary_level import (
-    assumption_sweep,
-    from_interval,
-    from_logrank,
-    summary_level_text,
-    summary_reanalysis,
-)
 from nen_bayes.settings import Decision
 
 SWEEP_PRIORS = ("neutral_moderate", "pessimistic_moderate")
@@ -127,6 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     decision = decision_settings(args, parser)
     _check(args, parser)
     check_output_directory(args.out, force=args.force)
+    from nen_bayes.plotting import plot_assumption_sweep, plot_summary_reanalysis, save_figure
+    from nen_bayes.re_nen.published import published_line_comparison, reanalyse_published
+    from nen_bayes.sensitivity.grid import load_prior_grid
+    from nen_bayes.sensitivity.summary_level import (
+        assumption_sweep,
+        from_interval,
+        from_logrank,
+        summary_level_text,
+        summary_reanalysis,
+    )
+
     priors = load_prior_grid(args.priors)
     shares = _floats(args.sweep_shares, "--sweep-shares", parser)
     sweep_events = _floats(args.sweep_events, "--sweep-events", parser) \

@@ -44,10 +44,10 @@ from nen_bayes.errors import (
     SamplingStartError,
     SpecError,
 )
-from nen_bayes.pipeline.settings import FIGURE_FORMATS
 from nen_bayes.re_nen.contract import LINE_CONTRAST, RE_NEN
 from nen_bayes.settings import (
     DEFAULT_HORIZONS,
+    FIGURE_FORMATS,
     GRID_METHODS,
     SAMPLERS,
     Contrast,

@@ -12,7 +12,7 @@ from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
 from nen_bayes.re_nen.published import PublishedComparison
 from nen_bayes.sensitivity.grid import GridPrior
 from nen_bayes.sensitivity.refits import check_grid_contrast
-from nen_bayes.settings import Contrast, Decision, Sampling
+from nen_bayes.settings import FIGURE_FORMATS, Contrast, Decision, Sampling
 
 __all__ = ["DEFAULT_MODELS", "FIGURE_FORMATS", "MAIN_JOB_SAMPLING", "ReanalysisSettings",
            "check_settings", "resolved_contrast"]
@@ -25,9 +25,6 @@ DEFAULT_MODELS = ("weibull_ph_centre", "weibull_ph_pooled", "exponential_ph_cent
 #: The main job samples with a higher target acceptance than a single fit (fewer divergences
 #: across fifteen hierarchical fits at the cost of smaller steps).
 MAIN_JOB_SAMPLING = Sampling(target_accept=0.95)
-
-#: Figure file formats the main job can write.
-FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def _spec(family: str, centered: bool):
          "groups": [{"name": "centre", "column": "centre", "centered": centered}],
          "priors": {k: PRIORS[k] for k in ["coefficient", "group_sd"]}}
     for par in fam.parameters:  # a real per-time parameter (the Gompertz shape) is small
-        d["priors"][par.name] = (PRIORS[par.name] if par.support == "positive" else
+        d["priors"][par.name] = (PRIORS[par.name] if par.time != "per_time" else
                                  {"dist": "Normal", "mu": 0.0, "sigma": 0.05})
     if fam.needs_cuts:
         d["baseline"] = {"cuts": CUTS}

@@ -193,8 +193,15 @@ def test_compare_script_writes_tables_and_refuses_other_data(two_fits, tmp_path)
     assert ("preferred: " in r.stdout or "no model preferred: " in r.stdout) and \
         "SYNTHETIC DATA" in r.stdout
     for name in ("loo.csv", "side_by_side.csv", "effects.csv", "effects.json", "elpd.png",
-                 "compare.txt"):
+                 "compare.txt", "averaged.csv", "extrapolation.png"):
         assert (out / name).exists(), name
+    # model averaging with the comparison's weights: every fit's rows and the mixture's
+    avg = pd.read_csv(out / "averaged.csv")
+    loo = pd.read_csv(out / "loo.csv")
+    assert set(avg["model"]) == {*loo["model"], "model-averaged (stacking)"}
+    eff = pd.read_csv(out / "effects.csv")
+    assert (eff["method"].astype(str).str.startswith("model-averaged (stacking) over")).sum() \
+        == (avg["model"] == "model-averaged (stacking)").sum()
     meta = json.loads((out / "effects.json").read_text())["metadata"]
     assert meta["endpoint"] == "os" and meta["data_hash"].startswith("sha256:")
 

@@ -18,10 +18,25 @@ import json
 import numpy as np
 
 from nen_bayes.bayes import families
+from nen_bayes.cohorts.outcomes import Outcomes
 
-__all__ = ["baseline_params", "cuts_of", "draw_indices", "flat_draws", "group_indexes",
-           "linear_predictor", "set_level", "standardised_survival", "survival_quantile",
-           "term_levels", "time_varying_of", "unit_cells", "unit_levels", "unit_patterns"]
+__all__ = [
+    "baseline_params",
+    "cuts_of",
+    "draw_indices",
+    "flat_draws",
+    "group_indexes",
+    "linear_predictor",
+    "outcomes_of",
+    "set_level",
+    "standardised_survival",
+    "survival_quantile",
+    "term_levels",
+    "time_varying_of",
+    "unit_cells",
+    "unit_levels",
+    "unit_patterns",
+]
 
 
 def flat_draws(ds, name: str, idx=None) -> np.ndarray:
@@ -62,6 +77,19 @@ def time_varying_of(tree, X: np.ndarray | None = None) -> dict | None:
     if "cuts" in tv:
         tv["cuts"] = np.asarray(tv["cuts"], float)
     return tv
+
+
+def outcomes_of(tree) -> Outcomes:
+    """What the fit observed of each unit (:class:`~nen_bayes.cohorts.outcomes.Outcomes`), from
+    its ``observed_data`` and ``constant_data``: the times, the event indicator, late-entry
+    times and the upper bounds of interval-censored events where the fit has them."""
+    const = tree["constant_data"]
+    time = tree["observed_data"]["time"].values
+    entry = const["entry"].values if "entry" in const else None
+    upper = const["upper"].values if "upper" in const else None
+    return Outcomes(np.asarray(time, float), const["time"].values.astype(np.int64),
+                    None if entry is None else np.asarray(entry, float),
+                    None if upper is None else np.asarray(upper, float))
 
 
 def cuts_of(tree) -> np.ndarray | None:

@@ -11,6 +11,11 @@ Reads two or more RUN_DIRs written by nen-bayes fit (or reanalyse) and writes to
   side_by_side.csv   one row per covariate contrast: Cox HR (95% CI, p) next to each model's
                      HR (95% CrI) and P(HR < 1)
   elpd.png/.svg      the comparison as a figure
+  averaged.csv       model averaging with the weights: each fit's and the weighted mixture's
+                     cohort-standardised survival, median and RMST at the horizons (also rows of
+                     effects.csv, method "model-averaged (stacking)")
+  extrapolation.png/.svg  every fit's cohort survival beyond the longest follow-up over the
+                     Kaplan-Meier curve, with the model-averaged curve and its band
   compare.txt        the printed summary
 
 Fits to different data (content hash), different endpoints or different numbers of units are
@@ -54,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
     parser.add_argument("--formats", type=figure_formats, default="png,svg",
                         help="figure formats (default png,svg)")
+    parser.add_argument("--horizon", type=float, action="append", metavar="T",
+                        help="a time of the averaged survival and RMST rows (repeatable; "
+                             "default: the longest follow-up and twice it)")
     add_verbosity_options(parser)
     return parser
 
@@ -65,9 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.runs) < 2:
         parser.error(f"a comparison needs at least two RUN_DIRs; got one ({args.runs[0]})")
     check_output_directory(args.out, force=args.force)
+    import pandas as pd
+
     from nen_bayes.bayes.inference import read_run
+    from nen_bayes.bayes.predict import outcomes_of
     from nen_bayes.effects import write_effects
-    from nen_bayes.plotting import plot_elpd, save_figure
+    from nen_bayes.frequentist.km import kaplan_meier
+    from nen_bayes.plotting import plot_elpd, plot_extrapolation, save_figure
+    from nen_bayes.posterior.averaging import model_average
     from nen_bayes.posterior.compare import compare_report
 
     trees = {}
@@ -78,14 +91,24 @@ def main(argv: list[str] | None = None) -> int:
             name = Path(r).name if Path(r).is_dir() else Path(r).parent.name
         trees[name] = tree
     rep = compare_report(trees, method=args.weights, conf_level=args.conf_level)
-    text = rep.to_text()
+    weights = rep.loo.set_index("model")["weight"].to_dict()
+    avg = model_average(trees, {m: weights[m] / sum(weights.values()) for m in trees},
+                        horizons=args.horizon, conf_level=args.conf_level, method=args.weights)
+    text = rep.to_text() + "\n" + avg.to_text()
+    first = next(iter(trees.values()))
+    seen = outcomes_of(first)
+    observed = kaplan_meier(seen.detection_time, seen.event, label="observed")
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with output_directory(args.out, force=args.force) as out:
         atomic_write_text(out / "loo.csv", rep.loo.to_csv(index=False))
         atomic_write_text(out / "side_by_side.csv", rep.wide.to_csv(index=False))
-        write_effects(rep.effects, out / "effects", metadata=rep.metadata)
+        atomic_write_text(out / "averaged.csv", avg.quantities.to_csv(index=False))
+        write_effects(pd.concat([rep.effects, avg.effects], ignore_index=True),
+                      out / "effects", metadata=rep.metadata)
         save_figure(plot_elpd(rep.loo, title=f"Model comparison (PSIS-LOO), {rep.endpoint}",
                               synthetic=rep.synthetic), out / "elpd", formats)
+        save_figure(plot_extrapolation(avg, observed=observed, synthetic=rep.synthetic),
+                    out / "extrapolation", formats)
         atomic_write_text(out / "compare.txt", text)
     sys.stdout.write(text)
     print(f"written: {args.out}/")

@@ -69,9 +69,10 @@ class ModelAverage(Provenanced):
                 "events": p.get("n_events"), "data_hash": p.get("data_hash"),
                 "synthetic": self.synthetic}
         names = ", ".join(f"{m} {w:.2f}" for m, w in self.weights.items())
+        label = AVERAGED.replace("stacking", self.provenance.get("weights", "stacking"))
         rows = []
         for r in self.quantities.itertuples():
-            method = (f"{AVERAGED} over {names}" if r.model == AVERAGED
+            method = (f"{label} over {names}" if r.model == AVERAGED
                       else f"Bayesian {r.model}, g-computation over the cohort")
             if np.isfinite(r.horizon) and r.horizon > self.follow_up:
                 method += ", beyond the longest follow-up: extrapolated"
@@ -135,13 +136,15 @@ def _rmst(curves: np.ndarray, grid: np.ndarray, tau: float) -> np.ndarray:
 
 def model_average(trees: dict, weights: dict, *, horizons=None, extend: float = 2.0,
                   grid_points: int = 241, max_draws: int = 1000, conf_level: float = 0.95,
-                  seed: int = 0) -> ModelAverage:
+                  seed: int = 0, method: str = "stacking") -> ModelAverage:
     """The stacking mixture of ``trees`` (model name -> fit of one endpoint on one cohort)
     with ``weights`` (model name -> weight, summing to 1; the stacking weights of
     :func:`~nen_bayes.posterior.compare.loo_table`), module docstring.
 
     ``horizons``: the times of the survival and RMST rows (default: the longest follow-up and
     ``extend`` times it, rounded); the grid reaches ``extend`` times the longest follow-up.
+    ``method``: how the weights were computed (``stacking``, or the pseudo-BMA weights of
+    :func:`~nen_bayes.posterior.compare.loo_table`), named in the averaged rows' method.
 
     Raises
     ------
@@ -209,4 +212,4 @@ def model_average(trees: dict, weights: dict, *, horizons=None, extend: float = 
                         weights={m: float(weights[m]) for m in trees},
                         curves=pd.concat(curve_rows, ignore_index=True),
                         quantities=pd.DataFrame(rows), follow_up=follow_up,
-                        conf_level=conf_level, provenance=prov)
+                        conf_level=conf_level, provenance={**prov, "weights": method})

@@ -36,7 +36,9 @@ model file: its left-hand side names the endpoint (os, the NAME of --endpoint NA
 or the --time column); terms are columns (numeric when every value is a number or declared with
 --numeric; C(x) for a factor), scale(x) for an HR per SD, (1 | centre) for centre intercepts,
 (1 + x | centre) for a centre-varying effect, (1 | centre/subject) for a nested level; --family
-weibull (default), exponential or piecewise. Its priors are the headline model's
+names the family (default weibull; proportional hazards: weibull, exponential, gompertz,
+piecewise; accelerated failure time, reported as time ratios: weibull_aft, lognormal,
+loglogistic). Its priors are the headline model's
 (weibull_ph_centre) but the baseline scale, placed from the data's follow-up (total
 follow-up / events); --write-spec FILE saves the model as a file to edit.
 

@@ -79,15 +79,17 @@ from nen_bayes.pipeline.settings import DEFAULT_MODELS, MAIN_JOB_SAMPLING, Reana
 from nen_bayes.re_nen import RE_NEN
 
 
-def _formula_model(args, parser):
-    """The model of --formula, matched to the columns the cohort options and the file give."""
+def _formula_models(args, parser) -> tuple:
+    """The models of --formula, one per --family (the default family when none is given),
+    matched to the columns the cohort options and the file give."""
     from nen_bayes.bayes.formula import formula_model, parse_formula
 
     formula = parse_formula(args.formula)
     options_schema, _ = schema_for(args, parser, extras=True)
     opts = load_options(args)
     raw = read_table(args.data, sep=opts["sep"], sheet=opts["sheet"])
-    return formula_model(formula, options_schema, family=args.family or DEFAULT_FAMILY, data=raw)
+    chosen = list(dict.fromkeys(args.family or [DEFAULT_FAMILY]))
+    return tuple(formula_model(formula, options_schema, family=f, data=raw) for f in chosen)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--formula", metavar="FORMULA",
                    help="a model formula, e.g. \"os ~ line + grade + age + (1 | centre)\": the "
                         "headline model, before any --model (alone: the only model)")
-    m.add_argument("--family", choices=FAMILIES, default=None,
-                   help="with --formula: the baseline hazard (default weibull)")
+    m.add_argument("--family", choices=FAMILIES, action="append", default=None,
+                   help="with --formula: the family (default weibull); repeatable, to fit the "
+                        "formula with each family (the first is the headline model)")
     m.add_argument("--out", default="results", metavar="DIR",
                    help="results directory (default results)")
     m.add_argument("--force", action="store_true", help="replace an existing --out directory")
@@ -143,23 +146,23 @@ def main(argv: list[str] | None = None) -> int:
 
     default = [] if args.formula else [MODELS_DIR / f"{n}.toml" for n in DEFAULT_MODELS]
     files = tuple(load_spec(p) for p in args.model or default)
-    model = _formula_model(args, parser) if args.formula else None
+    models = _formula_models(args, parser) if args.formula else ()
     priors = () if args.no_prior_grid else tuple(load_prior_grid(args.priors))
-    names = [s.name for s in ((model,) if model else ()) + files]
+    names = [s.name for s in models + files]
     if len(set(names)) != len(names):
         parser.error(f"--model names the same model twice: {names}")
     # with --formula and no endpoint named, the formula's endpoint only
-    schema, lenient = schema_for(args, parser, ((model,) if model else ()) + files,
-                                 one_endpoint=bool(model and not (args.endpoint or args.time)),
+    schema, lenient = schema_for(args, parser, models + files,
+                                 one_endpoint=bool(models and not (args.endpoint or args.time)),
                                  extras=True)
     # the study's published comparison belongs to the study's own cohort contract
     published = None if args.no_study_summary or schema.name != RE_NEN.name else \
         published_line_comparison()
     extras = contrast_extras(args)  # default horizons: each endpoint's own follow-up
     check_output_directory(args.out, force=args.force)
-    cohort = load_checked(args, schema, lenient, ((model,) if model else ()) + files,
+    cohort = load_checked(args, schema, lenient, models + files,
                           default_models=() if args.model or args.formula else DEFAULT_MODELS)
-    specs = ((model.spec(cohort),) if model else ()) + files
+    specs = tuple(m.spec(cohort) for m in models) + files
     settings = ReanalysisSettings(
         specs=specs, contrast=contrast, decision=decision, sampling=sampling_settings(args),
         horizons=extras["horizons"], max_draws=extras["max_draws"],

@@ -61,6 +61,7 @@ import numpy as np
 
 from nen_bayes.bayes.families import DEFAULT_FAMILY, get_family
 from nen_bayes.bayes.families.weibull import SHAPE_PRIOR
+from nen_bayes.bayes.priors import lognormal_table
 from nen_bayes.bayes.spec import FAMILIES, CovariateSpec, GroupSpec, ModelSpec, spec_from_dict
 from nen_bayes.cohorts.cohort import Cohort
 from nen_bayes.cohorts.read import RawTable
@@ -604,18 +605,18 @@ def baseline_prior(family: str, time, event, *, unit: str, endpoint: str,
                       f"{lo:.3g} and {hi:.3g}; " + placed}
     if base.time == "rate":  # a hazard: centred on 1 / c
         lo, hi = (math.exp(-mu + s * 1.96 * SCALE_SIGMA) for s in (-1, 1))
-        return base.name, {
-            "dist": "LogNormal", "mu": -mu, "sigma": SCALE_SIGMA,
-            "reason": f"{base.description} per {unit} of a reference unit in a typical group "
-                      f"(sigma 1 as the headline files' scale): median 1/{math.exp(mu):.3g}, "
-                      f"95% between {lo:.3g} and {hi:.3g}; " + placed}
+        return base.name, lognormal_table(
+            -mu, SCALE_SIGMA,
+            f"{base.description} per {unit} of a reference unit in a typical group (sigma 1 as "
+            f"the headline files' scale): median 1/{math.exp(mu):.3g}, 95% between {lo:.3g} "
+            f"and {hi:.3g}; " + placed)
     lo, hi = (math.exp(mu + s * 1.96 * SCALE_SIGMA) for s in (-1, 1))
     what = base.description
-    return base.name, {
-        "dist": "LogNormal", "mu": mu, "sigma": SCALE_SIGMA,
-        "reason": f"{what} in {unit} of a reference unit in a typical group (sigma 1 as in "
-                  f"models/weibull_ph_centre.toml): median {math.exp(mu):.3g}, 95% between "
-                  f"{lo:.3g} and {hi:.3g} {unit}; " + placed}
+    return base.name, lognormal_table(
+        mu, SCALE_SIGMA,
+        f"{what} in {unit} of a reference unit in a typical group (sigma 1 as in "
+        f"models/weibull_ph_centre.toml): median {math.exp(mu):.3g}, 95% between "
+        f"{lo:.3g} and {hi:.3g} {unit}; " + placed)
 
 
 def spec_from_formula(text: str, cohort: Cohort, *, family: str = DEFAULT_FAMILY,

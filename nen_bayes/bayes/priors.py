@@ -23,7 +23,7 @@ from typing import Any
 
 from nen_bayes.errors import SpecError
 
-__all__ = ["DISTRIBUTIONS", "Prior"]
+__all__ = ["DISTRIBUTIONS", "Prior", "lognormal_table"]
 
 #: Allowed distributions: name -> (parameter names, support).
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -186,8 +186,71 @@ class Prior:
         out = self._scipy().rvs(size=size, random_state=rng)
         return np.abs(out) if self.dist == "HalfStudentT" else out
 
+    def in_time_unit(self, factor: float, kind: str) -> Prior:
+        """This prior for the parameter in another time unit, with times multiplied by
+        ``factor``, by the parameter's time kind
+        (:class:`~nen_bayes.bayes.families.Parameter` ``time``): a time scale (``"scale"``)
+        multiplied by it, a positive rate (``"rate"``) and a real rate (``"per_time"``) divided
+        by it, a log rate (``"log_rate"``) shifted by ``-log(factor)``. Each is exact: the
+        distribution stays in its family.
+
+        Raises ``KeyError`` for a distribution that has no such exact change."""
+        return _prior_in_unit(self, factor, kind)
+
     def dist_object(self):
         """The unnamed PyMC distribution (for forward draws outside a model)."""
         import pymc as pm
 
         return getattr(pm, self.dist).dist(**self.params)
+
+
+#: How a prior on a positive time (a scale) changes when times are multiplied by f: the
+#: parameter that is a scale of the distribution is multiplied (or its rate divided) by f, or
+#: the log-scale location shifted by log(f); each is exact (f X has the same family).
+_TIME_SCALE = {"LogNormal": ("mu", "shift"), "Gamma": ("beta", "divide"),
+               "InverseGamma": ("beta", "multiply"), "Exponential": ("lam", "divide"),
+               "HalfNormal": ("sigma", "multiply"), "HalfStudentT": ("sigma", "multiply"),
+               "HalfCauchy": ("beta", "multiply"), "Weibull": ("beta", "multiply")}
+#: The location of a prior on a log hazard (log of 1 / time): shifted by -log(f).
+_LOCATION = {"Normal": "mu", "StudentT": "mu", "Cauchy": "alpha", "Laplace": "mu",
+             "Logistic": "mu"}
+
+
+#: The location and scale of a real prior: both multiplied when the parameter is a rate.
+_LOCATION_SCALE = {"Normal": ("mu", "sigma"), "StudentT": ("mu", "sigma"),
+                   "Cauchy": ("alpha", "beta"), "Laplace": ("mu", "b"), "Logistic": ("mu", "s")}
+
+
+def _prior_in_unit(prior: Prior, factor: float, kind: str) -> Prior:
+    """:meth:`Prior.in_time_unit`."""
+    if kind == "scale":
+        return _scaled_prior(prior, factor, log_hazard=False)
+    if kind == "rate":
+        return _scaled_prior(prior, 1.0 / factor, log_hazard=False)
+    if kind == "log_rate":
+        return _scaled_prior(prior, factor, log_hazard=True)
+    params = dict(prior.params)  # per_time: a real location-scale prior divided by factor
+    for key in _LOCATION_SCALE[prior.dist]:
+        params[key] /= factor
+    return Prior(prior.dist, params, prior.reason)
+
+
+def _scaled_prior(prior: Prior, factor: float, *, log_hazard: bool) -> Prior:
+    """The prior of ``factor * X`` (a time scale) or of ``X - log(factor)`` (a log hazard)."""
+    params = dict(prior.params)
+    if log_hazard:
+        params[_LOCATION[prior.dist]] -= math.log(factor)
+    else:
+        key, how = _TIME_SCALE[prior.dist]
+        if how == "shift":
+            params[key] += math.log(factor)
+        elif how == "multiply":
+            params[key] *= factor
+        else:
+            params[key] /= factor
+    return Prior(prior.dist, params, prior.reason)
+
+
+def lognormal_table(mu: float, sigma: float, reason: str) -> dict:
+    """A model file's table of a LogNormal(mu, sigma) prior (a positive time or rate)."""
+    return {"dist": "LogNormal", "mu": mu, "sigma": sigma, "reason": reason}

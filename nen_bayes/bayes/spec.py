@@ -60,7 +60,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -368,56 +367,6 @@ def _time_varying(tv, family: str, covs, groups, where: str) -> TimeVarying | No
     return TimeVarying(col, effect, cuts)
 
 
-#: How a prior on a positive time (a scale) changes when times are multiplied by f: the
-#: parameter that is a scale of the distribution is multiplied (or its rate divided) by f, or
-#: the log-scale location shifted by log(f); each is exact (f X has the same family).
-_TIME_SCALE = {"LogNormal": ("mu", "shift"), "Gamma": ("beta", "divide"),
-               "InverseGamma": ("beta", "multiply"), "Exponential": ("lam", "divide"),
-               "HalfNormal": ("sigma", "multiply"), "HalfStudentT": ("sigma", "multiply"),
-               "HalfCauchy": ("beta", "multiply"), "Weibull": ("beta", "multiply")}
-#: The location of a prior on a log hazard (log of 1 / time): shifted by -log(f).
-_LOCATION = {"Normal": "mu", "StudentT": "mu", "Cauchy": "alpha", "Laplace": "mu",
-             "Logistic": "mu"}
-
-
-#: The location and scale of a real prior: both multiplied when the parameter is a rate.
-_LOCATION_SCALE = {"Normal": ("mu", "sigma"), "StudentT": ("mu", "sigma"),
-                   "Cauchy": ("alpha", "beta"), "Laplace": ("mu", "b"), "Logistic": ("mu", "s")}
-
-
-def _prior_in_unit(prior: Prior, factor: float, kind: str) -> Prior:
-    """The prior of a parameter whose time kind (:class:`~nen_bayes.bayes.families.Parameter`
-    ``time``) is ``kind`` when times are multiplied by ``factor``: a time scale (``"scale"``)
-    is multiplied by it, a positive rate (``"rate"``) and a real rate (``"per_time"``) divided
-    by it, a log rate (``"log_rate"``) shifted by ``-log(factor)``."""
-    if kind == "scale":
-        return _scaled_prior(prior, factor, log_hazard=False)
-    if kind == "rate":
-        return _scaled_prior(prior, 1.0 / factor, log_hazard=False)
-    if kind == "log_rate":
-        return _scaled_prior(prior, factor, log_hazard=True)
-    params = dict(prior.params)  # per_time: a real location-scale prior divided by factor
-    for key in _LOCATION_SCALE[prior.dist]:
-        params[key] /= factor
-    return Prior(prior.dist, params, prior.reason)
-
-
-def _scaled_prior(prior: Prior, factor: float, *, log_hazard: bool) -> Prior:
-    """The prior of ``factor * X`` (a time scale) or of ``X - log(factor)`` (a log hazard)."""
-    params = dict(prior.params)
-    if log_hazard:
-        params[_LOCATION[prior.dist]] -= math.log(factor)
-    else:
-        key, how = _TIME_SCALE[prior.dist]
-        if how == "shift":
-            params[key] += math.log(factor)
-        elif how == "multiply":
-            params[key] *= factor
-        else:
-            params[key] /= factor
-    return Prior(prior.dist, params, prior.reason)
-
-
 def in_time_unit(spec: ModelSpec, unit: str) -> tuple[ModelSpec, str]:
     """``spec`` with its time numbers in ``unit`` (the cohort's), and a sentence saying what was
     converted ("" when nothing was).
@@ -452,7 +401,7 @@ def in_time_unit(spec: ModelSpec, unit: str) -> tuple[ModelSpec, str]:
     for par in get_family(spec.family).parameters:  # the parameters that have a time unit
         if par.time is None or par.name not in priors:
             continue
-        priors[par.name] = _prior_in_unit(priors[par.name], factor, par.time)
+        priors[par.name] = priors[par.name].in_time_unit(factor, par.time)
         what = "log-hazard" if par.time == "log_rate" else f"baseline {par.name}"
         done.append(f"the {what} prior {spec.priors[par.name].describe()} -> "
                     f"{priors[par.name].describe()}")

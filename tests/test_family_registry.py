@@ -252,3 +252,23 @@ def test_median_rmst_mean_and_draws_follow_the_independent_survival(family):
     assert t.min() > entry
     s_entry = surv(entry, eta)
     assert stats.kstest(t, np.vectorize(lambda x: 1.0 - surv(x, eta) / s_entry)).pvalue > 1e-4
+
+
+def test_hazard_ratio_analyses_refuse_an_aft_family():
+    """The prior grid (priors on a log HR) and the main job's contrast refuse a time-ratio
+    model with a message naming the family, before any sampling."""
+    from nen_bayes.errors import ModelDataError
+    from nen_bayes.sensitivity.refits import check_grid_contrast
+    from nen_bayes.settings import Contrast
+
+    rng = np.random.default_rng(3)
+    frame, schema = _frame("exact", rng)
+    cohort = load_cohort(frame, schema)
+    for family, fam in families.REGISTRY.items():
+        spec = _spec(family, False)
+        if fam.proportional:
+            check_grid_contrast(spec, cohort, Contrast("x", "b", "a"), "ep")
+        else:
+            with pytest.raises(ModelDataError, match=f"accelerated-failure-time family "
+                                                     f"'{family}'.*log time ratios"):
+                check_grid_contrast(spec, cohort, Contrast("x", "b", "a"), "ep")

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from nen_bayes.bayes.design import make_design
+from nen_bayes.bayes.families import get_family
 from nen_bayes.bayes.inference import resolve_endpoint
 from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import in_time_unit
@@ -201,9 +202,20 @@ def _contrast_column(design, contrast: Contrast) -> tuple[int, int, str, str]:
 def check_grid_contrast(spec, cohort, contrast: Contrast, endpoint: str | None = None) -> None:
     """Refuse, before any sampling, a contrast the prior grid cannot be put on (a term the
     model lacks, or two levels of which neither is the model's reference): raises
-    :class:`~nen_bayes.errors.ModelDataError`."""
+    :class:`~nen_bayes.errors.ModelDataError`; an accelerated-failure-time family, whose
+    coefficient is a log time ratio, not the log HR the grid's priors are written on."""
+    _refuse_time_ratio(spec)
     design = make_design(spec, cohort, resolve_endpoint(spec, cohort, endpoint))
     _contrast_column(design, contrast)
+
+
+def _refuse_time_ratio(spec) -> None:
+    if not get_family(spec.family).proportional:
+        raise ModelDataError(
+            f"{spec.source}: the prior grid's priors are on a log hazard ratio; {spec.name!r} "
+            f"is of the accelerated-failure-time family {spec.family!r}, whose coefficients "
+            "are log time ratios. Put the grid on a proportional-hazards model, or write a "
+            "prior on the time ratio in the model file and refit")
 
 
 def _tree_row(tree, pr: GridPrior, j: int, sign: int, decision: Decision,
@@ -379,6 +391,7 @@ def prior_grid_fit(spec, cohort, priors: list[GridPrior], contrast: Contrast, *,
     as data, so that a later call on another endpoint of the same units (say) swaps the
     outcomes instead of compiling again (``timings["compile_s"]`` is then 0)."""
 
+    _refuse_time_ratio(spec)
     if method not in GRID_METHODS:
         raise ValueError(f"method must be one of {GRID_METHODS}, not {method!r}")
     s = replace(Sampling() if sampling is None else sampling, **overrides)

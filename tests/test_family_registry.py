@@ -84,6 +84,11 @@ REFERENCE = {
     "lognormal": _aft(lambda p, s: stats.lognorm(s=p["sigma"], scale=s)),
     "loglogistic": _aft(lambda p, s: stats.fisk(c=p["shape"], scale=s)),
     "gompertz": _gompertz,
+    # Prentice's generalised gamma is scipy's gengamma(a = 1/Q^2, c = Q/sigma) at scale
+    # s (1/Q^2)^(-sigma/Q): u = (T/s')^c ~ Gamma(1/Q^2)
+    "gengamma": _aft(lambda p, s: stats.gengamma(
+        a=1.0 / p["Q"] ** 2, c=p["Q"] / p["sigma"],
+        scale=s * (1.0 / p["Q"] ** 2) ** (-p["sigma"] / p["Q"]))),
 }
 
 PRIORS = {"coefficient": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
@@ -92,6 +97,7 @@ PRIORS = {"coefficient": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
           "log_hazard": {"dist": "Normal", "mu": -3.0, "sigma": 1.5},
           "sigma": {"dist": "LogNormal", "mu": 0.0, "sigma": 0.5},
           "rate": {"dist": "LogNormal", "mu": -3.0, "sigma": 1.0},
+          "Q": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
           "group_sd": {"dist": "HalfNormal", "sigma": 0.5}}
 
 
@@ -147,7 +153,14 @@ def _reference_terms(family, design, p, eta):
     if inside.any():
         lo, up, e = t[inside], design.upper[inside], eta[inside]
         ls_lo = np.where(lo > 0, ref(np.where(lo > 0, lo, 1.0), p, e)[1], 0.0)
-        out[inside] = ls_lo + np.log1p(-np.exp(ref(up, p, e)[1] - ls_lo))  # log(S(L) - S(U))
+        ls_up = ref(up, p, e)[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # log(S(L) - S(U)) from the survival side, or, where S(L) > 1/2, from the
+            # distribution function's side (an early interval: both S near 1)
+            via_sf = ls_lo + np.log1p(-np.exp(ls_up - ls_lo))
+            lf_lo, lf_up = np.log(-np.expm1(ls_lo)), np.log(-np.expm1(ls_up))
+            via_cdf = lf_up + np.log1p(-np.exp(lf_lo - lf_up))
+        out[inside] = np.where(ls_lo > np.log(0.5), via_cdf, via_sf)
     if design.entry is not None:
         out = out - ref(design.entry, p, eta)[1]
     return out
@@ -190,6 +203,10 @@ def test_model_log_density_equals_the_independent_density(family, kind, centered
                                        else rng.uniform(0.02, 0.1))
         elif rv.name == "shape" and family == "gompertz":
             point[v.name] = np.asarray(abs(rng.normal(0.0, 0.03)))
+        elif rv.name == "Q":  # away from 0, where the log-normal limit takes over
+            point[v.name] = np.asarray(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0))
+        elif rv.name == "sigma" and family == "gengamma":  # scipy's tails stay resolved
+            point[v.name] = np.asarray(rng.uniform(0.4, 0.9))
         elif rv.name.startswith(("sd_", "shape", "sigma")):
             point[v.name] = rng.uniform(0.5, 2.0, shape)
         else:
@@ -213,7 +230,8 @@ POINT = {"weibull": {"shape": 1.5, "scale": 10.0}, "weibull_aft": {"shape": 0.8,
          "exponential": {"scale": 10.0}, "lognormal": {"scale": 10.0, "sigma": 0.8},
          "loglogistic": {"shape": 2.5, "scale": 10.0},
          "gompertz": {"rate": 0.05, "shape": 0.02},
-         "piecewise": {"log_hazard": np.log([0.1, 0.05, 0.08])}}
+         "piecewise": {"log_hazard": np.log([0.1, 0.05, 0.08])},
+         "gengamma": {"scale": 10.0, "sigma": 0.7, "Q": 0.6}}
 
 
 def test_every_registered_family_has_a_parameter_point():

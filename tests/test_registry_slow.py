@@ -37,6 +37,7 @@ PRIORS = {"coefficient": {"dist": "Normal", "mu": 0, "sigma": 1},
           "scale": {"dist": "LogNormal", "mu": 3, "sigma": 1},
           "sigma": {"dist": "LogNormal", "mu": 0, "sigma": 0.5},
           "rate": {"dist": "LogNormal", "mu": -3, "sigma": 1},
+          "Q": {"dist": "Normal", "mu": 0, "sigma": 1},
           "log_hazard": {"dist": "Normal", "mu": -3, "sigma": 1.5}}
 
 
@@ -129,7 +130,8 @@ TRUTH = {"weibull": {"shape": 1.3, "scale": 20.0}, "weibull_aft": {"shape": 1.3,
          "exponential": {"scale": 20.0}, "lognormal": {"scale": 15.0, "sigma": 0.9},
          "loglogistic": {"shape": 1.8, "scale": 15.0},
          "gompertz": {"rate": 0.03, "shape": 0.02},
-         "piecewise": {"log_hazard": np.log([0.06, 0.04, 0.05])}}
+         "piecewise": {"log_hazard": np.log([0.06, 0.04, 0.05])},
+         "gengamma": {"scale": 15.0, "sigma": 0.8, "Q": 0.5}}
 
 
 def test_every_registered_family_has_a_truth():

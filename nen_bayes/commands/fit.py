@@ -38,7 +38,7 @@ or the --time column); terms are columns (numeric when every value is a number o
 (1 + x | centre) for a centre-varying effect, (1 | centre/subject) for a nested level; --family
 names the family (default weibull; proportional hazards: weibull, exponential, gompertz,
 piecewise; accelerated failure time, reported as time ratios: weibull_aft, lognormal,
-loglogistic). Its priors are the headline model's
+loglogistic, gengamma). Its priors are the headline model's
 (weibull_ph_centre) but the baseline scale, placed from the data's follow-up (total
 follow-up / events); --write-spec FILE saves the model as a file to edit.
 

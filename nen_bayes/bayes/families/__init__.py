@@ -32,6 +32,7 @@ import numpy as np
 
 from nen_bayes.bayes.families.base import LN2, Family, Parameter
 from nen_bayes.bayes.families.exponential import EXPONENTIAL, exponential_logp
+from nen_bayes.bayes.families.gengamma import GENGAMMA
 from nen_bayes.bayes.families.gompertz import GOMPERTZ
 from nen_bayes.bayes.families.loglogistic import LOGLOGISTIC
 from nen_bayes.bayes.families.lognormal import LOGNORMAL
@@ -97,7 +98,7 @@ __all__ = [
 
 #: Every family, by the name a model file's ``[model] family`` and ``--family`` use.
 REGISTRY: dict[str, Family] = {f.name: f for f in (
-    WEIBULL, WEIBULL_AFT, EXPONENTIAL, GOMPERTZ, LOGNORMAL, LOGLOGISTIC, PIECEWISE)}
+    WEIBULL, WEIBULL_AFT, EXPONENTIAL, GOMPERTZ, LOGNORMAL, LOGLOGISTIC, GENGAMMA, PIECEWISE)}
 
 #: The family of a formula's model when ``--family`` is not given.
 DEFAULT_FAMILY = WEIBULL.name

@@ -90,7 +90,7 @@ def test_a_structure_without_its_parameters_is_refused(cohort):
     spec, design, _ = design_for(load_spec("weibull_line_hr_by_time_centre"), cohort)
     _, truth = _truth(spec, design, 3)
     del truth["hr_change"]
-    with pytest.raises(ModelDataError, match="changes with time.*hr_change"):
+    with pytest.raises(ModelDataError, match=r"changes with time.*hr_change"):
         simulate_outcomes(spec.family, truth, design, np.full(design.n, np.inf),
                           np.random.default_rng(0))
 

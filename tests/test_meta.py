@@ -196,3 +196,28 @@ def test_the_one_stage_model_recovers_a_known_between_trial_sd():
     flat = hierarchical(stack(hom), tau_scale=0.5, sampling=sampling).estimate()
     assert flat.lower < -0.4 < flat.upper
     assert flat.tau < het.tau / 2
+
+
+@pytest.mark.slow
+def test_the_meta_command_end_to_end_with_the_one_stage_model_and_its_leave_one_out(tmp_path):
+    from nen_bayes.commands.meta import main
+
+    rng = np.random.default_rng(9)
+    paths = []
+    for j in range(3):
+        p = tmp_path / f"t{j}.csv"
+        _trial(f"t{j}", rng, n=300).data.to_csv(p, index=False)
+        paths.append(str(p))
+    refs = [x for p in paths for x in ("--reference", f"{p}=reference")]
+    out = tmp_path / "out"
+    assert main([*paths, *refs, "--loo-one-stage", "--draws", "300", "--tune", "300",
+                 "--chains", "2", "--out", str(out)]) == 0
+    pooled = pd.read_csv(out / "pooled.csv")
+    assert len(pooled) == 3 and pooled["method"].iloc[2].startswith("one-stage Weibull PH")
+    one = pooled.iloc[2]
+    assert one["pred_lower"] < one["lower"] < one["hr"] < one["upper"] < one["pred_upper"]
+    loo = pd.read_csv(out / "leave_one_out.csv")
+    assert len(loo) == 9 and loo["method"].str.startswith("one-stage").sum() == 3
+    eff = pd.read_csv(out / "effects.csv")
+    assert (eff["quantity"] == "hazard_ratio").sum() == 3
+    assert "One-stage model, each trial's HR" in (out / "report.txt").read_text()

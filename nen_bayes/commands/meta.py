@@ -17,7 +17,8 @@ Writes to --out DIR (created whole or not at all; an existing DIR needs --force)
   trials.csv         each trial's n, events, Cox log HR, SE, HR and CI
   pooled.csv         pooled HR, tau and prediction interval, one row per method
   forest.csv         the forest plot's rows (trials, pooled HRs, new-trial intervals)
-  leave_one_out.csv  two-stage pooled HR without each trial
+  leave_one_out.csv  the pooled HR without each trial (two-stage; one-stage with
+                     --loo-one-stage)
   stacked.csv        the stacked units: id, time, event, arm, trial
   effects.csv/.json  the pooled HRs in the shared effects table
   meta.json          provenance: inputs, settings, versions
@@ -64,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and the normal-normal model (0.5: prior median 0.34, 95%% below 0.98)")
     m.add_argument("--no-one-stage", action="store_true",
                    help="skip the hierarchical fit (two-stage pooling only)")
+    m.add_argument("--loo-one-stage", action="store_true",
+                   help="also refit the one-stage model without each trial in turn (one fit "
+                        "per trial; the two-stage leave-one-out is always written)")
     add_sampling_options(m)
     o = parser.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="DIR", help="results directory")
@@ -116,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     trials = [load_trial(p, reference=refs.get(p), time_unit=units.get(p, "months"))
               for p in args.inputs]
     result = meta_analysis(trials, tau_scale=args.tau_scale, sampling=sampling_settings(args),
-                           one_stage=not args.no_one_stage)
+                           one_stage=not args.no_one_stage,
+                           loo_one_stage=args.loo_one_stage)
     text = result.to_text()
     provenance = {"inputs": [{"trial": t.name, "file": t.source, "reconstructed":
                               t.reconstructed} for t in trials],

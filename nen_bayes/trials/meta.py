@@ -21,7 +21,7 @@ months, fitted with a Weibull PH model (:func:`meta_spec`)::
 Two stages: each trial's Cox log HR and SE, pooled by :func:`dersimonian_laird` and by the
 Bayesian normal-normal model :func:`normal_normal` (quadrature over the between-trial SD with
 the same HalfNormal prior). :func:`leave_one_out` repeats the two-stage pooling without each
-trial in turn.
+trial in turn, :func:`leave_one_out_one_stage` the one-stage fit.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from nen_bayes.trials.reanalysis import reconstruct_card
 from nen_bayes.units import canonical_unit, unit_factor
 
 __all__ = ["ARMS", "META_UNIT", "HierarchicalResult", "MetaResult", "PooledEstimate",
-           "TrialData", "dersimonian_laird", "hierarchical", "leave_one_out", "load_trial",
-           "meta_analysis", "meta_spec", "normal_normal", "stack", "trial_estimates"]
+           "TrialData", "dersimonian_laird", "hierarchical", "leave_one_out",
+           "leave_one_out_one_stage", "load_trial", "meta_analysis", "meta_spec",
+           "normal_normal", "stack", "trial_estimates"]
 
 #: The arm coding shared by every trial of the stacked data.
 ARMS = ("reference", "experimental")
@@ -318,6 +319,19 @@ def leave_one_out(est: pd.DataFrame, *, tau_scale: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def leave_one_out_one_stage(trials: list[TrialData], *, tau_scale: float,
+                            sampling: Sampling | None = None) -> pd.DataFrame:
+    """The one-stage model refitted without each trial in turn (needs 3 trials or more)."""
+    rows = []
+    for i, t in enumerate(trials):
+        rest = [x for j, x in enumerate(trials) if j != i]
+        r = hierarchical(stack(rest), tau_scale=tau_scale, sampling=sampling,
+                         seed=(sampling or Sampling()).seed).estimate().row()
+        rows.append({"left_out": t.name, "method": r["method"], "hr": r["hr"],
+                     "lower": r["lower"], "upper": r["upper"], "tau": r["tau"]})
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class MetaResult:
     """The trials, their own HRs, the pooled estimates side by side, leave-one-out."""
@@ -360,14 +374,15 @@ class MetaResult:
                       "The one-stage model assumes one Weibull shape for every trial; "
                       "the two-stage HRs are Cox models, free of that assumption.", ""]
         if len(self.loo):
-            lines += ["Leave one trial out (two-stage pooling of the others):",
+            lines += ["Leave one trial out (the pooled HR of the others):",
                       self.loo.to_string(index=False, float_format=f3)]
         return "\n".join(lines) + "\n"
 
 
 def meta_analysis(trials: list[TrialData], *, tau_scale: float, sampling: Sampling | None =
-                  None, one_stage: bool = True) -> MetaResult:
-    """Every part of ``nen-bayes meta`` (``one_stage=False`` skips the hierarchical fit)."""
+                  None, one_stage: bool = True, loo_one_stage: bool = False) -> MetaResult:
+    """Every part of ``nen-bayes meta`` (``one_stage=False`` skips the hierarchical fit;
+    ``loo_one_stage`` adds its leave-one-trial-out refits to the two-stage ones)."""
     cohort = stack(trials)
     est = trial_estimates(trials)
     pooled = [dersimonian_laird(est["log_hr"], est["se"]),
@@ -378,4 +393,7 @@ def meta_analysis(trials: list[TrialData], *, tau_scale: float, sampling: Sampli
                             seed=(sampling or Sampling()).seed)
         pooled.append(hier.estimate())
     loo = leave_one_out(est, tau_scale=tau_scale) if len(trials) >= 3 else pd.DataFrame()
+    if one_stage and loo_one_stage and len(trials) >= 3:
+        loo = pd.concat([loo, leave_one_out_one_stage(trials, tau_scale=tau_scale,
+                                                      sampling=sampling)], ignore_index=True)
     return MetaResult(tuple(trials), est, tuple(pooled), loo, hier)

@@ -35,6 +35,7 @@ __all__ = [
     "plot_elpd",
     "plot_energy",
     "plot_extrapolation",
+    "plot_forest",
     "plot_hr_posterior",
     "plot_km",
     "plot_operating",
@@ -735,6 +736,34 @@ def plot_extrapolation(avg, *, observed=None, title: str = "", synthetic: bool =
     panel.legend(fontsize=7, loc="upper right")
     return _titled(fig, title or f"Survival by family and model-averaged, {avg.endpoint}",
                    synthetic, own=ax is None)
+
+
+def plot_forest(table, *, title: str = "", xlabel: str = "Hazard ratio (log scale)",
+                synthetic: bool = False, ax=None):
+    """A forest plot of the rows of ``table`` (columns ``label``, ``kind`` = ``trial`` |
+    ``pooled`` | ``prediction``, ``hr``, ``lower``, ``upper``; a meta-analysis'
+    ``forest_table()``): each trial's HR and interval, each pooled HR as a diamond, each
+    prediction interval for a new trial as a thin bar, on a log axis with the line HR = 1."""
+    fig, panel = _one_axes(ax, (7.0, 0.42 * len(table) + 1.4), "plot_forest")
+    y = np.arange(len(table))[::-1]
+    for yi, r in zip(y, table.itertuples(), strict=True):
+        if r.kind == "trial":
+            panel.plot([r.lower, r.upper], [yi, yi], color="black", lw=1.2)
+            panel.plot(r.hr, yi, "s", color="black", ms=5)
+        elif r.kind == "pooled":
+            panel.fill([r.lower, r.hr, r.upper, r.hr], [yi, yi + 0.3, yi, yi - 0.3],
+                       color=_COLOURS[0], lw=0)
+        else:
+            panel.plot([r.lower, r.upper], [yi, yi], color=_COLOURS[0], lw=0.8, ls="--")
+            panel.plot(r.hr, yi, "|", color=_COLOURS[0], ms=8)
+    panel.axvline(1.0, color="grey", lw=0.7, ls=":")
+    panel.set_xscale("log")
+    _hr_axis(panel)
+    panel.set_yticks(y)
+    panel.set_yticklabels(table["label"], fontsize=8)
+    panel.set_xlabel(xlabel)
+    panel.grid(alpha=0.3, axis="x")
+    return _titled(fig, title or "Forest plot", synthetic, own=ax is None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -165,6 +165,7 @@ def test_the_meta_command_writes_the_two_stage_tables(tmp_path, capsys):
     assert list(pooled["method"].str[:12]) == ["DerSimonian-", "Bayesian nor"]
     forest = pd.read_csv(out / "forest.csv")
     assert list(forest["kind"]) == ["trial"] * 3 + ["pooled", "prediction"] * 2
+    assert (out / "forest.png").stat().st_size > 0 and (out / "forest.svg").exists()
     assert len(pd.read_csv(out / "leave_one_out.csv")) == 6
     assert main([*paths, "--no-one-stage", "--out", str(tmp_path / "o2")]) == 2
     assert "the reference arm None is not a level" in capsys.readouterr().err
@@ -221,3 +222,21 @@ def test_the_meta_command_end_to_end_with_the_one_stage_model_and_its_leave_one_
     eff = pd.read_csv(out / "effects.csv")
     assert (eff["quantity"] == "hazard_ratio").sum() == 3
     assert "One-stage model, each trial's HR" in (out / "report.txt").read_text()
+
+
+def test_the_forest_plot_draws_every_row_on_a_log_axis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nen_bayes.plotting import plot_forest
+
+    table = pd.DataFrame({"label": ["a", "b", "DL", "new trial (DL)"],
+                          "kind": ["trial", "trial", "pooled", "prediction"],
+                          "hr": [0.7, 0.9, 0.8, 0.8], "lower": [0.5, 0.6, 0.65, 0.4],
+                          "upper": [1.0, 1.35, 0.98, 1.6]})
+    fig = plot_forest(table)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(table["label"])
+    lo, hi = ax.get_xlim()
+    assert lo <= 0.4 and hi >= 1.6  # every interval inside the axis

@@ -87,6 +87,9 @@ def base_args(name: str, p: dict) -> list:
         "simulate.py": ["--out", p["exists_file"]],
         "study.py": ["sbc", "--out", p["exists"]],
         "summary_reanalysis.py": ["--study", "--out", p["exists"]],
+        "trial.py": [ROOT / "examples/trial_gbsg2/card.toml", "--out", p["exists"]],
+        "meta.py": [ROOT / "examples/trial_gbsg2/card.toml",
+                    ROOT / "examples/trial_gbsg2/card.toml", "--out", p["exists"]],
         "validate_reconstruction.py": ["--out", p["exists_file"]],
     }[name]
 

@@ -17,6 +17,7 @@ Writes to --out DIR (created whole or not at all; an existing DIR needs --force)
   trials.csv         each trial's n, events, Cox log HR, SE, HR and CI
   pooled.csv         pooled HR, tau and prediction interval, one row per method
   forest.csv         the forest plot's rows (trials, pooled HRs, new-trial intervals)
+  forest.png/.svg    the forest plot
   leave_one_out.csv  the pooled HR without each trial (two-stage; one-stage with
                      --loo-one-stage)
   stacked.csv        the stacked units: id, time, event, arm, trial
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     check_output_directory(args.out, force=args.force)
     from nen_bayes.bayes.inference import versions
     from nen_bayes.effects import write_effects
+    from nen_bayes.plotting import plot_forest, save_figure
     from nen_bayes.trials.meta import load_trial, meta_analysis, stack
 
     trials = [load_trial(p, reference=refs.get(p), time_unit=units.get(p, "months"))
@@ -133,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         result.estimates.to_csv(tmp / "trials.csv", index=False)
         result.pooled_table().to_csv(tmp / "pooled.csv", index=False)
         result.forest_table().to_csv(tmp / "forest.csv", index=False)
+        save_figure(plot_forest(result.forest_table(),
+                                title="Trials, pooled hazard ratios and a new trial's"),
+                    tmp / "forest", ("png", "svg"))
         result.loo.to_csv(tmp / "leave_one_out.csv", index=False)
         stack(trials).data.to_csv(tmp / "stacked.csv", index=False)
         write_effects(_effects(result), tmp / "effects", metadata={"inputs": args.inputs})

@@ -24,7 +24,7 @@ from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.posterior.crossval import centre_cv
 from nen_bayes.re_nen import RE_NEN
 from nen_bayes.settings import Sampling
-from nen_bayes.studies.sbc import SBCStudy, uniformity_tests
+from nen_bayes.studies.sbc import LOG_LIKELIHOOD, SBCStudy, uniformity_tests
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,8 @@ def _sbc(study: SBCStudy) -> pd.DataFrame:
     tests of its ranks."""
     fitter = study.make_fitter(study.model_key({}))
     rows = pd.DataFrame([study.run_task(t, fitter) for t in study.plan()])
-    ranks = rows[[f"rank[{n}]" for n in study.parameters]].set_axis(study.parameters, axis=1)
+    names = [*study.parameters, LOG_LIKELIHOOD]  # and the data-dependent quantity
+    ranks = rows[[f"rank[{n}]" for n in names]].set_axis(names, axis=1)
     assert (rows["divergences"] <= 0.02 * SAMPLING.draws * SAMPLING.chains).all()
     return uniformity_tests(ranks, L, bins=5, alpha=0.001, seed=study.seed)
 
@@ -92,7 +93,7 @@ def test_sbc_ranks_every_parameter_of_every_family_uniformly(family, kind):
     study = SBCStudy(spec, _cohort(kind), REPS, seed=11, sampling=SAMPLING, endpoint="ep",
                      n_draws=L, bins=5, alpha=0.001)
     tests = _sbc(study)
-    assert set(tests["parameter"]) == set(study.parameters)
+    assert set(tests["parameter"]) == {*study.parameters, LOG_LIKELIHOOD}
     assert tests["passed"].all(), tests.to_string()
 
 

@@ -12,7 +12,11 @@ number of those draws below it, 0..L. The ``L`` draws are thinned evenly from ev
 the smallest bulk ESS of the fit, and the summary says when it falls below ``L`` (ranks from
 autocorrelated draws pile up at the extremes). When the fit is the exact posterior the ranks are
 uniform on 0..L, whatever the design: a rank histogram that is not flat shows a prior, a
-likelihood or a sampler that is wrong.
+likelihood or a sampler that is wrong. Beside the parameters, the rank of a data-dependent
+quantity (Modrak et al. 2023) is tested likewise: the joint log-likelihood of the simulated
+data at the truth among its values at the thinned posterior draws (``log_likelihood``), which
+a simulator that leaves out a parameter's effect, or a likelihood that scores an outcome kind
+wrongly, moves away from uniform even where each parameter's own ranks look flat.
 
 Uniformity test per parameter (:func:`uniformity_tests`): a chi-square test of the ranks in
 ``bins`` equal bins, and the simultaneous ECDF test of Säilynoja, Bürkner and Vehtari (2022) on
@@ -31,6 +35,7 @@ on the fits that ran.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from dataclasses import dataclass, field
@@ -40,7 +45,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import bdtr
 
-from nen_bayes.bayes.inference import sample_prior
+from nen_bayes.bayes.inference import pointwise_log_likelihood, sample_prior
 from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import ModelSpec
 from nen_bayes.cohorts.cohort import Cohort
@@ -59,6 +64,7 @@ from nen_bayes.studies.simulation import (
 
 __all__ = [
     "FEW_EVENTS",
+    "LOG_LIKELIHOOD",
     "MAX_RHAT",
     "MIN_REPS",
     "SHIFT",
@@ -75,6 +81,8 @@ __all__ = [
     "uniformity_tests",
 ]
 
+#: The name of the ranked data-dependent quantity: the joint log-likelihood of the data.
+LOG_LIKELIHOOD = "log_likelihood"
 #: A simulated cohort with fewer events than this is counted as degenerate (kept, reported).
 FEW_EVENTS = 10
 #: Draws of the null distribution of the ECDF test's statistic.
@@ -384,6 +392,14 @@ class SBCStudy:
         for name in names:
             row[f"rank[{name}]"] = rank_of(values[name], thin(draws[name], self.n_draws), rng)
             row[f"truth[{name}]"] = values[name]
+        # a data-dependent quantity (Modrak et al. 2023): the joint log-likelihood of the
+        # simulated data at the truth, ranked among its values at the posterior draws
+        seen = dataclasses.replace(design, time=sim.time, event=sim.event, entry=sim.entry,
+                                   upper=sim.upper)
+        ll = _total_log_likelihood(post, spec.family, seen)
+        ll_truth = float(_total_log_likelihood(truth_ds, spec.family, seen).ravel()[0])
+        row[f"rank[{LOG_LIKELIHOOD}]"] = rank_of(ll_truth, thin(ll, self.n_draws), rng)
+        row[f"truth[{LOG_LIKELIHOOD}]"] = ll_truth
         return row
 
     def summarise(self, table: pd.DataFrame) -> SBCResult:
@@ -408,6 +424,13 @@ class SBCStudy:
                                           bins=self.bins),
                          notes=tuple(notes), synthetic=bool(self.cohort.synthetic),
                          power=power, diagnostics=flagged)
+
+
+def _total_log_likelihood(ds, family: str, design) -> np.ndarray:
+    """The joint log-likelihood of ``design``'s outcomes at every draw of ``ds``: (chain,
+    draw), float64 sums of the pointwise terms."""
+    ll = pointwise_log_likelihood(ds, family, design)["time"].to_numpy()
+    return ll.astype(np.float64).sum(axis=-1)
 
 
 def _convergence(draws: dict[str, np.ndarray]) -> dict:

@@ -1,8 +1,6 @@
 """``python -m nen_bayes COMMAND [options]``: the same as the ``nen-bayes`` command."""
 
-import sys
-
-from nen_bayes.commands import main
+from nen_bayes.commands import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -4,9 +4,8 @@
 The same as ``nen-bayes fit``: the command lives in ``nen_bayes/commands/fit.py``
 (``scripts/fit.py --help`` shows its options)."""
 
-import sys
-
+from nen_bayes.commands import exit_now
 from nen_bayes.commands.fit import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -4,9 +4,8 @@
 The same as ``nen-bayes prior-grid``: the command lives in ``nen_bayes/commands/prior_grid.py``
 (``scripts/prior_grid.py --help`` shows its options)."""
 
-import sys
-
+from nen_bayes.commands import exit_now
 from nen_bayes.commands.prior_grid import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -5,9 +5,8 @@ The same as ``nen-bayes summary-reanalysis``: the command lives in
 ``nen_bayes/commands/summary_reanalysis.py`` (``scripts/summary_reanalysis.py --help`` shows its
 options)."""
 
-import sys
-
+from nen_bayes.commands import exit_now
 from nen_bayes.commands.summary_reanalysis import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

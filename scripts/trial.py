@@ -4,9 +4,8 @@
 The same as ``nen-bayes trial``: the command lives in ``nen_bayes/commands/trial.py``
 (``scripts/trial.py --help`` shows its options)."""
 
-import sys
-
+from nen_bayes.commands import exit_now
 from nen_bayes.commands.trial import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -5,9 +5,8 @@ The same as ``nen-bayes validate-reconstruction``: the command lives in
 ``nen_bayes/commands/validate_reconstruction.py``
 (``scripts/validate_reconstruction.py --help`` shows its options)."""
 
-import sys
-
+from nen_bayes.commands import exit_now
 from nen_bayes.commands.validate_reconstruction import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

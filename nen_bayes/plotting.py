@@ -727,8 +727,8 @@ def plot_extrapolation(avg, *, observed=None, title: str = "", synthetic: bool =
         panel.step(t, surv, where="post", color="grey", lw=1.0, ls="-",
                    label="Kaplan-Meier (observed)")
     panel.axvline(avg.follow_up, color="grey", lw=0.8, ls="--")
-    panel.text(avg.follow_up, 0.98, "  longest follow-up: extrapolated beyond", fontsize=7,
-               va="top", color="grey")
+    panel.text(avg.follow_up, 0.02, "  longest follow-up: extrapolated beyond", fontsize=7,
+               va="bottom", color="grey")
     panel.set_ylim(0, 1.02)
     panel.set_xlabel(f"Time ({avg.time_unit})")
     panel.set_ylabel("Survival probability (cohort, standardised)")

@@ -219,7 +219,7 @@ def test_report_comparison_section_says_what_is_measured_and_the_verdict():
     ll_a, ll_b = _loo_pair_at(1.0)
     rep = compare_report({"A": fake_tree(log_lik=ll_a, seed=1),
                           "B": fake_tree(log_lik=ll_b, seed=1)})
-    ep = SimpleNamespace(endpoint="os", compare=SimpleNamespace(report=rep,
+    ep = SimpleNamespace(endpoint="os", compare=SimpleNamespace(report=rep, average=None,
                                                                 figures={"elpd": b""}),
                          contrast=SimpleNamespace(
                              result=SimpleNamespace(term="line", level="second_line",

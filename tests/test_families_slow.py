@@ -90,3 +90,36 @@ def test_a_gompertz_fit_agrees_with_cox(rossi):
     _, beta = _posterior(cohort, "gompertz")
     est, se = cox.params_[COVARIATES].to_numpy(), cox.standard_errors_[COVARIATES].to_numpy()
     assert np.all(np.abs(beta.mean(axis=0) - est) < 0.5 * se), (beta.mean(axis=0), est, se)
+
+
+def test_the_main_job_with_three_families_writes_model_averaged_rows(tmp_path):
+    """reanalyse with one formula and three families: the comparison's stacking weights
+    average the three fits' cohort survival, median and RMST (averaged.csv, effects rows
+    'model-averaged (stacking)') and draw the extrapolation figure."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+    from conftest import ROOT
+
+    out = tmp_path / "job"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts/reanalyse.py"), "--data",
+                        "bundled", "--endpoint", "os", "--formula",
+                        "os ~ line + grade + (1 | centre)", "--family", "weibull", "--family",
+                        "exponential", "--family", "gompertz", "--draws", "300", "--tune",
+                        "300", "--chains", "2", "--no-prior-grid", "--quiet", "--out",
+                        str(out)], capture_output=True, text=True, check=False, cwd=ROOT,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr
+    d = out / "compare" / "os"
+    avg = pd.read_csv(d / "averaged.csv")
+    models = {"weibull_ph_formula", "exponential_ph_formula", "gompertz_ph_formula"}
+    assert set(avg["model"]) == {*models, "model-averaged (stacking)"}
+    eff = pd.read_csv(d / "averaged_effects.csv")
+    averaged = eff[eff["method"].str.startswith("model-averaged (stacking) over")]
+    assert set(averaged["quantity"]) == {"standardised_median", "standardised_survival",
+                                         "standardised_rmst"}
+    loo = pd.read_csv(d / "loo.csv")
+    assert set(loo["model"]) == models and abs(loo["weight"].sum() - 1) < 1e-6
+    assert (d / "extrapolation.png").stat().st_size > 0
+    assert "the model-averaged curve (stacking weights:" in (out / "report.html").read_text()

@@ -283,6 +283,14 @@ def comparison_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
              f"model's by more than {LOO_SE_MULTIPLE:g} SE of the difference (dse). "
              f"{verdict[:1].upper()}{verdict[1:]}.")
     sub.figure(ep.compare.figures["elpd"], "ELPD with SE, and difference to the best")
+    avg = ep.compare.average
+    if avg is not None and "extrapolation" in ep.compare.figures:
+        weights = ", ".join(f"{m} {w:.2f}" for m, w in avg.weights.items())
+        sub.figure(ep.compare.figures["extrapolation"],
+                   f"Each model's cohort survival beyond the longest follow-up "
+                   f"({avg.follow_up:.1f} {avg.time_unit}) over the Kaplan-Meier curve, and "
+                   f"the model-averaged curve (stacking weights: {weights}); averaged survival, "
+                   "median and RMST in compare/<endpoint>/averaged.csv")
     con = ep.contrast.result
     sub.table(format_side_by_side(cmp.wide, list(cmp.models), conf_level=con.conf_level,
                                   orient=(con.term, con.level, con.reference)),

@@ -25,6 +25,7 @@ import pandas as pd
 from nen_bayes import plotting
 from nen_bayes.bayes.design import make_design
 from nen_bayes.bayes.inference import fit, write_fit
+from nen_bayes.bayes.predict import outcomes_of
 from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
@@ -34,8 +35,10 @@ from nen_bayes.files import atomic_write_text
 from nen_bayes.formatting import format_equals
 from nen_bayes.frequentist.baselines import BaselineReport, run_baselines
 from nen_bayes.frequentist.describe import CohortDescription, describe_cohort
+from nen_bayes.frequentist.km import kaplan_meier
 from nen_bayes.pipeline.html import png_bytes
 from nen_bayes.pipeline.settings import ReanalysisSettings
+from nen_bayes.posterior.averaging import ModelAverage, model_average
 from nen_bayes.posterior.compare import CompareReport, compare_report
 from nen_bayes.posterior.contrast import ContrastResult, contrast_effects
 from nen_bayes.posterior.crossval import CVComparison, centre_cv, compare_cv
@@ -113,7 +116,9 @@ class FitStep:
 @dataclass(frozen=True)
 class CompareStep:
     report: CompareReport
-    figures: dict[str, bytes]                   # "elpd"
+    figures: dict[str, bytes]                   # "elpd", "extrapolation"
+    #: the model set averaged with its stacking weights (cohort survival, median, RMST)
+    average: ModelAverage | None = None
 
 
 @dataclass(frozen=True)
@@ -322,7 +327,18 @@ def compare_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
     atomic_write_text(d / "compare.txt", cmp.to_text(orient=(c.term, c.level, c.versus)))
     fig = plotting.plot_elpd(cmp.loo, title=f"Model comparison (PSIS-LOO), {endpoint}",
                              synthetic=job.cohort.synthetic)
-    return CompareStep(cmp, {"elpd": job.figure(fig, d / "elpd")})
+    figures = {"elpd": job.figure(fig, d / "elpd")}
+    weights = cmp.loo.set_index("model")["weight"].to_dict()
+    avg = model_average(trees, {m: weights[m] / sum(weights.values()) for m in trees},
+                        horizons=job.settings.horizons, conf_level=job.settings.conf_level,
+                        max_draws=job.settings.max_draws)
+    atomic_write_text(d / "averaged.csv", avg.quantities.to_csv(index=False))
+    write_effects(avg.effects, d / "averaged_effects", metadata=cmp.provenance)
+    seen = outcomes_of(next(iter(trees.values())))
+    figures["extrapolation"] = job.figure(plotting.plot_extrapolation(
+        avg, observed=kaplan_meier(seen.detection_time, seen.event, label="observed"),
+        synthetic=job.cohort.synthetic), d / "extrapolation")
+    return CompareStep(cmp, figures, avg)
 
 
 def _contrast(job: Job, tree, *, standardise: bool = True) -> ContrastResult:

@@ -12,7 +12,12 @@ are reported as indistinguishable by PSIS-LOO (:func:`loo_verdict`), with their 
 The frequentist side is computed from the fit itself: a Cox model (Efron ties) on the stored
 design matrix, times and events, that is with exactly the covariates and reference levels of the
 Bayesian model, once plain and once stratified by the first grouping level (the Cox analogue of
-centre random intercepts).
+centre random intercepts). Beside an interval-censored fit the Cox models take each event at its
+detection time (the upper bound of its interval, as the baselines do), never at the lower bound
+the fit stores as its time, and their method says so.
+
+Fits whose outcomes are represented differently (an interval-likelihood fit and a detection-time
+fit of the same endpoint) are refused too: their LOO values score different observations.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import pandas as pd
 from nen_bayes.effects import effects_frame
 from nen_bayes.errors import BaselineError, BaselineWarning, ComparisonError
 from nen_bayes.formatting import format_p, format_prob
+from nen_bayes.frequentist.baselines import ON_DETECTION_TIMES
 from nen_bayes.frequentist.cox import Term, cox_fit
 from nen_bayes.posterior.diagnostics import psis_loo
 from nen_bayes.posterior.summary import posterior_effects
@@ -56,6 +62,25 @@ def check_comparable(trees: dict) -> None:
             raise ComparisonError(
                 f"these fits differ in {what}, so their predictive accuracy cannot be "
                 f"compared: {listing}. Compare only fits of one endpoint of one data file.")
+    kinds = {name: _outcome_form(t) for name, t in trees.items()}
+    if len(set(kinds.values())) > 1:
+        listing = "; ".join(f"{n}: {v}" for n, v in kinds.items())
+        raise ComparisonError(
+            "these fits represent the endpoint's outcomes differently, so their PSIS-LOO "
+            f"values score different observations and cannot be compared: {listing}. Fit "
+            "every model with the same outcome form (all with the interval likelihood, or all "
+            "on detection times) and compare those.")
+
+
+def _outcome_form(tree) -> str:
+    """How a fit represents its outcomes: with the interval likelihood (its ``constant_data``
+    holds ``upper`` and some events lie in an interval) or as exact and right-censored times."""
+    const = tree["constant_data"] if "constant_data" in tree.children else None
+    has_upper = const is not None and "upper" in const
+    n_interval = int(tree.attrs.get("interval_censored", 0) or 0)
+    if has_upper and n_interval > 0:
+        return f"interval likelihood ({n_interval} interval-censored events)"
+    return "exact and right-censored times (no interval-censored events)"
 
 
 def loo_table(trees: dict, *, method: str = "stacking", loos: dict | None = None
@@ -135,8 +160,13 @@ def _cox_frame(tree) -> tuple[pd.DataFrame, list[str], str | None]:
     const = tree["constant_data"].dataset
     cov = [str(c) for c in const["covariate"].values]
     df = pd.DataFrame(const["X"].values, columns=cov)
-    df["__time"] = tree["observed_data"]["time"].values
-    df["__event"] = const["time"].values.astype(int)
+    time = np.asarray(tree["observed_data"]["time"].values, float)
+    event = const["time"].values.astype(int)
+    if "upper" in const:  # an interval-censored event at its detection time, never the lower bound
+        upper = np.asarray(const["upper"].values, float)
+        time = np.where((event == 1) & (upper > time), upper, time)
+    df["__time"] = time
+    df["__event"] = event
     if "entry" in const:  # late entry: the Cox risk sets start at entry, as the fit's do
         df["__entry"] = const["entry"].values
     strata = None
@@ -146,6 +176,17 @@ def _cox_frame(tree) -> tuple[pd.DataFrame, list[str], str | None]:
             df[f"__{strata}"] = const[name].values
             break
     return df, cov, strata
+
+
+def _detection(tree) -> bool:
+    """Whether the fit has interval-censored events, which its Cox models take at their
+    detection times."""
+    const = tree["constant_data"].dataset
+    if "upper" not in const:
+        return False
+    upper = np.asarray(const["upper"].values, float)
+    time = np.asarray(tree["observed_data"]["time"].values, float)
+    return bool(((const["time"].values.astype(int) == 1) & (upper > time)).any())
 
 
 def cox_effects(tree, *, conf_level: float = 0.95) -> pd.DataFrame:
@@ -158,6 +199,8 @@ def cox_effects(tree, *, conf_level: float = 0.95) -> pd.DataFrame:
             "data_hash": a["data_hash"], "synthetic": is_synthetic(a)}
     rows = []
     late = ", late entry" if "__entry" in df else ""
+    if _detection(tree):
+        late += f", {ON_DETECTION_TIMES}"
     variants = [(f"Cox PH (Efron ties), same covariates as the model{late}", None)]
     if strata is not None:
         variants.append((f"Cox PH (Efron ties), same covariates, stratified by {strata}{late}",
@@ -323,7 +366,10 @@ class CompareReport(Provenanced):
                          f"weight {r.weight:.2f}{'  ' + r.warning if r.warning else ''}")
         lines.append(f"  {self.verdict_text()}")
         lines.append("")
-        lines.append("Hazard ratios: Cox (same covariates) next to the Bayesian models")
+        methods = self.effects.get("method", pd.Series(dtype=object)).dropna().astype(str)
+        on = (f" {ON_DETECTION_TIMES}" if methods.str.contains(ON_DETECTION_TIMES,
+                                                                regex=False).any() else "")
+        lines.append(f"Hazard ratios: Cox (same covariates){on} next to the Bayesian models")
         lines.append(format_side_by_side(self.wide, list(self.models),
                                          conf_level=self.metadata.get("conf_level", 0.95),
                                          orient=orient)

@@ -389,6 +389,10 @@ class PPCCurve:
     #: "Kaplan-Meier", or "Turnbull" for an interval-censored fit (then ``observed`` is the
     #: Turnbull estimate and ``km`` the Kaplan-Meier curve of the detection times)
     method: str = "Kaplan-Meier"
+    #: for a Turnbull check, the observed Turnbull curve itself
+    #: (:func:`~nen_bayes.frequentist.interval.turnbull_npmle`: ``time``, ``upper``, ``lower``,
+    #: ``determined``), so that its stretches where the NPMLE is not unique are drawn as such
+    turnbull: object = None
 
     @property
     def outside(self) -> np.ndarray:
@@ -541,7 +545,8 @@ def _ppc_interval(label, lower, event, upper, rep, grid_points, times, q, rng) -
     grid = np.linspace(0.0, float(detect.max()), grid_points) if times is None else \
         np.asarray(times, float)
     obs_up = np.where(event == 1, upper, np.inf)
-    observed = turnbull_on_grid(turnbull_npmle(lower, obs_up), grid)
+    curve = turnbull_npmle(lower, obs_up)
+    observed = turnbull_on_grid(curve, grid)
     cens = censoring_times(detect, event, rep.shape[0], rng)
     lo, up = scan_replicates(lower, event, upper, rep, cens)
     # on a grid of 1/1000 of the follow-up: lifelines' NPMLE slows with distinct end points
@@ -551,7 +556,8 @@ def _ppc_interval(label, lower, event, upper, rep, grid_points, times, q, rng) -
     surv = np.array([turnbull_on_grid(turnbull_npmle(lo[d], up[d]), grid)
                      for d in range(rep.shape[0])])
     b_lo, mid, b_hi = np.quantile(surv, q, axis=0)
-    return PPCCurve(label, km, grid, b_lo, mid, b_hi, observed, method="Turnbull")
+    return PPCCurve(label, km, grid, b_lo, mid, b_hi, observed, method="Turnbull",
+                    turnbull=curve)
 
 
 def key_parameters(tree) -> list[str]:

@@ -220,7 +220,8 @@ def test_interval_option_in_a_script(tmp_path, capsys):
                           "g": list("abababab")})
     path = write_csv(tmp_path / "c.csv", frame)
     rc = baseline.main(["--data", str(path), "--interval", "prog=L:U", "--factor", "g",
-                        "--no-centre", "--out", str(tmp_path / "out"), "--no-figures"])
+                        "--time-unit", "months", "--no-centre", "--out", str(tmp_path / "out"),
+                        "--no-figures"])
     assert rc == 0
     text = (tmp_path / "out" / "baseline.txt").read_text()
     assert "Interval-censored prog" in text and "Finkelstein score test of g" in text

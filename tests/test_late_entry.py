@@ -202,7 +202,7 @@ def test_entry_option_names_the_late_entry_column():
     parser = script_parser("test", "A command.\n\nExit codes: none.")
     add_cohort_options(parser)
     args = parser.parse_args(["--data", "x.csv", "--time", "t", "--event", "e", "--entry",
-                              "a", "--no-centre"])
+                              "a", "--no-centre", "--time-unit", "months"])
     schema, _ = schema_for(args, parser)
     assert schema.endpoints[0].entry == "a" and "a" in schema.columns
     with pytest.raises(SystemExit) as exc:  # the contract's endpoints have no entry column

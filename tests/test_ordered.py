@@ -59,7 +59,7 @@ def cli_schema(argv, spec):
     parser = script_parser("x", "x")
     add_cohort_options(parser)
     args = parser.parse_args(["--data", "x.csv", "--endpoint", "ep=t:e",
-                              "--row-ids", "--no-centre", *argv])
+                              "--row-ids", "--no-centre", "--time-unit", "months", *argv])
     schema, _ = schema_for(args, parser, [spec], one_endpoint=True)
     return schema
 
@@ -192,7 +192,8 @@ def test_fit_script_refuses_with_exit_2_and_writes_nothing(tmp_path):
                     '[priors.scale]\ndist = "LogNormal"\nmu = 3\nsigma = 1\n')
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, str(ROOT / "scripts/fit.py"), "--data", str(data),
-                        "--time", "t", "--event", "e", "--row-ids", "--model", str(spec),
+                        "--time", "t", "--event", "e", "--row-ids", "--time-unit", "months",
+                        "--model", str(spec),
                         "--out", str(out), "--draws", "10", "--tune", "10", "--chains", "1"],
                        capture_output=True, text=True)
     assert r.returncode == 2, r.stderr

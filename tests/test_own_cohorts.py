@@ -209,10 +209,14 @@ def test_an_endpoint_without_events_is_refused(tmp_path, bundled_frame):
 
 
 # -- labels -----------------------------------------------------------------------------------
-def test_a_custom_cohorts_time_unit_defaults_to_the_contracts():
+def test_a_custom_cohorts_time_unit_is_given_or_stated_by_its_column_names():
+    # a bare time column is no longer taken as months: its unit is given or its name says it
     assert CohortSchema.custom({"os": ("t", "e")}).time_unit == RE_NEN.time_unit == "months"
-    schema, _ = cli_schema(["--data", "x", "--time", "t", "--event", "e"])
-    assert schema.time_unit == "months"
+    schema, _ = cli_schema(["--data", "x", "--time", "t", "--event", "e", "--time-unit",
+                            "weeks"])
+    assert schema.time_unit == "weeks"
+    schema, _ = cli_schema(["--data", "x", "--time", "os_days", "--event", "e"])
+    assert schema.time_unit == "days"
     r = run("fit.py", "--help")
     assert "default: months" in " ".join(r.stdout.split())
 

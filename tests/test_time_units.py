@@ -207,7 +207,8 @@ def test_write_spec_without_out_runs_the_checks_of_a_fit(tmp_path):
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         code = _fit_main()(["--data", str(data), "--time", "t", "--event", "e", "--row-ids",
-                            "--formula", "t ~ arm + g", "--write-spec", str(out)])
+                            "--time-unit", "months", "--formula", "t ~ arm + g",
+                            "--write-spec", str(out)])
     assert code == 2 and "'g' has a single observed level" in err.getvalue()
     assert not out.exists()
 

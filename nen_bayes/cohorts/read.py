@@ -167,7 +167,8 @@ def read_table(path: str | os.PathLike, *, sep: str | None = None,
     sep
         CSV delimiter (``","``, ``";"`` or ``"\\t"``); detected from the header when omitted.
     sheet
-        Excel sheet name or 0-based index (default: the first sheet).
+        Excel sheet name or 0-based index; required when the workbook has several sheets (a
+        cohort is never read from the first of several without a word), optional for one.
 
     Raises
     ------
@@ -187,7 +188,7 @@ def read_table(path: str | os.PathLike, *, sep: str | None = None,
             raise EmptyCohortError(f"{p}: the file is empty (0 bytes).")
         try:
             if suffix in EXCEL_SUFFIXES:
-                frame = pd.read_excel(p, sheet_name=0 if sheet is None else sheet, dtype=object,
+                frame = pd.read_excel(p, sheet_name=_excel_sheet(p, sheet), dtype=object,
                                       engine="openpyxl")
             else:
                 frame = pd.read_parquet(p)
@@ -198,6 +199,29 @@ def read_table(path: str | os.PathLike, *, sep: str | None = None,
         f"{p}: unsupported file type {suffix or '(none)'!r}; supported: "
         + ", ".join(CSV_SUFFIXES + EXCEL_SUFFIXES + PARQUET_SUFFIXES)
     )
+
+
+def _excel_sheet(p: Path, sheet: str | int | None) -> str | int:
+    """The sheet to read: ``sheet`` when the workbook has it, the only sheet of a one-sheet
+    workbook; otherwise :class:`CohortFileError` naming the workbook's sheets."""
+    with pd.ExcelFile(p, engine="openpyxl") as book:
+        names = [str(n) for n in book.sheet_names]
+    listing = ", ".join(repr(n) for n in names)
+    if sheet is None:
+        if len(names) == 1:
+            return 0
+        raise CohortFileError(
+            f"{p}: the workbook has {len(names)} sheets ({listing}); say which one holds the "
+            "cohort with --sheet NAME (sheet= in Python).")
+    if isinstance(sheet, int) and not isinstance(sheet, bool):
+        if 0 <= sheet < len(names):
+            return sheet
+        raise CohortFileError(f"{p}: sheet index {sheet} does not exist; the workbook's "
+                              f"sheets are {listing} (indexes 0 to {len(names) - 1}).")
+    if str(sheet) not in names:
+        raise CohortFileError(f"{p}: no sheet named {sheet!r}; the workbook's sheets are "
+                              f"{listing}.")
+    return str(sheet)
 
 
 def table_from_frame(frame: pd.DataFrame, name: str = "<DataFrame>") -> RawTable:

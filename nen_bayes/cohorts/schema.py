@@ -13,6 +13,7 @@ the columns an analysis uses, so that only those are required.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "derived_event_column",
     "derived_time_column",
     "endpoint_heading",
+    "time_unit_from_columns",
 ]
 
 #: Allowed event codings: the stored value -> 1 (event) / 0 (censored).
@@ -36,6 +38,24 @@ EVENT_CODINGS: dict[str, dict[int, int]] = {
 #: The time unit of a cohort that does not state one, the same for the case study's contract and
 #: any other cohort (reported, never converted).
 DEFAULT_TIME_UNIT = "months"
+
+#: Column-name endings that state a time unit (``pfs_months``, ``os.days``, ``time_yrs``).
+_UNIT_WORDS = {"days": "days", "day": "days", "weeks": "weeks", "week": "weeks",
+               "months": "months", "month": "months", "years": "years", "year": "years",
+               "yrs": "years"}
+
+
+def time_unit_from_columns(columns) -> str | None:
+    """The time unit the names of ``columns`` state by their last word (``_days``,
+    ``.months``, ``-weeks``, ``_years``), when they all state one and the same; else ``None``
+    (a column that states none, or columns that state different units)."""
+    units = set()
+    for c in columns:
+        word = re.split(r"[_.\- ]", str(c).lower())[-1]
+        if word not in _UNIT_WORDS or word == str(c).lower():
+            return None
+        units.add(_UNIT_WORDS[word])
+    return units.pop() if len(units) == 1 else None
 
 
 def derived_time_column(name: str) -> str:

@@ -27,7 +27,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from nen_bayes.cohorts.cohort import load_cohort
-from nen_bayes.cohorts.schema import DEFAULT_TIME_UNIT, EVENT_CODINGS, CohortSchema, Factor
+from nen_bayes.cohorts.schema import (
+    DEFAULT_TIME_UNIT,
+    EVENT_CODINGS,
+    CohortSchema,
+    Factor,
+    time_unit_from_columns,
+)
 from nen_bayes.cohorts.validate import MISSING_POLICIES, ZERO_TIME_POLICIES
 from nen_bayes.data import BUNDLED_COHORT
 from nen_bayes.errors import (
@@ -237,7 +243,9 @@ def add_cohort_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--time-unit",
                    help=f"unit of the time columns (days, weeks, months, years, or another "
                         f"name): reported, never converted; a model file's numbers are "
-                        f"converted to it (default: {DEFAULT_TIME_UNIT}, as the RE/NEN contract)")
+                        f"converted to it (default: {DEFAULT_TIME_UNIT} for the RE/NEN contract; "
+                        f"required for endpoints named by their columns unless their names "
+                        f"say it, e.g. os_days)")
     g.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="missing covariate values: error (default), keep as level 'unknown', "
                         "or drop the rows (reported)")
@@ -439,7 +447,8 @@ def schema_for(args: argparse.Namespace, parser: argparse.ArgumentParser, specs=
     have = {f.name for f in schema.factors} | set(schema.numerics)
     schema = replace(
         schema, id_column=id_column, centre_column=centre, event_coding=args.event_coding,
-        time_unit=args.time_unit or schema.time_unit,
+        time_unit=args.time_unit or (_stated_unit(schema, parser) if custom_eps or own_intervals
+                                     else schema.time_unit),
         factors=schema.factors + tuple(f for f in model_factors if f.name not in have),
         numerics=schema.numerics + tuple(n for n in model_numerics if n not in have))
     schema = _declared_orders(schema, specs, _parse_assignments(args.levels, "--levels",
@@ -451,6 +460,19 @@ def schema_for(args: argparse.Namespace, parser: argparse.ArgumentParser, specs=
             centre not in {f.name for f in schema.factors} | set(schema.numerics):
         optional.add(centre)
     return replace(schema, optional=frozenset(optional)), bool(optional)
+
+
+def _stated_unit(schema: CohortSchema, parser) -> str:
+    """The time unit of endpoints named by their columns without --time-unit: the one their
+    column names state (``_days``, ``_months``, ...), else a usage error (never a default)."""
+    columns = [c for e in schema.endpoints for c in
+               ((e.lower, e.upper) if e.derived else (e.time,))]
+    unit = time_unit_from_columns(columns)
+    if unit is None:
+        parser.error(f"the time column(s) {', '.join(columns)} do not say their unit: give "
+                     "--time-unit (days, weeks, months, years, or another name) or name the "
+                     "columns with it (e.g. os_months, pfs_days)")
+    return unit
 
 
 def add_grid_method_option(group) -> None:

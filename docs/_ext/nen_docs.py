@@ -20,6 +20,7 @@ import importlib
 import inspect
 import pkgutil
 from pathlib import Path
+from typing import ClassVar
 
 from docutils import nodes
 from pygments.lexers.special import TextLexer
@@ -39,7 +40,7 @@ class ModuleDocstring(SphinxDirective):
 
 class PackageDocstrings(SphinxDirective):
     required_arguments = 1
-    option_spec = {"exclude": lambda text: text.split()}
+    option_spec: ClassVar[dict] = {"exclude": lambda text: text.split()}
 
     def run(self):
         package = importlib.import_module(self.arguments[0])

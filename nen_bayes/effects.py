@@ -28,6 +28,10 @@ method          how it was computed, in words
 n, events       units and events it rests on
 data_hash       content hash of the data file (``sha256:...``)
 synthetic       True when computed on synthetic data
+checks          for a fit's rows, ``pass`` or ``FAIL``: whether every sampler check of the fit
+                passed (its convergence verdict; a high Pareto k is a LOO caveat, not a
+                failure), so that no number of a failed fit travels without the flag; empty
+                for frequentist rows
 ==============  =================================================================================
 """
 
@@ -43,12 +47,12 @@ import pandas as pd
 from nen_bayes.errors import OutputExistsError
 from nen_bayes.files import atomic_write_text
 
-__all__ = ["EFFECT_COLUMNS", "effects_frame", "read_effects", "write_effects"]
+__all__ = ["EFFECT_COLUMNS", "effects_frame", "read_effects", "with_checks", "write_effects"]
 
 EFFECT_COLUMNS = (
     "endpoint", "quantity", "term", "group", "horizon", "estimate", "lower", "upper",
     "interval", "conf_level", "statistic", "df", "p_value", "method", "n", "events",
-    "data_hash", "synthetic",
+    "data_hash", "synthetic", "checks",
 )
 
 
@@ -63,6 +67,17 @@ def effects_frame(rows: list[dict]) -> pd.DataFrame:
             raise KeyError(f"effects row has unknown column(s) {sorted(unknown)}; "
                            f"allowed: {list(EFFECT_COLUMNS)}")
     return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+
+
+def with_checks(frame: pd.DataFrame, status: str) -> pd.DataFrame:
+    """A copy of ``frame`` (a fit's effects rows) with its ``checks`` column set to ``status``
+    (``"pass"`` or ``"FAIL"``)."""
+    if status not in ("pass", "FAIL"):
+        raise ValueError(f"checks status must be 'pass' or 'FAIL', got {status!r}")
+    out = frame.copy()
+    out["checks"] = status
+    return out[[c for c in EFFECT_COLUMNS if c in out.columns] +
+               [c for c in out.columns if c not in EFFECT_COLUMNS]]
 
 
 def _clean(v):

@@ -28,6 +28,7 @@ from nen_bayes.settings import Decision
 
 __all__ = [
     "diagnostic_figures",
+    "group_word",
     "level_colours",
     "plot_assumption_sweep",
     "plot_assurance",
@@ -637,12 +638,20 @@ def plot_hr_posterior(result, *, decision: Decision | None = None, title: str = 
                    own=ax is None)
 
 
+def group_word(result) -> str:
+    """The grouping level's own name (``centre``, ``pair``, ``patient``, ``eye``: the first
+    key of the contrast's ``group_sd``), which the figures and the report use for "a new
+    <group>" and "between-<group> SD"; ``centre`` when the fit has no grouping level."""
+    return str(next(iter(getattr(result, "group_sd", None) or {}), "centre"))
+
+
 def plot_caterpillar(result, *, title: str = "", synthetic: bool = False, ax=None):
     """Each centre's hazard ratio against the typical centre (posterior median and CrI), with
     the prediction interval of a new centre; a second panel shows the centre-specific line
     hazard ratios when the model lets the line effect vary by centre (``ax``: one axes, or two
     when it does)."""
     c = result.centres
+    group = group_word(result)
     varies = c["line_hr"].notna().any()
     ncols = 2 if varies else 1
     fig, axes = _panels(ax, 1, ncols, ncols, (5.6 * ncols, 0.45 * len(c) + 1.8),
@@ -660,15 +669,15 @@ def plot_caterpillar(result, *, title: str = "", synthetic: bool = False, ax=Non
         left.errorbar([n["estimate"]], [len(order)], xerr=[[n["estimate"] - n["lower"]],
                                                            [n["upper"] - n["estimate"]]],
                       fmt="D", color=_COLOURS[1], capsize=2)
-        labels.append("new centre (prediction)")
+        labels.append(f"new {group} (prediction)")
     left.set_yticks(np.arange(len(labels)))
     left.set_yticklabels(labels, fontsize=8)
     left.axvline(1, color="black", lw=0.8)
     _hr_axis(left)
-    left.set_xlabel("HR against the typical centre")
+    left.set_xlabel(f"HR against the typical {group}")
     sd = next(iter(result.group_sd.values()), None)
     if sd:
-        left.set_title(f"between-centre SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})", fontsize=9)
+        left.set_title(f"between-{group} SD {sd[0]:.2f} ({sd[1]:.2f}-{sd[2]:.2f})", fontsize=9)
     left.grid(alpha=0.3)
     if varies:
         right = axes[0, 1]

@@ -37,7 +37,9 @@ def iid(seed=1, shape=(4, 500)):
 def test_independent_draws_converge():
     v = convergence_verdict(tree_of(iid()))
     assert v.converged and v.failed == () and v.banner() == ""
-    assert set(CONVERGENCE_CHECKS) == {"rhat", "ess_bulk", "ess_tail", "divergences", "ebfmi"}
+    # every sampler check of the run card (MCSE and tree depth too), so the two agree
+    assert set(CONVERGENCE_CHECKS) == {"rhat", "ess_bulk", "ess_tail", "mcse", "divergences",
+                                       "treedepth", "ebfmi"}
 
 
 def test_a_stuck_chain_fails_rhat_and_says_so_above_everything():

@@ -59,3 +59,23 @@ def test_an_interval_fit_and_a_detection_time_fit_are_not_compared():
     with pytest.raises(ComparisonError, match=r"interval_a: interval likelihood .*"
                                               r"detection_b: exact and right-censored"):
         check_comparable({"interval_a": interval, "detection_b": plain})
+
+
+def test_the_wide_table_is_written_in_the_contrasts_coding():
+    from nen_bayes.posterior.compare import format_side_by_side, oriented_wide, side_by_side
+
+    tree = fake_tree(seed=4, model="m")
+    wide, _ = side_by_side({"m": tree})
+    orient = ("line", "second_line", "salvage")  # the model codes salvage vs second_line
+    turned = oriented_wide(wide, ["m"], orient)
+    row, orig = turned.iloc[0], wide.iloc[0]
+    assert row["contrast"] == "second_line vs salvage"
+    assert row["cox_hr"] == pytest.approx(1 / orig["cox_hr"])
+    assert row["cox_lower"] == pytest.approx(1 / orig["cox_upper"])
+    assert row["m_hr"] == pytest.approx(1 / orig["m_hr"])
+    assert row["m_p_hr_below_1"] == pytest.approx(1 - orig["m_p_hr_below_1"])
+    assert row["cox_p"] == pytest.approx(orig["cox_p"])
+    # the text says the same numbers
+    text = format_side_by_side(wide, ["m"], orient=orient).iloc[0]
+    assert text["contrast"] == row["contrast"]
+    assert text["Cox HR (95% CI)"].startswith(f"{row['cox_hr']:.2f}")

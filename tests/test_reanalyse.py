@@ -279,7 +279,7 @@ def test_the_report_opens_with_the_answer_in_a_boxed_table():
     for head in ("P(HR &lt; 1)", "P(HR &lt; 0.8)", "P(HR &gt; 1.25)", "log-rank p",
                  "Cox HR (95% CI)", "HR (95% CrI)", "weibull_ph_centre"):
         assert head in box, head
-    assert '<p class="pass">Every diagnostic check of weibull_ph_centre passes.</p>' in box
+    assert '<p class="pass">Every sampler check of weibull_ph_centre passes.</p>' in box
 
 
 def test_the_answer_says_when_its_diagnostics_failed():

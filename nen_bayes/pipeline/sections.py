@@ -22,6 +22,7 @@ from nen_bayes.pipeline.summary import (
     frequentist_contrast,
     unconverged_checks,
 )
+from nen_bayes.plotting import group_word
 from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, format_side_by_side
 from nen_bayes.posterior.contrast import ContrastResult
 from nen_bayes.posterior.diagnostics import DEFAULT_THRESHOLDS
@@ -86,6 +87,7 @@ def answer_section(r: ReanalysisResult) -> Section:
     headline = r.settings.headline.name
     sec = Section(f"The answer: {first.term}, {first.contrast}", lead=True)
     rows, sentences, missing, failed, global_lr, interval = [], [], [], [], [], []
+    caveats: list[str] = []
     for name, ep in r.endpoints.items():
         con, rep = ep.contrast.result, r.baselines.reports[name]
         label = rep.endpoint_label or name
@@ -112,6 +114,8 @@ def answer_section(r: ReanalysisResult) -> Section:
         card = ep.fits[headline].card
         if not card.passed:
             failed.append(f"{name} ({', '.join(c.name for c in card.failures)})")
+        for c in getattr(card, "loo_caveats", ()):
+            caveats.append(f"{name}: {c.reason}")
         if fq.times:
             interval.append(f"{name}: the log-rank test and the Cox model are {fq.times}; "
                             f"{fq.interval_text(first.conf_level)}")
@@ -125,7 +129,9 @@ def answer_section(r: ReanalysisResult) -> Section:
             missing.append(f"{name}, Cox HR: "
                            f"{fq.cox_missing or f'no univariable Cox estimate of {con.contrast}'}")
     table = pd.DataFrame(rows)
-    sec.table(table, groups=[("", 2), (f"Bayesian, {headline} (adjusted)", 4),
+    adjusted = _adjusted(r.settings.headline, first.term)
+    sec.table(table, groups=[("", 2), (f"Bayesian, {headline}{' (adjusted)' if adjusted else ''}",
+                                       4),
                              ("frequentist (unadjusted)", 2)])
     for text in sentences:
         sec.text(text, css="sentence")
@@ -133,10 +139,14 @@ def answer_section(r: ReanalysisResult) -> Section:
         sec.text(f"The diagnostics of {headline} FAILED for {'; '.join(failed)}: these numbers "
                  "are not reliable yet (see the diagnostics below).", css="fail")
     else:
-        sec.text(f"Every diagnostic check of {headline} passes.", css="pass")
+        sec.text(f"Every sampler check of {headline} passes.", css="pass")
+    if caveats:
+        sec.text(f"LOO caveat of {headline} (its estimates stand; its PSIS-LOO estimate, used "
+                 f"in the model comparison, is not reliable): {'; '.join(caveats)}.")
     sec.text(f"HR < 1 favours {first.level}. Bayesian: posterior median and equal-tailed "
-             f"{pct} credible interval of the headline model {headline}, adjusted for its "
-             "covariates, and the posterior probabilities of any benefit, of a benefit beyond "
+             f"{pct} credible interval of the headline model {headline}"
+             f"{', adjusted for its other covariates' if adjusted else ''}, and the posterior "
+             "probabilities of any benefit, of a benefit beyond "
              f"HR {first.decision.benefit:g} and of harm beyond HR {first.decision.harm:g}. "
              "Frequentist: the log-rank test and the univariable Cox model, as a published "
              "analysis reports them. The sections below give the details.", css="small")
@@ -149,6 +159,18 @@ def answer_section(r: ReanalysisResult) -> Section:
     return sec
 
 
+def _adjusted(spec, term: str) -> bool:
+    """Whether ``spec`` has covariates other than ``term``: only then are its effects
+    adjusted (a spec that does not list its covariates is taken as adjusted)."""
+    covariates = getattr(spec, "covariates", None)
+    return covariates is None or any(cv.column != term for cv in covariates)
+
+
+def _adjusted_words(spec, term: str) -> str:
+    return ("adjusted for the model's other covariates" if _adjusted(spec, term) else
+            f"no covariate but {term}: not adjusted")
+
+
 def summary_section(r: ReanalysisResult) -> Section:
     c = next(iter(r.endpoints.values())).contrast.result
     return Section("Summary").pre(r.summary).text(
@@ -156,7 +178,8 @@ def summary_section(r: ReanalysisResult) -> Section:
         f"{c.level}. Bayesian numbers are posterior medians with equal-tailed "
         f"{r.settings.conf_level:.0%} credible intervals from the headline model "
         f"{r.settings.headline.name} ({r.settings.headline.title or r.settings.headline.family}, "
-        "adjusted for the model's covariates); the frequentist numbers are the unadjusted "
+        f"{_adjusted_words(r.settings.headline, c.term)}); the frequentist numbers are the "
+        "unadjusted "
         "log-rank test and univariable Cox model, as a published analysis reports them.")
 
 
@@ -253,9 +276,11 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
                f"Covariate-adjusted survival by {con.term}, standardised over the cohort "
                f"(solid, {pct} band) and the unadjusted Kaplan-Meier curves (dashed)")
     if len(con.centres):
+        group = group_word(con)
         sec.table(con.new_centre[["quantity", "group", "estimate", "lower", "upper", "note"]],
-                  f"A new centre ({pct} prediction intervals)", floatfmt="{:.2f}")
-        sec.figure(ep.contrast.figures["centres"], "Centre effects (caterpillar)")
+                  f"A new {group} ({pct} prediction intervals)", floatfmt="{:.2f}")
+        sec.figure(ep.contrast.figures["centres"],
+                   f"{group.capitalize()} effects (caterpillar)")
     if d is not None:
         said = d.to_text(con.contrast, r.settings.conf_level)
         sec.text(f"Interval censoring: {d.interval_censored} progressions are known "

@@ -29,7 +29,7 @@ from nen_bayes.bayes.predict import outcomes_of
 from nen_bayes.bayes.refit import Refitter
 from nen_bayes.bayes.spec import in_time_unit
 from nen_bayes.cohorts.cohort import Cohort
-from nen_bayes.effects import write_effects
+from nen_bayes.effects import with_checks, write_effects
 from nen_bayes.errors import ModelDataError
 from nen_bayes.files import atomic_write_text
 from nen_bayes.formatting import format_equals
@@ -39,7 +39,7 @@ from nen_bayes.frequentist.km import kaplan_meier
 from nen_bayes.pipeline.html import png_bytes
 from nen_bayes.pipeline.settings import ReanalysisSettings
 from nen_bayes.posterior.averaging import ModelAverage, model_average
-from nen_bayes.posterior.compare import CompareReport, compare_report
+from nen_bayes.posterior.compare import CompareReport, compare_report, oriented_wide
 from nen_bayes.posterior.contrast import ContrastResult, contrast_effects
 from nen_bayes.posterior.crossval import CVComparison, centre_cv, compare_cv
 from nen_bayes.posterior.diagnostics import (
@@ -287,11 +287,12 @@ def fit_step(job: Job, endpoint: str, spec) -> tuple[FitStep, object]:
     d = job.directory("fits", endpoint, spec.name)
     record_verdict(res.tree, convergence_verdict(res.tree, thresholds=s.thresholds))
     write_fit(res, d / "fit.nc")
-    write_effects(posterior_effects(res.tree, conf_level=s.conf_level), d / "effects",
-                  metadata={**job.cohort.provenance(), "spec": spec.to_dict()})
     loo = psis_loo(res.tree)
     card = diagnose_fit(res.tree, run=str(Path("fits") / endpoint / spec.name),
                         thresholds=s.thresholds, loo=loo)
+    write_effects(with_checks(posterior_effects(res.tree, conf_level=s.conf_level),
+                              card.status), d / "effects",
+                  metadata={**job.cohort.provenance(), "spec": spec.to_dict()})
     atomic_write_text(d / "run_card.json", card.to_json())
     atomic_write_text(d / "summary.txt", card.to_text())
     figures = {}
@@ -321,9 +322,10 @@ def compare_step(job: Job, endpoint: str, trees: dict, fits: dict[str, FitStep]
                          loos={k: f.loo for k, f in fits.items()})
     d = job.directory("compare", endpoint)
     atomic_write_text(d / "loo.csv", cmp.loo.to_csv(index=False))
-    atomic_write_text(d / "side_by_side.csv", cmp.wide.to_csv(index=False))
-    write_effects(cmp.effects, d / "effects", metadata=cmp.provenance)
     c = job.settings.contrast  # named levels (resolved_contrast): one orientation per run
+    atomic_write_text(d / "side_by_side.csv", oriented_wide(
+        cmp.wide, list(cmp.models), (c.term, c.level, c.versus)).to_csv(index=False))
+    write_effects(cmp.effects, d / "effects", metadata=cmp.provenance)
     atomic_write_text(d / "compare.txt", cmp.to_text(orient=(c.term, c.level, c.versus)))
     fig = plotting.plot_elpd(cmp.loo, title=f"Model comparison (PSIS-LOO), {endpoint}",
                              synthetic=job.cohort.synthetic)

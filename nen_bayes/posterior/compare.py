@@ -30,17 +30,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nen_bayes.effects import effects_frame
+from nen_bayes.effects import effects_frame, with_checks
 from nen_bayes.errors import BaselineError, BaselineWarning, ComparisonError
 from nen_bayes.formatting import format_p, format_prob
 from nen_bayes.frequentist.baselines import ON_DETECTION_TIMES
 from nen_bayes.frequentist.cox import Term, cox_fit
-from nen_bayes.posterior.diagnostics import psis_loo
+from nen_bayes.posterior.diagnostics import fit_checks, psis_loo
 from nen_bayes.posterior.summary import posterior_effects
 from nen_bayes.provenance import Provenanced, is_synthetic
 
 __all__ = ["LOO_SE_MULTIPLE", "CompareReport", "check_comparable", "compare_report",
-           "cox_effects", "format_side_by_side", "loo_table", "loo_verdict", "side_by_side"]
+           "cox_effects", "format_side_by_side", "loo_table", "loo_verdict", "oriented_wide",
+           "side_by_side"]
 
 #: A model is preferred only when its ELPD exceeds every other model's by more than this many
 #: SEs of the difference (``dse``); models within it of the best are indistinguishable.
@@ -248,7 +249,8 @@ def side_by_side(trees: dict, *, conf_level: float = 0.95) -> tuple[pd.DataFrame
                     row.update({f"{tag}_hr": r.estimate, f"{tag}_lower": r.lower,
                                 f"{tag}_upper": r.upper, f"{tag}_p": r.p_value})
         pe = posterior_effects(t, conf_level=conf_level)
-        pe = pe[pe["quantity"].isin(["hazard_ratio", "prob_hr_below_1"])]
+        pe = with_checks(pe[pe["quantity"].isin(["hazard_ratio", "prob_hr_below_1"])],
+                         fit_checks(t))
         parts.append(pe)
         for r in pe.itertuples():
             row = wide.setdefault((r.term, r.group), {"term": r.term, "contrast": r.group})
@@ -286,6 +288,18 @@ def format_side_by_side(wide: pd.DataFrame, models: list[str], *, conf_level: fl
             row[f"{m} P(HR<1)"] = format_prob(r.get(f"{m}_p_hr_below_1"))
         out.append(row)
     return pd.DataFrame(out)
+
+
+def oriented_wide(wide: pd.DataFrame, models: list[str],
+                  orient: tuple[str, str, str] | None) -> pd.DataFrame:
+    """The numeric wide table (:func:`side_by_side`) with the row of ``orient = (term, level,
+    reference)`` written as ``level vs reference`` (HRs and intervals inverted, P(HR<1) its
+    complement), as the text and the report write it: ``side_by_side.csv`` in the contrast's
+    coding, not the model's."""
+    if orient is None or wide.empty:
+        return wide
+    return pd.DataFrame([_oriented(r, models, orient) for _, r in wide.iterrows()],
+                        columns=wide.columns).reset_index(drop=True)
 
 
 def _oriented(r: pd.Series, models: list[str], orient) -> pd.Series:

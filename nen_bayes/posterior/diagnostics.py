@@ -39,10 +39,10 @@ from nen_bayes.posterior.power_scaling import power_scaling
 from nen_bayes.provenance import is_synthetic
 from nen_bayes.settings import DEFAULT_SEED
 
-__all__ = ["CONVERGENCE_CHECKS", "DEFAULT_THRESHOLDS", "Check", "PPCCurve", "RunCard",
-           "Verdict", "censoring_times", "convergence_verdict", "diagnose_fit", "key_parameters",
-           "km_on_grid", "model_parameters", "ppc_km", "psis_loo", "record_verdict",
-           "scan_replicates"]
+__all__ = ["CONVERGENCE_CHECKS", "DEFAULT_THRESHOLDS", "LOO_CHECKS", "Check", "PPCCurve",
+           "RunCard", "Verdict", "censoring_times", "checks_status", "convergence_verdict",
+           "diagnose_fit", "fit_checks", "key_parameters", "km_on_grid", "model_parameters",
+           "ppc_km", "psis_loo", "record_verdict", "sampler_failures", "scan_replicates"]
 
 DEFAULT_THRESHOLDS = {
     "rhat": 1.01,
@@ -99,16 +99,31 @@ class RunCard:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed is not False for c in self.checks)
+        """Whether every sampler check passed (:func:`sampler_failures`); high Pareto k is a
+        caveat of the LOO estimate (:attr:`loo_caveats`), not a failed fit."""
+        return not sampler_failures(self.checks)
 
     @property
     def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.passed is False]
+        """The sampler checks that failed (:func:`sampler_failures`)."""
+        return sampler_failures(self.checks)
+
+    @property
+    def loo_caveats(self) -> list[Check]:
+        """The LOO reliability checks that flagged (:data:`LOO_CHECKS`): the fit's numbers
+        stand, its PSIS-LOO estimate is not reliable."""
+        return [c for c in self.checks if c.name in LOO_CHECKS and c.passed is False]
+
+    @property
+    def status(self) -> str:
+        """``pass`` or ``FAIL``: the one verdict every table and text shows for this fit."""
+        return checks_status(self.checks)
 
     def to_dict(self) -> dict:
         return {"run": self.run, "model": self.model, "endpoint": self.endpoint,
                 "data_hash": self.data_hash, "synthetic": self.synthetic,
                 "passed": self.passed, "failed": [c.name for c in self.failures],
+                "loo_caveats": [c.name for c in self.loo_caveats],
                 "thresholds": self.thresholds,
                 "checks": [asdict(c) for c in self.checks],
                 "power_scaling": list(self.power_scaling)}
@@ -117,8 +132,9 @@ class RunCard:
         return json.dumps(self.to_dict(), indent=1, default=_json_default) + "\n"
 
     def to_text(self) -> str:
-        lines = [f"{self.run}: {self.model}, endpoint {self.endpoint}: "
-                 f"{'all checks pass' if self.passed else 'FAILED ' + str(len(self.failures))}"]
+        verdict = ("all sampler checks pass" if self.passed else
+                   f"FAILED {len(self.failures)}")
+        lines = [f"{self.run}: {self.model}, endpoint {self.endpoint}: {verdict}"]
         for c in self.checks:
             status = {True: "pass", False: "FAIL", None: "n/a"}[c.passed]
             v = _shown(c)
@@ -126,6 +142,10 @@ class RunCard:
                          f"{'  worst: ' + c.worst if c.worst else ''}")
         for c in self.failures:
             lines.append(f"  reason: {c.reason}")
+        for c in self.loo_caveats:
+            lines.append(f"  LOO caveat (not a failed fit): {c.reason}; the PSIS-LOO estimate "
+                         "of this fit is not reliable (K-fold CV or exact refits of those "
+                         "units give one that is)")
         if self.power_scaling:
             lines.append("  power-scaling sensitivity (reported, not a check; > 0.05 flags):")
             for r in self.power_scaling:
@@ -154,9 +174,27 @@ def _shown(c: Check) -> str:
 
 
 #: The checks a fit must pass before its estimates are read as a result: the chains agree
-#: (R-hat), there are enough effective draws in the bulk and the tails, and the sampler
-#: explored the posterior faithfully (no divergent transition, E-BFMI above its floor).
-CONVERGENCE_CHECKS = ("rhat", "ess_bulk", "ess_tail", "divergences", "ebfmi")
+#: (R-hat), there are enough effective draws in the bulk and the tails, the Monte Carlo error is
+#: small against the posterior SD, and the sampler explored the posterior faithfully (no
+#: divergent transition, few transitions at the maximum tree depth, E-BFMI above its floor).
+#: Every sampler check of the run card, so the run card and the convergence verdict agree.
+CONVERGENCE_CHECKS = ("rhat", "ess_bulk", "ess_tail", "mcse", "divergences", "treedepth",
+                      "ebfmi")
+
+#: The checks of the PSIS-LOO estimate's reliability: a LOO caveat, never a failed fit.
+LOO_CHECKS = ("pareto_k",)
+
+
+def sampler_failures(checks) -> list[Check]:
+    """The failed checks that make a fit's numbers not a result: every check but the LOO
+    reliability ones (:data:`LOO_CHECKS`). The run card, the convergence verdict, the effects
+    tables' ``checks`` column and the report all ask this function."""
+    return [c for c in checks if c.name not in LOO_CHECKS and c.passed is False]
+
+
+def checks_status(checks) -> str:
+    """``"pass"`` or ``"FAIL"`` for a fit's checks (:func:`sampler_failures`)."""
+    return "FAIL" if sampler_failures(checks) else "pass"
 
 
 @dataclass(frozen=True)
@@ -202,12 +240,25 @@ def convergence_verdict(tree, *, thresholds: dict | None = None,
     names = var_names or model_parameters(tree)
     checks = [c for c in (*_convergence_checks(tree, names, th), *_sampler_checks(tree, th))
               if c.name in CONVERGENCE_CHECKS]
-    failed = [c for c in checks if c.passed is False]
+    failed = sampler_failures(checks)
     return Verdict(converged=not failed, failed=tuple(c.name for c in failed),
                    reasons=tuple(c.reason.strip() for c in failed),
                    unavailable=tuple(c.name for c in checks if c.passed is None),
-                   thresholds={k: th[k] for k in ("rhat", "ess_per_chain", "divergences",
+                   thresholds={k: th[k] for k in ("rhat", "ess_per_chain", "mcse_ratio",
+                                                  "divergences", "treedepth_share",
                                                   "ebfmi")})
+
+
+def fit_checks(tree, *, thresholds: dict | None = None) -> str:
+    """``"pass"`` or ``"FAIL"`` for a fit's ``DataTree``: the verdict recorded in its attrs
+    (:func:`record_verdict`) when it has one, else computed (:func:`convergence_verdict`), both
+    through :func:`sampler_failures`, as the run card's."""
+    if "converged" in tree.attrs:
+        return "pass" if int(tree.attrs["converged"]) else "FAIL"
+    with warnings.catch_warnings():  # constant draws: R-hat is NaN, which fails its check
+        warnings.simplefilter("ignore", RuntimeWarning)
+        verdict = convergence_verdict(tree, thresholds=thresholds)
+    return "pass" if verdict.converged else "FAIL"
 
 
 def record_verdict(tree, verdict: Verdict) -> None:

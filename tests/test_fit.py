@@ -146,6 +146,10 @@ def test_fit_script_writes_everything_and_refuses_to_overwrite(tmp_path):
     assert recorded["converged"] is False and "ess_bulk" in recorded["convergence"]["failed"]
     attrs = read_fit(out / "fit.nc").attrs
     assert attrs["converged"] == 0 and "ess_bulk" in json.loads(attrs["convergence_failed"])
+    # every number of the failed fit carries the flag in its effects table
+    import pandas as pd
+
+    assert set(pd.read_csv(out / "effects.csv")["checks"]) == {"FAIL"}
     before = (out / "fit.nc").read_bytes()
     r = run(*args)
     assert r.returncode == 2 and "exists" in r.stderr and "--force" in r.stderr

@@ -70,7 +70,7 @@ from nen_bayes.bayes.formula import formula_model, parse_formula, spec_toml
 from nen_bayes.bayes.inference import resolve_endpoint
 from nen_bayes.bayes.spec import FAMILIES, in_time_unit, load_spec, spec_from_dict
 from nen_bayes.cohorts.read import read_table
-from nen_bayes.effects import write_effects
+from nen_bayes.effects import with_checks, write_effects
 from nen_bayes.errors import (
     EXIT_BAD_INPUT,
     EXIT_CHECKS_FAILED,
@@ -263,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with output_directory(args.out, force=args.force) as out:
         write_fit(result, out / "fit.nc")
-        write_effects(effects, out / "effects", metadata={**run, "spec": spec.to_dict()})
+        write_effects(with_checks(effects, "pass" if verdict.converged else "FAIL"),
+                      out / "effects", metadata={**run, "spec": spec.to_dict()})
         atomic_write_text(out / "prior_predictive.csv", ppc.to_csv(index=False))
         fig = plot_prior_predictive(prior_predictive_draws(tree),
                                     time_unit=tree.attrs["time_unit"],

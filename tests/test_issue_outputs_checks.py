@@ -112,3 +112,25 @@ def test_the_group_is_worded_by_its_own_name():
     assert ax.get_xlabel() == "HR against the typical pair"
     assert "new pair (prediction)" in [t.get_text() for t in ax.get_yticklabels()]
     assert group_word(SimpleNamespace(group_sd={})) == "centre"
+
+
+def test_an_rmst_horizon_beyond_an_arms_follow_up_is_said():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from nen_bayes.frequentist.km import kaplan_meier
+    from nen_bayes.pipeline.summary import rmst_follow_up_caveats
+
+    rng = np.random.default_rng(8)
+    short = kaplan_meier(rng.uniform(1, 20, 30), np.ones(30, int))   # follow-up < 20
+    long = kaplan_meier(rng.uniform(1, 60, 30), np.ones(30, int))
+    con = SimpleNamespace(term="arm", time_unit="months",
+                          rmst=pd.DataFrame({"horizon": [12.0, 36.0, 36.0]}))
+    rep = SimpleNamespace(curves={"arm": {"A": short, "B": long}})
+    said = rmst_follow_up_caveats(con, rep)
+    assert len(said) == 1 and "arm = A" in said[0] and "36 months" in said[0]
+    assert f"{short.max_time:.1f}" in said[0] and "extrapolation" in said[0]
+    con = SimpleNamespace(term="arm", time_unit="months",
+                          rmst=pd.DataFrame({"horizon": [12.0]}))
+    assert rmst_follow_up_caveats(con, rep) == []

@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nen_bayes.bayes.inference import fit, write_fit
     from nen_bayes.plotting import plot_prior_predictive, save_figure
-    from nen_bayes.posterior.diagnostics import convergence_verdict, record_verdict
+    from nen_bayes.posterior.diagnostics import convergence_verdict, fit_checks, record_verdict
     from nen_bayes.posterior.summary import (
         divergent_transitions,
         posterior_effects,
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     tree = result.tree
     verdict = convergence_verdict(tree)
     record_verdict(tree, verdict)
-    effects = posterior_effects(tree, conf_level=args.conf_level)
+    effects = with_checks(posterior_effects(tree, conf_level=args.conf_level), fit_checks(tree))
     ppc = prior_predictive_check(tree)
     run = {
         "command": "fit.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -263,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with output_directory(args.out, force=args.force) as out:
         write_fit(result, out / "fit.nc")
-        write_effects(with_checks(effects, "pass" if verdict.converged else "FAIL"),
-                      out / "effects", metadata={**run, "spec": spec.to_dict()})
+        write_effects(effects, out / "effects", metadata={**run, "spec": spec.to_dict()})
         atomic_write_text(out / "prior_predictive.csv", ppc.to_csv(index=False))
         fig = plot_prior_predictive(prior_predictive_draws(tree),
                                     time_unit=tree.attrs["time_unit"],

@@ -20,6 +20,7 @@ from nen_bayes.pipeline.summary import (
     ACCEPT_UNCONVERGED_OPTION,
     FrequentistContrast,
     frequentist_contrast,
+    rmst_follow_up_caveats,
     unconverged_checks,
 )
 from nen_bayes.plotting import group_word
@@ -272,6 +273,10 @@ def contrast_section(r: ReanalysisResult, ep: EndpointResult) -> Section:
         .rename(columns={"group": "RMST", "prob_positive": "P(> 0)"})),
               f"Standardised restricted mean survival time, {con.time_unit}",
               floatfmt="{:.2f}")
+    beyond = rmst_follow_up_caveats(con, r.baselines.reports.get(ep.endpoint)
+                                    if r is not None else None)
+    if beyond:
+        sec.text("Caveat: " + "; ".join(beyond) + ".", css="small")
     sec.figure(ep.contrast.figures["standardised"],
                f"Covariate-adjusted survival by {con.term}, standardised over the cohort "
                f"(solid, {pct} band) and the unadjusted Kaplan-Meier curves (dashed)")

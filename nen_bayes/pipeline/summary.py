@@ -18,7 +18,25 @@ from nen_bayes.posterior.compare import LOO_SE_MULTIPLE, CompareReport
 from nen_bayes.posterior.diagnostics import CONVERGENCE_CHECKS
 
 __all__ = ["FrequentistContrast", "endpoint_lines", "endpoint_record", "frequentist_contrast",
-           "summary_text"]
+           "rmst_follow_up_caveats", "summary_text"]
+
+
+def rmst_follow_up_caveats(con, rep: BaselineReport) -> list[str]:
+    """A sentence for each RMST horizon of the contrast ``con`` beyond a level's own longest
+    follow-up (the last time of that level's Kaplan-Meier curve in ``rep``): there that
+    level's RMST rests on the model's extrapolation, not on its data."""
+    curves = rep.curves.get(con.term, {}) if rep is not None else {}
+    horizons = sorted({float(h) for h in con.rmst.get("horizon", ()) if np.isfinite(h)})
+    out = []
+    for level, km in curves.items():
+        last = km.max_time
+        beyond = [h for h in horizons if np.isfinite(last) and h > last]
+        if beyond:
+            out.append(f"RMST horizon(s) {', '.join(f'{h:g}' for h in beyond)} "
+                       f"{con.time_unit} lie beyond the follow-up of {con.term} = {level} "
+                       f"(its longest time {last:.1f} {con.time_unit}): its RMST there is the "
+                       "model's extrapolation, not observed")
+    return out
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def rmst_follow_up_caveats(con, rep: BaselineReport) -> list[str]:
     """A sentence for each RMST horizon of the contrast ``con`` beyond a level's own longest
     follow-up (the last time of that level's Kaplan-Meier curve in ``rep``): there that
     level's RMST rests on the model's extrapolation, not on its data."""
-    curves = rep.curves.get(con.term, {}) if rep is not None else {}
+    curves = (getattr(rep, "curves", None) or {}).get(con.term, {})
     horizons = sorted({float(h) for h in con.rmst.get("horizon", ()) if np.isfinite(h)})
     out = []
     for level, km in curves.items():

@@ -44,6 +44,7 @@ from nen_bayes.pipeline.cli import (
     figure_formats,
     main_guard,
     open_unit,
+    positive_float,
     script_parser,
 )
 
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--conf-level", type=open_unit, default=0.95, help="interval level (0.95)")
     parser.add_argument("--formats", type=figure_formats, default="png,svg",
                         help="figure formats (default png,svg)")
-    parser.add_argument("--horizon", type=float, action="append", metavar="T",
+    parser.add_argument("--horizon", type=positive_float, action="append", metavar="T",
                         help="a time of the averaged survival and RMST rows (repeatable; "
                              "default: the longest follow-up and twice it)")
     add_verbosity_options(parser)

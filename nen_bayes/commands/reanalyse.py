@@ -27,8 +27,8 @@ Examples
   nen-bayes reanalyse --data my_cohort.xlsx --endpoint os --out results/mine
   nen-bayes reanalyse --data my_cohort.csv --model weibull_ph_centre \\
       --model weibull_ph_pooled --draws 2000 --benefit 0.75 --out results/mine
-  nen-bayes reanalyse --data my_cohort.csv --time futime --event death --centre site \\
-      --formula "futime ~ treatment + age + sex + (1 | site)" --term treatment \\
+  nen-bayes reanalyse --data my_cohort.csv --time futime --event death --time-unit days \\
+      --centre site --formula "futime ~ treatment + age + sex + (1 | site)" --term treatment \\
       --level B --versus A --no-prior-grid --out results/mine
 
 --model takes a shipped model by name or a model file. --formula (see nen-bayes fit --help and

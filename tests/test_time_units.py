@@ -179,6 +179,23 @@ def test_a_prior_predictive_check_mostly_outside_warns_and_names_causes():
     assert prior_predictive_warnings(ppc, {}) == []  # can say nothing
 
 
+def test_a_data_placed_baseline_prior_is_not_called_a_unit_mismatch():
+    """A formula's baseline prior is placed from the cohort's own follow-up (in its own unit):
+    a wide prior predictive says so, never "time-unit mismatch"."""
+    import json
+
+    ppc = pd.DataFrame([{"quantity": "median survival", "unit": "days", "share_outside": 0.65,
+                         "outside": "below 30.44 or above 7305"}])
+    spec = {"model": {"family": "weibull"}, "priors": {"scale": {
+        "dist": "LogNormal", "mu": 6.0, "sigma": 1.0,
+        "reason": "... placed from this cohort's follow-up: 1e+05 days over 160 events"}}}
+    lines = prior_predictive_warnings(ppc, {"spec": json.dumps(spec)})
+    assert len(lines) == 1 and "65%" in lines[0] and "not a time-unit mismatch" in lines[0]
+    spec["priors"]["scale"]["reason"] = "from the literature"
+    lines = prior_predictive_warnings(ppc, {"spec": json.dumps(spec)})
+    assert "Likely causes: a time-unit mismatch" in lines[0]
+
+
 def _fit_main():
     spec = importlib.util.spec_from_file_location("fit_script", ROOT / "scripts/fit.py")
     mod = importlib.util.module_from_spec(spec)

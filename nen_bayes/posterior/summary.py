@@ -221,8 +221,16 @@ def prior_predictive_warnings(ppc: pd.DataFrame, attrs) -> list[str]:
     draws outside the plausible range, naming the likely causes. A warning, not a refusal:
     vague priors are a legitimate choice."""
     out = []
+    placed = _baseline_placed_from_data(attrs)
     for r in ppc.itertuples():
-        if r.unit not in ("HR", "TR") and r.share_outside > PRIOR_OUTSIDE_WARN:
+        if r.unit not in ("HR", "TR") and r.share_outside > PRIOR_OUTSIDE_WARN and placed:
+            out.append(
+                f"note: {r.share_outside:.0%} of the prior's {r.quantity} lie outside "
+                f"{r.outside} {r.unit}, a range for median survival in general; the baseline "
+                "prior is placed from this cohort's own follow-up (total time over events, in "
+                "its own unit), so this is its width, not a time-unit mismatch. The fit goes "
+                "on.")
+        elif r.unit not in ("HR", "TR") and r.share_outside > PRIOR_OUTSIDE_WARN:
             spec_unit = attrs.get("spec_time_unit", r.unit)
             out.append(
                 f"warning: {r.share_outside:.0%} of the prior's {r.quantity} lie outside the "
@@ -232,6 +240,17 @@ def prior_predictive_warnings(ppc: pd.DataFrame, attrs) -> list[str]:
                 "prior far from the data's time scale. The fit goes on: a vague prior is a "
                 "legitimate choice.")
     return out
+
+
+def _baseline_placed_from_data(attrs) -> bool:
+    """Whether the fit's baseline prior was placed from the cohort's own follow-up (a
+    formula's model: its prior's reason says so), read from the spec in ``attrs``."""
+    try:
+        spec = json.loads(attrs.get("spec", "{}"))
+        base = families.get_family(spec["model"]["family"]).baseline_parameter.name
+        return "placed from this cohort's follow-up" in spec["priors"][base].get("reason", "")
+    except (KeyError, ValueError, TypeError):
+        return False
 
 
 def divergent_transitions(tree) -> int:

@@ -85,15 +85,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def exit_now(code: int) -> None:
     """End the process with ``code`` once a command has returned: its files are closed (every
-    result is written atomically inside the command) and its scratch directory removed, so
-    the interpreter's teardown of the scientific stack (about a second) is skipped. Only the
+    result is written atomically inside the command), its scratch directory removed and the
+    exit handlers run (multiprocessing's temporary directory among them), so the interpreter's
+    teardown of the scientific stack (about a second) is skipped. Only the
     command wrappers call this, never the library (a caller of ``main`` keeps its process)."""
-    import logging
+    import atexit
     import os
 
+    atexit._run_exitfuncs()  # what is registered to run at exit (logging, temporary dirs)
     sys.stdout.flush()
     sys.stderr.flush()
-    logging.shutdown()
     os._exit(int(code))
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from nen_bayes.bayes.predict import outcomes_of
 from nen_bayes.effects import effects_frame, with_checks
 from nen_bayes.errors import BaselineError, BaselineWarning, ComparisonError
 from nen_bayes.formatting import format_p, format_prob
@@ -161,15 +162,11 @@ def _cox_frame(tree) -> tuple[pd.DataFrame, list[str], str | None]:
     const = tree["constant_data"].dataset
     cov = [str(c) for c in const["covariate"].values]
     df = pd.DataFrame(const["X"].values, columns=cov)
-    time = np.asarray(tree["observed_data"]["time"].values, float)
-    event = const["time"].values.astype(int)
-    if "upper" in const:  # an interval-censored event at its detection time, never the lower bound
-        upper = np.asarray(const["upper"].values, float)
-        time = np.where((event == 1) & (upper > time), upper, time)
-    df["__time"] = time
-    df["__event"] = event
-    if "entry" in const:  # late entry: the Cox risk sets start at entry, as the fit's do
-        df["__entry"] = const["entry"].values
+    seen = outcomes_of(tree)  # an interval-censored event at its detection time
+    df["__time"] = seen.detection_time
+    df["__event"] = seen.event
+    if seen.entry is not None:  # late entry: the Cox risk sets start at entry, as the fit's do
+        df["__entry"] = seen.entry
     strata = None
     for name in const.data_vars:
         if name.endswith("_index"):
@@ -182,12 +179,7 @@ def _cox_frame(tree) -> tuple[pd.DataFrame, list[str], str | None]:
 def _detection(tree) -> bool:
     """Whether the fit has interval-censored events, which its Cox models take at their
     detection times."""
-    const = tree["constant_data"].dataset
-    if "upper" not in const:
-        return False
-    upper = np.asarray(const["upper"].values, float)
-    time = np.asarray(tree["observed_data"]["time"].values, float)
-    return bool(((const["time"].values.astype(int) == 1) & (upper > time)).any())
+    return bool(outcomes_of(tree).interval.any())
 
 
 def cox_effects(tree, *, conf_level: float = 0.95) -> pd.DataFrame:

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.stats import halfnorm, norm
 from scipy.stats import t as student_t
 
+from nen_bayes.bayes.families import WEIBULL
 from nen_bayes.bayes.inference import fit
 from nen_bayes.bayes.spec import ModelSpec, spec_from_dict
 from nen_bayes.cohorts.cohort import Cohort, load_cohort
@@ -246,7 +247,8 @@ def meta_spec(tau_scale: float) -> ModelSpec:
     return spec_from_dict({
         "model": {"name": "weibull_ph_trials", "title": "Weibull PH, trials hierarchical",
                   "description": "Weibull PH of arm; trial intercepts and trial-varying arm "
-                                 "effect", "family": "weibull", "parameterisation": "ph",
+                                 "effect", "family": WEIBULL.name,
+                  "parameterisation": WEIBULL.parameterisation,
                   "time_unit": META_UNIT},
         "outcome": {"endpoint": "endpoint"},
         "covariates": [{"column": "arm", "type": "categorical", "reference": ARMS[0]}],

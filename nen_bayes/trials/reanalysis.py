@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from nen_bayes.bayes.families import WEIBULL
 from nen_bayes.bayes.inference import fit
 from nen_bayes.bayes.spec import ModelSpec, spec_from_dict
 from nen_bayes.cohorts.cohort import Cohort, load_cohort
@@ -128,7 +129,8 @@ def weibull_spec(card: TrialCard) -> ModelSpec:
     return spec_from_dict({
         "model": {"name": "weibull_ph_arm", "title": "Weibull PH of arm",
                   "description": f"Weibull PH, {card.experimental} vs {card.reference}",
-                  "family": "weibull", "parameterisation": "ph", "time_unit": "months"},
+                  "family": WEIBULL.name, "parameterisation": WEIBULL.parameterisation,
+                  "time_unit": "months"},
         "outcome": {"endpoint": ENDPOINT},
         "covariates": [{"column": "arm", "type": "categorical", "reference": card.reference}],
         "priors": {

@@ -68,6 +68,7 @@ __all__ = [
     "LN2",
     "REGISTRY",
     "STRUCTURE_PARAMETERS",
+    "WEIBULL",
     "Family",
     "Parameter",
     "cumulative_hazard0",

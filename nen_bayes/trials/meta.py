@@ -36,6 +36,7 @@ from scipy.stats import t as student_t
 
 from nen_bayes.bayes.families import WEIBULL
 from nen_bayes.bayes.inference import fit
+from nen_bayes.bayes.priors import lognormal_table
 from nen_bayes.bayes.spec import ModelSpec, spec_from_dict
 from nen_bayes.cohorts.cohort import Cohort, load_cohort
 from nen_bayes.cohorts.read import read_table
@@ -256,10 +257,10 @@ def meta_spec(tau_scale: float) -> ModelSpec:
         "priors": {
             "coefficient": {"dist": "Normal", "mu": 0.0, "sigma": 1.0,
                             "reason": "pooled log HR: 95% on HR 0.14-7.1, centred on no effect"},
-            "shape": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0,
-                      "reason": "Weibull shape common to the trials: median 1, 95% 0.14-7.1"},
-            "scale": {"dist": "LogNormal", "mu": math.log(24.0), "sigma": 2.0,
-                      "reason": "baseline scale in months: median 24, 95% 0.5-1,200"},
+            "shape": lognormal_table(0.0, 1.0,
+                      "Weibull shape common to the trials: median 1, 95% 0.14-7.1"),
+            "scale": lognormal_table(math.log(24.0), 2.0,
+                      "baseline scale in months: median 24, 95% 0.5-1,200"),
             "group_sd": {"dist": "HalfNormal", "sigma": 2.0,
                          "reason": "between-trial SD of the log baseline hazard: wide, so "
                                    "each trial keeps its own baseline"},

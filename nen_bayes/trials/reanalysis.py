@@ -39,6 +39,7 @@ from scipy.stats import norm
 
 from nen_bayes.bayes.families import WEIBULL
 from nen_bayes.bayes.inference import fit
+from nen_bayes.bayes.priors import lognormal_table
 from nen_bayes.bayes.spec import ModelSpec, spec_from_dict
 from nen_bayes.cohorts.cohort import Cohort, load_cohort
 from nen_bayes.cohorts.read import read_table
@@ -137,11 +138,11 @@ def weibull_spec(card: TrialCard) -> ModelSpec:
             "coefficient": {"dist": "Normal", "mu": 0.0, "sigma": 1.0,
                             "reason": "log HR of arm: 95% of the prior on HR 0.14-7.1, centred "
                                       "on no effect; weak against any trial's events"},
-            "shape": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0,
-                      "reason": "Weibull shape: median 1 (constant hazard), 95% 0.14-7.1"},
-            "scale": {"dist": "LogNormal", "mu": math.log(24.0), "sigma": 2.0,
-                      "reason": "baseline scale in months: median 24, 95% between 0.5 and "
-                                "1,200 months, wide for any clinical endpoint"},
+            "shape": lognormal_table(0.0, 1.0,
+                      "Weibull shape: median 1 (constant hazard), 95% 0.14-7.1"),
+            "scale": lognormal_table(math.log(24.0), 2.0,
+                      "baseline scale in months: median 24, 95% between 0.5 and "
+                      "1,200 months, wide for any clinical endpoint"),
         },
     }, source="trial model (weibull_ph_arm)")
 
